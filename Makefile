@@ -1,0 +1,78 @@
+# Embedding Fine-Tuning Studio. Every target works on a fresh clone: the venv is created on demand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch first, pinned: 2.13.0 is the CPU build; any other request pulls a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+EMBED_CONFIG ?= assets/configs/default.yaml
+MODEL ?= outputs/embedding_model
+DATA ?=
+TB_PORT ?= 6006
+PORT ?= 7860
+
+# Every `key=value` given to make that is not one of the variables above reaches the config as an override,
+# e.g. `make train-embed num_epochs=3 mining.num_negatives=5`.
+MAKE_VARS := PYTHON=% VENV=% TORCH_SPEC=% EMBED_CONFIG=% MODEL=% DATA=% TB_PORT=% PORT=% QUERY=% TEXT_A=% TEXT_B=% CORPUS=% PYTEST_ARGS=% BENCH_ARGS=%
+OVERRIDES := $(filter-out $(MAKE_VARS),$(MAKEOVERRIDES))
+
+.PHONY: install dev test test-fast studio setup-embed-dirs validate-embed train-embed train-embed-tb mine-embed \
+        eval-embed infer-embed bench lint clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml
+	$(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.dev-installed
+
+test: dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: dev
+	$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+lint: dev
+	$(VENV)/bin/ruff check core studio tests app.py
+
+studio: install
+	GRADIO_SERVER_PORT=$${GRADIO_SERVER_PORT:-$(PORT)} $(PY) app.py
+
+setup-embed-dirs: install
+	$(PY) -m core setup-dirs
+
+validate-embed: install
+	$(PY) -m core validate-config --config $(EMBED_CONFIG) $(OVERRIDES)
+
+train-embed: install
+	$(PY) -m core train --config $(EMBED_CONFIG) $(OVERRIDES)
+
+train-embed-tb: install
+	$(PY) -m core train --config $(EMBED_CONFIG) --tensorboard --tensorboard-port $(TB_PORT) $(OVERRIDES)
+
+mine-embed: install
+	$(PY) -m core mine --config $(EMBED_CONFIG) $(OVERRIDES)
+
+eval-embed: install
+	$(PY) -m core eval --model $(MODEL) --config $(EMBED_CONFIG) $(if $(DATA),--data $(DATA)) $(OVERRIDES)
+
+infer-embed: install
+	$(PY) -m core similarity --model $(MODEL) "$${TEXT_A:-How do I reset my password?}" "$${TEXT_B:-Steps to change a forgotten login password}"
+	$(PY) -m core search --model $(MODEL) --config $(EMBED_CONFIG) $(if $(CORPUS),--corpus $(CORPUS)) -k 5 "$${QUERY:-How do I reset my password?}"
+
+bench: dev
+	$(PY) -m tests.benchmarks.run $(BENCH_ARGS)
+
+clean:
+	rm -rf runs outputs workspace test-artifacts .pytest_cache

@@ -1,0 +1,307 @@
+"""One typed schema for every setting: YAML files, `key=value` overrides, presets, the CLI, make and the studio.
+
+Precedence, lowest first: schema defaults < preset < YAML file < `key=value` overrides.
+The studio builds its form from `field_specs()`, so a key's default and help text live only here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+SEED_DATASET_PATH = "data/raw/embedding_dataset.jsonl"  # where the seed walk-through puts its data
+IR_METRICS = ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used. `errors` holds one readable line per problem."""
+
+    def __init__(self, errors: list[str], source: str | None = None):
+        self.errors = errors
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"Invalid config{where}:\n" + "\n".join(f"  - {e}" for e in errors))
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class MiningConfig(_Block):
+    enabled: bool = Field(True, description="Mine hard negatives for pairs (and add more to triplets if num_negatives > 0).")
+    num_negatives: int = Field(3, ge=0, le=50, description="Hard negatives mined per query (0 = none).")
+    batch_size: int = Field(64, ge=1, description="Encoding batch size of the mining model.")
+    margin: float | None = Field(
+        0.05,
+        ge=0,
+        description="Skip candidates too close to the positive: a candidate is dropped when its score > "
+        "positive_score - margin (absolute) or > positive_score * (1 - margin) (relative). None = no margin.",
+    )
+    margin_type: Literal["relative", "absolute"] = Field("relative", description="How `margin` is measured.")
+    range_min: int = Field(0, ge=0, description="Skip the `range_min` most similar candidates (rank 0 = most similar).")
+    range_max: int = Field(50, ge=1, description="Consider candidates up to this rank.")
+    max_score: float | None = Field(None, ge=-1, le=1, description="Drop candidates scoring above this (likely positives).")
+    min_score: float | None = Field(None, ge=-1, le=1, description="Drop candidates scoring below this (too easy).")
+    sampling_strategy: Literal["top", "random"] = Field("top", description="Take the top candidates, or sample randomly.")
+    augment_triplets: bool = Field(False, description="Triplet data: also mine num_negatives more (its own are kept).")
+    exclude_path: str | None = Field(
+        None, description="JSONL of {query, negative} rows never to use as negatives (written by the Negatives tab)."
+    )
+
+    @field_validator("range_max")
+    @classmethod
+    def _range(cls, v: int, info: Any) -> int:
+        if v <= info.data.get("range_min", 0):
+            raise ValueError(f"must be greater than range_min ({info.data.get('range_min')})")
+        return v
+
+
+class EvaluationConfig(_Block):
+    metrics: list[str] = Field(default_factory=lambda: list(IR_METRICS), description="Metrics shown in tables and plots.")
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (None = about 4 times per run).")
+    save_best_model: bool = Field(True, description="Keep the checkpoint with the best NDCG@10 (Spearman for scored pairs).")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop after this many evaluations without improvement (None = never)."
+    )
+    max_corpus_size: int | None = Field(
+        None, ge=1, description="During training, evaluate against at most this many documents; the final one uses all."
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: list[str]) -> list[str]:
+        allowed = IR_METRICS + ["spearman", "pearson", "triplet_accuracy"]
+        bad = [m for m in v if m not in allowed]
+        if bad:
+            raise ValueError(f"unknown metric(s) {bad}; allowed: {allowed}")
+        return v
+
+
+class EmbedConfig(_Block):
+    # data
+    dataset_name: str = Field("embedding_dataset", description="A label for the data, or a file/directory/hub dataset id.")
+    dataset_path: str | None = Field(None, description="Path to the training file (JSONL, JSON, CSV, TSV, Parquet).")
+    corpus_path: str | None = Field(None, description="Extra documents for mining and evaluation (a file of texts).")
+    format: Literal["auto", "pairs", "triplets", "scored"] = Field("auto", description="Data format (auto = detect).")
+    sample_size: float | None = Field(None, gt=0, description="Use a seeded random sample: a count (>1) or a fraction (<=1).")
+    test_size: float = Field(0.1, ge=0, description="Held-out split for evaluation: a count (>1) or a fraction (<1).")
+    seed: int = Field(42, description="Seed for sampling, splitting, mining and training.")
+    # models
+    model_name: str = Field(DEFAULT_MODEL, description="Model to fine-tune: a local directory or a hub id.")
+    mining_model_name: str | None = Field(None, description="Model that mines negatives (None = the base model).")
+    max_seq_length: int | None = Field(256, ge=8, le=8192, description="Truncate texts to this many tokens.")
+    # training
+    num_epochs: float = Field(1, gt=0, description="Passes over the training data.")
+    batch_size: int = Field(32, ge=1, description="Pairs per batch; MNRL uses the others as in-batch negatives.")
+    mini_batch_size: int | None = Field(
+        None, ge=1, description="Use the cached loss with this mini-batch: big batches in little memory."
+    )
+    learning_rate: float = Field(2e-5, gt=0, le=1, description="Peak learning rate.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.1, ge=0, le=1, description="Fraction of steps with a linear warm-up.")
+    loss: Literal["auto", "mnrl", "cached_mnrl", "cosent"] = Field(
+        "auto", description="auto = MNRL for pairs/triplets (cached when mini_batch_size is set), CoSENT for scores."
+    )
+    matryoshka_dims: list[int] | None = Field(None, description="Wrap the loss in MatryoshkaLoss with these dims.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto = bf16 on a GPU that supports it, fp32 otherwise."
+    )
+    logging_steps: int = Field(1, ge=1, description="Write a train_step event every N steps.")
+    # outputs
+    output_dir: str = Field("outputs/embedding_model", description="Where the final (best) model is saved.")
+    runs_dir: str = Field("runs", description="Folder of run folders (config, events, metrics, checkpoints).")
+    cache_dir: str = Field(".cache/embeddings", description="Cache of mining embeddings by (model, text).")
+    resume: bool | str = Field(False, description="true = continue the latest run of this config; or a checkpoint dir.")
+    report_to: Literal["none", "tensorboard"] = Field("none", description="Also log to TensorBoard.")
+    # blocks
+    mining: MiningConfig = Field(default_factory=MiningConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @field_validator("test_size")
+    @classmethod
+    def _test_size(cls, v: float) -> float:
+        if v > 1 and v != int(v):
+            raise ValueError("a count must be a whole number, a fraction must be below 1")
+        return v
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_yaml(), encoding="utf-8")
+        return path
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "balanced": {},  # the schema defaults are the balanced recipe
+    "fast": {"num_epochs": 2, "batch_size": 64, "learning_rate": 3e-5},
+    "quality": {"num_epochs": 8, "batch_size": 16, "learning_rate": 1e-5},
+    # Effective batch 32 (in-batch negatives) computed in mini-batches of 8: big-batch quality in little memory.
+    "memory": {"batch_size": 32, "mini_batch_size": 8, "gradient_checkpointing": True},
+}
+
+
+def _all_keys(model: type[BaseModel] = EmbedConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += _all_keys(ann, f"{prefix}{name}.")
+        else:
+            keys.append(prefix + name)
+    return keys
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, _all_keys() + ["preset"], n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _parse_value(raw: str) -> Any:
+    """`key=value` text -> a Python value, read as YAML so `5`, `1e-5`, `true`, `null`, `[64, 128]` all work."""
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`["num_epochs=3", "mining.num_negatives=5"]` -> a nested dict. Raises ConfigError on malformed items."""
+    out: dict[str, Any] = {}
+    errors = []
+    for item in items:
+        if "=" not in item:
+            errors.append(f"override '{item}' is not key=value")
+            continue
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                errors.append(f"override '{item}' conflicts with another override")
+                break
+        else:
+            node[parts[-1]] = _parse_value(raw)
+    if errors:
+        raise ConfigError(errors, "overrides")
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "config"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}'{_suggest(key)}")
+            continue
+        given = err.get("input")
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{key}: {msg} (got {given!r})")
+    return lines
+
+
+def build_config(data: dict[str, Any] | None = None, overrides: list[str] | dict[str, Any] | None = None,
+                 source: str | None = None) -> EmbedConfig:
+    """Validate a raw mapping (+ overrides) into an EmbedConfig, applying its `preset` underneath."""
+    data = dict(data or {})
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    merged = _merge(data, overrides or {})
+    preset = merged.pop("preset", None) or "balanced"
+    if preset not in PRESETS:
+        raise ConfigError([f"preset: unknown preset {preset!r}; allowed: {sorted(PRESETS)}"], source)
+    merged = _merge(PRESETS[preset], merged)
+    try:
+        return EmbedConfig(**merged)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc), source) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> EmbedConfig:
+    """Load a YAML config (safe loader) and apply overrides. No path = the schema defaults."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError([f"config file not found: {path}"], str(path))
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark else ""
+            raise ConfigError([f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"], str(path)) from None
+        except UnicodeDecodeError:
+            raise ConfigError(["not a UTF-8 text file"], str(path)) from None
+        if not isinstance(data, dict):
+            raise ConfigError(["the top level must be a mapping of key: value"], str(path))
+    return build_config(data, overrides, str(path) if path else None)
+
+
+def config_from_yaml_text(text: str) -> EmbedConfig:
+    """The studio's YAML editor: text -> config, or ConfigError with line-numbered YAML errors."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError([f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"], "YAML editor") from None
+    if not isinstance(data, dict):
+        raise ConfigError(["the top level must be a mapping of key: value"], "YAML editor")
+    return build_config(data, source="YAML editor")
+
+
+def diff_from_defaults(cfg: EmbedConfig) -> list[str]:
+    """`key=value` items that turn the defaults into `cfg` (for 'copy as command')."""
+    items = []
+    default = EmbedConfig().to_dict()
+    current = cfg.to_dict()
+
+    def walk(d: dict, c: dict, prefix: str) -> None:
+        for k, v in c.items():
+            if isinstance(v, dict):
+                walk(d.get(k, {}), v, f"{prefix}{k}.")
+            elif d.get(k) != v:
+                text = yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+                items.append(f"{prefix}{k}={text}")
+
+    walk(default, current, "")
+    return items
+
+
+def field_specs() -> list[dict[str, Any]]:
+    """Every key with its type, default, help text and allowed values — what the studio's form is built from."""
+    specs = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name}.")
+                continue
+            choices = get_args(ann) if get_origin(ann) is Literal else None
+            default = info.get_default(call_default_factory=True)
+            specs.append({"key": prefix + name, "default": default, "help": info.description or "",
+                          "choices": list(choices) if choices else None, "annotation": str(ann)})
+
+    walk(EmbedConfig, "")
+    return specs

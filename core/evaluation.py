@@ -1,0 +1,105 @@
+"""sentence-transformers evaluators for each data format, and metric names everyone can read.
+
+Pairs/triplets: InformationRetrievalEvaluator (test queries against every document of the dataset plus the
+extra corpus; every document paired with the same query text counts as relevant), plus TripletEvaluator for
+triplets. Scored pairs: EmbeddingSimilarityEvaluator (Spearman).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pandas as pd
+
+PRIMARY = {"pairs": "ndcg@10", "triplets": "ndcg@10", "scored": "spearman"}
+_IR_KEYS = ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"]
+
+
+def documents_of(df: pd.DataFrame, fmt: str) -> list[str]:
+    cols = ["document"] if fmt == "pairs" else ["positive", "negative"] if fmt == "triplets" else []
+    return list(dict.fromkeys(t for c in cols for t in df[c]))
+
+
+def ir_data(test: pd.DataFrame, fmt: str, corpus: list[str]) -> tuple[dict, dict, dict]:
+    """(queries, corpus, relevant_docs) dicts with stable ids for the IR evaluator."""
+    pos_col = "document" if fmt == "pairs" else "positive"
+    doc_id = {t: f"d{i}" for i, t in enumerate(dict.fromkeys(corpus))}
+    for t in test[pos_col]:  # a test positive is always in the corpus
+        doc_id.setdefault(t, f"d{len(doc_id)}")
+    q_id: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    for q, d in zip(test["query"], test[pos_col]):
+        qid = q_id.setdefault(q, f"q{len(q_id)}")
+        relevant.setdefault(qid, set()).add(doc_id[d])
+    return {v: k for k, v in q_id.items()}, {v: k for k, v in doc_id.items()}, relevant
+
+
+def build_evaluator(test: pd.DataFrame, fmt: str, corpus: list[str], batch_size: int = 64,
+                    max_corpus_size: int | None = None, seed: int = 42, name: str = "test"):
+    """The evaluator for `fmt` on the test split. `max_corpus_size` bounds the corpus (relevant documents are
+    always kept) so evaluations during training stay cheap; the final evaluation passes None."""
+    from sentence_transformers.sentence_transformer.evaluation import (
+        EmbeddingSimilarityEvaluator,
+        InformationRetrievalEvaluator,
+        SequentialEvaluator,
+        TripletEvaluator,
+    )
+
+    if test.empty:
+        return None
+    if fmt == "scored":
+        return EmbeddingSimilarityEvaluator(list(test["doc1"]), list(test["doc2"]), list(test["similarity"]),
+                                            batch_size=batch_size, name=name, write_csv=False)
+    queries, docs, relevant = ir_data(test, fmt, corpus)
+    if max_corpus_size and len(docs) > max_corpus_size:
+        needed = {d for ids in relevant.values() for d in ids}
+        others = [d for d in docs if d not in needed]
+        keep = needed | set(random.Random(seed).sample(others, max(0, min(len(others), max_corpus_size - len(needed)))))
+        docs = {d: t for d, t in docs.items() if d in keep}
+    ir = InformationRetrievalEvaluator(
+        queries, docs, relevant, accuracy_at_k=[1, 5, 10], precision_recall_at_k=[10], mrr_at_k=[10],
+        ndcg_at_k=[10], map_at_k=[100], batch_size=batch_size, name=name, write_csv=False,
+        score_functions=None, main_score_function="cosine",
+    )
+    if fmt == "pairs":
+        return ir
+    trip = TripletEvaluator(list(test["query"]), list(test["positive"]), list(test["negative"]),
+                            batch_size=batch_size, name=f"{name}_triplet", write_csv=False)
+    return SequentialEvaluator([ir, trip], main_score_function=lambda scores: scores[0])
+
+
+def normalise_metrics(raw: dict[str, Any]) -> dict[str, float]:
+    """`eval_test_cosine_ndcg@10` -> `ndcg@10`; `test_spearman_cosine` -> `spearman`; triplet accuracy kept apart."""
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        if not isinstance(value, (int, float)):
+            continue
+        k = key.removeprefix("eval_")
+        if "_triplet_" in k and "accuracy" in k:
+            out["triplet_accuracy"] = float(value)
+            continue
+        for name in _IR_KEYS:
+            if k.endswith(f"cosine_{name}"):
+                out[name] = float(value)
+        if k.endswith("spearman_cosine"):
+            out["spearman"] = float(value)
+        elif k.endswith("pearson_cosine"):
+            out["pearson"] = float(value)
+    return out
+
+
+def evaluate(model, evaluator) -> dict[str, float]:
+    return normalise_metrics(evaluator(model)) if evaluator is not None else {}
+
+
+def metrics_table(before: dict[str, float], after: dict[str, float], metrics: list[str] | None = None) -> str:
+    """A plain-text before/after table for the CLI and the model card (markdown-compatible)."""
+    keys = [k for k in (metrics or list(after) or list(before)) if k in before or k in after]
+    keys += [k for k in after if k not in keys]
+    lines = ["| metric | before | after | change |", "|---|---:|---:|---:|"]
+    for k in keys:
+        b, a = before.get(k), after.get(k)
+        change = f"{a - b:+.4f}" if a is not None and b is not None else ""
+        lines.append(f"| {k} | {'' if b is None else f'{b:.4f}'} | {'' if a is None else f'{a:.4f}'} | {change} |")
+    return "\n".join(lines)

@@ -1,0 +1,240 @@
+"""Hard negatives with sentence-transformers' `mine_hard_negatives`, keeping every score for inspection.
+
+The library does the mining (faiss search, ranges, margins, sampling, embedding cache); this module only
+maps the config onto it, turns its output into one row per (query, positive, negative) with scores and
+ranks, flags likely false negatives, and builds the training table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .config import MiningConfig
+
+FLAG_MARGIN = 0.02  # with no margin configured, a negative this close to its positive is still suspect
+
+
+@dataclass
+class MiningResult:
+    rows: pd.DataFrame  # query, positive, negative, rank, positive_score, negative_score, gap, suspected_false_negative
+    stats: dict[str, Any]
+    negatives: list[list[str]] = field(default_factory=list)  # per input row, the kept negatives, hardest first
+
+
+def model_cache_dir(cache_dir: str | Path, model_path: str) -> str:
+    """One embedding-cache folder per model: the library keys its cache by text and by the model's hub name,
+    which is empty for local directories, so two local models would otherwise share entries."""
+    p = Path(model_path)
+    stamp = max((f.stat().st_mtime for f in p.glob("*") if f.is_file()), default=0.0) if p.is_dir() else 0.0
+    key = hashlib.sha256(f"{p.resolve()}|{stamp}".encode()).hexdigest()[:16]
+    return str(Path(cache_dir) / key)
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """Same text up to case, punctuation and spacing, or >= 90% token overlap (a cheap, length-safe test)."""
+    na, nb = _normalise(a), _normalise(b)
+    if na == nb:
+        return True
+    ta, tb = set(na.split()), set(nb.split())
+    return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= 0.9
+
+
+def margin_kwargs(cfg: MiningConfig) -> dict[str, Any]:
+    if cfg.margin is None:
+        return {}
+    return {"absolute_margin" if cfg.margin_type == "absolute" else "relative_margin": cfg.margin}
+
+
+def is_within_margin(pos: float, neg: float, cfg: MiningConfig) -> bool:
+    if cfg.margin is None:
+        return neg >= pos - FLAG_MARGIN
+    if cfg.margin_type == "absolute":
+        return neg > pos - cfg.margin
+    return neg > pos - abs(pos) * cfg.margin
+
+
+# The library reports its skip counts only as printed text; parse them instead of re-implementing the mining.
+_SKIPPED = re.compile(r"Skipped ([\d,]+) potential negatives \(([\d.]+)%\) due to the (\w+) of")
+_NOT_ENOUGH = re.compile(r"Could not find enough negatives for (\d+) samples")
+
+
+def load_exclusions(path: str | None) -> set[tuple[str, str]]:
+    if not path or not Path(path).exists():
+        return set()
+    out = set()
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out.add((row["query"], row["negative"]))
+    return out
+
+
+def save_exclusions(path: str | Path, pairs: list[tuple[str, str]]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = load_exclusions(str(path))
+    with path.open("a", encoding="utf-8") as f:
+        for q, n in pairs:
+            if (q, n) not in existing:
+                f.write(json.dumps({"query": q, "negative": n}, ensure_ascii=False) + "\n")
+                existing.add((q, n))
+    return path
+
+
+def mine(
+    queries: list[str],
+    positives: list[str],
+    model,
+    cfg: MiningConfig,
+    corpus: list[str] | None = None,
+    cache_dir: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> MiningResult:
+    """Mine up to `cfg.num_negatives` hard negatives for each (query, positive) row.
+
+    Args:
+        queries, positives: the training pairs (same length; a query may repeat with several positives).
+        model: the mining SentenceTransformer.
+        cfg: the `mining:` block of the config.
+        corpus: extra candidate documents besides the positives (e.g. every document of the dataset plus
+            `corpus_path`).
+        cache_dir: embedding cache; mining again with other thresholds reuses the embeddings.
+    """
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    exclusions = load_exclusions(cfg.exclude_path)
+    excluded_per_query: dict[str, int] = {}
+    for q, _ in exclusions:
+        excluded_per_query[q] = excluded_per_query.get(q, 0) + 1
+    # Ask for extra candidates so excluded negatives can be replaced by the next ones.
+    n_ask = cfg.num_negatives + max(excluded_per_query.values(), default=0)
+    window = cfg.range_max - cfg.range_min
+    n_ask = max(1, min(n_ask, window))
+
+    extra = [t for t in dict.fromkeys(corpus or []) if t not in set(positives)]
+    if progress:
+        progress("encoding", 0.0)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        mined = mine_hard_negatives(
+            Dataset.from_dict({"query": queries, "positive": positives}),
+            model,
+            anchor_column_name="query",
+            positive_column_name="positive",
+            corpus=extra or None,
+            range_min=cfg.range_min,
+            range_max=cfg.range_max,
+            max_score=cfg.max_score,
+            min_score=cfg.min_score,
+            num_negatives=n_ask,
+            sampling_strategy=cfg.sampling_strategy,
+            output_format="labeled-list",
+            output_scores=True,
+            batch_size=cfg.batch_size,
+            use_faiss=True,
+            cache_folder=cache_dir,
+            verbose=True,
+            **margin_kwargs(cfg),
+        )
+    log = out.getvalue()
+    if progress:
+        progress("mined", 1.0)
+
+    # labeled-list rows: positive = [positive, neg_1, ...], scores = [pos_score, neg_1_score, ...]
+    found: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
+    for q, texts, scores in zip(mined["query"], mined["positive"], mined["scores"]):
+        found.setdefault((q, texts[0]), [(n, scores[0], s) for n, s in zip(texts[1:], scores[1:])])
+    rows, negatives, n_excluded = [], [], 0
+    for q, p in zip(queries, positives):
+        kept = []
+        for n, ps, ns in found.get((q, p), []):
+            if (q, n) in exclusions:
+                n_excluded += 1
+                continue
+            if len(kept) < cfg.num_negatives:
+                kept.append((n, ps, ns))
+        negatives.append([n for n, _, _ in kept])
+        for rank, (n, ps, ns) in enumerate(kept):
+            rows.append({
+                "query": q, "positive": p, "negative": n, "rank": rank,
+                "positive_score": ps, "negative_score": ns, "gap": ps - ns,
+                "suspected_false_negative": is_within_margin(ps, ns, cfg) or near_duplicate(n, p),
+            })
+    table = pd.DataFrame(rows, columns=["query", "positive", "negative", "rank", "positive_score", "negative_score",
+                                        "gap", "suspected_false_negative"])
+    return MiningResult(table, _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra)), negatives)
+
+
+def _summary(values: pd.Series) -> dict[str, float]:
+    if values.empty:
+        return {}
+    d = values.describe(percentiles=[0.25, 0.5, 0.75])
+    return {k: round(float(d[k]), 4) for k in ["count", "mean", "std", "min", "25%", "50%", "75%", "max"] if k in d}
+
+
+def _stats(table, queries, positives, negatives, log, cfg, n_excluded, n_extra) -> dict[str, Any]:
+    skipped = {m.group(3): int(m.group(1).replace(",", "")) for m in _SKIPPED.finditer(log)}
+    short = sum(1 for n in negatives if len(n) < cfg.num_negatives)
+    pos_scores = table.drop_duplicates(["query", "positive"])["positive_score"] if not table.empty else pd.Series([])
+    return {
+        "rows": len(queries),
+        "distinct_queries": len(set(queries)),
+        "corpus_size": len(set(positives)) + n_extra,
+        "negatives": len(table),
+        "num_negatives": cfg.num_negatives,
+        "positive_scores": _summary(pos_scores),
+        "negative_scores": _summary(table["negative_score"]) if not table.empty else {},
+        "gap": _summary(table["gap"]) if not table.empty else {},
+        "skipped": skipped,  # candidates dropped, by reason: absolute_margin / relative_margin / max_score / min_score
+        "skipped_by_margin": skipped.get("absolute_margin", 0) + skipped.get("relative_margin", 0),
+        "excluded": n_excluded,
+        "rows_without_enough_negatives": short,
+        "suspected_false_negatives": int(table["suspected_false_negative"].sum()) if not table.empty else 0,
+    }
+
+
+def training_table(queries: list[str], positives: list[str], negatives: list[list[str]], n: int,
+                   pool: list[str], seed: int, given: list[str] | None = None) -> pd.DataFrame:
+    """(query, positive, negative_1..n) columns for MultipleNegativesRankingLoss, which needs the same number of
+    negatives on every row: rows with fewer mined negatives are topped up with random documents from `pool`
+    that are not a positive of that query (easy negatives; MNRL's in-batch negatives are of that kind anyway).
+    `given` holds a triplet dataset's own negatives, which come first."""
+    rng = random.Random(seed)
+    pos_of: dict[str, set[str]] = {}
+    for q, p in zip(queries, positives):
+        pos_of.setdefault(q, set()).add(p)
+    width = n + (1 if given is not None else 0)
+    cols: dict[str, list[str]] = {"query": list(queries), "positive": list(positives)}
+    for i in range(width):
+        cols[f"negative_{i + 1}"] = []
+    for i, (q, negs) in enumerate(zip(queries, negatives)):
+        row = ([given[i]] if given is not None else []) + list(negs)
+        tries = 0
+        while len(row) < width and pool and tries < 50:
+            cand = rng.choice(pool)
+            tries += 1
+            if cand not in pos_of[q] and cand not in row:
+                row.append(cand)
+        while len(row) < width:  # tiny pools: repeat the last negative rather than drop the row
+            row.append(row[-1] if row else positives[(i + 1) % len(positives)])
+        for j in range(width):
+            cols[f"negative_{j + 1}"].append(row[j])
+    return pd.DataFrame(cols)
+
+

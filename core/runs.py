@@ -1,0 +1,156 @@
+"""Run folders: `runs/<run_id>/` holds the resolved config, data stats, events, mined rows, metrics, checkpoints, log.
+
+Listing and loading past runs lives here so the CLI and the studio's run history read runs the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .events import TERMINAL, read_events
+
+CONFIG_FILE = "config.yaml"
+EVENTS_FILE = "events.jsonl"
+METRICS_FILE = "metrics.json"
+DATA_FILE = "data.json"
+MINED_FILE = "mined.parquet"
+MINING_STATS_FILE = "mining_stats.json"
+LOG_FILE = "train.log"
+STOP_FILE = "STOP"
+PID_FILE = "pid"
+CHECKPOINTS = "checkpoints"
+
+
+def new_run_dir(runs_dir: str | Path, label: str, kind: str = "train") -> Path:
+    """A fresh, unique, sortable folder: `20261127-171512-train-my_data`."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")[:40] or "run"
+    base = Path(runs_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{slug}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def request_stop(run_dir: str | Path) -> None:
+    """Ask a run (in this or another process) to stop at its next step."""
+    Path(run_dir, STOP_FILE).touch()
+
+
+def stop_requested(run_dir: str | Path) -> bool:
+    return Path(run_dir, STOP_FILE).exists()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)  # atomic: a reader never sees half a file
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    path: str
+    kind: str
+    state: str  # running | finished | stopped | failed | interrupted
+    created: float
+    dataset: str | None = None
+    format: str | None = None
+    rows: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    model_dir: str | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_state(run_dir: str | Path, events: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any] | None]:
+    """(state, terminal event). A run with no terminal event whose process is gone was interrupted."""
+    run_dir = Path(run_dir)
+    if events is None:
+        events, _ = read_events(run_dir / EVENTS_FILE)
+    last = next((e for e in reversed(events) if e["type"] in TERMINAL), None)
+    if last:
+        return last["type"], last
+    pid = read_json(run_dir / PID_FILE)
+    if isinstance(pid, int) and _pid_alive(pid):
+        return "running", None
+    return "interrupted", None
+
+
+def load_run(run_dir: str | Path) -> RunInfo:
+    import yaml
+
+    run_dir = Path(run_dir)
+    events, _ = read_events(run_dir / EVENTS_FILE)
+    state, terminal = run_state(run_dir, events)
+    try:
+        cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
+    except OSError:
+        cfg = {}
+    data = read_json(run_dir / DATA_FILE, {}) or {}
+    metrics = read_json(run_dir / METRICS_FILE, {}) or {}
+    started = next((e for e in events if e["type"] == "run_started"), {})
+    mining = cfg.get("mining") or {}
+    return RunInfo(
+        run_id=run_dir.name,
+        path=str(run_dir),
+        kind=started.get("kind", "train"),
+        state=state,
+        created=started.get("time") or run_dir.stat().st_mtime,
+        dataset=cfg.get("dataset_path") or cfg.get("dataset_name"),
+        format=data.get("format"),
+        rows=data.get("rows"),
+        settings={
+            "model": cfg.get("model_name"),
+            "epochs": cfg.get("num_epochs"),
+            "batch_size": cfg.get("batch_size"),
+            "learning_rate": cfg.get("learning_rate"),
+            "num_negatives": mining.get("num_negatives"),
+        },
+        before=metrics.get("before", {}),
+        after=metrics.get("after", {}),
+        model_dir=(terminal or {}).get("model_dir"),
+        message=(terminal or {}).get("message"),
+    )
+
+
+def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
+    """Every run folder under `runs_dir`, newest first."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    runs = [load_run(p) for p in root.iterdir() if p.is_dir() and (p / EVENTS_FILE).exists()]
+    return sorted(runs, key=lambda r: r.created, reverse=True)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    ckpts = sorted(Path(run_dir, CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    return ckpts[-1] if ckpts else None

@@ -1,0 +1,327 @@
+"""Fine-tuning with SentenceTransformerTrainer: losses by format, evaluation, early stopping, stop, resume.
+
+`train(cfg)` is the one code path behind `python -m core train`, `make train-embed` and the studio's Start.
+Everything a UI needs to know is written to the run's events.jsonl.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
+
+from .config import EmbedConfig
+from .data import DataError
+from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
+from .events import EventWriter, read_events
+from .model_card import write_model_card
+from .models import ModelError, load_model
+from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
+from .runs import (
+    CHECKPOINTS, CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, PID_FILE, STOP_FILE, latest_checkpoint,
+    list_runs, new_run_dir, stop_requested, write_json,
+)
+
+log = logging.getLogger("core")
+EVALS_PER_RUN = 4  # when eval_steps is not set: enough points for a curve and early stopping, cheap enough on a CPU
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    state: str  # finished | stopped | failed
+    model_dir: str | None = None
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    message: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return {"finished": 0, "stopped": 0}.get(self.state, 1)
+
+
+class _EventCallback(TrainerCallback):
+    """Trainer callback -> events.jsonl; also the stop switch (STOP file or signal), checked every step."""
+
+    def __init__(self, writer: EventWriter, run_dir: Path):
+        self.writer, self.run_dir = writer, run_dir
+        self.stop_event = threading.Event()
+        self.stopped = False
+        self.t0 = time.time()
+        self.step0 = 0
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.t0, self.step0 = time.time(), state.global_step
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.stop_event.is_set() or stop_requested(self.run_dir):
+            self.stopped = True
+            control.should_training_stop = True
+            control.should_save = False  # the best checkpoint so far is what stop keeps
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if not logs or "loss" not in logs:
+            return
+        done = max(1, state.global_step - self.step0)
+        eta = (time.time() - self.t0) / done * max(0, state.max_steps - state.global_step)
+        self.writer.emit("train_step", step=state.global_step, max_steps=state.max_steps,
+                         epoch=round(state.epoch or 0.0, 4), loss=logs["loss"],
+                         learning_rate=logs.get("learning_rate"), eta_s=round(eta, 1))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kw):
+        self.writer.emit("eval", step=state.global_step, epoch=round(state.epoch or 0.0, 4),
+                         metrics=normalise_metrics(metrics or {}), partial=True)
+
+    def on_save(self, args, state, control, **kw):
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        self.writer.emit("checkpoint", step=state.global_step, path=str(path),
+                         best=state.best_model_checkpoint)
+
+
+def _loss(cfg: EmbedConfig, fmt: str, model):
+    from sentence_transformers.sentence_transformer import losses
+
+    kind = cfg.loss
+    if kind == "auto":
+        kind = "cosent" if fmt == "scored" else "cached_mnrl" if cfg.mini_batch_size else "mnrl"
+    if kind == "cosent":
+        loss = losses.CoSENTLoss(model)
+    elif kind == "cached_mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=cfg.mini_batch_size or 32)
+    else:
+        loss = losses.MultipleNegativesRankingLoss(model)
+    if cfg.matryoshka_dims:
+        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims)
+    return loss
+
+
+def _precision(cfg: EmbedConfig) -> dict[str, bool]:
+    import torch
+
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+        return {"bf16": True}
+    if cfg.precision == "fp16":
+        return {"fp16": True}
+    return {}
+
+
+def _resume_target(cfg: EmbedConfig) -> tuple[Path | None, str | None]:
+    """(run folder to continue, checkpoint) for `resume`: true = the newest unfinished run with a checkpoint."""
+    if not cfg.resume:
+        return None, None
+    if isinstance(cfg.resume, str) and cfg.resume.lower() not in {"true", "yes", "1"}:
+        ckpt = Path(cfg.resume)
+        if not (ckpt / "trainer_state.json").exists():
+            latest = latest_checkpoint(ckpt)  # a run folder was given
+            if latest is None:
+                raise FileNotFoundError(f"resume: '{cfg.resume}' is neither a checkpoint nor a run with checkpoints")
+            ckpt = latest
+        return ckpt.parent.parent, str(ckpt)
+    for run in list_runs(cfg.runs_dir):
+        if run.kind == "train" and run.state in {"interrupted", "stopped", "failed"}:
+            ckpt = latest_checkpoint(run.path)
+            if ckpt:
+                return Path(run.path), str(ckpt)
+    raise FileNotFoundError(f"resume=true: no interrupted run with a checkpoint under {cfg.runs_dir}/")
+
+
+def _file_logging(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("core", "sentence_transformers", "transformers"):
+        logging.getLogger(name).addHandler(handler)
+    logging.getLogger("core").setLevel(logging.INFO)
+    return handler
+
+
+def plan_run(cfg: EmbedConfig) -> tuple[Path, str | None]:
+    """(run folder, checkpoint to resume from or None). Raises FileNotFoundError for a resume with nothing to resume."""
+    resume_dir, resume_ckpt = _resume_target(cfg)
+    return (resume_dir or new_run_dir(cfg.runs_dir, cfg.dataset_name)), resume_ckpt
+
+
+def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str | None = None,
+          stop_event: threading.Event | None = None) -> RunResult:
+    """Run one training end to end. Never raises for user errors: the result (and a `failed` event) says why."""
+    early_error = None
+    if run_dir is None:
+        try:
+            run_dir, resume_ckpt = plan_run(cfg)
+        except FileNotFoundError as exc:
+            run_dir, early_error = new_run_dir(cfg.runs_dir, cfg.dataset_name), str(exc)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STOP_FILE).unlink(missing_ok=True)
+    cfg.save(run_dir / CONFIG_FILE)
+    write_json(run_dir / PID_FILE, os.getpid())
+    writer = EventWriter(run_dir / EVENTS_FILE)
+    handler = _file_logging(run_dir / LOG_FILE)
+    callback = _EventCallback(writer, run_dir)
+    if stop_event is not None:
+        callback.stop_event = stop_event
+    try:
+        if early_error:
+            raise FileNotFoundError(early_error)
+        return _train(cfg, run_dir, writer, callback, resume_ckpt)
+    except Exception as exc:  # every failure becomes a `failed` event with an actionable message
+        message = _user_message(exc)
+        log.error("run failed: %s\n%s", message, traceback.format_exc())
+        writer.emit("failed", message=message)
+        return RunResult(run_dir, "failed", message=message)
+    finally:
+        for name in ("core", "sentence_transformers", "transformers"):
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+
+
+def _user_message(exc: Exception) -> str:
+    if isinstance(exc, DataError):
+        return exc.report.to_text()
+    if isinstance(exc, (ModelError, DatasetNotFound, FileNotFoundError, ValueError)):
+        return str(exc)
+    text = str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return ("Out of memory. Lower batch_size, set mini_batch_size (e.g. 8) to use the cached loss, lower "
+                "max_seq_length, or use the `memory` preset.")
+    return f"{type(exc).__name__}: {text or 'unexpected error'} (details in the run's {LOG_FILE})"
+
+
+def _eval_steps(cfg: EmbedConfig, steps_per_epoch: int) -> int:
+    if cfg.evaluation.eval_steps:
+        return cfg.evaluation.eval_steps
+    total = max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
+    return max(1, math.ceil(total / EVALS_PER_RUN))
+
+
+def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _EventCallback,
+           resume_ckpt: str | None) -> RunResult:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    t_start = time.time()
+    model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
+    prep = load_and_split(cfg, run_dir, model.tokenizer)
+    writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
+                resume=resume_ckpt, device=str(model.device))
+    if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
+        import pandas as pd
+
+        prep.table = pd.read_parquet(run_dir / TRAIN_TABLE)  # the exact rows the interrupted run trained on
+    else:
+        build_table(prep, cfg, run_dir, writer, model)
+    t_mined = time.time()
+    primary = PRIMARY[prep.fmt]
+    ev_batch = max(32, cfg.batch_size)
+    final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed)
+    step_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch,
+                                max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed)
+    if resume_ckpt is None:
+        before = evaluate(model, final_eval)
+        writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
+    else:
+        before = next((e["metrics"] for e in read_events(run_dir / EVENTS_FILE)[0] if e.get("baseline")), {})
+    t_before = time.time()
+
+    if cfg.report_to == "tensorboard":
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")  # transformers 5 reads it from here
+    train_ds = Dataset.from_pandas(prep.table, preserve_index=False)
+    steps_per_epoch = max(1, len(train_ds) // cfg.batch_size)
+    eval_steps = _eval_steps(cfg, steps_per_epoch)
+    has_eval = step_eval is not None
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir / CHECKPOINTS),
+        num_train_epochs=cfg.num_epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=ev_batch,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_ratio=cfg.warmup_ratio,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if prep.fmt != "scored" else BatchSamplers.BATCH_SAMPLER,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps" if has_eval else "no",
+        save_steps=eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=has_eval and cfg.evaluation.save_best_model,
+        metric_for_best_model=f"eval_{_metric_key(step_eval, primary)}" if has_eval else None,
+        greater_is_better=True,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        report_to=["tensorboard"] if cfg.report_to == "tensorboard" else "none",
+        disable_tqdm=True,
+        dataloader_drop_last=False,
+        **_precision(cfg),
+    )
+    callbacks: list[Any] = [callback]
+    if has_eval and cfg.evaluation.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.evaluation.early_stopping_patience))
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, loss=_loss(cfg, prep.fmt, model),
+                                         evaluator=step_eval, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # progress goes to events.jsonl; the CLI prints from there
+    t_train0 = time.time()
+    trainer.train(resume_from_checkpoint=resume_ckpt)
+    t_trained = time.time()
+    samples = len(train_ds) * cfg.num_epochs
+    state = "stopped" if callback.stopped else "finished"
+
+    # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early.
+    after = evaluate(model, final_eval) if state == "finished" else _last_metrics(run_dir)
+    if state == "finished":
+        writer.emit("eval", step=trainer.state.global_step, epoch=round(trainer.state.epoch or 0, 4),
+                    metrics=after, final=True)
+    timing = {"mining_s": round(t_mined - t_start, 2), "baseline_eval_s": round(t_before - t_mined, 2),
+              "train_s": round(t_trained - t_train0, 2), "final_eval_s": round(time.time() - t_trained, 2),
+              "total_s": round(time.time() - t_start, 2),
+              "train_samples_per_s": round(samples / max(1e-9, t_trained - t_train0), 2)}
+    metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": trainer.state.best_model_checkpoint,
+               "steps": trainer.state.global_step, "timing": timing}
+    write_json(run_dir / METRICS_FILE, metrics)
+    model_dir = _save_model(model, cfg, run_dir, prep, metrics)
+    writer.emit(state, model_dir=model_dir, metrics=after, before=before, step=trainer.state.global_step,
+                timing=timing, run_dir=str(run_dir))
+    return RunResult(run_dir, state, model_dir, before, after)
+
+
+def _metric_key(evaluator, primary: str) -> str:
+    name = getattr(evaluator, "primary_metric", None)
+    if name:
+        return name
+    return f"test_cosine_{primary}" if primary != "spearman" else "test_spearman_cosine"
+
+
+def _last_metrics(run_dir: Path) -> dict[str, float]:
+    evals = [e for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "eval"]
+    return evals[-1]["metrics"] if evals else {}
+
+
+def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str, Any]) -> str:
+    """Save into the run folder, then swap it into output_dir whole, so a failed save never leaves half a model."""
+    run_model = run_dir / "model"
+    if run_model.exists():
+        shutil.rmtree(run_model)
+    model.save(str(run_model))
+    write_model_card(run_model, cfg, prep.stats, metrics)
+    out = Path(cfg.output_dir)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(run_model, tmp)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return str(out)
+
+
+__all__ = ["train", "RunResult", "TRAIN_TABLE"]
