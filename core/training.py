@@ -33,6 +33,7 @@ from .runs import (
 
 log = logging.getLogger("core")
 EVALS_PER_RUN = 4  # when eval_steps is not set: enough points for a curve and early stopping, cheap enough on a CPU
+MIN_EVAL_GAP = 5  # ...but never more often than this: each evaluation re-encodes the corpus and saves a checkpoint
 
 
 @dataclass
@@ -58,6 +59,7 @@ class _EventCallback(TrainerCallback):
         self.stopped = False
         self.t0 = time.time()
         self.step0 = 0
+        self.evals: dict[int, dict[str, float]] = {}  # step -> metrics, to reuse instead of evaluating twice
 
     def on_train_begin(self, args, state, control, **kw):
         self.t0, self.step0 = time.time(), state.global_step
@@ -78,8 +80,9 @@ class _EventCallback(TrainerCallback):
                          learning_rate=logs.get("learning_rate"), eta_s=round(eta, 1))
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
+        self.evals[state.global_step] = normalise_metrics(metrics or {})
         self.writer.emit("eval", step=state.global_step, epoch=round(state.epoch or 0.0, 4),
-                         metrics=normalise_metrics(metrics or {}), partial=True)
+                         metrics=self.evals[state.global_step], partial=True)
 
     def on_save(self, args, state, control, **kw):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
@@ -199,7 +202,7 @@ def _eval_steps(cfg: EmbedConfig, steps_per_epoch: int) -> int:
     if cfg.evaluation.eval_steps:
         return cfg.evaluation.eval_steps
     total = max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
-    return max(1, math.ceil(total / EVALS_PER_RUN))
+    return max(math.ceil(total / EVALS_PER_RUN), min(total, MIN_EVAL_GAP))
 
 
 def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _EventCallback,
@@ -248,7 +251,8 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         warmup_ratio=cfg.warmup_ratio,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
+        dataloader_pin_memory=False,
         batch_sampler=BatchSamplers.NO_DUPLICATES if prep.fmt != "scored" else BatchSamplers.BATCH_SAMPLER,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_steps,
@@ -278,7 +282,11 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     state = "stopped" if callback.stopped else "finished"
 
     # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early.
-    after = evaluate(model, final_eval) if state == "finished" else _last_metrics(run_dir)
+    after = _known_final_metrics(trainer.state, callback, cfg, args.load_best_model_at_end)
+    if state == "finished" and after is None:
+        after = evaluate(model, final_eval)
+    elif after is None:
+        after = _last_metrics(run_dir)
     if state == "finished":
         writer.emit("eval", step=trainer.state.global_step, epoch=round(trainer.state.epoch or 0, 4),
                     metrics=after, final=True)
@@ -300,6 +308,16 @@ def _metric_key(evaluator, primary: str) -> str:
     if name:
         return name
     return f"test_cosine_{primary}" if primary != "spearman" else "test_spearman_cosine"
+
+
+def _known_final_metrics(state, callback: _EventCallback, cfg: EmbedConfig, loaded_best: bool) -> dict | None:
+    """Metrics of the model now in memory when an evaluation on the full corpus already measured it."""
+    if cfg.evaluation.max_corpus_size:  # in-training evaluations used a smaller corpus
+        return None
+    step = state.global_step
+    if loaded_best and state.best_model_checkpoint:
+        step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[1])
+    return callback.evals.get(step)
 
 
 def _last_metrics(run_dir: Path) -> dict[str, float]:

@@ -1,0 +1,184 @@
+"""Real trainings of the bundled MiniLM on a few dozen rows: the model, metrics, card and event stream they leave."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from sentence_transformers import SentenceTransformer
+
+from core.config import load_config
+from core.events import read_events
+from core.runs import latest_checkpoint, request_stop
+from core.training import train
+from tests.conftest import ROOT, SAMPLES, read_jsonl, tiny_overrides, write_jsonl
+
+IR_KEYS = {"accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"}
+
+
+def _types(run_dir):
+    return [e["type"] for e in read_events(run_dir / "events.jsonl")[0]]
+
+
+@pytest.fixture(scope="module")
+def pairs_run(tmp_path_factory, sample_pairs):
+    """One run through `make train-embed` with overrides, as a user would type it."""
+    tmp = tmp_path_factory.mktemp("pairs")
+    data = write_jsonl(tmp / "pairs.jsonl", sample_pairs[:32])
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("\n".join(r["document"] for r in sample_pairs[100:140]), encoding="utf-8")
+    overrides = tiny_overrides(tmp, data, corpus_path=corpus, num_epochs=1) + ["mining.num_negatives=2"]
+    proc = subprocess.run(["make", "-s", "train-embed", "EMBED_CONFIG=assets/configs/default.yaml", *overrides],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = next((tmp / "runs").iterdir())
+    return tmp, run_dir, proc.stdout
+
+
+def test_make_overrides_reach_the_config(pairs_run):
+    tmp, run_dir, _ = pairs_run
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert cfg["mining"]["num_negatives"] == 2 and cfg["max_seq_length"] == 32 and cfg["batch_size"] == 8
+    assert cfg["output_dir"] == str(tmp / "model")
+
+
+def test_cli_prints_progress_and_table(pairs_run):
+    _, _, out = pairs_run
+    assert "step" in out and "ETA" in out
+    assert "| ndcg@10 |" in out and "finished: model saved to" in out
+
+
+def test_pairs_model_metrics_and_card(pairs_run):
+    tmp, run_dir, _ = pairs_run
+    model = SentenceTransformer(str(tmp / "model"))  # the seed's step-5 snippet
+    emb = model.encode(["How do I reset my password?", "I forgot my password"])
+    assert model.similarity(emb, emb).shape == (2, 2)
+    metrics = yaml.safe_load((run_dir / "metrics.json").read_text())
+    assert IR_KEYS <= set(metrics["before"]) and IR_KEYS <= set(metrics["after"])
+    assert metrics["primary"] == "ndcg@10"
+    card = (tmp / "model" / "README.md").read_text()
+    assert "sentence-transformers/all-MiniLM-L6-v2" in card and "pairs" in card
+    assert "| ndcg@10 |" in card and yaml.safe_load((run_dir / "data.json").read_text())["hash"] in card
+
+
+def test_pairs_event_stream_in_order(pairs_run):
+    _, run_dir, _ = pairs_run
+    events = read_events(run_dir / "events.jsonl")[0]
+    types = [e["type"] for e in events]
+    assert types[0] == "run_started" and types[-1] == "finished"
+    assert types.index("mining_done") < types.index("eval") < types.index("train_step")
+    assert {"mining_progress", "checkpoint"} <= set(types)
+    steps = [e for e in events if e["type"] == "train_step"]
+    assert [s["step"] for s in steps] == sorted(s["step"] for s in steps)
+    assert all({"step", "max_steps", "epoch", "loss", "learning_rate", "eta_s"} <= set(s) for s in steps)
+    evals = [e for e in events if e["type"] == "eval"]
+    assert evals[0]["step"] == 0 and evals[0]["baseline"] and evals[-1]["final"]
+    assert events[0]["data"]["format"] == "pairs" and events[0]["config"]["mining"]["num_negatives"] == 2
+    assert events[-1]["model_dir"] and "ndcg@10" in events[-1]["metrics"]
+
+
+def test_mined_rows_keep_scores(pairs_run):
+    _, run_dir, _ = pairs_run
+    mined = pd.read_parquet(run_dir / "mined.parquet")
+    assert {"query", "positive", "negative", "rank", "positive_score", "negative_score", "gap",
+            "suspected_false_negative"} <= set(mined.columns)
+    assert len(mined) > 0 and mined["rank"].max() <= 1
+    assert (mined["gap"] - (mined["positive_score"] - mined["negative_score"])).abs().max() < 1e-6
+    stats = yaml.safe_load((run_dir / "mining_stats.json").read_text())
+    assert stats["corpus_size"] > 32  # the extra corpus was mined too
+    assert "skipped_by_margin" in stats and "rows_without_enough_negatives" in stats
+
+
+def test_triplets_train_with_their_negatives(tmp_path):
+    rows = read_jsonl(SAMPLES / "it_helpdesk_triplets.jsonl")[:24]
+    data = write_jsonl(tmp_path / "t.jsonl", rows)
+    cfg = load_config("assets/configs/default.yaml", tiny_overrides(tmp_path, data))
+    r = train(cfg)
+    assert r.state == "finished", r.message
+    assert "triplet_accuracy" in r.after and "ndcg@10" in r.after
+    table = pd.read_parquet(r.run_dir / "train_table.parquet")
+    assert list(table.columns) == ["query", "positive", "negative"]  # given negatives kept, nothing mined
+    assert not (r.run_dir / "mined.parquet").exists()
+    SentenceTransformer(r.model_dir)
+
+
+def test_scored_pairs_train_with_cosent(tmp_path):
+    with open(SAMPLES / "it_helpdesk_scored.csv", newline="") as f:
+        rows = list(csv.DictReader(f))[:40]
+    data = tmp_path / "s.csv"
+    with open(data, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["doc1", "doc2", "similarity"])
+        w.writeheader()
+        w.writerows(rows)
+    cfg = load_config("assets/configs/default.yaml", tiny_overrides(tmp_path, data))
+    r = train(cfg)
+    assert r.state == "finished", r.message
+    assert "spearman" in r.before and "spearman" in r.after
+    assert "CoSENTLoss" in (tmp_path / "model" / "README.md").read_text()
+    assert "mining_done" not in _types(r.run_dir)
+
+
+def test_stop_then_resume(tmp_path, sample_pairs):
+    data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
+    overrides = tiny_overrides(tmp_path, data, batch_size=4, **{"evaluation.eval_steps": 2})
+    cfg = load_config("assets/configs/default.yaml", overrides)
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("r", train(cfg)))
+    worker.start()
+    run_dir = None
+    deadline = time.time() + 300
+    while time.time() < deadline and worker.is_alive():
+        runs = list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else []
+        if runs:
+            run_dir = runs[0]
+            steps = [e for e in read_events(run_dir / "events.jsonl")[0] if e["type"] == "train_step"]
+            if steps and steps[-1]["step"] >= 3:
+                request_stop(run_dir)
+                break
+        time.sleep(0.2)
+    worker.join(300)
+    r = box["r"]
+    assert r.state == "stopped", r.message
+    assert _types(r.run_dir)[-1] == "stopped"
+    SentenceTransformer(r.model_dir)  # the best model so far is kept
+    ckpt = latest_checkpoint(r.run_dir)
+    assert ckpt is not None
+    stopped_at = [e for e in read_events(r.run_dir / "events.jsonl")[0] if e["type"] == "train_step"][-1]
+
+    resumed = train(load_config("assets/configs/default.yaml", overrides + ["resume=true"]))
+    assert resumed.state == "finished", resumed.message
+    assert resumed.run_dir == r.run_dir  # the same run continues
+    events = read_events(r.run_dir / "events.jsonl")[0]
+    starts = [e for e in events if e["type"] == "run_started"]
+    assert len(starts) == 2 and starts[1]["resume"] == str(ckpt)
+    later = [e for e in events[events.index(starts[1]):] if e["type"] == "train_step"]
+    assert later[0]["step"] > int(ckpt.name.split("-")[1]) and later[-1]["step"] == later[-1]["max_steps"]
+    assert later[-1]["max_steps"] == stopped_at["max_steps"]
+
+
+def test_failures_are_clean_events(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "a", "document": "b"}\n{"query": "", "document": "c"}\n')
+    r = train(load_config(None, tiny_overrides(tmp_path, bad)))
+    assert r.state == "failed" and "line 2" in r.message and "query" in r.message
+    events = read_events(r.run_dir / "events.jsonl")[0]
+    assert events[-1]["type"] == "failed" and "Traceback" not in events[-1]["message"]
+    assert "Traceback" in (r.run_dir / "train.log").read_text()  # details go to the log
+
+    r = train(load_config(None, tiny_overrides(tmp_path, bad, model_name="nobody/no-such-model")))
+    assert r.state == "failed" and "nobody/no-such-model" in r.message
+
+
+def test_cli_train_with_bad_model_exits_nonzero_without_traceback(tmp_path, sample_pairs):
+    data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:20])
+    proc = subprocess.run([sys.executable, "-m", "core", "train", "--config", "assets/configs/default.yaml",
+                           *tiny_overrides(tmp_path, data, model_name="nobody/no-such-model")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "nobody/no-such-model" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
