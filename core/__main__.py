@@ -169,25 +169,16 @@ def _cmd_train(a) -> int:
 
 def _cmd_mine(a) -> int:
     from .config import load_config
-    from .events import EventWriter
-    from .models import load_model
-    from .prepare import build_table, load_and_split
-    from .runs import CONFIG_FILE, EVENTS_FILE, new_run_dir
+    from .inspect import InspectError, mine_run
 
     cfg = load_config(a.config, a.overrides)
-    model = load_model(cfg.mining_model_name or cfg.model_name, max_seq_length=cfg.max_seq_length)
-    run_dir = new_run_dir(cfg.runs_dir, cfg.dataset_name, kind="mine")
-    cfg.save(run_dir / CONFIG_FILE)
-    writer = EventWriter(run_dir / EVENTS_FILE)
-    prep = load_and_split(cfg, run_dir, model.tokenizer)
-    writer.emit("run_started", kind="mine", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir))
-    build_table(prep, cfg, run_dir, writer, model)
-    if prep.mining is None:
-        print(f"nothing to mine for {prep.fmt} data with this config (mining.enabled / num_negatives)")
-    else:
-        print(json.dumps(prep.mining.stats, indent=2))
-        print(f"mined rows: {run_dir / 'mined.parquet'}")
-    writer.emit("finished", run_dir=str(run_dir), model_dir=None, metrics={})
+    try:
+        run_dir, result = mine_run(cfg)
+    except InspectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.stats, indent=2))
+    print(f"mined rows: {run_dir / 'mined.parquet'}")
     return 0
 
 

@@ -16,8 +16,8 @@ import pandas as pd
 
 from . import data as data_mod
 from .config import SEED_DATASET_PATH, EmbedConfig
-from .events import EventWriter
 from .evaluation import documents_of
+from .events import EventWriter
 from .mining import MiningResult, mine, model_cache_dir, training_table
 from .models import load_model, resolve_model
 from .runs import DATA_FILE, MINED_FILE, MINING_STATS_FILE, write_json
@@ -99,7 +99,14 @@ def load_data(cfg: EmbedConfig, tokenizer=None) -> tuple[str, pd.DataFrame, Any]
 
 
 def load_and_split(cfg: EmbedConfig, run_dir: Path, tokenizer=None) -> Prepared:
-    """Resolve, validate and split the data; the evaluation corpus; data.json in the run folder."""
+    """`split_data`, recorded as data.json in the run folder."""
+    prep = split_data(cfg, tokenizer)
+    write_json(run_dir / DATA_FILE, prep.stats)
+    return prep
+
+
+def split_data(cfg: EmbedConfig, tokenizer=None) -> Prepared:
+    """Resolve, validate and split the data, and gather the evaluation corpus."""
     path, df, report = load_data(cfg, tokenizer)
     fmt = report.format
     train, test = data_mod.split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed)
@@ -114,7 +121,6 @@ def load_and_split(cfg: EmbedConfig, run_dir: Path, tokenizer=None) -> Prepared:
         "path": path, "format": fmt, "rows": len(df), "train_rows": len(train), "test_rows": len(test),
         "corpus_size": len(corpus), "hash": data_mod.dataset_hash(df), "stats": report.stats, "warnings": warnings,
     }
-    write_json(run_dir / DATA_FILE, stats)
     return Prepared(fmt, train, test, corpus, pd.DataFrame(), stats, None, warnings)
 
 

@@ -27,8 +27,18 @@ from .model_card import write_model_card
 from .models import ModelError, load_model
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
 from .runs import (
-    CHECKPOINTS, CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, PID_FILE, STOP_FILE, latest_checkpoint,
-    list_runs, new_run_dir, stop_requested, write_json,
+    CHECKPOINTS,
+    CONFIG_FILE,
+    EVENTS_FILE,
+    LOG_FILE,
+    METRICS_FILE,
+    PID_FILE,
+    STOP_FILE,
+    latest_checkpoint,
+    list_runs,
+    new_run_dir,
+    stop_requested,
+    write_json,
 )
 
 log = logging.getLogger("core")

@@ -1,0 +1,381 @@
+"""Two embedding models side by side: similarity, search with rank changes, gold ranks on the test split, and
+getting a model out (zip, hub) — the logic behind the studio's Compare and Export tabs, usable without a UI.
+
+Any two models work (a hub id, the bundled MiniLM, a run's `model/` folder); "A" is usually the base model and
+"B" the fine-tuned one. Ranks are over the whole corpus, 1-based; a positive `change` always means B is better.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+from .config import EmbedConfig
+from .models import BUNDLED_NAMES, ModelError, resolve_model, shared_model
+from .runs import list_runs
+from .search import SearchIndex, get_index, similarity
+
+HUB_TIMEOUT_S = 8.0  # a push that has not even reached the hub by then is reported as unreachable, not waited on
+K_LIST = (1, 5, 10)
+LOCAL_ROOTS = {"outputs", "runs", "models", "checkpoints", "workspace"}  # folder names that mean "a path", not a hub id
+
+
+class CompareError(ValueError):
+    """Input a comparison cannot use; the message says what to do instead."""
+
+
+def check_model(name: str | None, role: str = "model") -> str:
+    """The local directory of `name`, or CompareError with a message a user can act on."""
+    name = (name or "").strip()
+    if not name:
+        raise CompareError(f"No {role} given: train a model first or pick a model directory.")
+    first = Path(name).parts[0] if Path(name).parts else ""
+    path_like = (name.startswith((".", "/", "~")) or Path(name).suffix != "" or name.count("/") != 1
+                 or first in LOCAL_ROOTS or Path(first).is_dir())
+    if path_like and name.lower() not in BUNDLED_NAMES and not Path(name).expanduser().is_dir():
+        # Checked here so a missing output folder is not first looked up on the hub as 'outputs/embedding_model'.
+        raise CompareError(f"No model at '{name}' ({role}): train a model first or pick a model directory.")
+    try:
+        return resolve_model(name)
+    except ModelError as exc:
+        raise CompareError(f"Model '{name}' ({role}) could not be used: train a model first or pick a model "
+                           f"directory. Details: {exc}") from None
+
+
+def split_lines(text: str | list[str]) -> list[str]:
+    lines = text if isinstance(text, list) else str(text or "").splitlines()
+    return [t.strip() for t in lines if t and t.strip()]
+
+
+def compare_similarity(text_a: str, others: str | list[str], model_a: str, model_b: str) -> dict[str, list[float]]:
+    """Cosine of `text_a` to each of `others` (a list, or text with one per line) under both models.
+
+    Example: `compare_similarity("reset password", "forgot my login\\nprinter jam", base, tuned)["delta"]`.
+    """
+    if not (text_a or "").strip():
+        raise CompareError("Enter the first text.")
+    lines = split_lines(others)
+    if not lines:
+        raise CompareError("Enter a second text (or several, one per line).")
+    a = similarity(check_model(model_a, "model A"), text_a.strip(), lines)
+    b = similarity(check_model(model_b, "model B"), text_a.strip(), lines)
+    return {"texts": lines, "model_a": a, "model_b": b, "delta": [y - x for x, y in zip(a, b, strict=True)]}
+
+
+# ---- evaluation data: the same split and corpus as training (prepare.load_and_split), without a run folder ----
+
+@dataclass
+class EvalData:
+    fmt: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    corpus: list[str]
+    path: str
+
+    @property
+    def pos_col(self) -> str:
+        return "document" if self.fmt == "pairs" else "positive"
+
+    def split_of(self, query: str) -> str | None:
+        if self.fmt == "scored":
+            return None
+        for name, df in (("test", self.test), ("train", self.train)):
+            if query in set(df["query"]):
+                return name
+        return None
+
+    def gold_for(self, query: str) -> set[str]:
+        """Documents paired with `query` in the test split (what the IR evaluator counts as relevant)."""
+        if self.fmt == "scored" or self.test.empty:
+            return set()
+        return set(self.test.loc[self.test["query"] == query, self.pos_col])
+
+
+_eval_cache: dict[tuple, EvalData] = {}
+
+
+def evaluation_data(cfg: EmbedConfig) -> EvalData:
+    """Train/test split and evaluation corpus of `cfg`'s dataset, cached while the file is unchanged."""
+    from .prepare import resolve_dataset, split_data
+
+    path = resolve_dataset(cfg)
+    stamp = Path(path).stat().st_mtime if Path(path).exists() else 0.0
+    key = (str(Path(path).resolve()), stamp, cfg.format, cfg.sample_size, cfg.test_size, cfg.seed, cfg.corpus_path)
+    if key not in _eval_cache:
+        prep = split_data(cfg)
+        corpus = prep.corpus
+        if prep.fmt == "scored":  # no documents as such: search over every text of the file
+            texts = list(prep.train["doc1"]) + list(prep.train["doc2"]) + list(prep.test["doc1"]) + list(prep.test["doc2"])
+            corpus = list(dict.fromkeys(texts + corpus))
+        _eval_cache.clear()  # one dataset at a time is what the studio shows
+        _eval_cache[key] = EvalData(prep.fmt, prep.train, prep.test, corpus, str(path))
+    return _eval_cache[key]
+
+
+# ---- search and ranks ----
+
+def _scores(index: SearchIndex, queries: list[str]) -> np.ndarray:
+    q = index.model.encode(queries, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+    return q @ index.embeddings.T
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of every document per query row (ties share the better rank, as SearchIndex.rank_of)."""
+    order = np.sort(scores, axis=-1)[..., ::-1]
+    return np.stack([np.searchsorted(-order[i], -scores[i], side="left") + 1 for i in range(scores.shape[0])])
+
+
+def _arrow(other_rank: int, rank: int) -> str:
+    d = other_rank - rank
+    return f"▲{d}" if d > 0 else f"▼{-d}" if d < 0 else "="
+
+
+def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str], gold: set[str] | None = None,
+                cache_dir: str | None = None) -> dict[str, Any]:
+    """Top-k of `query` in `corpus` under each model. Each hit: rank, score, text, gold, other_rank (its rank under
+    the other model) and change ("▲3": this model ranks it 3 places higher than the other one)."""
+    if not (query or "").strip():
+        raise CompareError("Enter a query.")
+    if not corpus:
+        raise CompareError("The corpus is empty: load a dataset or upload a corpus file.")
+    k = max(1, min(int(k or 10), len(corpus)))
+    paths = {"model_a": check_model(model_a, "model A"), "model_b": check_model(model_b, "model B")}
+    ranks = {}
+    scores = {}
+    for side, path in paths.items():
+        s = _scores(get_index(path, corpus, cache_dir), [query.strip()])
+        scores[side], ranks[side] = s[0], _ranks(s)[0]
+    gold = gold or set()
+    out: dict[str, Any] = {}
+    for side, other in (("model_a", "model_b"), ("model_b", "model_a")):
+        top = np.argsort(-scores[side], kind="stable")[:k]
+        out[side] = [{"rank": int(ranks[side][i]), "score": round(float(scores[side][i]), 4), "text": corpus[i],
+                      "gold": corpus[i] in gold, "other_rank": int(ranks[other][i]),
+                      "change": _arrow(int(ranks[other][i]), int(ranks[side][i]))} for i in top]
+    out["gold_rank"] = {side: min((int(ranks[side][i]) for i, t in enumerate(corpus) if t in gold), default=None)
+                        for side in paths}
+    return out
+
+
+def gold_rank_changes(model_a: str, model_b: str, test_df: pd.DataFrame, fmt: str, corpus: list[str],
+                      cache_dir: str | None = None) -> pd.DataFrame:
+    """Per test query: the best rank of a gold document under each model and `change` = rank_a - rank_b
+    (> 0: B ranks the gold higher). Scored pairs instead: |cosine - label| per model, change = error_a - error_b.
+
+    Example: `gold_rank_changes(base, tuned, data.test, data.fmt, data.corpus).nlargest(5, "change")`.
+    """
+    pa, pb = check_model(model_a, "model A"), check_model(model_b, "model B")
+    if test_df.empty:
+        raise CompareError("The test split is empty: set test_size (e.g. 0.2) to hold out queries for evaluation.")
+    if fmt == "scored":
+        df = test_df[["doc1", "doc2"]].reset_index(drop=True).assign(label=test_df["similarity"].astype(float).values)
+        for side, path in (("a", pa), ("b", pb)):
+            model = shared_model(path)
+            e1, e2 = (model.encode(list(df[c]), normalize_embeddings=True, convert_to_numpy=True) for c in ("doc1", "doc2"))
+            df[f"score_{side}"] = np.round((e1 * e2).sum(axis=1).astype(float), 4)
+            df[f"error_{side}"] = (df[f"score_{side}"] - df["label"]).abs()
+        df["change"] = df["error_a"] - df["error_b"]
+        return df
+    pos_col = "document" if fmt == "pairs" else "positive"
+    corpus = list(dict.fromkeys(list(corpus) + list(test_df[pos_col])))  # a test positive is always in the corpus
+    position = {t: i for i, t in enumerate(corpus)}
+    gold: dict[str, list[int]] = {}
+    for q, d in zip(test_df["query"], test_df[pos_col], strict=True):
+        gold.setdefault(q, []).append(position[d])
+    queries = list(gold)
+    result: dict[str, Any] = {"query": queries}
+    for side, path in (("a", pa), ("b", pb)):
+        s = _scores(get_index(path, corpus, cache_dir), queries)
+        r = _ranks(s)
+        best = [min(gold[q], key=lambda i, row=row: r[row][i]) for row, q in enumerate(queries)]
+        result[f"rank_{side}"] = [int(r[row][i]) for row, i in enumerate(best)]
+        result[f"score_{side}"] = [round(float(s[row][i]), 4) for row, i in enumerate(best)]
+        result[f"gold_{side}"] = [corpus[i] for i in best]
+        result[f"all_ranks_{side}"] = [sorted(int(r[row][i]) for i in gold[q]) for row, q in enumerate(queries)]
+    df = pd.DataFrame(result)
+    df["change"] = df["rank_a"] - df["rank_b"]
+    df.attrs["corpus_size"] = len(corpus)
+    return df
+
+
+def improved_and_worsened(changes: pd.DataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `n` rows B improved most (largest change first) and made worse most (most negative first)."""
+    improved = changes[changes["change"] > 0].sort_values("change", ascending=False, kind="stable").head(n)
+    worsened = changes[changes["change"] < 0].sort_values("change", ascending=True, kind="stable").head(n)
+    return improved.reset_index(drop=True), worsened.reset_index(drop=True)
+
+
+def ir_metrics(all_ranks: list[list[int]]) -> dict[str, float]:
+    """The IR evaluator's metrics (binary relevance) from the ranks of each query's relevant documents."""
+    if not all_ranks:
+        return {}
+    out: dict[str, list[float]] = {f"accuracy@{k}": [] for k in K_LIST}
+    out.update({"map@100": [], "mrr@10": [], "ndcg@10": [], "recall@10": []})
+    for ranks in all_ranks:
+        ranks = sorted(ranks)
+        for k in K_LIST:
+            out[f"accuracy@{k}"].append(float(ranks[0] <= k))
+        out["mrr@10"].append(1.0 / ranks[0] if ranks[0] <= 10 else 0.0)
+        out["recall@10"].append(sum(r <= 10 for r in ranks) / len(ranks))
+        dcg = sum(1.0 / math.log2(r + 1) for r in ranks if r <= 10)
+        idcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(ranks), 10)))
+        out["ndcg@10"].append(dcg / idcg)
+        hits = [r for r in ranks if r <= 100]
+        out["map@100"].append(sum((j + 1) / r for j, r in enumerate(hits)) / min(len(ranks), 100))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def metrics_frame(changes: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """metric | model A | model B | change, computed from `gold_rank_changes` (no second encoding pass)."""
+    if fmt == "scored":
+        from scipy.stats import spearmanr
+
+        a = {"spearman": float(spearmanr(changes["score_a"], changes["label"])[0])}
+        b = {"spearman": float(spearmanr(changes["score_b"], changes["label"])[0])}
+    else:
+        a, b = ir_metrics(list(changes["all_ranks_a"])), ir_metrics(list(changes["all_ranks_b"]))
+    rows = [{"metric": m, "model A": round(a[m], 4), "model B": round(b[m], 4), "change": round(b[m] - a[m], 4)}
+            for m in a]
+    return pd.DataFrame(rows, columns=["metric", "model A", "model B", "change"])
+
+
+# ---- getting a model out ----
+
+def run_model_dir(run_dir: str | Path | None) -> str | None:
+    """A run's own fine-tuned model (`<run>/model`): output_dir is overwritten by the next training."""
+    if not run_dir:
+        return None
+    path = Path(run_dir) / "model"
+    return str(path) if (path / "modules.json").exists() or (path / "config.json").exists() else None
+
+
+def model_choices(runs_dir: str | Path, base_model: str, output_dir: str | None = None) -> list[str]:
+    """Models worth offering in a picker: the base, output_dir (when it exists), then each run's model, newest first."""
+    choices = [base_model]
+    if output_dir and Path(output_dir).is_dir():
+        choices.append(str(output_dir))
+    for run in list_runs(runs_dir):
+        model = run_model_dir(run.path)
+        if model:
+            choices.append(model)
+    return list(dict.fromkeys(choices))
+
+
+def read_model_card(model_dir: str | Path | None) -> str:
+    path = Path(model_dir or "") / "README.md"
+    return path.read_text(encoding="utf-8") if model_dir and path.is_file() else ""
+
+
+def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = None) -> Path:
+    """Zip a model folder (files at the top level, so unzipping gives a folder SentenceTransformer loads)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
+        raise CompareError(f"No model at '{model_dir}': train a model first or pick a model directory.")
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    stem = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
+    target = dest_dir / f"{stem}.zip"
+    tmp = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:  # weights barely compress
+        for f in sorted(model_dir.rglob("*")):
+            if f.is_file():
+                zf.write(f, f.relative_to(model_dir).as_posix())
+    tmp.replace(target)
+    return target
+
+
+class HubError(RuntimeError):
+    """A push that could not be done; the message says why and what to try."""
+
+
+def _reachable(endpoint: str, timeout: float) -> str | None:
+    """None when the hub's host answers a TCP connect, else the reason. Skipped behind a proxy (it decides)."""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+        return None
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def push_to_hub(model_dir: str | Path, repo_id: str, token: str, private: bool = True,
+                timeout_s: float = HUB_TIMEOUT_S) -> str:
+    """Create `repo_id` (if needed) and upload the model folder. Returns the repo URL; raises HubError fast and
+    with a readable message when the input is wrong or the hub cannot be reached."""
+    import re
+
+    from huggingface_hub import HfApi, constants
+
+    repo_id, token = (repo_id or "").strip(), (token or "").strip()
+    if not token:
+        raise HubError("Give a Hugging Face access token with write permission (huggingface.co/settings/tokens).")
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo_id):
+        raise HubError(f"Repo id {repo_id!r} is not of the form 'user-or-org/model-name'.")
+    if not (Path(model_dir) / "modules.json").exists():
+        raise HubError(f"No model at '{model_dir}': train a model first or pick a model directory.")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+        raise HubError("HF_HUB_OFFLINE is set, so nothing was pushed. Unset it on a machine with internet access.")
+    why = _reachable(constants.ENDPOINT, min(5.0, timeout_s))
+    if why:
+        raise HubError(f"Cannot reach {constants.ENDPOINT} ({why}): this machine looks offline, so nothing was "
+                       "pushed. Download the zip instead and upload it from a machine with internet access.")
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            api = HfApi(token=token)
+            box["url"] = str(api.create_repo(repo_id, private=private, exist_ok=True))
+            api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), commit_message="Upload from embedding-studio")
+        except Exception as exc:  # reported below with its first line: enough to act on
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True, name="hub-push")
+    worker.start()
+    # Creating the repo must answer quickly; the upload itself may take long for big models.
+    worker.join(timeout_s)
+    if worker.is_alive() and "url" not in box:
+        raise HubError(f"The hub did not answer within {timeout_s:.0f} s; nothing was pushed. Check the connection.")
+    worker.join()
+    if "error" in box:
+        exc = box["error"]
+        first = (str(exc).splitlines() or [""])[0][:300]
+        hint = " Check that the token has write access." if "401" in first or "403" in first else ""
+        raise HubError(f"Push to {repo_id} failed: {type(exc).__name__}: {first}.{hint}")
+    return box.get("url") or f"{constants.ENDPOINT}/{repo_id}"
+
+
+def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
+    """The run history: one row per run folder, newest first, with the key settings and the primary metric."""
+    rows = []
+    for r in list_runs(runs_dir):
+        primary = "spearman" if r.format == "scored" else "ndcg@10"
+        s = r.settings
+        rows.append({
+            "date": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"), "run": r.run_id, "kind": r.kind,
+            "state": r.state, "dataset": Path(r.dataset).name if r.dataset else "", "format": r.format or "",
+            "model": str(s.get("model") or "").split("/")[-1], "epochs": s.get("epochs"), "batch": s.get("batch_size"),
+            "lr": s.get("learning_rate"), "negatives": s.get("num_negatives"), "metric": primary,
+            "before": r.before.get(primary), "after": r.after.get(primary), "path": r.path,
+        })
+    cols = ["date", "run", "kind", "state", "dataset", "format", "model", "epochs", "batch", "lr", "negatives",
+            "metric", "before", "after", "path"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+__all__ = ["CompareError", "HubError", "EvalData", "check_model", "compare_similarity", "search_both",
+           "gold_rank_changes", "improved_and_worsened", "ir_metrics", "metrics_frame", "evaluation_data",
+           "export_zip", "push_to_hub", "read_model_card", "model_choices", "run_model_dir", "runs_frame",
+           ]
