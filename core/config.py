@@ -270,22 +270,21 @@ def config_from_yaml_text(text: str) -> EmbedConfig:
     return build_config(data, source="YAML editor")
 
 
-def diff_from_defaults(cfg: EmbedConfig) -> list[str]:
-    """`key=value` items that turn the defaults into `cfg` (for 'copy as command')."""
-    items = []
-    default = EmbedConfig().to_dict()
-    current = cfg.to_dict()
+def yaml_value(value: Any) -> str:
+    """A value as one line of YAML, the way `key=value` overrides are read back."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
-    def walk(d: dict, c: dict, prefix: str) -> None:
-        for k, v in c.items():
-            if isinstance(v, dict):
-                walk(d.get(k, {}), v, f"{prefix}{k}.")
-            elif d.get(k) != v:
-                text = yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
-                items.append(f"{prefix}{k}={text}")
 
-    walk(default, current, "")
-    return items
+def config_diff(cfg: EmbedConfig, base: EmbedConfig | None = None) -> list[str]:
+    """`key=value` items that turn `base` (default: the schema defaults) into `cfg` — for 'copy as command'."""
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+        return out
+
+    old, new = flat((base or EmbedConfig()).to_dict()), flat(cfg.to_dict())
+    return [f"{k}={yaml_value(v)}" for k, v in new.items() if old.get(k) != v]
 
 
 def field_specs() -> list[dict[str, Any]]:

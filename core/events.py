@@ -9,6 +9,7 @@ being written can be followed by any number of processes.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -19,6 +20,7 @@ EventType = Literal[
     "run_started", "mining_progress", "mining_done", "train_step", "eval", "checkpoint", "finished", "stopped", "failed"
 ]
 TERMINAL = {"finished", "stopped", "failed"}
+log = logging.getLogger("core.events")  # a run's train.log gets every event too, next to any traceback
 
 
 def _clean(value: Any) -> Any:
@@ -48,6 +50,8 @@ class EventWriter:
         with self._lock, self.path.open("a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
+        log.info("%s %s", type, json.dumps({k: v for k, v in event.items() if k not in ("type", "time", "config")},
+                                           ensure_ascii=False)[:2000])
         return event
 
 

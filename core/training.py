@@ -286,7 +286,10 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
                                          evaluator=step_eval, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # progress goes to events.jsonl; the CLI prints from there
     t_train0 = time.time()
-    trainer.train(resume_from_checkpoint=resume_ckpt)
+    try:
+        trainer.train(resume_from_checkpoint=resume_ckpt)
+    finally:
+        os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
     t_trained = time.time()
     samples = len(train_ds) * cfg.num_epochs
     state = "stopped" if callback.stopped else "finished"

@@ -7,8 +7,8 @@ from core.config import (
     ConfigError,
     EmbedConfig,
     build_config,
+    config_diff,
     config_from_yaml_text,
-    diff_from_defaults,
     field_specs,
     load_config,
     parse_overrides,
@@ -116,8 +116,10 @@ def test_save_roundtrip_and_diff(tmp_path):
     cfg = load_config(None, ["num_epochs=4", "mining.margin=0.1"])
     again = load_config(cfg.save(tmp_path / "out.yaml"))
     assert again == cfg
-    assert sorted(diff_from_defaults(cfg)) == ["mining.margin=0.1", "num_epochs=4.0"] or \
-        sorted(diff_from_defaults(cfg)) == ["mining.margin=0.1", "num_epochs=4"]
+    assert sorted(config_diff(cfg)) == ["mining.margin=0.1", "num_epochs=4.0"]
+    base = load_config(None, ["num_epochs=4"])
+    assert config_diff(cfg, base) == ["mining.margin=0.1"]
+    assert load_config(None, ["num_epochs=4", *config_diff(cfg, base)]) == cfg
     assert config_from_yaml_text(cfg.to_yaml()) == cfg
 
 

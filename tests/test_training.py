@@ -116,9 +116,10 @@ def test_scored_pairs_train_with_cosent(tmp_path):
         w = csv.DictWriter(f, fieldnames=["doc1", "doc2", "similarity"])
         w.writeheader()
         w.writerows(rows)
-    cfg = load_config("assets/configs/default.yaml", tiny_overrides(tmp_path, data))
+    cfg = load_config("assets/configs/default.yaml", tiny_overrides(tmp_path, data, report_to="tensorboard"))
     r = train(cfg)
     assert r.state == "finished", r.message
+    assert list((r.run_dir / "tensorboard").rglob("events.out.tfevents.*"))  # TensorBoard logs in the run folder
     assert "spearman" in r.before and "spearman" in r.after
     assert "CoSENTLoss" in (tmp_path / "model" / "README.md").read_text()
     assert "mining_done" not in _types(r.run_dir)
@@ -182,3 +183,16 @@ def test_cli_train_with_bad_model_exits_nonzero_without_traceback(tmp_path, samp
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert "nobody/no-such-model" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_eval_and_infer_commands_use_the_trained_model(pairs_run):
+    tmp, _, _ = pairs_run
+    model = str(tmp / "model")
+    proc = subprocess.run([sys.executable, "-m", "core", "eval", "--model", model, "--data", str(tmp / "pairs.jsonl"),
+                           "--baseline"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| ndcg@10 |" in proc.stdout and "32 test rows" in proc.stdout
+    proc = subprocess.run(["make", "-s", "infer-embed", f"MODEL={model}", f"CORPUS={tmp / 'corpus.txt'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[" + model + "]" in proc.stdout and " 1. " in proc.stdout

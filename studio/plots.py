@@ -1,0 +1,174 @@
+"""Events and statistics -> plotly figures. Pure functions: no Gradio, no files, so they are unit-testable.
+
+Trace names are part of the contract (tests and the browser test look them up): "loss", one trace per metric
+named by the metric, "<metric> baseline" for the step-0 evaluation and "best checkpoint" for the marker.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+IR_CURVES = ["ndcg@10", "mrr@10", "accuracy@1"]  # what the Train tab plots for pairs and triplets
+SCORED_CURVES = ["spearman"]  # and for scored pairs (CoSENT)
+COLORS = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#db2777"]
+_LAYOUT: dict[str, Any] = {
+    "template": "plotly_white",
+    "height": 360,
+    "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
+    "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},  # below the x-axis title, never over it
+}
+
+
+def _empty(title: str, note: str) -> go.Figure:
+    """A titled, empty figure with a note: nicer than a blank box while a run is still loading."""
+    fig = go.Figure()
+    fig.update_layout(title=title, **_LAYOUT)
+    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font={"color": "#6b7280"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def loss_figure(events: Iterable[dict[str, Any]]) -> go.Figure:
+    """Training loss per logged step (train_step events)."""
+    steps = [e for e in events if e.get("type") == "train_step" and e.get("loss") is not None]
+    if not steps:
+        return _empty("Training loss", "waiting for the first training step…")
+    fig = go.Figure(go.Scatter(x=[e["step"] for e in steps], y=[e["loss"] for e in steps], mode="lines+markers",
+                               name="loss", line={"color": COLORS[0]}, marker={"size": 4}))
+    max_steps = steps[-1].get("max_steps")
+    fig.update_layout(title="Training loss", xaxis_title="step", yaxis_title="loss", **_LAYOUT)
+    if max_steps:  # a fixed x range: the curve grows into the plot instead of the axis rescaling every second
+        fig.update_xaxes(range=[0, max_steps])
+    return fig
+
+
+def curve_metrics(events: Sequence[dict[str, Any]]) -> list[str]:
+    """The metrics worth plotting for these events: Spearman for scored pairs, the IR metrics otherwise."""
+    seen = {k for e in events if e.get("type") == "eval" for k in (e.get("metrics") or {})}
+    if "spearman" in seen and not seen & set(IR_CURVES):
+        return SCORED_CURVES
+    return [m for m in IR_CURVES if m in seen] or IR_CURVES
+
+
+def best_step(events: Iterable[dict[str, Any]]) -> int | None:
+    """Step of the best checkpoint so far, from the last checkpoint event's `best` path (…/checkpoint-N)."""
+    best = None
+    for e in events:
+        if e.get("type") == "checkpoint" and e.get("best"):
+            match = re.search(r"checkpoint-(\d+)$", str(e["best"]).rstrip("/"))
+            if match:
+                best = int(match.group(1))
+    return best
+
+
+def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None = None) -> go.Figure:
+    """Retrieval metrics per evaluation, the step-0 baseline as a dashed horizontal line per metric, and a star
+    on the best checkpoint (of the first, primary metric)."""
+    events = list(events)
+    evals = [e for e in events if e.get("type") == "eval" and e.get("metrics")]
+    if not evals:
+        return _empty("Evaluation", "the baseline evaluation runs before the first step…")
+    metrics = metrics or curve_metrics(events)
+    baseline = next((e for e in evals if e.get("baseline")), None)
+    # The final evaluation repeats the last step on the full corpus: keep it apart so the curve stays monotone in x.
+    during = [e for e in evals if not e.get("baseline") and not e.get("final")]
+    final = next((e for e in reversed(evals) if e.get("final")), None)
+    max_step = max([e.get("step", 0) for e in events if e.get("type") in ("train_step", "eval")] + [1])
+    for e in events:
+        if e.get("type") == "train_step" and e.get("max_steps"):
+            max_step = max(max_step, int(e["max_steps"]))
+    fig = go.Figure()
+    for i, name in enumerate(metrics):
+        color = COLORS[i % len(COLORS)]
+        points = [(e["step"], e["metrics"][name]) for e in during if e["metrics"].get(name) is not None]
+        if points:
+            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                                     name=name, line={"color": color}))
+        if baseline and baseline["metrics"].get(name) is not None:
+            value = baseline["metrics"][name]
+            fig.add_trace(go.Scatter(x=[0, max_step], y=[value, value], mode="lines", name=f"{name} baseline",
+                                     line={"color": color, "dash": "dash", "width": 1}, hoverinfo="name+y"))
+        if final and final["metrics"].get(name) is not None:
+            fig.add_trace(go.Scatter(x=[final["step"]], y=[final["metrics"][name]], mode="markers",
+                                     name=f"{name} final", marker={"color": color, "symbol": "diamond", "size": 10}))
+    best = best_step(events)
+    primary = metrics[0]
+    at_best = next((e for e in reversed(during) if e["step"] == best and primary in e["metrics"]), None)
+    if at_best is not None:
+        fig.add_trace(go.Scatter(x=[best], y=[at_best["metrics"][primary]], mode="markers", name="best checkpoint",
+                                 marker={"symbol": "star", "size": 16, "color": "#facc15",
+                                         "line": {"color": "#111827", "width": 1}}))
+    fig.update_layout(title="Evaluation (dashed: before training)", xaxis_title="step", yaxis_title="score",
+                      **_LAYOUT)
+    fig.update_xaxes(range=[-0.02 * max_step, max_step * 1.02])
+    values = [v for e in evals for k, v in e["metrics"].items() if k in metrics and v is not None]
+    if values:  # scores live in [0, 1] (Spearman in [-1, 1]): a fixed scale makes runs comparable at a glance
+        fig.update_yaxes(range=[min(0.0, min(values)) - 0.02, max(1.0, max(values)) + 0.02])
+    return fig
+
+
+def token_length_figure(lengths: dict[str, list[int]], max_seq_length: int | None,
+                        note: str = "no tokenizer available: token lengths not computed") -> go.Figure:
+    """Overlaid histograms of token counts per text field, with max_seq_length as a vertical line.
+    `note` says why when there is nothing to draw."""
+    if not any(lengths.values()):
+        return _empty("Token lengths", note)
+    fig = go.Figure()
+    for i, (field, values) in enumerate(lengths.items()):
+        fig.add_trace(go.Histogram(x=values, name=field, opacity=0.6, marker={"color": COLORS[i % len(COLORS)]},
+                                   nbinsx=40))
+    if max_seq_length:
+        fig.add_vline(x=max_seq_length, line={"color": "#dc2626", "dash": "dash"},
+                      annotation_text=f"max_seq_length={max_seq_length}", annotation_position="top right")
+    fig.update_layout(title="Token lengths per field", barmode="overlay", xaxis_title="tokens",
+                      yaxis_title="texts", **_LAYOUT)
+    return fig
+
+
+def similarity_figure(values: Sequence[float]) -> go.Figure:
+    """Histogram of the similarity labels of scored pairs."""
+    if not len(values):
+        return _empty("Similarity", "no scored pairs")
+    fig = go.Figure(go.Histogram(x=list(values), xbins={"start": 0, "end": 1.0001, "size": 0.05}, name="similarity",
+                                 marker={"color": COLORS[2]}))
+    fig.update_layout(title="Similarity labels", xaxis_title="similarity", yaxis_title="pairs", **_LAYOUT)
+    return fig
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_html(status: dict[str, Any]) -> str:
+    """A progress bar with state, phase, step, epoch, loss and ETA (inline styles: no CSS file needed)."""
+    state = status.get("state", "idle")
+    if state == "idle" or not status.get("run_dir"):
+        return "<div style='color:#6b7280'>No run yet. Pick a dataset, check the config, then press Start.</div>"
+    step, max_steps = status.get("step") or 0, status.get("max_steps")
+    frac = min(1.0, step / max_steps) if max_steps else 0.0
+    if state == "finished":
+        frac = 1.0
+    color = {"running": "#2563eb", "finished": "#16a34a", "stopped": "#ca8a04"}.get(state, "#dc2626")
+    parts = [f"<b>{state}</b>" + (f" · {status.get('phase')}" if state == "running" else "")]
+    parts.append(f"step {step}/{max_steps}" if max_steps else "step –")
+    if status.get("epoch") is not None:
+        parts.append(f"epoch {status['epoch']:.2f}")
+    if status.get("loss") is not None:
+        parts.append(f"loss {status['loss']:.4f}")
+    if state == "running":
+        parts.append(f"ETA {format_eta(status.get('eta_s'))}")
+    bar = (f"<div style='background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden'>"
+           f"<div style='width:{frac * 100:.1f}%;background:{color};height:100%'></div></div>")
+    return (f"<div><div style='margin-bottom:4px'>{html.escape(str(status.get('run_id', '')))}: {' · '.join(parts)}</div>{bar}</div>")

@@ -1,0 +1,235 @@
+"""Compare tab: any two models side by side — similarity playground, search with rank changes and gold marks,
+and the test split's metrics plus the queries that improved and got worse most. The logic is `core.compare`;
+the two stable endpoints are `compare_similarity` and `compare_search`."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from core import compare as cmp
+from core.config import DEFAULT_MODEL
+from core.data import read_texts
+from core.inspect import effective_config, expected, user_message
+
+log = logging.getLogger("studio")
+MISSING = "train a model first or pick a model directory"
+
+
+def _short(text: str, n: int = 160) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _error(exc: Exception) -> gr.Error:
+    if not expected(exc):
+        log.exception("compare tab")
+    return gr.Error(user_message(exc))
+
+
+def model_b_default(run_dir: str | None, config: dict[str, Any] | None) -> str:
+    """The run's own model, else output_dir (which may not exist yet: using it then says to train first)."""
+    return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
+
+
+def choices(runs_dir: str | Path, config: dict[str, Any] | None) -> list[str]:
+    cfg = config or {}
+    return cmp.model_choices(runs_dir, cfg.get("model_name") or DEFAULT_MODEL, cfg.get("output_dir"))
+
+
+def compare_similarity(text_a: str, text_b_or_lines: str, model_a: str, model_b: str) -> dict[str, Any]:
+    """Cosine of text A to each line of text B under both models: {texts, model_a, model_b, delta}."""
+    try:
+        return cmp.compare_similarity(text_a, text_b_or_lines, model_a, model_b)
+    except Exception as exc:
+        raise _error(exc) from None
+
+
+def similarity_table(result: dict[str, Any]) -> pd.DataFrame:
+    rows = zip(result["texts"], result["model_a"], result["model_b"], result["delta"], strict=True)
+    return pd.DataFrame([{"text": _short(t), "model A": round(a, 4), "model B": round(b, 4), "change": f"{d:+.4f}"}
+                         for t, a, b, d in rows], columns=["text", "model A", "model B", "change"])
+
+
+def corpus_for(corpus_file: str | None, config: dict[str, Any] | None,
+               dataset: dict[str, Any] | None) -> tuple[list[str], cmp.EvalData | None, str]:
+    """(corpus, evaluation data for gold marks, where the corpus came from). The uploaded corpus wins."""
+    data = None
+    try:
+        data = cmp.evaluation_data(effective_config(config, dataset))
+    except Exception as exc:  # no dataset: an uploaded corpus still works, just without gold marks
+        if not corpus_file:
+            raise cmp.CompareError(f"No corpus: load a dataset (Data tab) or upload a corpus file. ({user_message(exc)})"
+                                   ) from None
+    if corpus_file:
+        return read_texts(corpus_file), data, f"uploaded corpus {Path(corpus_file).name}"
+    assert data is not None
+    return data.corpus, data, f"the documents of {Path(data.path).name}"
+
+
+def compare_search(query: str, k: float, model_a: str, model_b: str, corpus_file: str | None = None,
+                   config: dict[str, Any] | None = None, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Top-k under each model: {model_a: [{rank, score, text, gold, other_rank, change}], model_b: [...], ...}."""
+    try:
+        corpus, data, source = corpus_for(corpus_file, config, dataset)
+        gold = data.gold_for(query.strip()) if data and query else set()
+        cache = (config or {}).get("cache_dir")
+        out = cmp.search_both(query, int(k or 10), model_a, model_b, corpus, gold, cache)
+    except Exception as exc:
+        raise _error(exc) from None
+    out["split"] = data.split_of(query.strip()) if data else None
+    out["corpus"] = {"source": source, "size": len(corpus)}
+    return out
+
+
+def search_tables(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    cols = ["rank", "moved", "score", "gold", "text"]
+
+    def side(hits: list[dict[str, Any]]) -> pd.DataFrame:
+        return pd.DataFrame([{"rank": h["rank"], "moved": f"{h['change']} (was {h['other_rank']})" if h["change"] != "="
+                              else "=", "score": h["score"], "gold": "★ gold" if h["gold"] else "",
+                              "text": _short(h["text"], 300)} for h in hits], columns=cols)
+
+    split = result.get("split")
+    where = {"test": "a **test-split** query: ★ marks its gold document", "train": "a **training** query (seen in "
+             "training, no gold marks)"}.get(split or "", "not a dataset query (no gold marks)")
+    g = result.get("gold_rank") or {}
+    ranks = f" · gold rank A {g.get('model_a')} → B {g.get('model_b')}" if split == "test" else ""
+    c = result.get("corpus") or {}
+    return side(result["model_a"]), side(result["model_b"]), (
+        f"Searched {c.get('size', '?')} documents ({c.get('source', '?')}); {where}{ranks}. "
+        "'moved' is the change against the other model's rank (▲ = ranked higher here).")
+
+
+def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | None,
+                 dataset: dict[str, Any] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """(metrics A vs B, most improved, most worsened, a line) on the current dataset's test split."""
+    cfg = effective_config(config, dataset)
+    data = cmp.evaluation_data(cfg)
+    changes = cmp.gold_rank_changes(model_a, model_b, data.test, data.fmt, data.corpus, cfg.cache_dir)
+    metrics = cmp.metrics_frame(changes, data.fmt)
+    up, down = cmp.improved_and_worsened(changes, int(n))
+    if data.fmt == "scored":
+        cols = ["doc1", "doc2", "label", "score_a", "score_b", "change"]
+        what = "|cosine − label| error; change = error A − error B"
+    else:
+        cols = ["query", "rank_a", "rank_b", "change", "gold_b"]
+        what = f"best gold rank among {changes.attrs.get('corpus_size', '?')} documents; change = rank A − rank B"
+    view = [d[cols].rename(columns={"gold_b": "gold"}) for d in (up, down)]
+    for d in view:
+        for c in d.columns:
+            if d[c].dtype == object:
+                d[c] = d[c].map(lambda t: _short(str(t), 120))
+    line = (f"{len(changes)} test {'pairs' if data.fmt == 'scored' else 'queries'} of {Path(data.path).name}: "
+            f"{int((changes['change'] > 0).sum())} improved, {int((changes['change'] < 0).sum())} got worse, "
+            f"{int((changes['change'] == 0).sum())} unchanged ({what}).")
+    return metrics, view[0], view[1], line
+
+
+def create_compare_tab(ctx: Any) -> dict[str, Any]:
+    cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
+    start = choices(ctx.runs_dir, cfg0)
+    with gr.Row():
+        model_a = gr.Dropdown(start, value=cfg0.get("model_name") or DEFAULT_MODEL, allow_custom_value=True,
+                              label="Model A (e.g. the base model)", scale=3)
+        model_b = gr.Dropdown(start, value=model_b_default(ctx.run.value, cfg0), allow_custom_value=True,
+                              label="Model B (e.g. the fine-tuned model)", scale=3)
+        refresh = gr.Button("↻ models", size="sm", scale=0, min_width=90)
+    with gr.Tab("Similarity"):
+        with gr.Row():
+            text_a = gr.Textbox(label="Text A", lines=3, value="How do I reset my password?")
+            text_b = gr.Textbox(label="Text B (or several, one per line)", lines=3,
+                                value="Steps to change a forgotten login password\nThe printer on floor 2 is jammed")
+        sim_btn = gr.Button("Compare similarity", variant="primary")
+        sim_table = gr.Dataframe(label="Cosine similarity", interactive=False)
+        with gr.Accordion("JSON", open=False):
+            sim_json = gr.JSON()
+    with gr.Tab("Search"):
+        corpus_file = gr.State(None)
+        with gr.Row():
+            upload = gr.File(label="Corpus file (optional; default: the dataset's documents)", scale=2,
+                             file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"])
+            corpus_line = gr.Markdown("Corpus: the dataset's documents.")
+        with gr.Row():
+            picks = gr.Dropdown([], label="Test-split queries (pick one)", allow_custom_value=True, scale=2)
+            query = gr.Textbox(label="Query", scale=3)
+            k = gr.Slider(1, 50, value=10, step=1, label="k", scale=1)
+        search_btn = gr.Button("Search with both models", variant="primary")
+        search_line = gr.Markdown()
+        with gr.Row():
+            hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True)
+            hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True)
+        with gr.Accordion("JSON", open=False):
+            search_json = gr.JSON()
+    with gr.Tab("Test split"):
+        with gr.Row():
+            n = gr.Slider(3, 50, value=10, step=1, label="Queries to list")
+            sum_btn = gr.Button("Compare on the test split", variant="primary")
+        sum_line = gr.Markdown()
+        metrics = gr.Dataframe(label="Metrics (model A → model B)", interactive=False)
+        improved = gr.Dataframe(label="Improved most", interactive=False, wrap=True)
+        worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
+
+    def on_refresh(config, run_dir, a, b):
+        opts = choices(ctx.runs_dir, config)
+        return gr.update(choices=list(dict.fromkeys([*opts, a])), value=a), gr.update(
+            choices=list(dict.fromkeys([*opts, b])), value=b)
+
+    def on_run(run_dir, config, a):
+        opts = choices(ctx.runs_dir, config)
+        b = model_b_default(run_dir, config)
+        return gr.update(choices=list(dict.fromkeys([*opts, a])), value=a), gr.update(
+            choices=list(dict.fromkeys([*opts, b])), value=b)
+
+    def on_upload(path: str | None, request: gr.Request):
+        if not path:
+            return None, "Corpus: the dataset's documents."
+        try:
+            texts = read_texts(path)
+        except Exception as exc:
+            gr.Warning(user_message(exc))
+            return None, f"⚠️ {user_message(exc)} Using the dataset's documents."
+        # Gradio's upload cache is temporary; the workspace copy survives for the session's later searches.
+        dest = Path(ctx.workspace) / "uploads" / (getattr(request, "session_hash", None) or "api") / Path(path).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, dest)
+        return str(dest), f"Corpus: {len(texts)} documents from {dest.name}."
+
+    def on_data(config, dataset):
+        try:
+            data = cmp.evaluation_data(effective_config(config, dataset))
+            qs = [] if data.fmt == "scored" else list(dict.fromkeys(data.test["query"]))
+        except Exception:  # no valid dataset yet: the picker is just empty
+            qs = []
+        return gr.update(choices=qs, value=None)
+
+    def on_summary(model_a, model_b, n, config, dataset, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        progress(0.1, desc="Encoding the test split and corpus with both models")
+        try:
+            return test_summary(model_a, model_b, n, config, dataset)
+        except Exception as exc:
+            msg = user_message(exc)
+            gr.Warning(msg)
+            return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {msg}"
+
+    hidden = {"api_visibility": "private"}
+    refresh.click(on_refresh, [ctx.config, ctx.run, model_a, model_b], [model_a, model_b], **hidden)
+    ctx.run.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
+    sim_evt = gr.on([sim_btn.click, text_a.submit], compare_similarity, [text_a, text_b, model_a, model_b], sim_json,
+                    api_name="compare_similarity", concurrency_id="heavy")
+    sim_evt.success(similarity_table, sim_json, sim_table, **hidden)
+    upload.change(on_upload, upload, [corpus_file, corpus_line], **hidden)
+    gr.on([ctx.config.change, ctx.dataset.change], on_data, [ctx.config, ctx.dataset], picks, **hidden)
+    picks.input(lambda q: q or gr.skip(), picks, query, **hidden)
+    search_evt = gr.on([search_btn.click, query.submit], compare_search,
+                       [query, k, model_a, model_b, corpus_file, ctx.config, ctx.dataset], search_json,
+                       api_name="compare_search", concurrency_id="heavy")
+    search_evt.success(search_tables, search_json, [hits_a, hits_b, search_line], **hidden)
+    sum_btn.click(on_summary, [model_a, model_b, n, ctx.config, ctx.dataset], [metrics, improved, worsened, sum_line],
+                  api_name="compare_summary", concurrency_id="heavy")
+    return {"compare_model_a": model_a, "compare_model_b": model_b, "compare_similarity_json": sim_json,
+            "compare_search_json": search_json, "compare_test_queries": picks}

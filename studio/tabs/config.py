@@ -1,0 +1,206 @@
+"""Config tab: a form for the keys people change, a preset picker and a YAML editor, kept in sync through ctx.config.
+
+The form is built from `core.config.field_specs()` (defaults, help texts, Literal choices), so a key's meaning lives
+only in the schema. Every edit goes through `build_config`; an invalid edit shows its `key: message` lines and leaves
+ctx.config at the last valid config. Form and YAML listen to user events only (`.input`, Apply), and both are
+redrawn from ctx.config's `.change`, which therefore cannot loop.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import yaml
+
+from core.config import (
+    DEFAULT_MODEL,
+    PRESETS,
+    ConfigError,
+    EmbedConfig,
+    build_config,
+    config_diff,
+    config_from_yaml_text,
+    field_specs,
+    load_config,
+    yaml_value,
+)
+from studio.context import StudioContext
+from studio.tabs.data import ROOT, sanitise_name
+
+DEFAULT_CONFIG = ROOT / "assets" / "configs" / "default.yaml"
+FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
+    "model_name", "mining_model_name", "num_epochs", "batch_size", "mini_batch_size", "learning_rate", "warmup_ratio",
+    "max_seq_length", "mining.num_negatives", "mining.margin", "mining.range_min", "mining.range_max",
+    "mining.sampling_strategy", "evaluation.eval_steps", "evaluation.early_stopping_patience",
+]
+_SPECS = {s["key"]: s for s in field_specs()}
+PRESET_KEYS = sorted({k for p in PRESETS.values() for k in p})  # reset to the schema default when a preset is applied
+
+
+def get_key(config: dict[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def set_key(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """A copy of `config` with dotted `key` set (nested blocks copied, never shared with the input)."""
+    out = dict(config)
+    head, _, rest = key.partition(".")
+    out[head] = set_key(dict(out.get(head) or {}), rest, value) if rest else value
+    return out
+
+
+def _component(spec: dict[str, Any], value: Any) -> gr.components.Component:
+    """One form field from its schema spec: Dropdown for Literal, Number for numbers, Textbox for text."""
+    key, ann, optional = spec["key"], spec["annotation"], "None" in spec["annotation"]
+    info = spec["help"] + (" Leave empty for none." if optional and spec["choices"] is None else "")
+    if spec["choices"]:
+        return gr.Dropdown(spec["choices"], value=value, label=key, info=info, interactive=True)
+    if key == "model_name":
+        return gr.Dropdown([DEFAULT_MODEL], value=value, label=key, info=info, allow_custom_value=True)
+    if optional:  # gr.Number shows and sends 0 for None: an optional number is text, empty meaning none
+        return gr.Textbox(value="" if value is None else yaml_value(value), label=key, info=info,
+                          placeholder="none")
+    if "int" in ann and "float" not in ann:
+        return gr.Number(value=value, label=key, info=info, precision=0)
+    if "float" in ann:
+        return gr.Number(value=value, label=key, info=info)
+    return gr.Textbox(value=value or "", label=key, info=info)
+
+
+def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
+    """Form values over the current config; empty text means None (the schema then decides if that is allowed)."""
+    out = config
+    for key, value in zip(FORM_KEYS, values, strict=True):
+        ann = _SPECS[key]["annotation"]
+        if isinstance(value, str):
+            value = None if value.strip().lower() in ("", "none", "null") else value.strip()
+            if value is not None and ("int" in ann or "float" in ann):
+                try:  # YAML reads "8", "1e-5", "0.05" as numbers; anything else stays text for the schema to refuse
+                    value = yaml.safe_load(value)
+                except yaml.YAMLError:
+                    pass
+        if isinstance(value, float) and value.is_integer() and "int" in ann and "float" not in ann:
+            value = int(value)  # the form's 8.0 means 8
+        out = set_key(out, key, value)
+    return out
+
+
+def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The preset's keys over the config; keys other presets set go back to the schema default first."""
+    defaults = EmbedConfig().to_dict()
+    out = dict(config)
+    for key in PRESET_KEYS:
+        out[key] = defaults[key]
+    out.update(PRESETS.get(name, {}))
+    return out
+
+
+def copy_command(config: dict[str, Any], base: str | Path = DEFAULT_CONFIG) -> str:
+    """`make train-embed EMBED_CONFIG=<base> key=value …` that rebuilds `config` exactly.
+
+    The overrides are the difference to the base file, not to the schema defaults: applied on top of a base file
+    that sets other values, a diff from the defaults would not reproduce the config."""
+    base = Path(base)
+    items = config_diff(EmbedConfig(**config), load_config(base) if base.is_file() else None)
+    try:
+        shown = base.resolve().relative_to(Path.cwd())
+    except ValueError:
+        shown = base
+    return " ".join(["make", "train-embed", f"EMBED_CONFIG={shlex.quote(str(shown))}", *map(shlex.quote, items)])
+
+
+def errors_md(errors: list[str]) -> str:
+    return "**Not applied: the last valid config is kept.**\n\n" + "\n".join(f"- `{e}`" for e in errors)
+
+
+
+def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
+    """The Config tab: presets, the form, the YAML editor, copy-as-command, save and load."""
+    cfg0 = ctx.config.value
+    base = gr.State(str(DEFAULT_CONFIG))  # the file the copy-as-command starts from (last saved or loaded)
+    with gr.Row():
+        preset = gr.Dropdown(list(PRESETS), value="balanced", label="Preset", scale=3,
+                             info="balanced = the defaults; fast, quality and memory change epochs/batch/LR")
+        apply_preset_btn = gr.Button("Apply preset", scale=1)
+    with gr.Row():
+        with gr.Column(scale=3):
+            with gr.Group():
+                fields = [_component(_SPECS[k], get_key(cfg0, k)) for k in FORM_KEYS]
+            errors = gr.Markdown()
+        with gr.Column(scale=2):
+            editor = gr.Code(EmbedConfig(**cfg0).to_yaml(), language="yaml", label="config.yaml (every key)",
+                             interactive=True, lines=24, max_lines=40)
+            apply_yaml = gr.Button("Apply YAML")
+    command = gr.Code(copy_command(cfg0), language="shell", label="Copy as command (reproduces this config)",
+                      interactive=False, lines=2)
+    with gr.Row():
+        name = gr.Textbox("my_config", label="Save as", scale=2)
+        save = gr.Button("Save config", scale=1)
+        download = gr.File(label="Saved config", interactive=False, scale=2)
+        load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], scale=1)
+
+    def validated(candidate: dict[str, Any] | str) -> tuple[Any, str]:
+        """(new config or gr.skip(), errors markdown)."""
+        try:
+            cfg = config_from_yaml_text(candidate) if isinstance(candidate, str) else build_config(candidate)
+        except ConfigError as exc:
+            gr.Warning("Config not applied: " + "; ".join(exc.errors[:3]))
+            return gr.skip(), errors_md(exc.errors)
+        return cfg.to_dict(), ""
+
+    def on_form(config: dict[str, Any], *values: Any) -> tuple[Any, str]:
+        return validated(form_to_config(config, list(values)))
+
+    def on_yaml(text: str) -> tuple[Any, str]:
+        return validated(text)
+
+    def on_preset(config: dict[str, Any], name_value: str) -> tuple[Any, str]:
+        return validated(apply_preset(config, name_value))
+
+    def redraw(config: dict[str, Any], base_path: str) -> list[Any]:
+        values = [get_key(config, k) for k in FORM_KEYS]
+        return [*(("" if v is None else v if isinstance(v, str) else yaml_value(v)) if isinstance(f, gr.Textbox)
+                  else v for v, f in zip(values, fields, strict=True)),
+                EmbedConfig(**config).to_yaml(), copy_command(config, base_path)]
+
+    def on_save(config: dict[str, Any], file_name: str) -> tuple[str, str, str]:
+        path = ctx.workspace / "configs" / (Path(sanitise_name(file_name or "config")).stem + ".yaml")
+        EmbedConfig(**config).save(path)
+        gr.Info(f"Saved {path.name}")
+        return str(path), str(path), copy_command(config, path)
+
+    def on_load(file: str | None) -> tuple[Any, str, str, str]:
+        if not file:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            cfg = load_config(file)
+        except ConfigError as exc:
+            gr.Warning(f"{Path(file).name} not loaded: " + "; ".join(exc.errors[:3]))
+            return gr.skip(), errors_md(exc.errors), gr.skip(), gr.skip()
+        # A stable copy in the workspace, so the copy-as-command can name it after the upload's temp file is gone.
+        path = ctx.workspace / "configs" / sanitise_name(Path(file).name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(Path(file).read_bytes())
+        return cfg.to_dict(), "", str(path), copy_command(cfg.to_dict(), path)
+
+    # Text and numbers apply when the field is left or Enter is pressed, not per keystroke: a redraw from
+    # ctx.config arriving mid-typing would otherwise overwrite what is being typed. A pick from a list is atomic.
+    triggers = [f.input if isinstance(f, gr.Dropdown) and not f.allow_custom_value else f.blur for f in fields]
+    triggers += [f.submit for f in fields if isinstance(f, (gr.Textbox, gr.Number))]
+    gr.on(triggers, on_form, [ctx.config, *fields], [ctx.config, errors], api_visibility="private",
+          trigger_mode="always_last")
+    apply_yaml.click(on_yaml, [editor], [ctx.config, errors], api_visibility="private")
+    editor.blur(on_yaml, [editor], [ctx.config, errors], api_visibility="private")
+    apply_preset_btn.click(on_preset, [ctx.config, preset], [ctx.config, errors], api_visibility="private")
+    ctx.config.change(redraw, [ctx.config, base], [*fields, editor, command], api_visibility="private",
+                      show_progress="hidden")
+    save.click(on_save, [ctx.config, name], [download, base, command], api_visibility="private")
+    load.upload(on_load, [load], [ctx.config, errors, base, command], api_visibility="private")
+    return {"preset": preset, "editor": editor, "command": command, "errors": errors,
+            **{f"field:{k}": f for k, f in zip(FORM_KEYS, fields, strict=True)}}

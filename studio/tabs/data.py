@@ -1,0 +1,309 @@
+"""Data tab: upload or pick a dataset, see its validation report, statistics, preview and token-length histograms.
+
+A file is validated where Gradio put it and copied into workspace/uploads/<session>/ only when it is valid, so a
+refused file can never overwrite (or replace) the last valid dataset, which stays selected in ctx.dataset.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from core.config import ConfigError, build_config
+from core.data import Issue, ValidationReport, read_texts, token_lengths, validate_file
+from studio.context import StudioContext
+from studio.plots import similarity_figure, token_length_figure
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES_DIR = ROOT / "assets" / "samples"
+DEFAULT_SAMPLE = SAMPLES_DIR / "it_helpdesk_pairs.jsonl"
+DATA_TYPES = [".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"]
+MAX_UPLOAD_MB = 200  # bigger files belong on disk next to the server: point dataset_path at them in the config
+PREVIEW_ROWS = 20
+
+
+def sanitise_name(name: str) -> str:
+    """A safe file name: no directories, only [A-Za-z0-9._-], not hidden, at most 100 characters."""
+    base = Path(str(name)).name
+    stem, suffix = Path(base).stem, Path(base).suffix.lower()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "upload"
+    suffix = re.sub(r"[^a-z0-9.]", "", suffix)
+    return stem[: 100 - len(suffix)] + suffix
+
+
+def short_path(path: str | Path) -> str:
+    """A path as the config stores it: relative to the working directory when inside it (the training subprocess
+    runs there, and `make` commands read better), absolute otherwise."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def session_dir(ctx: StudioContext, request: gr.Request | None, *sub: str) -> Path:
+    """workspace/uploads/<session>/…: each browser session (or API client) gets its own folder."""
+    session = sanitise_name(getattr(request, "session_hash", None) or "anonymous")
+    path = ctx.workspace.joinpath("uploads", session, *sub)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def size_error(path: str | Path) -> str | None:
+    size = Path(path).stat().st_size
+    if size > MAX_UPLOAD_MB * 1024 * 1024:
+        return (f"{Path(path).name} is {size / 1024 / 1024:.0f} MB; uploads are limited to {MAX_UPLOAD_MB} MB. "
+                "Put big files on the server's disk and set dataset_path in the Config tab instead.")
+    return None
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(model_name: str) -> Any:
+    """The tokenizer for token-length statistics, or None when the model cannot be resolved (stats go without)."""
+    from core.models import load_tokenizer
+
+    try:
+        return load_tokenizer(model_name)
+    except Exception:  # a missing model must not block validation: the report just lacks token lengths
+        return None
+
+
+def validate(path: str | Path, config: dict[str, Any], fmt: str | None = None) -> tuple[ValidationReport, Any]:
+    """Validate with the configured model's tokenizer and max_seq_length (token stats and length warnings)."""
+    tokenizer = _tokenizer(config.get("model_name") or "")
+    report = validate_file(path, format=None if fmt in (None, "auto") else fmt, tokenizer=tokenizer,
+                           max_seq_length=config.get("max_seq_length"))
+    return report, tokenizer
+
+
+def dataset_entry(report: ValidationReport, path: Path) -> dict[str, Any]:
+    """What ctx.dataset holds: the path that training will read, and the report (as JSON)."""
+    return {"path": short_path(path), "format": report.format, "rows": report.rows, "report": report.to_dict()}
+
+
+def initial_dataset(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The configured dataset (the bundled sample by default), validated at start-up."""
+    path = Path(config.get("dataset_path") or DEFAULT_SAMPLE)
+    if not path.is_absolute():
+        path = (ROOT / path) if (ROOT / path).exists() else path.resolve()
+    report, _ = validate(path, config)
+    return dataset_entry(report, path) if report.ok else None
+
+
+def select_dataset(src: str | Path, display_name: str, fmt: str | None, dataset: dict | None, config: dict,
+                   target_dir: Path | None) -> tuple[ValidationReport, dict | None, dict, str, Any]:
+    """Validate `src`; when valid, copy it into `target_dir` (None = use in place) and select it.
+
+    Returns (report, dataset, config, message, tokenizer); on refusal dataset and config are the ones given."""
+    too_big = size_error(src)
+    if too_big:
+        report = ValidationReport(display_name, None, 0)
+        report.errors = [Issue(too_big)]
+        return report, dataset, config, f"❌ **Refused:** {too_big}", None
+    report, tokenizer = validate(src, config, fmt)
+    report.path = display_name
+    if not report.ok:
+        keep = f" The previous dataset (`{Path(dataset['path']).name}`) stays selected." if dataset else ""
+        n = len(report.errors)
+        return report, dataset, config, f"❌ **Refused `{display_name}`:** {n} error{'s' * (n != 1)}.{keep}", tokenizer
+    final = Path(src)
+    if target_dir is not None:
+        final = target_dir / sanitise_name(display_name)
+        shutil.copyfile(src, final)
+    report.path = short_path(final)
+    new_config = dict(config, dataset_path=short_path(final), dataset_name=sanitise_name(Path(display_name).stem),
+                      format=fmt or "auto")
+    try:
+        new_config = build_config(new_config).to_dict()
+    except ConfigError as exc:  # cannot happen for a valid config, but never lose the last good one
+        return report, dataset, config, f"❌ {exc}", tokenizer
+    n_warn = len(report.warnings)
+    msg = (f"✅ **`{final.name}`** selected: {report.format}, {report.rows} rows"
+           + (f", {n_warn} warning{'s' * (n_warn != 1)}." if n_warn else ", no warnings."))
+    return report, dataset_entry(report, final), new_config, msg, tokenizer
+
+
+def api_report(report: dict[str, Any]) -> dict[str, Any]:
+    """A report dict for API clients. gradio_client downloads any dict with a string "path" key as if it were a
+    file, so the key is renamed to "dataset_path"."""
+    out = {k: v for k, v in report.items() if k != "path"}
+    return {"dataset_path": report.get("path"), **out}
+
+
+# ---------------------------------------------------------------- rendering a report
+
+
+def _issues_frame(report: ValidationReport) -> pd.DataFrame:
+    rows = [{"line": i.line, "field": i.field or "", "message": i.message} for i in report.errors]
+    return pd.DataFrame(rows, columns=["line", "field", "message"])
+
+
+def _warnings_md(report: ValidationReport) -> str:
+    if not report.warnings:
+        return ""
+    return "**Warnings**\n\n" + "\n".join(f"- {i}" for i in report.warnings)
+
+
+def _stats_md(stats: dict[str, Any]) -> str:
+    chars, tokens = stats.get("char_lengths", {}), stats.get("token_lengths", {})
+    if not chars:
+        return ""
+    lines = ["| field | distinct | chars p50 / p95 / max | tokens p50 / p95 / max | over max_seq_length |",
+             "|---|---:|---:|---:|---:|"]
+    for col, c in chars.items():
+        t = tokens.get(col)
+        tok = f"{t['p50']} / {t['p95']} / {t['max']}" if t else "–"
+        over = "–" if not t or t.get("over_max") is None else str(t["over_max"])
+        lines.append(f"| {col} | {stats.get(f'distinct_{col}', '')} | {c['p50']} / {c['p95']} / {c['max']} | {tok} "
+                     f"| {over} |")
+    extra = f"\n\nDuplicate rows: {stats.get('duplicate_rows', 0)}"
+    if "similarity_histogram" in stats:
+        extra += f" · mean similarity {stats['similarity_histogram']['mean']}"
+    return "**Statistics**\n\n" + "\n".join(lines) + extra
+
+
+def view_values(report: ValidationReport, tokenizer: Any, max_seq_length: int | None) -> dict[str, Any]:
+    """Plain values for the report view; `similarity` is None when the data is not scored pairs."""
+    df = report.data
+    preview = pd.DataFrame()
+    lengths: dict[str, list[int]] = {}
+    sim = None
+    note = "no tokenizer available: token lengths not computed" if df is not None else "refused: nothing to draw"
+    if df is not None and len(df):
+        preview = df.head(PREVIEW_ROWS).rename(columns={"_line": "line"})
+        preview = preview[["line", *[c for c in preview.columns if c != "line"]]] if "line" in preview else preview
+        if tokenizer is not None:
+            lengths = {c: token_lengths(df, tokenizer, c) for c in df.columns if c not in ("similarity", "_line")}
+        if report.format == "scored":
+            sim = similarity_figure(df["similarity"].tolist())
+    return {"errors": _issues_frame(report), "warnings": _warnings_md(report), "stats": _stats_md(report.stats),
+            "preview": preview, "similarity": sim, "tokens": token_length_figure(lengths, max_seq_length, note)}
+
+
+def render(report: ValidationReport, tokenizer: Any, max_seq_length: int | None, message: str) -> tuple:
+    """Updates for (status, errors, warnings, stats, preview, token plot, similarity plot)."""
+    v = view_values(report, tokenizer, max_seq_length)
+    return (message, gr.update(value=v["errors"], visible=bool(len(v["errors"]))), v["warnings"], v["stats"],
+            gr.update(value=v["preview"], visible=report.data is not None), v["tokens"], gr.update(value=v["similarity"], visible=v["similarity"] is not None))
+
+
+def _sample_choices() -> list[str]:
+    return sorted(p.name for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in DATA_TYPES)
+
+
+# ---------------------------------------------------------------- the tab
+
+
+def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
+    """The Data tab. Also registers the `validate_dataset` and `current_dataset` API endpoints."""
+    initial = ctx.dataset.value
+    gr.Markdown("Upload training data (JSONL, JSON, CSV, TSV or Parquet) or start from a bundled sample. "
+                "Pairs need `query`/`document`, triplets `query`/`positive`/`negative`, scored pairs "
+                "`doc1`/`doc2`/`similarity`.")
+    with gr.Row():
+        with gr.Column(scale=2):
+            upload = gr.File(label=f"Dataset file (max {MAX_UPLOAD_MB} MB)", file_types=DATA_TYPES,
+                             type="filepath")
+        with gr.Column(scale=1):
+            sample = gr.Dropdown(_sample_choices(), value=DEFAULT_SAMPLE.name, label="Bundled sample")
+            use_sample = gr.Button("Use sample")
+            fmt = gr.Dropdown(["auto", "pairs", "triplets", "scored"], value="auto", label="Format",
+                              info="auto = detect from the column names")
+        with gr.Column(scale=1):
+            corpus = gr.File(label="Optional corpus (extra documents for mining and evaluation)",
+                             file_types=DATA_TYPES + [".txt"], type="filepath")
+            corpus_status = gr.Markdown("No extra corpus: the dataset's own documents are used.")
+    # The start-up dataset's report is drawn at build time, so the page opens on it without a round trip.
+    init: dict[str, Any] = {"errors": None, "warnings": "", "stats": "", "preview": None, "tokens": None,
+                            "similarity": None}
+    init_msg = "No dataset selected yet."
+    if initial:
+        report, tok = validate(initial["path"], ctx.config.value)
+        init = view_values(report, tok, ctx.config.value.get("max_seq_length"))
+        init_msg = f"✅ **`{Path(initial['path']).name}`** selected: {report.format}, {report.rows} rows."
+    status = gr.Markdown(init_msg)
+    errors = gr.Dataframe(headers=["line", "field", "message"], label="Errors", interactive=False, visible=False,
+                          wrap=True)
+    warnings = gr.Markdown(init["warnings"])
+    stats = gr.Markdown(init["stats"])
+    with gr.Row():
+        tok_plot = gr.Plot(init["tokens"], label="Token lengths")
+        sim_plot = gr.Plot(init["similarity"], label="Similarity", visible=init["similarity"] is not None)
+    preview = gr.Dataframe(init["preview"], label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False,
+                           wrap=True, max_height=400)
+    view = [status, errors, warnings, stats, preview, tok_plot, sim_plot]
+
+    def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict,
+                request: gr.Request) -> tuple:
+        if not path:
+            return (gr.skip(),) * (len(view) + 2)
+        report, new_ds, new_cfg, msg, tok = select_dataset(path, Path(path).name, fmt_value, dataset, config,
+                                                           session_dir(ctx, request))
+        if new_ds is dataset:
+            gr.Warning(f"{Path(path).name} was refused: see the errors below. The previous dataset stays selected.")
+        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg)
+
+    def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> tuple:
+        path = SAMPLES_DIR / sanitise_name(name)  # a name from the dropdown; sanitised so it cannot leave SAMPLES
+        report, new_ds, new_cfg, msg, tok = select_dataset(path, path.name, fmt_value, dataset, config, None)
+        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg)
+
+    def on_corpus(path: str | None, config: dict, request: gr.Request) -> tuple[str, dict]:
+        if not path:
+            return "No extra corpus: the dataset's own documents are used.", dict(config, corpus_path=None)
+        problem = size_error(path)
+        if problem is None:
+            try:
+                n = len(read_texts(path))
+            except ValueError as exc:
+                problem = str(exc).replace(str(Path(path).parent) + "/", "")
+        if problem:
+            gr.Warning(f"Corpus refused: {problem}")
+            return f"❌ Corpus refused: {problem}", config
+        final = session_dir(ctx, request, "corpus") / sanitise_name(Path(path).name)
+        shutil.copyfile(path, final)
+        return f"✅ Corpus `{final.name}`: {n} distinct texts.", dict(config, corpus_path=short_path(final))
+
+    outs = [*view, ctx.dataset, ctx.config]
+    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], outs, concurrency_id="heavy",
+                  api_visibility="private")
+    use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], outs, concurrency_id="heavy",
+                     api_visibility="private")
+    corpus.change(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config], api_visibility="private")
+
+    # ---- API for scripts (hidden components; see validate_dataset's docstring)
+    with gr.Column(visible=False):
+        api_file = gr.File(type="filepath")
+        api_out = gr.JSON()
+        api_validate = gr.Button()
+        api_current = gr.Button()
+
+    def validate_dataset(file: str | None, dataset: dict | None, config: dict,
+                         request: gr.Request) -> tuple[dict, dict | None, dict]:
+        """API `/validate_dataset`. Input: a file (`gradio_client.handle_file(path)`).
+        Output: the validation report as JSON: {dataset_path, format, rows, ok, errors: [{line, field, message,
+        row_based}], warnings: [...], stats, selected: bool, message}. A valid file becomes this session's dataset
+        (used by `/start_training`); an invalid one is refused and the previous dataset stays selected."""
+        if not file:
+            return {"ok": False, "selected": False, "message": "no file given", "errors": []}, dataset, config
+        report, new_ds, new_cfg, msg, _ = select_dataset(file, Path(file).name, None, dataset, config,
+                                                         session_dir(ctx, request))
+        out = api_report(report.to_dict()) | {"selected": new_ds is not dataset, "message": msg.replace("*", "")}
+        return out, new_ds, new_cfg
+
+    def current_dataset(dataset: dict | None) -> dict:
+        """API `/current_dataset`. No input. Output: this session's selected dataset: {dataset_path, format, rows,
+        ok, errors, warnings, stats} (its validation report), or {} when none is selected."""
+        return api_report(dataset["report"]) if dataset else {}
+
+    api_validate.click(validate_dataset, [api_file, ctx.dataset, ctx.config], [api_out, ctx.dataset, ctx.config],
+                       api_name="validate_dataset", concurrency_id="heavy")
+    api_current.click(current_dataset, [ctx.dataset], [api_out], api_name="current_dataset")
+    return {"upload": upload, "sample": sample, "use_sample": use_sample, "format": fmt, "corpus": corpus,
+            "status": status, "errors": errors, "preview": preview, "token_plot": tok_plot}

@@ -1,0 +1,242 @@
+"""Negatives tab: inspect the hard negatives mined for a run, exclude bad ones from the next training, and
+preview other mining thresholds from the cached embeddings. Every handler here is a plain function over
+`core.inspect`; the gradio wiring is at the bottom."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
+
+from core import inspect as ins
+from core.config import build_config, load_config
+from core.runs import CONFIG_FILE
+
+log = logging.getLogger("studio")
+MAX_ROWS = 500  # shown at once: a browser table of thousands of long texts is slow; the filter narrows it
+SHOWN = ["exclude", "query", "positive", "negative", "rank", "positive_score", "negative_score", "gap", "suspected"]
+DTYPES = ["bool", "str", "str", "str", "number", "number", "number", "number", "bool"]
+EMPTY: dict[str, Any] = {"run": None, "rows": None, "stats": {}, "config": None, "preview": False}
+
+
+def _table(rows: pd.DataFrame | None, excluded: set[tuple[str, str]]) -> pd.DataFrame:
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=SHOWN)
+    out = rows.head(MAX_ROWS).rename(columns={"suspected_false_negative": "suspected"})
+    out = out.assign(exclude=[(q, n) in excluded for q, n in zip(out["query"], out["negative"], strict=True)])
+    for c in ("positive_score", "negative_score", "gap"):
+        out[c] = out[c].round(4)
+    return out[SHOWN]
+
+
+def score_histogram(rows: pd.DataFrame | None, title: str = "Positive vs negative scores") -> go.Figure:
+    """Overlaid histograms: a good mining run keeps the two humps apart; overlap means likely false negatives."""
+    fig = go.Figure()
+    if rows is not None and not rows.empty:
+        pos = rows.drop_duplicates(["query", "positive"])["positive_score"]
+        fig.add_histogram(x=pos, name="positive", opacity=0.6, nbinsx=40, marker_color="#2a9d8f")
+        fig.add_histogram(x=rows["negative_score"], name="negative", opacity=0.6, nbinsx=40, marker_color="#e76f51")
+    fig.update_layout(barmode="overlay", title=title, xaxis_title="cosine similarity to the query",
+                      yaxis_title="count", height=320, margin={"l": 40, "r": 10, "t": 40, "b": 40})
+    return fig
+
+
+def _summary(state: dict[str, Any], shown: int, total: int) -> str:
+    s = state.get("stats") or {}
+    where = "Preview (not saved)" if state.get("preview") else f"Run `{Path(state['run']).name}`" if state.get(
+        "run") else "Nothing loaded"
+    return (f"**{where}** · {s.get('negatives', total)} negatives for {s.get('rows', '?')} rows · skipped by margin "
+            f"{s.get('skipped_by_margin', '?')} · rows short of negatives {s.get('rows_without_enough_negatives', '?')}"
+            f" · suspected false negatives {s.get('suspected_false_negatives', '?')} · showing {shown} of {total}")
+
+
+def view(state: dict[str, Any], text: str, suspects_only: bool, sort_by: str,
+         config: dict[str, Any] | None) -> tuple[pd.DataFrame, str]:
+    """The filtered, sorted table (exclusions ticked) and a one-line summary."""
+    rows = state.get("rows")
+    if rows is None:
+        return _table(None, set()), "No mined negatives loaded: pick a run or press **Mine now**."
+    shown = ins.filter_mined(rows, text, suspects_only, sort_by)
+    return _table(shown, ins.excluded_pairs(config)), _summary(state, min(len(shown), MAX_ROWS), len(shown))
+
+
+def load_run(run_dir: str | None) -> dict[str, Any]:
+    """The state for a run's mined rows; raises InspectError when it has none."""
+    if not run_dir:
+        raise ins.InspectError("No run selected: train, pick a run in Export & runs, or press 'Mine now'.")
+    rows, stats = ins.load_mined(run_dir)
+    cfg = load_config(Path(run_dir) / CONFIG_FILE).to_dict()  # re-mining starts from the run's own settings
+    return {"run": str(run_dir), "rows": rows, "stats": stats, "config": cfg, "preview": False}
+
+
+def mine_now(config: dict[str, Any], dataset: dict[str, Any] | None, runs_dir: str | Path) -> dict[str, Any]:
+    """Mine the current dataset with the current config into a new "mine" run, without training."""
+    cfg = ins.effective_config(config, dataset)
+    run_dir, result = ins.mine_run(cfg, runs_dir)
+    if result is None:
+        raise ins.InspectError(f"Nothing was mined into {run_dir}: check the mining settings.")
+    return {"run": str(run_dir), "rows": result.rows, "stats": result.stats, "config": cfg.to_dict(), "preview": False}
+
+
+def save_exclusions(table: pd.DataFrame, config: dict[str, Any], workspace: str | Path) -> tuple[dict[str, Any], str]:
+    """Ticked rows of the shown table are excluded from the next training, unticked shown rows included again."""
+    if table is None or table.empty:
+        raise ins.InspectError("No rows shown: load mined negatives first.")
+    ticked = table["exclude"].astype(str).str.lower().isin(["true", "1"])
+    pairs = list(zip(table["query"], table["negative"], strict=True))
+    add = [p for p, t in zip(pairs, ticked, strict=True) if t]
+    remove = [p for p, t in zip(pairs, ticked, strict=True) if not t]
+    new, path, total = ins.set_exclusions(config, workspace, add, remove)
+    return new, (f"{len(add)} shown negatives excluded; {total} in `{path}` (mining.exclude_path). The next "
+                 "training skips them and mines the next candidate instead.")
+
+
+def clear_exclusions(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    new = build_config(config).to_dict()
+    new["mining"]["exclude_path"] = None
+    return new, "Exclusions switched off for the next training (the file is kept)."
+
+
+def thresholds(margin: float | None, margin_type: str, range_min: float, range_max: float,
+               num_negatives: float) -> dict[str, Any]:
+    return {"margin": None if margin is None or margin == "" else float(margin), "margin_type": margin_type,
+            "range_min": int(range_min), "range_max": int(range_max), "num_negatives": int(num_negatives)}
+
+
+def preview(state: dict[str, Any], config: dict[str, Any], dataset: dict[str, Any] | None,
+            settings: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Re-mine with other thresholds (cached embeddings: seconds) -> (preview state, stats comparison)."""
+    base = build_config(state["config"]) if state.get("config") else ins.effective_config(config, dataset)
+    exclude = ((config or {}).get("mining") or {}).get("exclude_path")  # the exclusions as they are now
+    cfg = ins.with_thresholds(base, **settings, exclude_path=exclude)
+    result = ins.remine(cfg)
+    new = {"run": state.get("run"), "rows": result.rows, "stats": result.stats, "config": cfg.to_dict(),
+           "preview": True}
+    return new, ins.stats_preview(state.get("stats") or {}, result.stats)
+
+
+def use_thresholds(config: dict[str, Any], settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    cfg = ins.with_thresholds(build_config(config), **settings)
+    return cfg.to_dict(), "Mining thresholds set in the config: " + ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def _warn(exc: Exception) -> str:
+    msg = ins.user_message(exc)
+    if not ins.expected(exc):
+        log.exception("negatives tab")
+    gr.Warning(msg)
+    return f"⚠️ {msg}"
+
+
+def create_negatives_tab(ctx: Any) -> dict[str, Any]:
+    state = gr.State(dict(EMPTY))
+    gr.Markdown("Hard negatives mined for the run shown (or mined now without training). Tick rows to keep them out "
+                "of the next training; try other thresholds below.")
+    with gr.Row():
+        reload_btn = gr.Button("Load from run", size="sm")
+        mine_btn = gr.Button("Mine now (current dataset + config)", size="sm", variant="primary")
+    summary = gr.Markdown("No mined negatives loaded.")
+    with gr.Row():
+        search = gr.Textbox(label="Search query / positive / negative", scale=3)
+        suspects = gr.Checkbox(label="Suspected false negatives only", value=False)
+        sort_by = gr.Dropdown(list(ins.SORTS), value=next(iter(ins.SORTS)), label="Sort")
+    table = gr.Dataframe(_table(None, set()), datatype=DTYPES, interactive=True, static_columns=list(range(1, 9)),
+                         max_chars=160, wrap=True, max_height=520, label="Mined negatives (tick 'exclude')")
+    with gr.Row():
+        tick_btn = gr.Button("Tick all shown", size="sm")
+        untick_btn = gr.Button("Untick all shown", size="sm")
+        save_btn = gr.Button("Save exclusions", size="sm", variant="primary")
+        clear_btn = gr.Button("Stop using exclusions", size="sm")
+    status = gr.Markdown()
+    plot = gr.Plot(score_histogram(None))
+    with gr.Accordion("Re-mine with other thresholds (uses the cached embeddings)", open=False):
+        m = build_config(ctx.config.value if isinstance(ctx.config.value, dict) else {}).mining
+        with gr.Row():
+            margin = gr.Number(m.margin, label="margin (empty = none)", minimum=0)
+            margin_type = gr.Radio(["relative", "absolute"], value=m.margin_type, label="margin type")
+            range_min = gr.Number(m.range_min, label="range_min", precision=0, minimum=0)
+            range_max = gr.Number(m.range_max, label="range_max", precision=0, minimum=1)
+            num_neg = gr.Number(m.num_negatives, label="num_negatives", precision=0, minimum=0, maximum=50)
+        with gr.Row():
+            preview_btn = gr.Button("Preview", variant="primary", size="sm")
+            use_btn = gr.Button("Use these thresholds for training", size="sm")
+        preview_stats = gr.Dataframe(label="Current vs preview", interactive=False)
+    filters = [search, suspects, sort_by, ctx.config]
+    knobs = [margin, margin_type, range_min, range_max, num_neg]
+
+    def _loaded(new: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
+        shown, line = view(new, text, sus, sort, config)
+        return new, shown, line, score_histogram(new.get("rows"))
+
+    def on_run(run_dir: str | None, text: str, sus: bool, sort: str, config: dict[str, Any]):
+        try:
+            return (*_loaded(load_run(run_dir), text, sus, sort, config), "")
+        except Exception as exc:  # a run without mined rows is normal: say so in place, drop the old rows
+            return dict(EMPTY), _table(None, set()), ins.user_message(exc), score_histogram(None), ""
+
+    def on_mine(config: dict[str, Any], dataset: dict[str, Any] | None, search: str, suspects_only: bool,
+                sort_by: str, progress: gr.Progress = gr.Progress()):  # noqa: B008 (gradio's progress idiom)
+        progress(0.1, desc="Mining (encoding the dataset once; later re-mines are fast)")
+        try:
+            new = mine_now(config, dataset, ctx.runs_dir)
+        except Exception as exc:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), _warn(exc)
+        return (*_loaded(new, search, suspects_only, sort_by, config), f"Mined into `{new['run']}`.")
+
+    def on_filter(st: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
+        return view(st, text, sus, sort, config)
+
+    def on_save(table: pd.DataFrame, config: dict[str, Any]):
+        try:
+            return save_exclusions(table, config, ctx.workspace)
+        except Exception as exc:
+            return gr.skip(), _warn(exc)
+
+    def on_preview(st, config, dataset, search, suspects_only, sort_by, margin, margin_type, range_min, range_max,
+                   num_negatives, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        progress(0.1, desc="Re-mining from cached embeddings")
+        text, sus, sort = search, suspects_only, sort_by
+        try:
+            new, stats = preview(st, config, dataset, thresholds(margin, margin_type, range_min, range_max,
+                                                                 num_negatives))
+        except Exception as exc:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), _warn(exc)
+        return (*_loaded(new, text, sus, sort, config), stats, "Preview only: press 'Use these thresholds' to train "
+                "with them.")
+
+    def on_use(config, *vals):
+        try:
+            return use_thresholds(config, thresholds(*vals))
+        except Exception as exc:
+            return gr.skip(), _warn(exc)
+
+    def tick(tbl: pd.DataFrame, value: bool) -> pd.DataFrame:
+        return tbl.assign(exclude=value) if tbl is not None and not tbl.empty else tbl
+
+    hidden = {"api_visibility": "private"}
+    loaded = [state, table, summary, plot, status]
+    ctx.run.change(on_run, [ctx.run, *filters], loaded, **hidden)
+    reload_btn.click(on_run, [ctx.run, *filters], loaded, **hidden)
+    mine_btn.click(on_mine, [ctx.config, ctx.dataset, search, suspects, sort_by], loaded, api_name="negatives_mine",
+                   concurrency_id="heavy")
+    for comp in (suspects, sort_by):
+        comp.change(on_filter, [state, *filters], [table, summary], **hidden)
+    search.submit(on_filter, [state, *filters], [table, summary], **hidden)
+    tick_btn.click(lambda t: tick(t, True), table, table, **hidden)
+    untick_btn.click(lambda t: tick(t, False), table, table, **hidden)
+    # Redraw after the config changed here (the ticks follow the exclusions file); not on every config edit
+    # elsewhere, which would resend the whole table each time.
+    save_btn.click(on_save, [table, ctx.config], [ctx.config, status], api_name="negatives_exclude").then(
+        on_filter, [state, *filters], [table, summary], **hidden)
+    clear_btn.click(clear_exclusions, ctx.config, [ctx.config, status], **hidden).then(
+        on_filter, [state, *filters], [table, summary], **hidden)
+    preview_btn.click(on_preview, [state, ctx.config, ctx.dataset, search, suspects, sort_by, *knobs],
+                      [state, table, summary, plot, preview_stats, status], api_name="negatives_remine",
+                      concurrency_id="heavy")
+    use_btn.click(on_use, [ctx.config, *knobs], [ctx.config, status], **hidden)
+    return {"negatives_table": table, "negatives_state": state, "negatives_plot": plot, "negatives_status": status,
+            "negatives_preview": preview_stats}

@@ -1,0 +1,233 @@
+"""Train tab: Start/Stop, progress, streaming loss and metric curves, a log tail and the before/after table.
+
+Training runs in a subprocess (`core.jobs`), so this tab only starts, stops and reads `runs/<id>/events.jsonl`.
+A `gr.Timer` polls once a second while the shown run is live and switches itself off when it ends; a page reload
+re-attaches through `demo.load` (see `attach`). Also registers the `start_training`, `training_status` and
+`stop_training` API endpoints.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import yaml
+
+from core.config import ConfigError, build_config
+from core.evaluation import metrics_table
+from core.events import read_events
+from core.jobs import BusyError, active_job, run_status, start_training, stop_training
+from core.runs import EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
+from studio.context import StudioContext
+from studio.plots import loss_figure, metrics_figure, progress_html
+from studio.tabs.config import apply_preset, set_key
+
+POLL_S = 1.0
+LOG_LINES = 30
+_CACHE_RUNS = 16  # runs whose events stay in memory; a run's events are small, the bound is for long-lived servers
+
+_cache: OrderedDict[str, tuple[int, list[dict[str, Any]]]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def run_events(run_dir: str | Path) -> list[dict[str, Any]]:
+    """All events of a run, read incrementally: every poll reads only the lines appended since the last one."""
+    key = str(run_dir)
+    with _cache_lock:
+        offset, events = _cache.pop(key, (0, []))
+        path = Path(run_dir) / EVENTS_FILE
+        if path.exists() and path.stat().st_size < offset:  # rewritten (a resumed run): start over
+            offset, events = 0, []
+        new, offset = read_events(path, offset)
+        events = events + new
+        _cache[key] = (offset, events)
+        while len(_cache) > _CACHE_RUNS:
+            _cache.popitem(last=False)
+        return events
+
+
+def log_tail(run_dir: str | Path, lines: int = LOG_LINES) -> str:
+    """Last lines of the run's console output (process.log: progress, warnings, tracebacks), else of train.log.
+    Progress bars rewrite their line with \r: only the last state of such a line is kept."""
+    run_dir = Path(run_dir)
+    for name in ("process.log", LOG_FILE):
+        path = run_dir / name
+        if path.is_file() and path.stat().st_size:
+            with path.open("rb") as f:
+                f.seek(max(0, path.stat().st_size - 64 * 1024))  # the tail only: logs of long runs get big
+                text = f.read().decode("utf-8", errors="replace")
+            kept = [line.split("\r")[-1].rstrip() for line in text.split("\n")]
+            return "\n".join([line for line in kept if line.strip()][-lines:])
+    return ""
+
+
+def status_of(run_dir: str | Path | None) -> dict[str, Any]:
+    """`core.jobs.run_status` plus the before/after metrics once metrics.json is written."""
+    status = run_status(run_dir)
+    if run_dir and status["state"] != "idle":
+        metrics = read_json(Path(run_dir) / METRICS_FILE, {}) or {}
+        if metrics:
+            status.update(before=metrics.get("before", {}), after=metrics.get("after", {}),
+                          primary=metrics.get("primary"))
+    return status
+
+
+def final_table(status: dict[str, Any]) -> str:
+    if status.get("after") or status.get("before"):
+        return f"### Before / after ({status.get('primary') or 'all metrics'} is the primary metric)\n\n" + \
+            metrics_table(status.get("before", {}), status.get("after", {}))
+    if status.get("state") == "failed" and status.get("message"):
+        return f"### Failed\n\n```\n{status['message']}\n```"
+    return ""
+
+
+def default_run(runs_dir: Path, current: str | None = None) -> str | None:
+    """The run a fresh page shows: the live training, else the session's run, else the newest run on disk."""
+    job = active_job()
+    if job is not None:
+        return str(job.run_dir)
+    if current and Path(current).is_dir():
+        return current
+    runs = [r for r in list_runs(runs_dir) if r.kind == "train"]
+    return runs[0].path if runs else None
+
+
+def parse_overrides(overrides: Any) -> dict[str, Any]:
+    """API overrides -> a nested dict: a dict (nested or with dotted keys) or a YAML/JSON mapping as text."""
+    if overrides in (None, "", {}):
+        return {}
+    if isinstance(overrides, str):
+        try:
+            overrides = yaml.safe_load(overrides)
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"overrides are not valid YAML/JSON: {exc}"], "start_training") from None
+    if not isinstance(overrides, dict):
+        raise ConfigError(["overrides must be a mapping of key: value"], "start_training")
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        out = set_key(out, str(key), value) if "." in str(key) else {**out, str(key): value}
+    return out
+
+
+def launch(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, overrides: Any = None) -> Path:
+    """Build the run's config (ctx.config + the selected dataset + overrides) and start it. Raises ConfigError or
+    BusyError; a running training is never touched by a refused start."""
+    data = dict(config)
+    if dataset:
+        data["dataset_path"] = dataset["path"]
+    extra = parse_overrides(overrides)
+    preset = extra.pop("preset", None)
+    if preset:
+        data = apply_preset(data, preset)
+    extra["runs_dir"] = str(ctx.runs_dir)  # the studio shows runs from its own folder, whatever the client asked
+    return start_training(build_config(data, extra, source="start_training"))
+
+
+def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
+    """The Train tab. Returns its components; `attach` wires the page-load re-attach."""
+    with gr.Row():
+        start = gr.Button("Start training", variant="primary", scale=1)
+        stop = gr.Button("Stop", variant="stop", scale=1)
+        message = gr.Markdown(scale=4)
+    progress = gr.HTML(progress_html({"state": "idle"}))
+    with gr.Row():
+        loss_plot = gr.Plot(loss_figure([]), label="Loss")
+        metrics_plot = gr.Plot(metrics_figure([]), label="Metrics")
+    table = gr.Markdown()
+    log = gr.Textbox(label=f"Log (last {LOG_LINES} lines)", lines=10, max_lines=20, interactive=False,
+                     autoscroll=True)
+    timer = gr.Timer(POLL_S, active=False)
+    view = [progress, loss_plot, metrics_plot, table, log, timer]
+
+    def redraw(run_dir: str | None) -> tuple:
+        if not run_dir:
+            return (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "",
+                    gr.Timer(active=False))
+        status = status_of(run_dir)
+        events = run_events(run_dir)
+        live = status["state"] == "running"
+        return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
+                log_tail(run_dir), gr.Timer(active=live))
+
+    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None) -> tuple[str | None, str]:
+        try:
+            run_dir = launch(ctx, config, dataset)
+        except (BusyError, ConfigError) as exc:
+            gr.Warning(str(exc).splitlines()[0] if isinstance(exc, BusyError) else "Config refused: see below")
+            return run, f"⚠️ {exc}" if isinstance(exc, BusyError) else f"⚠️ Not started:\n```\n{exc}\n```"
+        return str(run_dir), f"Started `{run_dir.name}`."
+
+    def on_stop(run: str | None) -> str:
+        target = _stop_target(run)
+        if target is None:
+            return "No training is running."
+        stop_training(target)
+        return f"Stop requested for `{Path(target).name}`: it stops after the current step and keeps the best model."
+
+    start.click(on_start, [ctx.config, ctx.dataset, ctx.run], [ctx.run, message], concurrency_id="heavy",
+                api_visibility="private")
+    stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
+    ctx.run.change(redraw, [ctx.run], view, api_visibility="private", show_progress="hidden")
+    timer.tick(redraw, [ctx.run], view, concurrency_limit=None, api_visibility="private", show_progress="hidden")
+
+    # ---- API for scripts (hidden components)
+    with gr.Column(visible=False):
+        api_in = gr.JSON()
+        api_out = gr.JSON()
+        api_start, api_status, api_stop = gr.Button(), gr.Button(), gr.Button()
+
+    def start_training_api(config_overrides: Any, config: dict[str, Any], dataset: dict | None,
+                           run: str | None) -> tuple[dict[str, Any], str | None]:
+        """API `/start_training`. Input: `config_overrides`, a dict (nested, or dotted keys such as
+        {"mining.num_negatives": 1}) or a YAML/JSON string, applied over this session's config and dataset (a
+        "preset" key applies a preset first). Output: {"run_id", "run_dir", "state": "running"}, or
+        {"error": message, "busy": bool} when the config is invalid or a training is already running."""
+        try:
+            run_dir = launch(ctx, config, dataset, config_overrides)
+        except BusyError as exc:
+            return {"error": str(exc), "busy": True}, run
+        except ConfigError as exc:
+            return {"error": str(exc), "errors": exc.errors, "busy": False}, run
+        return {"run_id": run_dir.name, "run_dir": str(run_dir), "state": "running"}, str(run_dir)
+
+    def training_status_api(run: str | None) -> dict[str, Any]:
+        """API `/training_status`. No input. Output: the status of the running training, else of this session's
+        last run, else of the newest run: {state: idle|running|finished|stopped|failed|interrupted, phase, run_id,
+        run_dir, step, max_steps, epoch, loss, eta_s, baseline, metrics, model_dir, message, events, and once
+        finished before/after/primary}."""
+        return status_of(default_run(ctx.runs_dir, run))
+
+    def stop_training_api(run: str | None) -> dict[str, Any]:
+        """API `/stop_training`. No input. Output: {"stopped": run_id or null, "run_dir", "message"}. The run
+        stops after its current step, keeps its best checkpoint and ends in state `stopped`."""
+        target = _stop_target(run)
+        if target is None:
+            return {"stopped": None, "run_dir": None, "message": "no training is running"}
+        stop_training(target)
+        return {"stopped": Path(target).name, "run_dir": str(target), "message": "stop requested"}
+
+    api_start.click(start_training_api, [api_in, ctx.config, ctx.dataset, ctx.run], [api_out, ctx.run],
+                    api_name="start_training", concurrency_id="heavy")
+    api_status.click(training_status_api, [ctx.run], [api_out], api_name="training_status", concurrency_limit=None)
+    api_stop.click(stop_training_api, [ctx.run], [api_out], api_name="stop_training", concurrency_limit=None)
+    return {"start": start, "stop": stop, "message": message, "progress": progress, "loss_plot": loss_plot,
+            "metrics_plot": metrics_plot, "table": table, "log": log, "timer": timer}
+
+
+def _stop_target(run: str | None) -> str | None:
+    """The live run to stop: the studio's own training, else the shown run (e.g. started from the CLI). A run that
+    has written its terminal event is not live, even while its process is still saving the model."""
+    job = active_job()
+    for candidate in (str(job.run_dir) if job else None, run):
+        if candidate and run_status(candidate)["state"] == "running":
+            return candidate
+    return None
+
+
+def attach(demo: gr.Blocks, ctx: StudioContext) -> None:
+    """On page load show the live run (re-attaching its timer through ctx.run's change) or the newest one."""
+    demo.load(lambda run: default_run(ctx.runs_dir, run), [ctx.run], [ctx.run], api_visibility="private",
+              show_progress="hidden")

@@ -1,0 +1,134 @@
+"""The studio's script API through gradio_client: validate -> start -> poll -> finished, busy, stop, refusals.
+
+Real trainings of the bundled MiniLM on 40 pairs (a few steps each); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import handle_file
+
+from core.config import load_config
+
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "it_helpdesk_pairs.jsonl"
+ENDPOINTS = {"/validate_dataset", "/current_dataset", "/start_training", "/training_status", "/stop_training"}
+
+
+def tiny(tmp: Path, **extra) -> dict:
+    """Overrides for a training of a few steps (eval every 2 steps keeps evaluations and checkpoints few)."""
+    return {"max_seq_length": 64, "batch_size": 8, "mining.num_negatives": 1, "num_epochs": 1, "test_size": 0.2,
+            "evaluation.eval_steps": 2, "output_dir": str(tmp / "model"), "cache_dir": str(tmp / "cache"), **extra}
+
+
+def wait_for(client, done, timeout: float, every: float = 1.0) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        status = client.predict(api_name="/training_status")
+        if done(status) or time.time() > deadline:
+            return status
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def pairs40(studio_dirs: Path) -> Path:
+    path = studio_dirs / "pairs40.jsonl"
+    path.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:40]), encoding="utf-8")
+    return path
+
+
+def test_endpoints_are_named(client) -> None:
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert ENDPOINTS <= names
+
+
+def test_starts_on_the_sample(client) -> None:
+    current = client.predict(api_name="/current_dataset")
+    assert current["dataset_path"].endswith("it_helpdesk_pairs.jsonl")
+    assert current["format"] == "pairs" and current["rows"] == 258
+
+
+def test_validate_sample(client) -> None:
+    report = client.predict(handle_file(str(SAMPLE)), api_name="/validate_dataset")
+    assert report["ok"] and report["selected"]
+    assert report["format"] == "pairs" and report["rows"] == 258
+    assert report["stats"]["token_lengths"]["document"]["max_seq_length"] == 256
+
+
+def test_invalid_file_is_refused_and_previous_dataset_stays(client, studio_dirs: Path) -> None:
+    before = client.predict(api_name="/current_dataset")
+    bad = studio_dirs / "bad pairs!.jsonl"
+    bad.write_text('{"query": "vpn", "document": "Use the VPN client."}\n{"query": "", "document": "x"}\n'
+                   "not json\n", encoding="utf-8")
+    report = client.predict(handle_file(str(bad)), api_name="/validate_dataset")
+    assert not report["ok"] and not report["selected"]
+    errors = {(e["line"], e["field"]) for e in report["errors"]}
+    assert (2, "query") in errors
+    assert any(e["line"] == 3 and "JSON" in e["message"] for e in report["errors"])
+    after = client.predict(api_name="/current_dataset")
+    assert after["dataset_path"] == before["dataset_path"]
+    assert not list(studio_dirs.glob("workspace/uploads/*/bad*"))  # a refused file is never stored
+
+
+def test_upload_is_stored_with_a_sanitised_name(client, studio_dirs: Path) -> None:
+    odd = studio_dirs / "my data (v2).jsonl"
+    odd.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    report = client.predict(handle_file(str(odd)), api_name="/validate_dataset")
+    stored = Path(report["dataset_path"])
+    assert report["selected"] and stored.name == "my_data_v2.jsonl"
+    assert stored.is_relative_to(studio_dirs / "workspace" / "uploads") and stored.is_file()
+
+
+def test_bad_overrides_are_refused(client) -> None:
+    result = client.predict({"batch_size": 0, "mining.num_negatives": "many"}, api_name="/start_training")
+    assert result["busy"] is False
+    assert any(e.startswith("batch_size") for e in result["errors"])
+    assert any(e.startswith("mining.num_negatives") for e in result["errors"])
+
+
+def test_train_until_finished(client, pairs40: Path, studio_dirs: Path, tmp_path: Path) -> None:
+    assert client.predict(handle_file(str(pairs40)), api_name="/validate_dataset")["selected"]
+    started = client.predict(json.dumps(tiny(tmp_path)), api_name="/start_training")  # JSON text works too
+    assert "error" not in started, started
+    assert Path(started["run_dir"]).parent == studio_dirs / "runs"
+    status = wait_for(client, lambda s: s["state"] not in ("running", "idle"), timeout=300)
+    assert status["state"] == "finished", status
+    assert status["run_id"] == started["run_id"]
+    assert status["step"] == status["max_steps"] and status["step"] > 0
+    assert {"ndcg@10", "mrr@10", "accuracy@1"} <= set(status["after"]) and status["before"]
+    assert Path(started["run_dir"], "data.json").is_file()
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(status["model_dir"], device="cpu")
+    assert model.encode(["my laptop will not boot"]).shape == (1, 384)
+
+
+def test_second_start_is_busy_then_stop(client, tmp_path: Path) -> None:
+    first = client.predict(tiny(tmp_path, num_epochs=3), api_name="/start_training")
+    assert "error" not in first, first
+    second = client.predict(tiny(tmp_path), api_name="/start_training")
+    assert second["busy"] is True and "already running" in second["error"]
+    status = wait_for(client, lambda s: s["state"] != "running" or s["step"] >= 1, timeout=180)
+    assert status["run_id"] == first["run_id"] and status["state"] == "running", status
+    stop = client.predict(api_name="/stop_training")
+    assert stop["stopped"] == first["run_id"]
+    status = wait_for(client, lambda s: s["state"] != "running", timeout=120)
+    assert status["state"] == "stopped", status
+    assert 1 <= status["step"] < status["max_steps"]
+    assert client.predict(api_name="/stop_training")["stopped"] is None
+
+
+def test_copy_command_reproduces_the_config(studio) -> None:
+    from studio.tabs.config import DEFAULT_CONFIG, copy_command, set_key
+
+    demo, _ = studio
+    cfg = set_key(set_key(demo.studio_context.config.value, "mining.num_negatives", 5), "dataset_name", "my data")
+    parts = shlex.split(copy_command(cfg, DEFAULT_CONFIG))
+    assert parts[:2] == ["make", "train-embed"] and parts[2].startswith("EMBED_CONFIG=")
+    assert "dataset_name=my data" in parts and "mining.num_negatives=5" in parts
+    rebuilt = load_config(parts[2].split("=", 1)[1], parts[3:])
+    assert rebuilt.to_dict() == cfg
