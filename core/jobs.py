@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import EmbedConfig
-from .events import read_events
+from .events import TERMINAL, read_events
 from .runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, new_run_dir, request_stop, run_state
 
 HARD_STOP_AFTER_S = 60.0  # a graceful stop that has not ended the process by then is killed
@@ -49,6 +49,12 @@ def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None) -> Path:
     """Write the config into a new run folder and start the training subprocess. Raises BusyError when one runs."""
     global _job
     with _lock:
+        if _job is not None and _job.process.poll() is None and run_state(_job.run_dir)[0] in TERMINAL:
+            # The run has written its last event and the process is only exiting: let it, rather than refuse.
+            try:
+                _job.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                _job.process.kill()
         if _job is not None and _job.process.poll() is None:
             raise BusyError(f"A training is already running ({_job.run_dir.name}). Stop it or wait for it to finish; "
                             "one training runs at a time on this server.")

@@ -53,7 +53,7 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(INTRO)
         ctx = StudioContext(workspace=ws, runs_dir=rd, dataset=gr.State(dataset), config=gr.State(config),
-                            run=gr.State(None))
+                            run=gr.State(None), run_ended=gr.State(None))
         with gr.Tabs() as tabs:
             ctx.components["tabs"] = tabs
             for tab_id, label, create in [

@@ -30,6 +30,9 @@ class StudioContext:
             last VALID dataset.
         config: gr.State holding ``dict``: ``EmbedConfig.to_dict()``, the current valid config.
         run: gr.State holding ``str | None``: run_dir of the run shown (current or picked from history).
+        run_ended: gr.State holding ``str | None``: the shown run once it has ended (finished, stopped or failed),
+            None while it is live. Tabs that show a run's results (mined rows, models, history) also refresh on
+            its change, since a run's results only exist once it has ended.
         components: named components other tabs may wire to, e.g. "tabs" (gr.Tabs), "train_tab", "compare_tab".
     """
 
@@ -38,6 +41,7 @@ class StudioContext:
     dataset: gr.State
     config: gr.State
     run: gr.State
+    run_ended: gr.State
     components: dict[str, Any] = field(default_factory=dict)
 
 

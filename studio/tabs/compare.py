@@ -161,8 +161,10 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         search_btn = gr.Button("Search with both models", variant="primary")
         search_line = gr.Markdown()
         with gr.Row():
-            hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True)
-            hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True)
+            # rank, moved, score, gold, text: the text gets the room
+            widths = ["9%", "15%", "11%", "10%", "55%"]
+            hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
+            hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
         with gr.Accordion("JSON", open=False):
             search_json = gr.JSON()
     with gr.Tab("Test split"):
@@ -219,6 +221,7 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
     hidden = {"api_visibility": "private"}
     refresh.click(on_refresh, [ctx.config, ctx.run, model_a, model_b], [model_a, model_b], **hidden)
     ctx.run.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
+    ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
     sim_evt = gr.on([sim_btn.click, text_a.submit], compare_similarity, [text_a, text_b, model_a, model_b], sim_json,
                     api_name="compare_similarity", concurrency_id="heavy")
     sim_evt.success(similarity_table, sim_json, sim_table, **hidden)

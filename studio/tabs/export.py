@@ -156,4 +156,5 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     runs_table.select(on_select, runs_table, run_pick, **hidden).success(
         on_open, run_pick, [ctx.run, ctx.config, runs_status], **hidden)
     ctx.run.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
+    ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
     return {"export_model": model_dir, "runs_table": runs_table, "run_pick": run_pick, "export_status": export_status}

@@ -220,6 +220,7 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     hidden = {"api_visibility": "private"}
     loaded = [state, table, summary, plot, status]
     ctx.run.change(on_run, [ctx.run, *filters], loaded, **hidden)
+    ctx.run_ended.change(on_run, [ctx.run, *filters], loaded, **hidden)
     reload_btn.click(on_run, [ctx.run, *filters], loaded, **hidden)
     mine_btn.click(on_mine, [ctx.config, ctx.dataset, search, suspects, sort_by], loaded, api_name="negatives_mine",
                    concurrency_id="heavy")

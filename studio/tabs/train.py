@@ -140,17 +140,17 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     log = gr.Textbox(label=f"Log (last {LOG_LINES} lines)", lines=10, max_lines=20, interactive=False,
                      autoscroll=True)
     timer = gr.Timer(POLL_S, active=False)
-    view = [progress, loss_plot, metrics_plot, table, log, timer]
+    view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended]
 
     def redraw(run_dir: str | None) -> tuple:
         if not run_dir:
             return (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "",
-                    gr.Timer(active=False))
+                    gr.Timer(active=False), None)
         status = status_of(run_dir)
         events = run_events(run_dir)
         live = status["state"] == "running"
         return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
-                log_tail(run_dir), gr.Timer(active=live))
+                log_tail(run_dir), gr.Timer(active=live), None if live else run_dir)
 
     def on_start(config: dict[str, Any], dataset: dict | None, run: str | None) -> tuple[str | None, str]:
         try:
