@@ -103,6 +103,8 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
                 pass
             elif t in ("finished", "stopped"):
                 print(f"\n{t}: model saved to {e.get('model_dir')}")
+                if e.get("message"):
+                    print(f"note: {e['message']}")
             elif t == "failed":
                 print(f"\nfailed: {e.get('message')}")
         if finished:

@@ -23,6 +23,8 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
     loss = cfg.loss if cfg.loss != "auto" else (
         "CoSENTLoss" if fmt == "scored" else
         "CachedMultipleNegativesRankingLoss" if cfg.mini_batch_size else "MultipleNegativesRankingLoss")
+    if cfg.matryoshka_dims:
+        loss = f"MatryoshkaLoss over {loss} (dims {cfg.matryoshka_dims})"
     mined = fmt != "scored" and cfg.mining.enabled and cfg.mining.num_negatives > 0
     timing = metrics.get("timing", {})
     text = f"""---

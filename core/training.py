@@ -307,12 +307,20 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
               "train_s": round(t_trained - t_train0, 2), "final_eval_s": round(time.time() - t_trained, 2),
               "total_s": round(time.time() - t_start, 2),
               "train_samples_per_s": round(samples / max(1e-9, t_trained - t_train0), 2)}
+    message = None
+    if (state == "finished" and cfg.evaluation.save_best_model and primary in before
+            and after.get(primary, float("-inf")) < before[primary]):
+        # "Best model" counts step 0: a run that only made retrieval worse must not replace a good model with a
+        # worse one. Both figures come from the same full evaluation, so the comparison is fair.
+        model, after = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), dict(before)
+        message = (f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
+                   "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings.")
     metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": trainer.state.best_model_checkpoint,
-               "steps": trainer.state.global_step, "timing": timing}
+               "steps": trainer.state.global_step, "timing": timing, "kept_base_model": message is not None}
     write_json(run_dir / METRICS_FILE, metrics)
     model_dir = _save_model(model, cfg, run_dir, prep, metrics)
     writer.emit(state, model_dir=model_dir, metrics=after, before=before, step=trainer.state.global_step,
-                timing=timing, run_dir=str(run_dir))
+                timing=timing, run_dir=str(run_dir), message=message)
     return RunResult(run_dir, state, model_dir, before, after)
 
 

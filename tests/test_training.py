@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 import threading
@@ -98,10 +99,11 @@ def test_mined_rows_keep_scores(pairs_run):
 def test_triplets_train_with_their_negatives(tmp_path):
     rows = read_jsonl(SAMPLES / "it_helpdesk_triplets.jsonl")[:24]
     data = write_jsonl(tmp_path / "t.jsonl", rows)
-    cfg = load_config("assets/configs/default.yaml", tiny_overrides(tmp_path, data))
+    cfg = load_config("assets/configs/default.yaml", tiny_overrides(tmp_path, data, matryoshka_dims="[384,128]"))
     r = train(cfg)
     assert r.state == "finished", r.message
     assert "triplet_accuracy" in r.after and "ndcg@10" in r.after
+    assert "MatryoshkaLoss over MultipleNegativesRankingLoss" in (tmp_path / "model" / "README.md").read_text()
     table = pd.read_parquet(r.run_dir / "train_table.parquet")
     assert list(table.columns) == ["query", "positive", "negative"]  # given negatives kept, nothing mined
     assert not (r.run_dir / "mined.parquet").exists()
@@ -196,3 +198,37 @@ def test_eval_and_infer_commands_use_the_trained_model(pairs_run):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[" + model + "]" in proc.stdout and " 1. " in proc.stdout
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, sample_pairs):
+    data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
+    # A learning rate far too high wrecks the model after the first evaluation, so NDCG@10 stops improving.
+    cfg = load_config("assets/configs/default.yaml", tiny_overrides(
+        tmp_path, data, batch_size=4, learning_rate=0.3, warmup_ratio=0,
+        **{"evaluation.eval_steps": 1, "evaluation.early_stopping_patience": 1}))
+    r = train(cfg)
+    assert r.state == "finished", r.message
+    steps = [e for e in read_events(r.run_dir / "events.jsonl")[0] if e["type"] == "train_step"]
+    assert steps[-1]["step"] < steps[-1]["max_steps"]  # ended early
+    # Every checkpoint was worse than the untrained model, so "the best model" is the base model.
+    metrics = yaml.safe_load((r.run_dir / "metrics.json").read_text())
+    assert metrics["kept_base_model"] and metrics["after"] == metrics["before"]
+    assert "did not beat the base model" in read_events(r.run_dir / "events.jsonl")[0][-1]["message"]
+
+
+def test_ctrl_c_stops_the_cli_and_keeps_a_model(tmp_path, sample_pairs):
+    data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:48])
+    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--config", "assets/configs/default.yaml",
+                             *tiny_overrides(tmp_path, data, batch_size=4, num_epochs=2)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        runs = list((tmp_path / "runs").glob("*/events.jsonl")) if (tmp_path / "runs").exists() else []
+        if runs and any(e["type"] == "train_step" for e in read_events(runs[0])[0]):
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.2)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-2000:]
+    assert "stopped: model saved to" in out and "Traceback" not in out
+    SentenceTransformer(str(tmp_path / "model"))

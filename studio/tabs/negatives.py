@@ -19,6 +19,8 @@ from core.runs import CONFIG_FILE
 log = logging.getLogger("studio")
 MAX_ROWS = 500  # shown at once: a browser table of thousands of long texts is slow; the filter narrows it
 SHOWN = ["exclude", "query", "positive", "negative", "rank", "positive_score", "negative_score", "gap", "suspected"]
+# exclude, query, positive, negative, 4 scores, suspected: the three texts share the width, all columns in view
+WIDTHS = ["6%", "16%", "24%", "24%", "6%", "6%", "6%", "6%", "6%"]
 DTYPES = ["bool", "str", "str", "str", "number", "number", "number", "number", "bool"]
 EMPTY: dict[str, Any] = {"run": None, "rows": None, "stats": {}, "config": None, "preview": False}
 
@@ -145,14 +147,15 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
         suspects = gr.Checkbox(label="Suspected false negatives only", value=False)
         sort_by = gr.Dropdown(list(ins.SORTS), value=next(iter(ins.SORTS)), label="Sort")
     table = gr.Dataframe(_table(None, set()), datatype=DTYPES, interactive=True, static_columns=list(range(1, 9)),
-                         max_chars=160, wrap=True, max_height=520, label="Mined negatives (tick 'exclude')")
+                         max_chars=160, wrap=True, max_height=520, label="Mined negatives (tick 'exclude')",
+                         column_widths=WIDTHS)
     with gr.Row():
         tick_btn = gr.Button("Tick all shown", size="sm")
         untick_btn = gr.Button("Untick all shown", size="sm")
         save_btn = gr.Button("Save exclusions", size="sm", variant="primary")
         clear_btn = gr.Button("Stop using exclusions", size="sm")
     status = gr.Markdown()
-    plot = gr.Plot(score_histogram(None))
+    plot = gr.Plot(score_histogram(None), label="Positive vs negative scores")
     with gr.Accordion("Re-mine with other thresholds (uses the cached embeddings)", open=False):
         m = build_config(ctx.config.value if isinstance(ctx.config.value, dict) else {}).mining
         with gr.Row():
