@@ -34,7 +34,7 @@ class _Block(BaseModel):
 
 class MiningConfig(_Block):
     enabled: bool = Field(True, description="Mine hard negatives for pairs (and add more to triplets if num_negatives > 0).")
-    num_negatives: int = Field(3, ge=0, le=50, description="Hard negatives mined per query (0 = none).")
+    num_negatives: int = Field(1, ge=0, le=50, description="Hard negatives mined per query (0 = none).")
     batch_size: int = Field(64, ge=1, description="Encoding batch size of the mining model.")
     margin: float | None = Field(
         0.05,
@@ -69,7 +69,7 @@ class EvaluationConfig(_Block):
         None, ge=1, description="Stop after this many evaluations without improvement (None = never)."
     )
     max_corpus_size: int | None = Field(
-        None, ge=1, description="During training, evaluate against at most this many documents; the final one uses all."
+        1000, ge=1, description="During training, evaluate against at most this many documents; the final one uses all."
     )
 
     @field_validator("metrics")

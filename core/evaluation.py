@@ -89,8 +89,18 @@ def normalise_metrics(raw: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def evaluate(model, evaluator) -> dict[str, float]:
-    return normalise_metrics(evaluator(model)) if evaluator is not None else {}
+def evaluate(model, evaluator, known: dict[str, Any] | None = None) -> dict[str, float]:
+    """Run `evaluator`. `known` maps corpus texts to embeddings already computed by this same model (e.g. while
+    mining): an IR evaluation whose whole corpus is known skips encoding it."""
+    if evaluator is None:
+        return {}
+    if known and hasattr(evaluator, "corpus") and all(t in known for t in evaluator.corpus):
+        import numpy as np
+        import torch
+
+        emb = torch.from_numpy(np.stack([known[t] for t in evaluator.corpus]))
+        return normalise_metrics(evaluator(model, corpus_embeddings=emb))
+    return normalise_metrics(evaluator(model))
 
 
 def metrics_table(before: dict[str, float], after: dict[str, float], metrics: list[str] | None = None) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .config import MiningConfig
@@ -30,6 +31,22 @@ class MiningResult:
     rows: pd.DataFrame  # query, positive, negative, rank, positive_score, negative_score, gap, suspected_false_negative
     stats: dict[str, Any]
     negatives: list[list[str]] = field(default_factory=list)  # per input row, the kept negatives, hardest first
+    corpus_embeddings: dict[str, np.ndarray] | None = None  # text -> normalised embedding by the mining model
+
+
+def _cached_corpus_embeddings(cache_dir: str | None, model, corpus: list[str]) -> dict[str, np.ndarray] | None:
+    """The corpus embeddings `mine_hard_negatives` saved in its cache, so the baseline evaluation need not encode
+    the corpus again. Follows the library's cache naming (sentence_transformers/util/hard_negatives.py); when that
+    changes, the file is simply not found and the evaluation encodes as usual."""
+    if not cache_dir:
+        return None
+    name = model.model_card_data.base_model or ""
+    digest = hashlib.sha256(repr((name, None, None, corpus)).encode(), usedforsecurity=False).hexdigest()
+    path = Path(cache_dir) / f"corpus_embeddings_{digest}.npy"
+    if not path.exists():
+        return None
+    emb = np.load(path)
+    return dict(zip(corpus, emb)) if len(emb) == len(corpus) else None
 
 
 def model_cache_dir(cache_dir: str | Path, model_path: str) -> str:
@@ -187,7 +204,9 @@ def mine(
             })
     table = pd.DataFrame(rows, columns=["query", "positive", "negative", "rank", "positive_score", "negative_score",
                                         "gap", "suspected_false_negative"])
-    return MiningResult(table, _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra)), negatives)
+    stats = _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra))
+    library_corpus = list(dict.fromkeys(extra + list(positives)))  # the order mine_hard_negatives encodes in
+    return MiningResult(table, stats, negatives, _cached_corpus_embeddings(cache_dir, model, library_corpus))
 
 
 def _summary(values: pd.Series) -> dict[str, float]:

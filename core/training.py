@@ -239,7 +239,9 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     step_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch,
                                 max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed)
     if resume_ckpt is None:
-        before = evaluate(model, final_eval)
+        # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
+        known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
+        before = evaluate(model, final_eval, known)
         writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
     else:
         before = next((e["metrics"] for e in read_events(run_dir / EVENTS_FILE)[0] if e.get("baseline")), {})
@@ -295,7 +297,8 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     state = "stopped" if callback.stopped else "finished"
 
     # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early.
-    after = _known_final_metrics(trainer.state, callback, cfg, args.load_best_model_at_end)
+    bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
+    after = None if bounded else _known_final_metrics(trainer.state, callback, args.load_best_model_at_end)
     if state == "finished" and after is None:
         after = evaluate(model, final_eval)
     elif after is None:
@@ -324,6 +327,12 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     return RunResult(run_dir, state, model_dir, before, after)
 
 
+def _mined_with_base(cfg: EmbedConfig) -> bool:
+    from .models import resolve_model
+
+    return resolve_model(cfg.mining_model_name or cfg.model_name) == resolve_model(cfg.model_name)
+
+
 def _metric_key(evaluator, primary: str) -> str:
     name = getattr(evaluator, "primary_metric", None)
     if name:
@@ -331,10 +340,8 @@ def _metric_key(evaluator, primary: str) -> str:
     return f"test_cosine_{primary}" if primary != "spearman" else "test_spearman_cosine"
 
 
-def _known_final_metrics(state, callback: _EventCallback, cfg: EmbedConfig, loaded_best: bool) -> dict | None:
-    """Metrics of the model now in memory when an evaluation on the full corpus already measured it."""
-    if cfg.evaluation.max_corpus_size:  # in-training evaluations used a smaller corpus
-        return None
+def _known_final_metrics(state, callback: _EventCallback, loaded_best: bool) -> dict | None:
+    """Metrics of the model now in memory when an evaluation during training (on the full corpus) measured it."""
     step = state.global_step
     if loaded_best and state.best_model_checkpoint:
         step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[1])

@@ -1,0 +1,65 @@
+"""Benchmark 3 — Comparison-tab latency: two models' top-10 over a 10,000-document index (core.search)."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import numpy as np
+
+from .common import DATA_DIR, bundled_model, read_jsonl
+
+SEED = 12345
+
+
+def corpus_10k(n: int) -> list[str]:
+    """n distinct STS Benchmark sentences (short texts keep the one-off index build cheap; the query cost of a
+    flat index does not depend on document length)."""
+    texts = []
+    for split in ("train", "dev", "test"):
+        for r in read_jsonl(DATA_DIR / "stsb" / f"{split}.jsonl"):
+            texts += [r["doc1"], r["doc2"]]
+    texts = list(dict.fromkeys(texts))
+    return [texts[i] for i in sorted(random.Random(SEED).sample(range(len(texts)), min(n, len(texts))))]
+
+
+def run(tuned_dir: str, n_docs: int = 10_000, n_queries: int = 100, log=print) -> dict[str, Any]:
+    from core.search import get_index
+
+    corpus = corpus_10k(n_docs)
+    queries = list(dict.fromkeys(r["query"] for r in read_jsonl(DATA_DIR / "medquad" / "dev.jsonl")))
+    queries = random.Random(SEED).sample(queries, n_queries + 10)
+    t0 = time.time()
+    indexes = [get_index(bundled_model(), corpus), get_index(tuned_dir, corpus)]
+    build_s = time.time() - t0
+    log(f"latency: built 2 indexes of {len(corpus)} documents in {build_s:.0f}s")
+
+    def both(q: str):
+        return [ix.search(q, 10) for ix in indexes]
+
+    def measure() -> list[float]:
+        for q in queries[:10]:  # warm-up
+            both(q)
+        times = []
+        for q in queries[10:]:
+            t = time.perf_counter()
+            both(q)
+            times.append((time.perf_counter() - t) * 1000)
+        return times
+
+    import torch
+
+    times = measure()  # as the engine runs today: torch's default intra-op threads (= cores)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # lever: one short query gains nothing from intra-op threads, and on a busy
+    try:                      # machine their barriers wait on descheduled threads
+        times1 = measure()
+    finally:
+        torch.set_num_threads(threads)
+    out = {"docs": len(corpus), "queries": len(times), "p50_ms": float(np.percentile(times, 50)),
+           "p95_ms": float(np.percentile(times, 95)), "threads": threads,
+           "p50_ms_1thread": float(np.percentile(times1, 50)), "p95_ms_1thread": float(np.percentile(times1, 95)),
+           "index_build_s": round(build_s, 1)}
+    log(f"  latency: {out}")
+    return out

@@ -1,0 +1,62 @@
+"""Lever experiments: one extra pipeline variant on the MedQuAD protocol of the last run (same sizes rebuild the
+same seeded protocol), evaluated by the shared evaluator; one JSON line appended to WORK/variants.jsonl.
+
+    python -m tests.benchmarks.variant --quick "256 1neg" max_seq_length=256 mining.num_negatives=1
+    python -m tests.benchmarks.variant --quick --eval-only DIR --max-seq-length 256 "proposed@256"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import medquad
+from .common import core_train
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("name")
+    ap.add_argument("overrides", nargs="*")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--train-size", type=int, default=2000)
+    ap.add_argument("--dev-queries", type=int, default=0)
+    ap.add_argument("--distractors", type=int, default=2000)
+    ap.add_argument("--eval-only", help="evaluate this saved model dir instead of training")
+    ap.add_argument("--max-seq-length", type=int, help="with --eval-only: evaluate at this length")
+    ap.add_argument("--work", default="test-artifacts/bench")
+    a = ap.parse_args()
+    if a.quick:
+        a.train_size, a.dev_queries, a.distractors = 200, 80, 150
+    work = Path(a.work).resolve()
+    p = medquad.build_protocol(a.train_size, a.dev_queries or None, a.distractors)
+    row = {"name": a.name, "overrides": a.overrides}
+    if a.eval_only:
+        model_dir = a.eval_only
+    else:
+        slug = a.name.replace(" ", "_").replace("/", "_")
+        res = core_train([f"dataset_path={work / 'medquad_train_sample.jsonl'}",
+                          f"corpus_path={work / 'medquad_distractors.jsonl'}", "dataset_name=medquad_bench",
+                          f"output_dir={work / ('v_' + slug + '_model')}", f"runs_dir={work / 'runs'}",
+                          f"cache_dir={work / 'cache' / ('v_' + slug)}", *a.overrides],
+                         work / "runs" / f"v_{slug}", work / f"v_{slug}.log")
+        t = res["metrics"]["timing"]
+        row.update(wall_s=res["wall_s"], cpu_s=res["cpu_s"], peak_rss_mb=res["peak_rss_mb"], timing=t,
+                   step_evals=res["step_evals"], step_eval_overhead_s=res["step_eval_overhead_s"])
+        model_dir = str(work / "runs" / f"v_{slug}" / "model")
+    from sentence_transformers import SentenceTransformer
+
+    ev = medquad.shared_evaluator(p)
+    model = SentenceTransformer(model_dir, local_files_only=True)
+    if a.max_seq_length:
+        model.max_seq_length = a.max_seq_length
+    raw = ev(model)
+    row["metrics"] = {m: float(raw[f"dev_cosine_{m}"]) for m in medquad.METRICS}
+    print(json.dumps(row))
+    with (work / "variants.jsonl").open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
