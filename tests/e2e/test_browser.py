@@ -120,7 +120,7 @@ def tiny_yaml(tmp: Path, dataset: Path) -> str:
     cfg.update(dataset_path=str(dataset), dataset_name=Path(DATASET_NAME).stem, max_seq_length=32, batch_size=8,
                num_epochs=1, test_size=0.25, output_dir=str(tmp / "model"), cache_dir=str(tmp / "cache"),
                runs_dir=str(tmp / "runs"))
-    cfg["mining"] = {**cfg.get("mining", {}), "num_negatives": 1, "batch_size": 32}
+    cfg["mining"] = {**cfg.get("mining", {}), "num_negatives": 1, "margin": 0.1, "batch_size": 32}
     return build_config(cfg).to_yaml()
 
 
@@ -154,10 +154,10 @@ def test_studio_end_to_end(page: Any, studio: Any, screenshots: Path) -> None:
     page.keyboard.insert_text(tiny_yaml(studio.tmp, dataset))
     page.get_by_role("button", name="Apply YAML").click()
     command = block(page, "Copy as command")
-    for item in ("max_seq_length=32", "batch_size=8", "mining.num_negatives=1", str(studio.tmp / "model")):
+    for item in ("max_seq_length=32", "batch_size=8", "mining.margin=0.1", str(studio.tmp / "model")):
         expect(command).to_contain_text(item, timeout=15_000)
     expect(page.get_by_text("Not applied")).to_have_count(0)
-    for key, value in {"max_seq_length": "32", "batch_size": "8", "mining.num_negatives": "1"}.items():
+    for key, value in {"max_seq_length": "32", "batch_size": "8", "mining.margin": "0.1"}.items():
         expect(form_field(page, key)).to_have_value(value)
     assert_no_errors(page, "config")
     shot(page, screenshots, "2_config")
