@@ -51,7 +51,9 @@ def history(runs_dir: str | Path) -> pd.DataFrame:
     df = cmp.runs_frame(runs_dir)
     for c in ("before", "after"):
         df[c] = df[c].map(lambda v: None if v is None or pd.isna(v) else round(float(v), 4))
-    return df.drop(columns=["path"])
+    # The outcome first (before/after), the settings after it: the table is wider than the page.
+    first = ["date", "run", "state", "dataset", "metric", "before", "after"]
+    return df[first + [c for c in df.columns if c not in first and c != "path"]]
 
 
 def open_run(run: str, runs_dir: str | Path) -> tuple[str, dict[str, Any] | None, str]:
