@@ -151,7 +151,7 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
              f"{mi['mem_gb']} GB; torch {mi['torch']} ({mi['torch_threads']} threads), sentence-transformers "
              f"{mi['sentence_transformers']}, Python {mi['python']}",
              f"- load average at start / end: {meta['load_start']} / {meta.get('load_end', '?')}. "
-             + ("**The machine was shared with other engineers' test runs during this run**: absolute times are "
+             + ("**The machine was busy with other jobs during this run**: absolute times are "
                 "noisy (often 2-3x slower than an idle machine); compare ratios within the run." if meta["shared"] else ""),
              ""]
     if "medquad" in res:
