@@ -20,8 +20,6 @@ from .config import EmbedConfig
 from .events import TERMINAL, read_events
 from .runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, new_run_dir, request_stop, run_state
 
-HARD_STOP_AFTER_S = 60.0  # a graceful stop that has not ended the process by then is killed
-
 
 class BusyError(RuntimeError):
     """A training is already running on this server."""

@@ -369,5 +369,3 @@ def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str,
     tmp.rename(out)
     return str(out)
 
-
-__all__ = ["train", "RunResult", "TRAIN_TABLE"]
