@@ -23,7 +23,7 @@ import pandas as pd
 from .config import EmbedConfig
 from .models import BUNDLED_NAMES, ModelError, resolve_model, shared_model
 from .runs import list_runs
-from .search import SearchIndex, get_index, similarity
+from .search import SearchIndex, get_index, query_scores, similarity
 
 HUB_TIMEOUT_S = 8.0  # a push that has not even reached the hub by then is reported as unreachable, not waited on
 K_LIST = (1, 5, 10)
@@ -150,11 +150,11 @@ def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str
         raise CompareError("The corpus is empty: load a dataset or upload a corpus file.")
     k = max(1, min(int(k or 10), len(corpus)))
     paths = {"model_a": check_model(model_a, "model A"), "model_b": check_model(model_b, "model B")}
+    indexes = [get_index(path, corpus, cache_dir) for path in paths.values()]
     ranks = {}
     scores = {}
-    for side, path in paths.items():
-        s = _scores(get_index(path, corpus, cache_dir), [query.strip()])
-        scores[side], ranks[side] = s[0], _ranks(s)[0]
+    for side, s in zip(paths, query_scores(indexes, query.strip())):
+        scores[side], ranks[side] = s, _ranks(s[None])[0]
     gold = gold or set()
     out: dict[str, Any] = {}
     for side, other in (("model_a", "model_b"), ("model_b", "model_a")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +62,20 @@ class SearchIndex:
         self.index = faiss.IndexFlatIP(self.embeddings.shape[1])
         self.index.add(self.embeddings)
 
+    def encode_query(self, query: str) -> np.ndarray:
+        """(1, dim) normalised float32 embedding of one query, computed on a one-thread query worker."""
+        return query_pool().submit(self._encode, query).result()
+
+    def _encode(self, query: str) -> np.ndarray:
+        return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+
+    def _scores(self, query: str) -> np.ndarray:
+        import torch
+
+        return (torch.from_numpy(self.embeddings) @ torch.from_numpy(self._encode(query)[0])).numpy()
+
     def search(self, query: str, k: int = 10) -> list[Hit]:
-        q = self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
-        scores, ids = self.index.search(q, min(k, len(self.corpus)))
+        scores, ids = self.index.search(self.encode_query(query), min(k, len(self.corpus)))
         return [Hit(r + 1, int(i), float(s), self.corpus[i]) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0]
 
     def rank_of(self, query: str, text: str) -> int | None:
@@ -72,18 +84,48 @@ class SearchIndex:
             target = self.corpus.index(text)
         except ValueError:
             return None
-        q = self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
-        scores = self.embeddings @ q
+        scores = self.embeddings @ self.encode_query(query)[0]
         return int((scores > scores[target]).sum()) + 1
 
 
 _lock = threading.Lock()
-_indexes: OrderedDict[tuple[str, str], SearchIndex] = OrderedDict()
+_indexes: OrderedDict[tuple[str, int, int], SearchIndex] = OrderedDict()
+_query_pool: ThreadPoolExecutor | None = None
+
+
+def query_pool() -> ThreadPoolExecutor:
+    """Two workers that run torch on one thread each. One short query gains nothing from torch's intra-op threads:
+    their barriers cost more than they save (3x slower on a busy 2-core machine, BENCHMARKS.md), while the two
+    models of a comparison encode side by side on two cores."""
+    global _query_pool
+    with _lock:
+        if _query_pool is None:
+            import torch
+
+            threads = torch.get_num_threads()
+            pool = ThreadPoolExecutor(2, thread_name_prefix="query", initializer=torch.set_num_threads, initargs=(1,))
+            started = threading.Barrier(3)
+            for _ in range(2):  # start both workers now (a busy worker makes the pool start the next one)...
+                pool.submit(started.wait)
+            started.wait()
+            # ...then restore the default that set_num_threads also changed for threads started later.
+            torch.set_num_threads(threads)
+            _query_pool = pool
+    return _query_pool
+
+
+def query_scores(indexes: list[SearchIndex], query: str) -> list[np.ndarray]:
+    """One query's cosine score against every document of each index, the models side by side. The scores are a
+    torch product on the worker's one thread: numpy's BLAS threads would spin on the cores the workers need."""
+    futures = [query_pool().submit(ix._scores, query) for ix in indexes]
+    return [f.result() for f in futures]
 
 
 def get_index(model_name: str, corpus: list[str], cache_dir: str | None = None) -> SearchIndex:
     """The cached index for (model, corpus), building it on first use."""
-    key = (resolve_model(model_name), corpus_hash(corpus))
+    # Python's hash of the texts (each str caches its own) costs ~0.1 ms for 10k documents, sha256 ~10 ms: this
+    # lookup runs on every Compare query, the sha256 only names the on-disk cache.
+    key = (resolve_model(model_name), len(corpus), hash(tuple(corpus)))
     with _lock:
         if key in _indexes:
             _indexes.move_to_end(key)
