@@ -42,8 +42,10 @@ from .runs import (
 )
 
 log = logging.getLogger("core")
-EVALS_PER_RUN = 4  # when eval_steps is not set: enough points for a curve and early stopping, cheap enough on a CPU
-MIN_EVAL_GAP = 5  # ...but never more often than this: each evaluation re-encodes the corpus and saves a checkpoint
+EVALS_PER_RUN = 4  # when eval_steps is not set: at most this many evaluations during training...
+MIN_EVAL_GAP = 5  # ...never more often than this: each evaluation re-encodes the corpus and saves a checkpoint...
+EVAL_SHARE = 0.15  # ...and together they may cost at most this share of the training compute (a CPU run is
+# otherwise dominated by them: 4 evaluations of a 1,000-document corpus cost as much as 17 MedQuAD steps)
 
 
 @dataclass
@@ -208,11 +210,32 @@ def _user_message(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text or 'unexpected error'} (details in the run's {LOG_FILE})"
 
 
-def _eval_steps(cfg: EmbedConfig, steps_per_epoch: int) -> int:
+def _eval_steps(cfg: EmbedConfig, steps_per_epoch: int, columns: int, eval_texts: int) -> int | None:
+    """Steps between evaluations during training; None = no evaluation until the final one.
+
+    Automatic (eval_steps unset): as many evaluations as EVAL_SHARE of the training compute pays for, at most
+    EVALS_PER_RUN. A training step is a forward and a backward pass (about 3 forward passes) over
+    batch_size x columns texts; an evaluation is one forward pass over its queries and documents. Early stopping
+    needs evaluations to act on, so with a patience the run gets EVALS_PER_RUN of them whatever they cost."""
     if cfg.evaluation.eval_steps:
         return cfg.evaluation.eval_steps
     total = max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
-    return max(math.ceil(total / EVALS_PER_RUN), min(total, MIN_EVAL_GAP))
+    affordable = int(EVAL_SHARE * total * 3 * cfg.batch_size * columns / max(1, eval_texts))
+    n = EVALS_PER_RUN if cfg.evaluation.early_stopping_patience else min(EVALS_PER_RUN, affordable)
+    if n <= 1:  # a single one would fall on the last step, which the final evaluation measures anyway
+        return None
+    return max(math.ceil(total / n), min(total, MIN_EVAL_GAP))
+
+
+def _eval_texts(evaluator) -> int:
+    """How many texts one run of `evaluator` encodes (queries + corpus, or both sides of each pair)."""
+    if evaluator is None:
+        return 0
+    if hasattr(evaluator, "evaluators"):
+        return sum(_eval_texts(e) for e in evaluator.evaluators)
+    if hasattr(evaluator, "corpus"):
+        return len(evaluator.queries) + len(evaluator.corpus)
+    return sum(len(getattr(evaluator, a, ())) for a in ("sentences1", "sentences2", "anchors", "positives", "negatives"))
 
 
 def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _EventCallback,
@@ -251,8 +274,10 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")  # transformers 5 reads it from here
     train_ds = Dataset.from_pandas(prep.table, preserve_index=False)
     steps_per_epoch = max(1, len(train_ds) // cfg.batch_size)
-    eval_steps = _eval_steps(cfg, steps_per_epoch)
-    has_eval = step_eval is not None
+    eval_steps = _eval_steps(cfg, steps_per_epoch, len(train_ds.column_names), _eval_texts(step_eval))
+    has_eval = step_eval is not None and eval_steps is not None
+    # Without evaluations, checkpoints are still written now and then so that an interrupted run can resume.
+    save_steps = eval_steps or max(math.ceil(steps_per_epoch * cfg.num_epochs / EVALS_PER_RUN), MIN_EVAL_GAP)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(run_dir / CHECKPOINTS),
         num_train_epochs=cfg.num_epochs,
@@ -261,6 +286,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
         warmup_ratio=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler,
         seed=cfg.seed,
         data_seed=cfg.seed,
         **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
@@ -268,9 +294,9 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         batch_sampler=BatchSamplers.NO_DUPLICATES if prep.fmt != "scored" else BatchSamplers.BATCH_SAMPLER,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_steps,
-        save_strategy="steps" if has_eval else "no",
-        save_steps=eval_steps,
-        save_total_limit=2,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2 if has_eval else 1,
         load_best_model_at_end=has_eval and cfg.evaluation.save_best_model,
         metric_for_best_model=f"eval_{_metric_key(step_eval, primary)}" if has_eval else None,
         greater_is_better=True,
@@ -285,7 +311,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     if has_eval and cfg.evaluation.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.evaluation.early_stopping_patience))
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, loss=_loss(cfg, prep.fmt, model),
-                                         evaluator=step_eval, callbacks=callbacks)
+                                         evaluator=step_eval if has_eval else None, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # progress goes to events.jsonl; the CLI prints from there
     t_train0 = time.time()
     try:
@@ -299,11 +325,12 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early.
     bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
     after = None if bounded else _known_final_metrics(trainer.state, callback, args.load_best_model_at_end)
-    if state == "finished" and after is None:
-        after = evaluate(model, final_eval)
+    measured = after is None and (state == "finished" or not callback.evals)
+    if measured:
+        after = evaluate(model, final_eval)  # a run stopped before any evaluation is measured too
     elif after is None:
         after = _last_metrics(run_dir)
-    if state == "finished":
+    if state == "finished" or measured:
         writer.emit("eval", step=trainer.state.global_step, epoch=round(trainer.state.epoch or 0, 4),
                     metrics=after, final=True)
     timing = {"mining_s": round(t_mined - t_start, 2), "baseline_eval_s": round(t_before - t_mined, 2),

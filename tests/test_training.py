@@ -232,3 +232,20 @@ def test_ctrl_c_stops_the_cli_and_keeps_a_model(tmp_path, sample_pairs):
     assert proc.returncode == 0, out[-2000:]
     assert "stopped: model saved to" in out and "Traceback" not in out
     SentenceTransformer(str(tmp_path / "model"))
+
+
+def test_automatic_evaluation_schedule_follows_its_cost():
+    from core.config import EmbedConfig
+    from core.training import _eval_steps
+
+    cfg = EmbedConfig()
+    # 56 steps of 32 (query, positive, negative) rows vs a 1,000-text evaluation: 15% of the training buys 2 of them.
+    assert _eval_steps(cfg, 56, 3, 1000) == 28
+    # An evaluation as big as the whole training run, or only one affordable: nothing until the final evaluation.
+    assert _eval_steps(cfg, 17, 3, 1100) is None
+    assert _eval_steps(cfg, 42, 2, 1150) is None
+    # Cheap evaluations: the usual 4 per run.
+    assert _eval_steps(cfg, 100, 2, 50) == 25
+    # Early stopping needs evaluations whatever they cost; an explicit eval_steps is obeyed.
+    assert _eval_steps(EmbedConfig(evaluation={"early_stopping_patience": 2}), 17, 3, 1100) == 5
+    assert _eval_steps(EmbedConfig(evaluation={"eval_steps": 3}), 17, 3, 1100) == 3
