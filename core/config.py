@@ -34,7 +34,11 @@ class _Block(BaseModel):
 
 class MiningConfig(_Block):
     enabled: bool = Field(True, description="Mine hard negatives for pairs (and add more to triplets if num_negatives > 0).")
-    num_negatives: int = Field(1, ge=0, le=50, description="Hard negatives mined per query (0 = none).")
+    num_negatives: int = Field(
+        0, ge=0, le=50,
+        description="Hard negatives mined per query and added to its training row. 0 = train on the pairs with in-batch "
+        "negatives only: on a CPU a mined negative doubles the cost of every row for a small gain (BENCHMARKS.md). "
+        "Mining to inspect (Negatives tab, `python -m core mine`) takes at least 1.")
     batch_size: int = Field(64, ge=1, description="Encoding batch size of the mining model.")
     margin: float | None = Field(
         0.05,
@@ -63,7 +67,9 @@ class MiningConfig(_Block):
 
 class EvaluationConfig(_Block):
     metrics: list[str] = Field(default_factory=lambda: list(IR_METRICS), description="Metrics shown in tables and plots.")
-    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (None = about 4 times per run).")
+    eval_steps: int | None = Field(
+        None, ge=1, description="Evaluate every N steps during training (None = up to 4 times per run, as many as "
+        "15% of the training compute pays for; the final evaluation always runs).")
     save_best_model: bool = Field(True, description="Keep the checkpoint with the best NDCG@10 (Spearman for scored pairs).")
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop after this many evaluations without improvement (None = never)."
@@ -104,6 +110,11 @@ class EmbedConfig(_Block):
     learning_rate: float = Field(2e-5, gt=0, le=1, description="Peak learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     warmup_ratio: float = Field(0.1, ge=0, le=1, description="Fraction of steps with a linear warm-up.")
+    lr_scheduler: Literal["constant_with_warmup", "linear", "cosine"] = Field(
+        "constant_with_warmup",
+        description="Learning rate after warm-up. Constant suits short fine-tunes: a decaying rate spends half the run "
+        "at a fraction of learning_rate.",
+    )
     loss: Literal["auto", "mnrl", "cached_mnrl", "cosent"] = Field(
         "auto", description="auto = MNRL for pairs/triplets (cached when mini_batch_size is set), CoSENT for scores."
     )
@@ -304,3 +315,12 @@ def field_specs() -> list[dict[str, Any]]:
 
     walk(EmbedConfig, "")
     return specs
+
+
+def config_table() -> str:
+    """The README's table of every key (kept equal to the schema by tests/test_config.py)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for s in field_specs():
+        choices = f" One of: {', '.join(s['choices'])}." if s["choices"] else ""
+        rows.append(f"| `{s['key']}` | `{yaml_value(s['default'])}` | {s['help']}{choices} |")
+    return "\n".join(rows)

@@ -97,9 +97,11 @@ def mine_run(cfg: EmbedConfig, runs_dir: str | Path | None = None) -> tuple[Path
     m = cfg.mining
     if fmt == "scored":
         mining_inputs(cfg)  # raises with the reason
-    if not m.enabled or m.num_negatives == 0 or (fmt == "triplets" and not m.augment_triplets):
-        raise InspectError("Nothing to mine with this config: set mining.enabled and mining.num_negatives > 0 "
+    if not m.enabled or (fmt == "triplets" and not m.augment_triplets):
+        raise InspectError("Nothing to mine with this config: set mining.enabled "
                            "(triplet data also needs mining.augment_triplets).")
+    if m.num_negatives == 0:  # training on pairs alone; asking to mine means "show me the negatives"
+        cfg = with_thresholds(cfg, num_negatives=1)
     model, _ = mining_model(cfg)
     run_dir = new_run_dir(runs_dir or cfg.runs_dir, cfg.dataset_name, kind="mine")
     cfg.save(run_dir / CONFIG_FILE)
@@ -120,8 +122,9 @@ def load_mined(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     run_dir = Path(run_dir)
     path = run_dir / MINED_FILE
     if not path.exists():
-        raise InspectError(f"Run {run_dir.name} has no mined negatives yet (mining still running, switched off, "
-                           "or scored data). Press 'Mine now' to mine the current dataset without training.")
+        raise InspectError(f"Run {run_dir.name} has no mined negatives (mining still running, a run that trained on "
+                           "pairs alone with mining.num_negatives=0, or scored data). Press 'Mine now' to mine the "
+                           "current dataset without training.")
     return pd.read_parquet(path), read_json(run_dir / MINING_STATS_FILE, {}) or {}
 
 

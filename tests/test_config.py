@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.config import (
@@ -128,3 +130,11 @@ def test_field_specs_drive_a_form():
     assert specs["mining.sampling_strategy"]["choices"] == ["top", "random"]
     assert specs["batch_size"]["default"] == 32 and specs["batch_size"]["help"]
     assert all(s["help"] for s in specs.values()), [k for k, s in specs.items() if not s["help"]]
+
+
+def test_readme_lists_every_key_with_its_schema_default():
+    from core.config import config_table
+
+    assert config_table() in Path("README.md").read_text(encoding="utf-8"), (
+        "README's config table is out of date; replace it with the output of "
+        "`python -c 'from core.config import config_table; print(config_table())'`")

@@ -136,8 +136,10 @@ def _warn(exc: Exception) -> str:
 
 def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     state = gr.State(dict(EMPTY))
-    gr.Markdown("Hard negatives mined for the run shown (or mined now without training). Tick rows to keep them out "
-                "of the next training; try other thresholds below.")
+    gr.Markdown("Hard negatives mined for the run shown (or mined now without training): the documents the model "
+                "confuses with the right one, and likely false negatives in your data. Training adds them to its rows "
+                "when `mining.num_negatives` > 0 (the default trains on your pairs with in-batch negatives, about "
+                "twice as fast on a CPU). Tick rows to keep them out of training; try other thresholds below.")
     with gr.Row():
         reload_btn = gr.Button("Load from run", size="sm")
         mine_btn = gr.Button("Mine now (current dataset + config)", size="sm", variant="primary")
@@ -163,7 +165,7 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             margin_type = gr.Radio(["relative", "absolute"], value=m.margin_type, label="margin type")
             range_min = gr.Number(m.range_min, label="range_min", precision=0, minimum=0)
             range_max = gr.Number(m.range_max, label="range_max", precision=0, minimum=1)
-            num_neg = gr.Number(m.num_negatives, label="num_negatives", precision=0, minimum=0, maximum=50)
+            num_neg = gr.Number(max(1, m.num_negatives), label="num_negatives", precision=0, minimum=0, maximum=50)
         with gr.Row():
             preview_btn = gr.Button("Preview", variant="primary", size="sm")
             use_btn = gr.Button("Use these thresholds for training", size="sm")

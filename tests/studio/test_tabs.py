@@ -103,7 +103,7 @@ def test_scored_data_has_nothing_to_mine(mined):
     with pytest.raises(ValueError, match="no negatives to mine"):
         neg.mine_now(config, None, mined.tmp / "runs")
     with pytest.raises(ValueError, match="Nothing to mine"):
-        neg.mine_now(dict(mined.config, mining=dict(mined.config["mining"], num_negatives=0)), None, mined.tmp / "runs")
+        neg.mine_now(dict(mined.config, mining=dict(mined.config["mining"], enabled=False)), None, mined.tmp / "runs")
     assert sorted((mined.tmp / "runs").iterdir()) == before  # a refusal leaves no empty run folder
 
 
