@@ -2,7 +2,7 @@
 same seeded protocol), evaluated by the shared evaluator; one JSON line appended to WORK/variants.jsonl.
 
     python -m tests.benchmarks.variant --quick "256 1neg" max_seq_length=256 mining.num_negatives=1
-    python -m tests.benchmarks.variant --quick --eval-only DIR --max-seq-length 256 "proposed@256"
+    python -m tests.benchmarks.variant --quick --eval-only DIR --max-seq-length 256 "candidate@256"
 """
 
 from __future__ import annotations
