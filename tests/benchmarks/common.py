@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -136,6 +137,7 @@ def bundled_model() -> str:
 def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str, Any]:
     """`python -m core train` (schema defaults + `overrides`) as a measured subprocess; its metrics.json and
     the time it spent in evaluations/checkpoints during training (from events.jsonl)."""
+    shutil.rmtree(run_dir, ignore_errors=True)  # events.jsonl appends: a reused run folder would mix runs
     cmd = [PY, "-m", "core", "train", "--run-dir", str(run_dir), *overrides]
     res = run_measured(cmd, log_path)
     res["cmd"] = "python -m core train " + " ".join(overrides)
@@ -143,7 +145,15 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
     if res["rc"] != 0 or not metrics_file.exists():
         raise RuntimeError(f"core train failed (rc={res['rc']}):\n{tail(log_path)}")
     res["metrics"] = json.loads(metrics_file.read_text())
-    events = read_jsonl(run_dir / "events.jsonl")
+    res["step_eval_overhead_s"], res["step_evals"] = step_eval_overhead(read_jsonl(run_dir / "events.jsonl"))
+    return res
+
+
+def step_eval_overhead(events: list[dict[str, Any]]) -> tuple[float, int]:
+    """(seconds, count) of the evaluations and checkpoints during training of the last run in `events`: the time
+    from the event before each of them (train_step events are written every step) to it."""
+    starts = [i for i, e in enumerate(events) if e["type"] == "run_started"]
+    events = events[starts[-1]:] if starts else events
     overhead, n_evals = 0.0, 0
     prev = None
     for e in events:
@@ -151,6 +161,4 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
             overhead += e["time"] - prev["time"]
             n_evals += e["type"] == "eval"
         prev = e
-    res["step_eval_overhead_s"] = round(overhead, 1)
-    res["step_evals"] = n_evals
-    return res
+    return round(overhead, 1), n_evals
