@@ -62,10 +62,6 @@ class SearchIndex:
         self.index = faiss.IndexFlatIP(self.embeddings.shape[1])
         self.index.add(self.embeddings)
 
-    def encode_query(self, query: str) -> np.ndarray:
-        """(1, dim) normalised float32 embedding of one query, computed on a one-thread query worker."""
-        return query_pool().submit(self._encode, query).result()
-
     def _encode(self, query: str) -> np.ndarray:
         return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
 
@@ -75,7 +71,7 @@ class SearchIndex:
         return (torch.from_numpy(self.embeddings) @ torch.from_numpy(self._encode(query)[0])).numpy()
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
-        scores, ids = self.index.search(self.encode_query(query), min(k, len(self.corpus)))
+        scores, ids = self.index.search(query_pool().submit(self._encode, query).result(), min(k, len(self.corpus)))
         return [Hit(r + 1, int(i), float(s), self.corpus[i]) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0]
 
     def rank_of(self, query: str, text: str) -> int | None:
@@ -84,7 +80,7 @@ class SearchIndex:
             target = self.corpus.index(text)
         except ValueError:
             return None
-        scores = self.embeddings @ self.encode_query(query)[0]
+        scores = query_scores([self], query)[0]
         return int((scores > scores[target]).sum()) + 1
 
 

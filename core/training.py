@@ -24,7 +24,7 @@ from .data import DataError
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .model_card import write_model_card
-from .models import ModelError, load_model
+from .models import ModelError, load_model, resolve_model
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
 from .runs import (
     CHECKPOINTS,
@@ -219,11 +219,20 @@ def _eval_steps(cfg: EmbedConfig, steps_per_epoch: int, columns: int, eval_texts
     needs evaluations to act on, so with a patience the run gets EVALS_PER_RUN of them whatever they cost."""
     if cfg.evaluation.eval_steps:
         return cfg.evaluation.eval_steps
-    total = max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
+    total = _total_steps(cfg, steps_per_epoch)
     affordable = int(EVAL_SHARE * total * 3 * cfg.batch_size * columns / max(1, eval_texts))
     n = EVALS_PER_RUN if cfg.evaluation.early_stopping_patience else min(EVALS_PER_RUN, affordable)
     if n <= 1:  # a single one would fall on the last step, which the final evaluation measures anyway
         return None
+    return _every(total, n)
+
+
+def _total_steps(cfg: EmbedConfig, steps_per_epoch: int) -> int:
+    return max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
+
+
+def _every(total: int, n: int) -> int:
+    """Steps between `n` events spread over `total` steps, never closer than MIN_EVAL_GAP."""
     return max(math.ceil(total / n), min(total, MIN_EVAL_GAP))
 
 
@@ -277,7 +286,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     eval_steps = _eval_steps(cfg, steps_per_epoch, len(train_ds.column_names), _eval_texts(step_eval))
     has_eval = step_eval is not None and eval_steps is not None
     # Without evaluations, checkpoints are still written now and then so that an interrupted run can resume.
-    save_steps = eval_steps or max(math.ceil(steps_per_epoch * cfg.num_epochs / EVALS_PER_RUN), MIN_EVAL_GAP)
+    save_steps = eval_steps or _every(_total_steps(cfg, steps_per_epoch), EVALS_PER_RUN)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(run_dir / CHECKPOINTS),
         num_train_epochs=cfg.num_epochs,
@@ -355,8 +364,6 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
 
 
 def _mined_with_base(cfg: EmbedConfig) -> bool:
-    from .models import resolve_model
-
     return resolve_model(cfg.mining_model_name or cfg.model_name) == resolve_model(cfg.model_name)
 
 
