@@ -98,7 +98,8 @@ def evaluate(model, evaluator, known: dict[str, Any] | None = None) -> dict[str,
         import numpy as np
         import torch
 
-        emb = torch.from_numpy(np.stack([known[t] for t in evaluator.corpus]))
+        # The evaluator multiplies these with the query embeddings it encodes on the model's device.
+        emb = torch.from_numpy(np.stack([known[t] for t in evaluator.corpus])).to(model.device)
         return normalise_metrics(evaluator(model, corpus_embeddings=emb))
     return normalise_metrics(evaluator(model))
 

@@ -1,0 +1,44 @@
+"""Training on a CUDA GPU: bf16 autocast (`precision: auto`), mining and the encode-once baseline evaluation on the
+device, the memory preset, and a saved model that loads on a CPU. Skipped where no GPU is present (CI)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+
+from core.config import load_config
+from core.events import read_events
+from core.training import train
+from tests.conftest import tiny_overrides, write_jsonl
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _run(tmp_path, rows, **extra):
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    cfg = load_config("assets/configs/default.yaml", tiny_overrides(tmp_path, data, num_epochs=2, **extra))
+    result = train(cfg)
+    assert result.state == "finished", result.message
+    started = next(e for e in read_events(result.run_dir / "events.jsonl")[0] if e["type"] == "run_started")
+    return result, started
+
+
+def test_bf16_training_with_mining_on_the_gpu(tmp_path, sample_pairs):
+    result, started = _run(tmp_path, sample_pairs[:64])
+    assert started["device"].startswith("cuda") and started["precision"] == "bf16"
+    # The baseline evaluation reused mining's corpus embeddings (held on the CPU) against queries on the GPU.
+    assert set(result.before) == set(result.after) and np.isfinite(list(result.after.values())).all()
+    gpu = SentenceTransformer(result.model_dir, device="cuda")
+    cpu = SentenceTransformer(result.model_dir, device="cpu")
+    assert next(cpu.parameters()).dtype == torch.float32  # saved as fp32 master weights, not bf16
+    texts = [r["query"] for r in sample_pairs[:8]]
+    a = gpu.encode(texts, normalize_embeddings=True)
+    b = cpu.encode(texts, normalize_embeddings=True)
+    assert (a * b).sum(axis=1).min() > 0.999
+
+
+def test_memory_preset_on_the_gpu(tmp_path, sample_pairs):
+    result, started = _run(tmp_path, sample_pairs[:64], preset="memory", batch_size=32, max_seq_length=64)
+    assert started["precision"] == "bf16" and result.after
