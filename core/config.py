@@ -238,6 +238,9 @@ def build_config(data: dict[str, Any] | None = None, overrides: list[str] | dict
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     merged = _merge(data, overrides or {})
+    if (overrides or {}).get("dataset_path") and "dataset_name" not in overrides:
+        # The file's label would name the wrong data in run folders and the model card.
+        merged["dataset_name"] = Path(str(overrides["dataset_path"])).stem
     preset = merged.pop("preset", None) or "balanced"
     if preset not in PRESETS:
         raise ConfigError([f"preset: unknown preset {preset!r}; allowed: {sorted(PRESETS)}"], source)

@@ -60,6 +60,14 @@ def test_override_beats_file_beats_preset(tmp_path):
     assert cfg.learning_rate == 1e-4  # the override wins over both
 
 
+def test_a_new_dataset_path_renames_the_run_label():
+    cfg = load_config("assets/configs/default.yaml", ["dataset_path=data/medquad_pairs.jsonl"])
+    assert cfg.dataset_name == "medquad_pairs"  # not the file's it_helpdesk_sample: run folders and the card use it
+    cfg = load_config("assets/configs/default.yaml", ["dataset_path=data/x.jsonl", "dataset_name=my_label"])
+    assert cfg.dataset_name == "my_label"
+    assert load_config("assets/configs/default.yaml").dataset_name == "it_helpdesk_sample"
+
+
 def test_unknown_key_suggests_closest():
     with pytest.raises(ConfigError) as e:
         load_config(None, ["num_epoch=2"])
