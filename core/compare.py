@@ -151,19 +151,22 @@ def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str
     k = max(1, min(int(k or 10), len(corpus)))
     paths = {"model_a": check_model(model_a, "model A"), "model_b": check_model(model_b, "model B")}
     indexes = [get_index(path, corpus, cache_dir) for path in paths.values()]
-    ranks = {}
-    scores = {}
-    for side, s in zip(paths, query_scores(indexes, query.strip())):
-        scores[side], ranks[side] = s, _ranks(s[None])[0]
+    scores = dict(zip(paths, query_scores(indexes, query.strip())))
+
+    def rank(side: str, ids: np.ndarray) -> np.ndarray:  # only the shown documents: ranking all 10k costs ~4 ms
+        s = scores[side]
+        return (s[None, :] > s[ids][:, None]).sum(axis=1) + 1  # ties share the better rank, as _ranks
+
     gold = gold or set()
+    gold_ids = np.array([i for i, t in enumerate(corpus) if t in gold] if gold else [], dtype=np.int64)
     out: dict[str, Any] = {}
     for side, other in (("model_a", "model_b"), ("model_b", "model_a")):
         top = np.argsort(-scores[side], kind="stable")[:k]
-        out[side] = [{"rank": int(ranks[side][i]), "score": round(float(scores[side][i]), 4), "text": corpus[i],
-                      "gold": corpus[i] in gold, "other_rank": int(ranks[other][i]),
-                      "change": _arrow(int(ranks[other][i]), int(ranks[side][i]))} for i in top]
-    out["gold_rank"] = {side: min((int(ranks[side][i]) for i, t in enumerate(corpus) if t in gold), default=None)
-                        for side in paths}
+        own, theirs = rank(side, top), rank(other, top)
+        out[side] = [{"rank": int(r), "score": round(float(scores[side][i]), 4), "text": corpus[i],
+                      "gold": corpus[i] in gold, "other_rank": int(o), "change": _arrow(int(o), int(r))}
+                     for i, r, o in zip(top, own, theirs)]
+    out["gold_rank"] = {side: int(rank(side, gold_ids).min()) if len(gold_ids) else None for side in paths}
     return out
 
 
