@@ -23,6 +23,7 @@ from .config import EmbedConfig
 from .data import DataError
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
+from .losses import build_loss
 from .model_card import write_model_card
 from .models import ModelError, load_model, resolve_model
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
@@ -100,23 +101,6 @@ class _EventCallback(TrainerCallback):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         self.writer.emit("checkpoint", step=state.global_step, path=str(path),
                          best=state.best_model_checkpoint)
-
-
-def _loss(cfg: EmbedConfig, fmt: str, model):
-    from sentence_transformers.sentence_transformer import losses
-
-    kind = cfg.loss
-    if kind == "auto":
-        kind = "cosent" if fmt == "scored" else "cached_mnrl" if cfg.mini_batch_size else "mnrl"
-    if kind == "cosent":
-        loss = losses.CoSENTLoss(model)
-    elif kind == "cached_mnrl":
-        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=cfg.mini_batch_size or 32)
-    else:
-        loss = losses.MultipleNegativesRankingLoss(model)
-    if cfg.matryoshka_dims:
-        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims)
-    return loss
 
 
 def _precision(cfg: EmbedConfig) -> dict[str, bool]:
@@ -319,7 +303,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     callbacks: list[Any] = [callback]
     if has_eval and cfg.evaluation.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.evaluation.early_stopping_patience))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, loss=_loss(cfg, prep.fmt, model),
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, loss=build_loss(cfg, prep.fmt, model),
                                          evaluator=step_eval if has_eval else None, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # progress goes to events.jsonl; the CLI prints from there
     t_train0 = time.time()

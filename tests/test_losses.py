@@ -1,0 +1,52 @@
+"""core/losses.py with the real bundled model: length-chunked embedding gives the padded batch's embeddings and
+gradients, and the loss chosen for each config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.config import build_config
+from core.losses import build_loss, embed_by_length
+from core.models import load_model
+from tests.conftest import SAMPLES, read_jsonl
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("sentence-transformers/all-MiniLM-L6-v2", max_seq_length=64)
+
+
+def _grads(model, loss_fn) -> torch.Tensor:
+    model.zero_grad()
+    loss_fn().backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+def test_chunks_give_the_padded_batch_embeddings_and_gradients(model):
+    rows = read_jsonl(SAMPLES / "it_helpdesk_pairs.jsonl")[:12]
+    texts = [r["document"][: 40 + 37 * i] for i, r in enumerate(rows)]  # lengths from ~10 to 64 tokens
+    features = model.preprocess(texts)
+    assert len(set(features["attention_mask"].sum(1).tolist())) > 6
+    model.eval()  # no dropout: both ways must see the same network
+    padded = lambda: model(dict(features))["sentence_embedding"]  # noqa: E731
+    chunked = lambda: embed_by_length(model, features, chunk_tokens=128)  # noqa: E731  ~2-12 texts per chunk
+    with torch.no_grad():
+        assert torch.allclose(padded(), chunked(), atol=1e-5)
+    target = torch.linspace(-1, 1, 384)
+    g_padded = _grads(model, lambda: (padded() @ target).pow(2).sum())
+    g_chunked = _grads(model, lambda: (chunked() @ target).pow(2).sum())
+    assert torch.allclose(g_padded, g_chunked, rtol=1e-3, atol=1e-6)
+    model.zero_grad()
+
+
+@pytest.mark.parametrize(("overrides", "fmt", "name", "chunked"), [
+    ({}, "pairs", "MultipleNegativesRankingLoss", True),
+    ({}, "scored", "CoSENTLoss", True),
+    ({"mini_batch_size": 8}, "pairs", "CachedMultipleNegativesRankingLoss", False),
+    ({"matryoshka_dims": [384, 128]}, "triplets", "MatryoshkaLoss", False),
+])
+def test_the_loss_for_each_config(model, overrides, fmt, name, chunked):
+    loss = build_loss(build_config(overrides), fmt, model)
+    assert type(loss).__name__ == name
+    assert (type(loss).forward.__module__ == "core.losses") == chunked
