@@ -35,10 +35,10 @@ class _Block(BaseModel):
 class MiningConfig(_Block):
     enabled: bool = Field(True, description="Mine hard negatives for pairs (and add more to triplets if num_negatives > 0).")
     num_negatives: int = Field(
-        0, ge=0, le=50,
-        description="Hard negatives mined per query and added to its training row. 0 = train on the pairs with in-batch "
-        "negatives only: on a CPU a mined negative doubles the cost of every row for a small gain (BENCHMARKS.md). "
-        "Mining to inspect (Negatives tab, `python -m core mine`) takes at least 1.")
+        1, ge=0, le=50,
+        description="Hard negatives mined per query and added to its training row (each costs about as much as the "
+        "row's positive). 0 = train on the pairs with in-batch negatives only: about 1.7x faster on a CPU, lower NDCG "
+        "(BENCHMARKS.md). Mining to inspect (Negatives tab, `python -m core mine`) takes at least 1.")
     batch_size: int = Field(64, ge=1, description="Encoding batch size of the mining model.")
     margin: float | None = Field(
         0.05,

@@ -24,8 +24,8 @@ from studio.tabs.negatives import create_negatives_tab
 
 TITLE = "Embedding Fine-Tuning Studio"
 INTRO = (f"# {TITLE}\nFine-tune a sentence-transformers embedding model on your own pairs, triplets or scored "
-         "pairs with MultipleNegativesRankingLoss (in-batch negatives; mined hard negatives with "
-         "`mining.num_negatives` ≥ 1). **Data → Config → Train**, then inspect the hard negatives, compare "
+         "pairs with MultipleNegativesRankingLoss, in-batch negatives and mined hard "
+         "negatives. **Data → Config → Train**, then inspect the hard negatives, compare "
          "before/after and export.")
 
 

@@ -137,9 +137,8 @@ def _warn(exc: Exception) -> str:
 def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     state = gr.State(dict(EMPTY))
     gr.Markdown("Hard negatives mined for the run shown (or mined now without training): the documents the model "
-                "confuses with the right one, and likely false negatives in your data. Training adds them to its rows "
-                "when `mining.num_negatives` > 0 (the default trains on your pairs with in-batch negatives, about "
-                "twice as fast on a CPU). Tick rows to keep them out of training; try other thresholds below.")
+                "confuses with the right one, and likely false negatives in your data. Training adds `mining.num_negatives` of them "
+                "(default 1) to each row; 0 trains on your pairs with in-batch negatives only. Tick rows to keep them out of training; try other thresholds below.")
     with gr.Row():
         reload_btn = gr.Button("Load from run", size="sm")
         mine_btn = gr.Button("Mine now (current dataset + config)", size="sm", variant="primary")

@@ -60,6 +60,17 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b in (None, 0) else a / b
 
 
+def default_recipe() -> str:
+    from core.config import EmbedConfig
+
+    cfg = EmbedConfig()
+    n = cfg.mining.num_negatives
+    rows = (f"(query, positive, {n} mined negative{'s' * (n > 1)}) rows, mined from every document of the data and "
+            "corpus_path" if n else "(query, positive) rows with in-batch negatives")
+    return (f"{rows}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate, batches embedded in length-sorted chunks "
+            f"on the CPU (core/losses.py), {cfg.test_size:.0%} of the pairs held out for its own evaluation")
+
+
 def medquad_md(r: dict[str, Any]) -> list[str]:
     c = r["contenders"]
     base = c["base"]["metrics"]["ndcg@10"]
@@ -70,8 +81,7 @@ def medquad_md(r: dict[str, Any]) -> list[str]:
            f"distractors); {p['relevant_pairs']} relevant (query, document) pairs. 1 epoch, batch 32, lr 2e-5, "
            "bundled all-MiniLM-L6-v2. The plain recipe trains (query, positive, mined negative) rows on every pair "
            "with the library's linear decay; the default pipeline is `python -m core train` with the schema defaults: "
-           "(query, positive) rows with in-batch negatives, a constant learning rate after warm-up, 10% of the pairs "
-           "held out for its own evaluation. A training sample is one row of either kind. "
+           f"{default_recipe()}. A training sample is one row of either kind. "
            "Every model is evaluated by one shared InformationRetrievalEvaluator. "
            "Times in seconds; end-to-end = the contender's whole process (load, mining, evaluations, training, save).", "",
            "| contender | NDCG@10 | MRR@10 | recall@10 | acc@1 | NDCG gain | mining s | training s | evaluation s | "
