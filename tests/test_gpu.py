@@ -42,3 +42,13 @@ def test_bf16_training_with_mining_on_the_gpu(tmp_path, sample_pairs):
 def test_memory_preset_on_the_gpu(tmp_path, sample_pairs):
     result, started = _run(tmp_path, sample_pairs[:64], preset="memory", batch_size=32, max_seq_length=64)
     assert started["precision"] == "bf16" and result.after
+
+
+def test_gpu_training_uses_the_librarys_padded_batches(sample_pairs):
+    from core.config import build_config
+    from core.losses import build_loss
+    from core.models import load_model
+
+    model = load_model("sentence-transformers/all-MiniLM-L6-v2")
+    loss = build_loss(build_config({}), "pairs", model)
+    assert str(model.device).startswith("cuda") and type(loss).forward.__module__ != "core.losses"

@@ -191,7 +191,7 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
                   *([f"_(this run indexed {la['docs']} documents (`--quick`/`--search-docs`); the issue's size is "
                      "10,000)_", ""] if la["docs"] < 10_000 else []),
                   "| how | p50 ms | p95 ms | index build s (both) |", "|---|---:|---:|---:|",
-                  f"| engine: both models side by side, one torch thread each | {la['p50_ms']:.1f} | "
+                  f"| engine: both models side by side, one thread each (onnxruntime queries, core/onnx_query.py) | {la['p50_ms']:.1f} | "
                   f"{la['p95_ms']:.1f} | {la['index_build_s']:.0f} |"]
         if "p50_ms_sequential" in la:
             lines.append(f"| one model after the other, torch default threads ({la.get('threads')}) | "
