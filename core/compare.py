@@ -23,7 +23,7 @@ import pandas as pd
 from .config import EmbedConfig
 from .models import BUNDLED_NAMES, ModelError, resolve_model, shared_model
 from .runs import list_runs
-from .search import SearchIndex, get_index, query_scores, similarity
+from .search import SearchIndex, get_index, query_scores, ranks_of, similarity
 
 HUB_TIMEOUT_S = 8.0  # a push that has not even reached the hub by then is reported as unreachable, not waited on
 K_LIST = (1, 5, 10)
@@ -152,11 +152,7 @@ def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str
     paths = {"model_a": check_model(model_a, "model A"), "model_b": check_model(model_b, "model B")}
     indexes = [get_index(path, corpus, cache_dir) for path in paths.values()]
     scores = dict(zip(paths, query_scores(indexes, query.strip())))
-
-    def rank(side: str, ids: np.ndarray) -> np.ndarray:  # only the shown documents: ranking all 10k costs ~4 ms
-        s = scores[side]
-        return (s[None, :] > s[ids][:, None]).sum(axis=1) + 1  # ties share the better rank, as _ranks
-
+    rank = lambda side, ids: ranks_of(scores[side], ids)  # noqa: E731  only the shown documents, not all 10k
     gold = gold or set()
     gold_ids = np.array([i for i, t in enumerate(corpus) if t in gold] if gold else [], dtype=np.int64)
     out: dict[str, Any] = {}

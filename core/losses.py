@@ -26,8 +26,6 @@ def embed_by_length(model, features: dict, chunk_tokens: int = CHUNK_TOKENS) -> 
         sub = {k: _rows(v, idx, width, len(mask)) for k, v in features.items()}
         chunks.append(model(sub)["sentence_embedding"])
         start += size
-    if len(chunks) == 1:
-        return chunks[0][torch.argsort(order)]
     return torch.cat(chunks)[torch.argsort(order)]
 
 
@@ -53,8 +51,10 @@ def build_loss(cfg, fmt: str, model):
     kind = cfg.loss
     if kind == "auto":
         kind = "cosent" if fmt == "scored" else "cached_mnrl" if cfg.mini_batch_size else "mnrl"
-    # Chunks help a CPU only; the cached loss already embeds mini-batches; Matryoshka wraps the forward itself.
-    chunk = str(model.device) == "cpu" and not cfg.matryoshka_dims
+    # Chunks help a CPU only; the cached loss already embeds mini-batches; Matryoshka wraps the forward itself;
+    # cutting a chunk to its longest text assumes the padding is on the right.
+    chunk = (str(model.device) == "cpu" and not cfg.matryoshka_dims
+             and getattr(model.tokenizer, "padding_side", "right") == "right")
     if kind == "cosent":
         loss = (_chunked(losses.CoSENTLoss) if chunk else losses.CoSENTLoss)(model)
     elif kind == "cached_mnrl":

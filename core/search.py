@@ -84,8 +84,7 @@ class SearchIndex:
             target = self.corpus.index(text)
         except ValueError:
             return None
-        scores = query_scores([self], query)[0]
-        return int((scores > scores[target]).sum()) + 1
+        return int(ranks_of(query_scores([self], query)[0], np.array([target]))[0])
 
 
 _lock = threading.Lock()
@@ -119,6 +118,11 @@ def query_scores(indexes: list[SearchIndex], query: str) -> list[np.ndarray]:
     torch product on the worker's one thread: numpy's BLAS threads would spin on the cores the workers need."""
     futures = [query_pool().submit(ix._scores, query) for ix in indexes]
     return [f.result() for f in futures]
+
+
+def ranks_of(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """1-based ranks of documents `ids` under one query's `scores`; ties share the better rank."""
+    return (scores[None, :] > scores[ids][:, None]).sum(axis=1) + 1
 
 
 def get_index(model_name: str, corpus: list[str], cache_dir: str | None = None) -> SearchIndex:
