@@ -48,7 +48,8 @@ def resolve_model(name: str) -> str:
         return str(path.resolve())
     if name.lower() in BUNDLED_NAMES:
         return bundled_model_path()
-    if path.suffix or name.startswith((".", "/", "~")) or name.count("/") > 1:
+    # A hub id is `org/name` (a dot is fine: `BAAI/bge-small-en-v1.5`); a bare name with a suffix is a file path.
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or ("/" not in name and path.suffix):
         raise ModelError(f"Model directory '{name}' does not exist. Check the path, or give a hub id like 'org/name'.")
 
     from huggingface_hub import snapshot_download
