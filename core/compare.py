@@ -40,7 +40,7 @@ def check_model(name: str | None, role: str = "model") -> str:
     if not name:
         raise CompareError(f"No {role} given: train a model first or pick a model directory.")
     first = Path(name).parts[0] if Path(name).parts else ""
-    path_like = (name.startswith((".", "/", "~")) or Path(name).suffix != "" or name.count("/") != 1
+    path_like = (name.startswith((".", "/", "~")) or name.count("/") != 1  # `org/name-v1.5` is a hub id
                  or first in LOCAL_ROOTS or Path(first).is_dir())
     if path_like and name.lower() not in BUNDLED_NAMES and not Path(name).expanduser().is_dir():
         # Checked here so a missing output folder is not first looked up on the hub as 'outputs/embedding_model'.

@@ -112,6 +112,11 @@ def test_missing_model_says_what_to_do(name):
         cmp.compare_similarity("a", "b", DEFAULT_MODEL, name)
 
 
+def test_a_dotted_hub_id_is_looked_up_on_the_hub():
+    with pytest.raises(cmp.CompareError, match="could not be found. Tried the local Hugging Face cache"):
+        cmp.check_model("BAAI/bge-small-en-v1.5")
+
+
 def test_export_zip_unzips_to_a_loadable_model(env):
     from sentence_transformers import SentenceTransformer
 
