@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SEED_DATASET_PATH = "data/raw/embedding_dataset.jsonl"  # where the seed walk-through puts its data
+MAX_BATCH = 8192  # beyond any real batch; bounds what a typo (or a stranger) can ask of the server
+MAX_YAML_BYTES = 64 * 1024  # a config is a few hundred bytes; this bounds parsing work on untrusted text
 IR_METRICS = ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"]
 
 
@@ -39,7 +41,7 @@ class MiningConfig(_Block):
         description="Hard negatives mined per query and added to its training row (each costs about as much as the "
         "row's positive). 0 = train on the pairs with in-batch negatives only: about 1.7x faster on a CPU, lower NDCG "
         "(BENCHMARKS.md). Mining to inspect (Negatives tab, `python -m core mine`) takes at least 1.")
-    batch_size: int = Field(64, ge=1, description="Encoding batch size of the mining model.")
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH, description="Encoding batch size of the mining model.")
     margin: float | None = Field(
         0.05,
         ge=0,
@@ -48,7 +50,7 @@ class MiningConfig(_Block):
     )
     margin_type: Literal["relative", "absolute"] = Field("relative", description="How `margin` is measured.")
     range_min: int = Field(0, ge=0, description="Skip the `range_min` most similar candidates (rank 0 = most similar).")
-    range_max: int = Field(50, ge=1, description="Consider candidates up to this rank.")
+    range_max: int = Field(50, ge=1, le=10_000, description="Consider candidates up to this rank.")
     max_score: float | None = Field(None, ge=-1, le=1, description="Drop candidates scoring above this (likely positives).")
     min_score: float | None = Field(None, ge=-1, le=1, description="Drop candidates scoring below this (too easy).")
     sampling_strategy: Literal["top", "random"] = Field("top", description="Take the top candidates, or sample randomly.")
@@ -102,10 +104,11 @@ class EmbedConfig(_Block):
     mining_model_name: str | None = Field(None, description="Model that mines negatives (None = the base model).")
     max_seq_length: int | None = Field(256, ge=8, le=8192, description="Truncate texts to this many tokens.")
     # training
-    num_epochs: float = Field(1, gt=0, description="Passes over the training data.")
-    batch_size: int = Field(32, ge=1, description="Pairs per batch; MNRL uses the others as in-batch negatives.")
+    num_epochs: float = Field(1, gt=0, le=100, description="Passes over the training data.")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH,
+                            description="Pairs per batch; MNRL uses the others as in-batch negatives.")
     mini_batch_size: int | None = Field(
-        None, ge=1, description="Use the cached loss with this mini-batch: big batches in little memory."
+        None, ge=1, le=MAX_BATCH, description="Use the cached loss with this mini-batch: big batches in little memory."
     )
     learning_rate: float = Field(2e-5, gt=0, le=1, description="Peak learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
@@ -133,6 +136,15 @@ class EmbedConfig(_Block):
     # blocks
     mining: MiningConfig = Field(default_factory=MiningConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @field_validator("matryoshka_dims")
+    @classmethod
+    def _dims(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        if not v or any(d < 1 or d > 65_536 for d in v) or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list of distinct positive dimensions, e.g. [384, 256, 128, 64]")
+        return sorted(v, reverse=True)
 
     @field_validator("test_size")
     @classmethod
@@ -174,6 +186,32 @@ def _all_keys(model: type[BaseModel] = EmbedConfig, prefix: str = "") -> list[st
     return keys
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """A value as it appears in an error message: cut, so a huge input cannot flood a log or a page."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """Parse untrusted YAML text: at most MAX_YAML_BYTES and no anchors/aliases, both refused before anything is
+    expanded (nested aliases make a few hundred bytes expand into billions of nodes). Raises ConfigError."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_YAML_BYTES:
+        raise ConfigError([f"YAML text is over {MAX_YAML_BYTES // 1024} KB; a config is a few hundred bytes"], source)
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):  # tokens only: linear, nothing is built yet
+            if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
+                line = token.start_mark.line + 1
+                raise ConfigError([f"line {line}: YAML anchors and aliases (&, *) are not accepted; write the "
+                                   "values out"], source)
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(["YAML text is nested too deeply to be a config"], source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError([f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"], source) from None
+
+
 def _suggest(key: str) -> str:
     close = difflib.get_close_matches(key, _all_keys() + ["preset"], n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -182,8 +220,8 @@ def _suggest(key: str) -> str:
 def _parse_value(raw: str) -> Any:
     """`key=value` text -> a Python value, read as YAML so `5`, `1e-5`, `true`, `null`, `[64, 128]` all work."""
     try:
-        return yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        return safe_yaml(raw, "overrides") if raw.strip() else None
+    except ConfigError:
         return raw
 
 
@@ -225,9 +263,8 @@ def _format_errors(exc: ValidationError) -> list[str]:
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'{_suggest(key)}")
             continue
-        given = err.get("input")
         msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{key}: {msg} (got {given!r})")
+        lines.append(f"{key}: {msg} (got {_short(err.get('input'))})")
     return lines
 
 
@@ -259,11 +296,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
         if not path.is_file():
             raise ConfigError([f"config file not found: {path}"], str(path))
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}: " if mark else ""
-            raise ConfigError([f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"], str(path)) from None
+            data = safe_yaml(path.read_text(encoding="utf-8-sig"), str(path)) or {}
         except UnicodeDecodeError:
             raise ConfigError(["not a UTF-8 text file"], str(path)) from None
         if not isinstance(data, dict):
@@ -273,12 +306,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
 
 def config_from_yaml_text(text: str) -> EmbedConfig:
     """The studio's YAML editor: text -> config, or ConfigError with line-numbered YAML errors."""
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError([f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"], "YAML editor") from None
+    data = safe_yaml(text or "", "YAML editor") or {}
     if not isinstance(data, dict):
         raise ConfigError(["the top level must be a mapping of key: value"], "YAML editor")
     return build_config(data, source="YAML editor")

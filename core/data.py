@@ -339,6 +339,7 @@ def read_texts(path: str | Path) -> list[str]:
     if path.suffix.lower() == ".txt" and path.is_file():
         text = _decode(path, errors)
         texts = [] if text is None else text.split("\n")
+        lines = list(range(1, len(texts) + 1))
     elif not path.exists():
         raise ValueError(f"corpus file not found: {path}")
     elif not path.is_dir() and path.suffix.lower() not in SUFFIXES:
@@ -350,12 +351,24 @@ def read_texts(path: str | Path) -> list[str]:
         if column is None and not len(errors):
             raise ValueError(f"no text column in {path}: name one of {', '.join(TEXT_COLUMNS)}")
         texts = [rec.get(column) for _, rec in src.records]
+        lines = [line for line, _ in src.records]
+    for line, t in zip(lines, texts):
+        if isinstance(t, str) and _is_surrogate_text(t):
+            raise ValueError(f"{path}: line {line}: text contains a lone UTF-16 surrogate (not valid text)")
     if len(errors):
         raise ValueError(f"cannot read corpus {path}: " + "; ".join(str(i) for i in errors.finish()[:5]))
     out = dict.fromkeys(t.strip() for t in texts if isinstance(t, str) and t.strip())  # dict keeps first-seen order
     if not out:
         raise ValueError(f"no texts in corpus file {path}")
     return list(out)
+
+
+def _is_surrogate_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _text_column(columns: list[str], records: Records) -> str | None:

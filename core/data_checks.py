@@ -124,6 +124,10 @@ def text_problem(value: Any) -> str | None:
         return f"expected text, got {kind(value)} ({str(value)[:40]})"
     if not value.strip():
         return "whitespace-only text" if value else "empty text"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800" from JSON: not text any tool can store
+        return f"invalid character {value[exc.start]!r} at position {exc.start} (a lone UTF-16 surrogate)"
     return None
 
 

@@ -1,101 +1,275 @@
-"""Start, follow and stop trainings from another process (the studio, a notebook, a script).
+"""Start, queue, follow and stop trainings from another process (the studio, a notebook, a script).
 
 A training runs as `python -m core train --run-dir DIR` in a subprocess — exactly the CLI's code path — so a
 crash or an out-of-memory kill cannot take the server down, Stop can always end it, and the memory is given
-back when it ends. The run's events.jsonl is the only link back. One training at a time per server.
+back when it ends. The run's events.jsonl is the only link back.
+
+At most `STUDIO_MAX_TRAININGS` (default 1) run at once; later starts wait in a FIFO queue and start by themselves
+when a slot frees, whoever is watching. Each running child holds a lock file (pid and process start time) in the
+server's lock folder, so a restarted server sees a child that outlived it, counts it against the limit and
+re-attaches to its run, while the lock of a dead process is cleared. The queue and the lock are the engine's: the
+studio is one caller of this module.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import EmbedConfig
-from .events import TERMINAL, read_events
-from .runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, new_run_dir, request_stop, run_state
+from .events import TERMINAL, EventWriter, read_events
+from .limits import max_trainings
+from .runs import CONFIG_FILE, EVENTS_FILE, new_run_dir, request_stop, run_state
 
-
-class BusyError(RuntimeError):
-    """A training is already running on this server."""
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROCESS_LOG = "process.log"
+POLL_S = 1.0
 
 
 @dataclass
 class Job:
     run_dir: Path
-    process: subprocess.Popen
-    started: float
+    submitted: float = field(default_factory=time.time)
+    process: subprocess.Popen | None = None
+    pid: int | None = None  # set for a running job; the only handle on a child adopted after a restart
+    started: float | None = None
+    time_limit_s: float | None = None
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.pid is not None and _pid_alive(self.pid)
 
 
-_lock = threading.Lock()
-_job: Job | None = None
+def _pid_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
-def active_job() -> Job | None:
-    with _lock:
-        if _job is not None and _job.process.poll() is None:
-            return _job
+def _start_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
 
 
-def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None) -> Path:
-    """Write the config into a new run folder and start the training subprocess. Raises BusyError when one runs."""
-    global _job
-    with _lock:
-        if _job is not None and _job.process.poll() is None and run_state(_job.run_dir)[0] in TERMINAL:
-            # The run has written its last event and the process is only exiting: let it, rather than refuse.
+class TrainingQueue:
+    """FIFO queue of trainings with a bounded number running. One per server (see `queue()`)."""
+
+    def __init__(self, locks_dir: str | Path):
+        self.locks_dir = Path(locks_dir)
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.waiting: list[Job] = []
+        self.running: list[Job] = []
+        self._mean_duration: float | None = None  # of the runs this queue has seen end, for start estimates
+        self._adopt()
+        self._monitor = threading.Thread(target=self._watch, name="training-queue", daemon=True)
+        self._monitor.start()
+
+    # ---- lock files: one per running child
+    def _lock_path(self, run_dir: Path) -> Path:
+        return self.locks_dir / f"{run_dir.name}.json"
+
+    def _adopt(self) -> None:
+        """Children started by an earlier server process: keep the live ones, clear the locks of dead ones."""
+        for path in sorted(self.locks_dir.glob("*.json")):
             try:
-                _job.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                _job.process.kill()
-        if _job is not None and _job.process.poll() is None:
-            raise BusyError(f"A training is already running ({_job.run_dir.name}). Stop it or wait for it to finish; "
-                            "one training runs at a time on this server.")
-        run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.runs_dir, cfg.dataset_name)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(run_dir / CONFIG_FILE)
-        log = open(run_dir / "process.log", "ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core", "train", "--config", str(run_dir / CONFIG_FILE), "--run-dir", str(run_dir)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
-        )
+                lock = json.loads(path.read_text(encoding="utf-8"))
+                pid, run_dir = int(lock["pid"]), Path(lock["run_dir"])
+            except (OSError, ValueError, KeyError, TypeError):
+                path.unlink(missing_ok=True)
+                continue
+            started = _start_time(pid)
+            if started is not None and abs(started - float(lock.get("start_time", 0))) < 2 and _pid_alive(pid):
+                self.running.append(Job(run_dir, pid=pid, started=lock.get("started"),
+                                        time_limit_s=lock.get("time_limit_s")))
+            else:  # the process is gone (or the pid now belongs to another process)
+                path.unlink(missing_ok=True)
+                _mark_ended(run_dir, None)
+
+    # ---- public operations
+    def submit(self, run_dir: Path, time_limit_s: float | None = None) -> dict[str, Any]:
+        job = Job(Path(run_dir), time_limit_s=time_limit_s)
+        with self._lock:
+            self.waiting.append(job)
+            EventWriter(job.run_dir / EVENTS_FILE).emit("queued", position=len(self.waiting))
+            self._pump()
+            return self.status_of(job.run_dir)
+
+    def status_of(self, run_dir: str | Path) -> dict[str, Any]:
+        """{"state": "queued", "position": N, "ahead": N-1} or {"state": "running"} or {"state": None}."""
+        run_dir = Path(run_dir)
+        with self._lock:
+            for i, job in enumerate(self.waiting):
+                if job.run_dir == run_dir:
+                    return {"state": "queued", "position": i + 1, "ahead": i,
+                            "estimated_start_s": self._estimated_wait(i)}
+            if any(j.run_dir == run_dir for j in self.running):
+                return {"state": "running"}
+        return {"state": None}
+
+    def cancel(self, run_dir: str | Path) -> bool:
+        """Remove a waiting run from the queue (it ends as `stopped`). False when it is not waiting."""
+        run_dir = Path(run_dir)
+        with self._lock:
+            job = next((j for j in self.waiting if j.run_dir == run_dir), None)
+            if job is None:
+                return False
+            self.waiting.remove(job)
+        EventWriter(run_dir / EVENTS_FILE).emit("stopped", model_dir=None, message="Cancelled while waiting in the "
+                                                "queue; nothing was trained.", cancelled=True)
+        return True
+
+    def live(self) -> list[Path]:
+        """Run folders of the running trainings, then the waiting ones in queue order."""
+        with self._lock:
+            return [j.run_dir for j in self.running if j.alive()] + [j.run_dir for j in self.waiting]
+
+    # ---- internals
+    def _estimated_wait(self, ahead: int) -> float | None:
+        """Seconds until the run `ahead` places from the front starts: the running runs' ETAs, and for each run
+        ahead of it the mean duration of the finished runs this queue has seen (None while nothing is known)."""
+        etas = [_eta_of(j.run_dir) for j in self.running]
+        if not etas or any(e is None for e in etas):
+            return None
+        soonest = min(etas)
+        return soonest + ahead * (self._mean_duration or soonest) / max(1, max_trainings())
+
+    def _pump(self) -> None:
+        with self._lock:
+            for job in [j for j in self.running if not j.alive()]:
+                self.running.remove(job)
+                self._finish(job)
+            while self.waiting and len(self.running) < max_trainings():
+                job = self.waiting.pop(0)
+                if run_state(job.run_dir)[0] in TERMINAL:  # cancelled meanwhile
+                    continue
+                self._launch(job)
+                self.running.append(job)
+
+    def _launch(self, job: Job) -> None:
+        log = open(job.run_dir / PROCESS_LOG, "ab")
+        # The child imports this very project, whatever the working directory or install state.
+        path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": path}
+        job.process = subprocess.Popen(train_command(job.run_dir), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                       cwd=os.getcwd())
         log.close()
-        _job = Job(run_dir, process, time.time())
-        threading.Thread(target=_reap, args=(_job,), daemon=True).start()
-        return run_dir
+        job.pid, job.started = job.process.pid, time.time()
+        lock = {"pid": job.pid, "start_time": _start_time(job.pid) or 0.0, "run_dir": str(job.run_dir),
+                "started": job.started, "time_limit_s": job.time_limit_s}
+        self._lock_path(job.run_dir).write_text(json.dumps(lock), encoding="utf-8")
+
+    def _finish(self, job: Job) -> None:
+        code = job.process.wait() if job.process is not None else None
+        self._lock_path(job.run_dir).unlink(missing_ok=True)
+        _mark_ended(job.run_dir, code)
+        if job.started:
+            took = time.time() - job.started
+            self._mean_duration = took if self._mean_duration is None else 0.7 * self._mean_duration + 0.3 * took
+
+    def _watch(self) -> None:
+        """Start waiting runs as slots free, reap ended ones, stop runs over their time limit."""
+        while True:
+            time.sleep(POLL_S)
+            try:
+                with self._lock:
+                    for job in self.running:
+                        if job.time_limit_s and job.started and time.time() - job.started > job.time_limit_s:
+                            minutes = job.time_limit_s / 60
+                            request_stop(job.run_dir, f"It reached this server's training time limit of {minutes:g} "
+                                                      "min, so it stopped and kept its best model so far.")
+                    self._pump()
+            except Exception:  # the watcher must outlive any one bad run folder
+                import logging
+
+                logging.getLogger("core").exception("training queue")
 
 
-def _reap(job: Job) -> None:
-    """Wait for the subprocess; a process that died without a terminal event (killed, OOM) gets a `failed` one."""
-    code = job.process.wait()
-    state, _ = run_state(job.run_dir)
-    if state in ("running", "interrupted"):
-        from .events import EventWriter
+def _eta_of(run_dir: Path) -> float | None:
+    steps = [e for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "train_step"]
+    return steps[-1].get("eta_s") if steps else None
 
-        why = "the training process was stopped" if code in (-9, -15) else f"the training process exited with {code}"
-        EventWriter(job.run_dir / EVENTS_FILE).emit("failed", message=f"{why} (see {LOG_FILE} in the run folder)")
+
+def _mark_ended(run_dir: Path, code: int | None) -> None:
+    """A process that ended without a terminal event (killed, out of memory) gets a `failed` one."""
+    state, _ = run_state(run_dir)
+    if state not in TERMINAL:
+        why = ("the training process was stopped" if code in (-9, -15) else
+               f"the training process exited with {code}" if code is not None else "the training process ended")
+        EventWriter(run_dir / EVENTS_FILE).emit("failed", message=f"{why} (see {PROCESS_LOG} in the run folder)")
+
+
+def train_command(run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "core", "train", "--config", str(run_dir / CONFIG_FILE), "--run-dir", str(run_dir)]
+
+
+_queue: TrainingQueue | None = None
+_queue_lock = threading.Lock()
+
+
+def queue(locks_dir: str | Path | None = None) -> TrainingQueue:
+    """The server's queue; the first call (the studio passes its runs folder's `.locks`) decides where locks live."""
+    global _queue
+    with _queue_lock:
+        if _queue is None:
+            _queue = TrainingQueue(locks_dir or Path("runs") / ".locks")
+        return _queue
+
+
+def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None,
+                   time_limit_s: float | None = None) -> tuple[Path, dict[str, Any]]:
+    """Write the config into a new run folder and queue the training (it starts at once when a slot is free).
+    Returns (run_dir, {"state": "running"} or {"state": "queued", "position": N, ...})."""
+    run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.runs_dir, cfg.dataset_name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / CONFIG_FILE)
+    return run_dir, queue().submit(run_dir, time_limit_s)
+
+
+def live_runs(within: str | Path | None = None) -> list[Path]:
+    """Running then waiting run folders, only those under `within` when given (a visitor's folder)."""
+    if _queue is None:
+        return []
+    root = Path(within).resolve() if within else None
+    return [p for p in _queue.live() if root is None or p.resolve().is_relative_to(root)]
 
 
 def stop_training(run_dir: str | Path | None = None, wait_s: float = 0.0) -> Path | None:
-    """Ask the running (or given) training to stop at its next step; it keeps the best model so far.
-    With `wait_s`, wait that long and kill the process if it is still there."""
-    job = active_job()
-    target = Path(run_dir) if run_dir else (job.run_dir if job else None)
-    if target is None:
+    """Ask a running training to stop at its next step (it keeps the best model so far), or take a waiting one out
+    of the queue. No `run_dir` = every live run. With `wait_s`, wait that long and kill what is still there."""
+    targets = [Path(run_dir)] if run_dir else live_runs()
+    if not targets:
         return None
-    request_stop(target)
-    if job is not None and job.run_dir == target and wait_s:
-        try:
-            job.process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            job.process.kill()
-    return target
+    q = _queue
+    for target in targets:
+        if q is not None and q.cancel(target):
+            continue
+        request_stop(target)
+    if wait_s and q is not None:
+        deadline = time.time() + wait_s
+        for job in list(q.running):
+            if job.run_dir in targets and job.process is not None:
+                try:
+                    job.process.wait(timeout=max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    job.process.kill()
+        q._pump()
+    return targets[0]
 
 
 def run_status(run_dir: str | Path | None) -> dict[str, Any]:
@@ -105,17 +279,17 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
     run_dir = Path(run_dir)
     events, _ = read_events(run_dir / EVENTS_FILE)
     state, terminal = run_state(run_dir, events)
-    job = active_job()
-    if state == "interrupted" and job is not None and job.run_dir == run_dir:
-        state = "running"  # started, not yet written its first event
+    queued = _queue.status_of(run_dir) if _queue is not None else {"state": None}
+    if state not in TERMINAL and queued["state"]:
+        state = queued["state"]  # waiting for its turn, or started and not yet written its first event
     steps = [e for e in events if e["type"] == "train_step"]
     evals = [e for e in events if e["type"] == "eval"]
     last = steps[-1] if steps else {}
     baseline = next((e["metrics"] for e in evals if e.get("baseline")), {})
     mining = next((e for e in reversed(events) if e["type"] in ("mining_progress", "mining_done")), None)
-    phase = ("done" if terminal else "training" if steps else "evaluating baseline" if mining and
-             mining["type"] == "mining_done" else "mining" if mining else "loading")
-    return {
+    phase = ("done" if terminal else "queued" if state == "queued" else "training" if steps else
+             "evaluating baseline" if mining and mining["type"] == "mining_done" else "mining" if mining else "loading")
+    out = {
         "state": state,
         "phase": phase,
         "run_dir": str(run_dir),
@@ -131,3 +305,6 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
         "message": (terminal or {}).get("message"),
         "events": len(events),
     }
+    if state == "queued":
+        out.update(position=queued["position"], ahead=queued["ahead"], estimated_start_s=queued["estimated_start_s"])
+    return out

@@ -11,13 +11,33 @@ import yaml
 from .config import EmbedConfig
 from .evaluation import metrics_table
 
+PATH_KEYS = ("dataset_path", "corpus_path", "output_dir", "runs_dir", "cache_dir")
+
+
+def portable_config(cfg: EmbedConfig) -> dict[str, Any]:
+    """The config with file and folder names only: a card travels with the model and must not carry the paths of
+    the machine (or the visitor folder) it was trained in."""
+    data = cfg.to_dict()
+    for key in PATH_KEYS:
+        if data.get(key):
+            data[key] = Path(data[key]).name
+    if data["mining"].get("exclude_path"):
+        data["mining"]["exclude_path"] = Path(data["mining"]["exclude_path"]).name
+    for key in ("model_name", "mining_model_name"):
+        if data.get(key) and Path(data[key]).is_absolute():
+            data[key] = Path(data[key]).name
+    if isinstance(data.get("resume"), str):
+        data["resume"] = True
+    return data
+
 
 def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    base = portable_config(cfg)["model_name"]
     header = {
         "library_name": "sentence-transformers",
         "pipeline_tag": "sentence-similarity",
         "tags": ["sentence-transformers", "feature-extraction", "sentence-similarity", "embedding-studio"],
-        "base_model": cfg.model_name,
+        "base_model": base,
     }
     fmt = data.get("format")
     loss = cfg.loss if cfg.loss != "auto" else (
@@ -31,21 +51,21 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
 {yaml.safe_dump(header, sort_keys=False).strip()}
 ---
 
-# Fine-tuned {cfg.model_name.split('/')[-1]}
+# Fine-tuned {base.split('/')[-1]}
 
-A [sentence-transformers](https://www.sbert.net) model fine-tuned from `{cfg.model_name}` on `{cfg.dataset_name}`
+A [sentence-transformers](https://www.sbert.net) model fine-tuned from `{base}` on `{cfg.dataset_name}`
 with {loss}{' and mined hard negatives' if mined else ''}.
 
 ```python
 from sentence_transformers import SentenceTransformer
 
-model = SentenceTransformer("{Path(cfg.output_dir).as_posix()}")
+model = SentenceTransformer("{Path(cfg.output_dir).name}")
 embeddings = model.encode(["How do I reset my password?", "Steps to change a forgotten password"])
 print(model.similarity(embeddings, embeddings))
 ```
 
 ## Data
-- file: `{data.get('path')}`, format: **{fmt}**, rows: {data.get('rows')} (train {data.get('train_rows')}, test {data.get('test_rows')})
+- file: `{Path(str(data.get('path') or '')).name}`, format: **{fmt}**, rows: {data.get('rows')} (train {data.get('train_rows')}, test {data.get('test_rows')})
 - sha256 (content): `{data.get('hash')}`
 - evaluation corpus: {data.get('corpus_size')} documents
 
@@ -56,7 +76,7 @@ Primary metric: `{metrics.get('primary')}`. Steps: {metrics.get('steps')}. Train
 
 ## Config
 ```yaml
-{cfg.to_yaml().strip()}
+{yaml.safe_dump(portable_config(cfg), sort_keys=False, allow_unicode=True).strip()}
 ```
 
 Trained on {time.strftime('%Y-%m-%d')} with embedding-studio.

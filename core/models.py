@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -79,6 +80,33 @@ def resolve_model(name: str) -> str:
     )
 
 
+def is_model_dir(path: str | Path) -> bool:
+    """A folder saved by sentence-transformers or transformers (what output_dir may replace)."""
+    return any((Path(path) / f).is_file() for f in ("modules.json", "config.json", "config_sentence_transformers.json"))
+
+
+def check_output_dir(path: str | Path) -> None:
+    """Saving replaces `output_dir` whole: allowed only for a missing or empty folder or an earlier saved model, so a
+    typo can never delete a folder of other files. Checked before training starts and again before the swap."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output_dir '{out}' is a file; give a folder for the model")
+    if out.is_dir() and any(out.iterdir()) and not is_model_dir(out):
+        raise ValueError(f"output_dir '{out}' is a folder that holds other files and no saved model; saving would "
+                         "replace it. Choose a new or empty folder, or an earlier model output.")
+
+
+def is_cached_hub_id(name: str) -> bool:
+    """Whether `name` is a hub id whose snapshot is already in the local Hugging Face cache (asks no hub)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(name, local_files_only=True)
+    except Exception:  # not cached, or not a valid repo id
+        return False
+    return True
+
+
 def load_model(name: str, max_seq_length: int | None = None, device: str | None = None):
     """A fresh SentenceTransformer (safe to train). Raises ModelError with a readable message."""
     from sentence_transformers import SentenceTransformer
@@ -98,11 +126,14 @@ def load_model(name: str, max_seq_length: int | None = None, device: str | None 
 
 
 _shared_lock = threading.Lock()
-_shared: dict[tuple[str, float], object] = {}
+_shared: OrderedDict[tuple[str, float], object] = OrderedDict()
 
 
 def shared_model(name: str):
-    """An inference-only model shared by the process (studio, search, stats). Reloads when the directory changes."""
+    """An inference-only model shared by the process (studio, search, stats). Reloads when the directory changes;
+    at most STUDIO_MAX_MODELS stay loaded, the least recently used going first, so memory stays bounded."""
+    from .limits import Limits
+
     path = resolve_model(name)
     stamp = max((p.stat().st_mtime for p in Path(path).glob("*") if p.is_file()), default=0.0)
     key = (path, stamp)
@@ -113,6 +144,9 @@ def shared_model(name: str):
             model = load_model(path)
             model.eval()
             _shared[key] = model
+        _shared.move_to_end(key)
+        while len(_shared) > Limits.from_env().loaded_models:
+            _shared.popitem(last=False)
         return _shared[key]
 
 

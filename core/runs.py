@@ -39,13 +39,22 @@ def new_run_dir(runs_dir: str | Path, label: str, kind: str = "train") -> Path:
     return path
 
 
-def request_stop(run_dir: str | Path) -> None:
-    """Ask a run (in this or another process) to stop at its next step."""
-    Path(run_dir, STOP_FILE).touch()
+def request_stop(run_dir: str | Path, reason: str = "") -> None:
+    """Ask a run (in this or another process) to stop at its next step; `reason` becomes its `stopped` message."""
+    path = Path(run_dir, STOP_FILE)
+    if reason or not path.exists():
+        path.write_text(reason, encoding="utf-8")
 
 
 def stop_requested(run_dir: str | Path) -> bool:
     return Path(run_dir, STOP_FILE).exists()
+
+
+def stop_reason(run_dir: str | Path) -> str | None:
+    try:
+        return Path(run_dir, STOP_FILE).read_text(encoding="utf-8").strip()[:500] or None
+    except OSError:
+        return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -144,6 +153,8 @@ def load_run(run_dir: str | Path) -> RunInfo:
 
 def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
     """Every run folder under `runs_dir`, newest first."""
+    if not runs_dir:
+        return []
     root = Path(runs_dir)
     if not root.is_dir():
         return []

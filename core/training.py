@@ -25,7 +25,7 @@ from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .losses import build_loss
 from .model_card import write_model_card
-from .models import ModelError, load_model, resolve_model
+from .models import ModelError, check_output_dir, load_model, resolve_model
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
 from .runs import (
     CHECKPOINTS,
@@ -38,6 +38,7 @@ from .runs import (
     latest_checkpoint,
     list_runs,
     new_run_dir,
+    stop_reason,
     stop_requested,
     write_json,
 )
@@ -170,6 +171,7 @@ def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str 
     try:
         if early_error:
             raise FileNotFoundError(early_error)
+        check_output_dir(cfg.output_dir)
         return _train(cfg, run_dir, writer, callback, resume_ckpt)
     except Exception as exc:  # every failure becomes a `failed` event with an actionable message
         message = _user_message(exc)
@@ -330,7 +332,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
               "train_s": round(t_trained - t_train0, 2), "final_eval_s": round(time.time() - t_trained, 2),
               "total_s": round(time.time() - t_start, 2),
               "train_samples_per_s": round(samples / max(1e-9, t_trained - t_train0), 2)}
-    message = None
+    message = stop_reason(run_dir) if state == "stopped" else None
     if (state == "finished" and cfg.evaluation.save_best_model and primary in before
             and after.get(primary, float("-inf")) < before[primary]):
         # "Best model" counts step 0: a run that only made retrieval worse must not replace a good model with a
@@ -338,7 +340,8 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         model, after = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), dict(before)
         message = (f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
                    "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings.")
-    metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": trainer.state.best_model_checkpoint,
+    best = trainer.state.best_model_checkpoint
+    metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": Path(best).name if best else None,
                "steps": trainer.state.global_step, "timing": timing, "kept_base_model": message is not None}
     write_json(run_dir / METRICS_FILE, metrics)
     model_dir = _save_model(model, cfg, run_dir, prep, metrics)
@@ -373,6 +376,7 @@ def _last_metrics(run_dir: Path) -> dict[str, float]:
 
 def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str, Any]) -> str:
     """Save into the run folder, then swap it into output_dir whole, so a failed save never leaves half a model."""
+    check_output_dir(cfg.output_dir)
     run_model = run_dir / "model"
     if run_model.exists():
         shutil.rmtree(run_model)

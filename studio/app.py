@@ -4,16 +4,25 @@ The studio only calls `core`; every tab is `create_<name>_tab(ctx)` in `studio/t
 scripts (gradio_client) are registered by the tabs that own the logic:
   /validate_dataset, /current_dataset (data tab), /start_training, /training_status, /stop_training (train tab),
   /compare_similarity, /compare_search (compare tab).
+
+Public mode (a shared Space: `SPACE_ID` set, `STUDIO_PUBLIC=1` or `python app.py --public`) gives each visitor an
+id kept in their browser (gr.BrowserState), their own folder, confined paths and the limits of core.limits.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from core.config import load_config
+from core.jobs import live_runs, queue
+from core.limits import Limits, public_mode
+from core.visitors import Visitors
 from studio.context import StudioContext, resolve_dirs
 from studio.tabs import train as train_tab
 from studio.tabs.compare import create_compare_tab
@@ -27,36 +36,67 @@ INTRO = (f"# {TITLE}\nFine-tune a sentence-transformers embedding model on your 
          "pairs with MultipleNegativesRankingLoss, in-batch negatives and mined hard "
          "negatives. **Data → Config → Train**, then inspect the hard negatives, compare "
          "before/after and export.")
+SWEEP_EVERY_S = 600  # how often a public studio looks for visitor folders past their time to live
+log = logging.getLogger("studio")
 
 
-def launch_kwargs() -> dict[str, Any]:
+def launch_kwargs(public: bool | None = None) -> dict[str, Any]:
     """Arguments for `demo.launch` that belong to the studio rather than to where it runs (Gradio 6 takes the
     theme at launch)."""
-    return {"theme": gr.themes.Soft(), "max_file_size": f"{MAX_UPLOAD_MB}mb"}
+    public = public_mode() if public is None else public
+    upload_mb = Limits.from_env().upload_mb if public else MAX_UPLOAD_MB
+    return {"theme": gr.themes.Soft(), "max_file_size": f"{upload_mb:g}mb"}
 
 
-def initial_config() -> dict[str, Any]:
+def initial_config(public: bool = False) -> dict[str, Any]:
     """assets/configs/default.yaml with its dataset path made absolute, so the studio works from any directory."""
     cfg = load_config(DEFAULT_CONFIG).to_dict()
     sample = DEFAULT_CONFIG.parents[2] / str(cfg.get("dataset_path") or "")
     if cfg.get("dataset_path") and not Path(cfg["dataset_path"]).is_absolute() and sample.is_file():
-        cfg["dataset_path"] = short_path(sample)
+        cfg["dataset_path"] = str(sample) if public else short_path(sample)
     return cfg
 
 
-def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None = None) -> gr.Blocks:
-    """The studio. `workspace` (uploads, saved configs) defaults to $STUDIO_WORKSPACE or ./workspace, `runs_dir`
-    to $STUDIO_RUNS_DIR or ./runs. Starts on the bundled model and the validated sample dataset."""
+def header(ctx: StudioContext) -> str:
+    if not ctx.public:
+        return "*Local mode: one trusted user; every path on this machine can be used.*"
+    return ("**Public mode** — your files, runs and models are yours alone and live in a folder only you can "
+            f"reach. Limits: {ctx.limits.describe()}.")
+
+
+def _sweeper(ctx: StudioContext) -> None:
+    """Delete visitors' folders a while after their last visit (public mode only; never a live or queued run's)."""
+    ttl = ctx.limits.visitor_ttl_hours * 3600
+    while True:
+        try:
+            removed = ctx.visitors.sweep(ttl, busy=set(live_runs()))
+            if removed:
+                log.info("removed %d idle visitor folders", len(removed))
+        except Exception:  # the sweeper must outlive one unreadable folder
+            log.exception("visitor sweep")
+        time.sleep(SWEEP_EVERY_S)
+
+
+def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None = None,
+               public: bool | None = None) -> gr.Blocks:
+    """The studio. `workspace` (uploads, saved configs, public visitors' folders) defaults to $STUDIO_WORKSPACE or
+    ./workspace, `runs_dir` to $STUDIO_RUNS_DIR or ./runs. `public` defaults to public_mode()."""
     ws, rd = resolve_dirs(workspace, runs_dir)
-    config = initial_config()
-    config["runs_dir"] = short_path(rd)
+    public = public_mode() if public is None else public
+    limits = Limits.from_env()
+    queue(rd / ".locks")  # adopts a training child that outlived a restarted server
+    config = initial_config(public)
+    config["runs_dir"] = str(rd) if public else short_path(rd)
     dataset = initial_dataset(config)
-    with gr.Blocks(title=TITLE) as demo:
+    # Gradio deletes its own upload cache after a day; visitors' folders are ours (see _sweeper).
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 86400) if public else None) as demo:
         gr.Markdown(INTRO)
         ctx = StudioContext(workspace=ws, runs_dir=rd, dataset=gr.State(dataset), config=gr.State(config),
-                            run=gr.State(None), run_ended=gr.State(None))
-        with gr.Tabs() as tabs:
-            ctx.components["tabs"] = tabs
+                            run=gr.State(None), run_ended=gr.State(None), public=public, limits=limits,
+                            visitors=Visitors(ws) if public else None)
+        gr.Markdown(header(ctx))
+        stored_id = gr.BrowserState(None, storage_key="embedding-studio-visitor") if public else None
+        with gr.Tabs():
             for tab_id, label, create in [
                 ("data", "1 · Data", create_data_tab),
                 ("config", "2 · Config", create_config_tab),
@@ -65,9 +105,20 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
                 ("compare", "5 · Compare", create_compare_tab),
                 ("export", "6 · Export", create_export_tab),
             ]:
-                with gr.Tab(label, id=tab_id) as tab:
-                    ctx.components[f"{tab_id}_tab"] = tab
-                    ctx.components[tab_id] = create(ctx) or {}
-        train_tab.attach(demo, ctx)
+                with gr.Tab(label, id=tab_id):
+                    create(ctx)
+        if public:
+            def on_load(stored: Any, request: gr.Request) -> str:
+                # An id from the browser is used only when this server issued it (format, signature, folder).
+                vid = ctx.visitors.check(stored) or ctx.visitors.issue()
+                ctx.bind(request, vid)
+                return vid
+
+            load = demo.load(on_load, [stored_id], [stored_id], api_visibility="private", show_progress="hidden")
+            demo.unload(lambda request: ctx.unbind(request))
+            threading.Thread(target=_sweeper, args=(ctx,), name="visitor-sweep", daemon=True).start()
+        else:
+            load = demo.load(lambda: None, None, None, api_visibility="private", show_progress="hidden")
+        train_tab.attach(load, ctx)
     demo.studio_context = ctx  # for tests and embedding apps: the same handles the tabs were built with
     return demo

@@ -1,21 +1,98 @@
-"""The contract every studio tab is written against.
+"""The contract every studio tab is written against, and who the person behind a request is.
 
 Each tab module exposes ``create_<name>_tab(ctx: StudioContext) -> dict[str, component]`` and is called inside
-``with gr.Tab(...)`` by :func:`studio.app.create_app`. Tabs share state only through the three ``gr.State`` objects
+``with gr.Tab(...)`` by :func:`studio.app.create_app`. Tabs share state only through the ``gr.State`` objects
 below, so a tab never needs to import another tab.
+
+Every handler that touches files asks ``ctx.visitor(request)`` first. In public mode that is a visitor with their
+own folder (uploads, configs, exclusions, runs, models, exports) and a Sandbox that every path they give passes
+through; locally it is the one trusted user, who sees the whole workspace and runs folder as before.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 
+from core.config import EmbedConfig
+from core.confine import PathRefused, Sandbox
+from core.limits import Limits, downloads_allowed
+from core.visitors import Visitors, disk_usage
+
 DEFAULT_WORKSPACE = Path("workspace")
 DEFAULT_RUNS_DIR = Path("runs")
+MAX_SESSIONS = 10_000  # session -> visitor entries kept in memory; the oldest go first (they re-resolve on use)
+
+
+class BusyAction(RuntimeError):
+    """This visitor already has a heavy action running."""
+
+
+@dataclass
+class Visitor:
+    """Who a request comes from and where their files live."""
+
+    key: str  # what per-visitor limits are keyed by (never a folder name)
+    root: Path  # their folder (local: the workspace)
+    runs_dir: Path
+    uploads: Path
+    sandbox: Sandbox | None  # None locally: one trusted user may use any path
+    limits: Limits | None = None
+
+    @property
+    def public(self) -> bool:
+        return self.sandbox is not None
+
+    def config(self, cfg: EmbedConfig) -> EmbedConfig:
+        """A config to run for this visitor: their runs folder, and in public mode every path and model checked
+        (PathRefused otherwise) and the limits applied."""
+        data = cfg.to_dict()
+        data["runs_dir"] = str(self.runs_dir)
+        cfg = EmbedConfig(**data)
+        if self.sandbox is None:
+            return cfg
+        if self.limits and cfg.num_epochs > self.limits.num_epochs:
+            raise PathRefused("num_epochs", f"{cfg.num_epochs:g} is over this server's limit of "
+                                            f"{self.limits.num_epochs:g} epochs")
+        return self.sandbox.config(cfg)
+
+    def model(self, name: str | None, key: str = "model") -> str:
+        return self.sandbox.model(name, key) if self.sandbox else (name or "")
+
+    def path(self, value: str | Path, key: str, write: bool = False) -> Path:
+        return self.sandbox.path(value, key, write) if self.sandbox else Path(value)
+
+    def run(self, run: str | Path | None) -> Path | None:
+        """A run folder from a run id or path; in public mode only this visitor's (PathRefused otherwise)."""
+        if not run:
+            return None
+        text = str(run).strip()
+        candidate = Path(text) if ("/" in text or os.sep in text) else self.runs_dir / text
+        if self.sandbox is None:
+            return candidate
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to(self.runs_dir.resolve()):
+            raise PathRefused("run", f"{text[:80]!r} is not one of your runs")
+        return resolved
+
+    def owns(self, run_dir: str | Path | None) -> bool:
+        return bool(run_dir) and (self.sandbox is None or Path(run_dir).resolve().is_relative_to(self.root))
+
+    def check_disk(self) -> None:
+        """Refuse new files once the visitor's folder is over its cap (public mode)."""
+        if self.sandbox is None or self.limits is None:
+            return
+        used = disk_usage(self.root) / 1e6
+        if used > self.limits.visitor_disk_mb:
+            raise PathRefused("disk", f"your folder holds {used:.0f} MB, over this server's {self.limits.visitor_disk_mb:g}"
+                                      " MB per visitor; it is cleared a while after your last visit")
 
 
 @dataclass
@@ -23,9 +100,8 @@ class StudioContext:
     """Shared handles for the tabs of one studio (one ``gr.Blocks``).
 
     Attributes:
-        workspace: per-server workspace root (default ./workspace; env STUDIO_WORKSPACE); uploads go to
-            workspace/uploads/<session-hash>/.
-        runs_dir: where runs live (default ./runs; env STUDIO_RUNS_DIR).
+        workspace: per-server workspace root (default ./workspace; env STUDIO_WORKSPACE).
+        runs_dir: where runs live locally (default ./runs; env STUDIO_RUNS_DIR); public visitors have their own.
         dataset: gr.State holding ``dict | None``: {"path", "format", "rows", "report": report.to_dict()}, the
             last VALID dataset.
         config: gr.State holding ``dict``: ``EmbedConfig.to_dict()``, the current valid config.
@@ -33,7 +109,8 @@ class StudioContext:
         run_ended: gr.State holding ``str | None``: the shown run once it has ended (finished, stopped or failed),
             None while it is live. Tabs that show a run's results (mined rows, models, history) also refresh on
             its change, since a run's results only exist once it has ended.
-        components: named components other tabs may wire to, e.g. "tabs" (gr.Tabs), "train_tab", "compare_tab".
+        public: public mode (a shared Space): visitors isolated and confined, limits in force.
+        visitors: the visitor registry in public mode, else None.
     """
 
     workspace: Path
@@ -42,7 +119,60 @@ class StudioContext:
     config: gr.State
     run: gr.State
     run_ended: gr.State
-    components: dict[str, Any] = field(default_factory=dict)
+    public: bool = False
+    limits: Limits = field(default_factory=Limits)
+    visitors: Visitors | None = None
+    _sessions: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    _busy: dict[str, threading.Lock] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def bind(self, request: gr.Request | None, visitor_id: str) -> None:
+        """Tie a page session to a checked visitor id (the page's load event does this from the browser's store)."""
+        session = getattr(request, "session_hash", None)
+        if session:
+            with self._lock:
+                self._sessions[session] = visitor_id
+                self._sessions.move_to_end(session)
+                while len(self._sessions) > MAX_SESSIONS:
+                    self._sessions.popitem(last=False)
+
+    def unbind(self, request: gr.Request | None) -> None:
+        with self._lock:
+            self._sessions.pop(getattr(request, "session_hash", None) or "", None)
+
+    def visitor_id(self, request: gr.Request | None) -> str:
+        """This session's visitor id; a session seen for the first time (an API client) becomes a new visitor."""
+        session = getattr(request, "session_hash", None) or ""
+        with self._lock:
+            known = self._sessions.get(session)
+        if known and (self.visitors is None or self.visitors.check(known)):
+            return known
+        new = self.visitors.issue() if self.visitors is not None else secrets.token_urlsafe(12)
+        self.bind(request, new)
+        return new
+
+    def visitor(self, request: gr.Request | None) -> Visitor:
+        vid = self.visitor_id(request)
+        if self.visitors is None:  # local: one trusted user; the token only keeps two tabs' uploads apart
+            return Visitor(vid, self.workspace, self.runs_dir, self.workspace / "uploads" / vid, None)
+        self.visitors.touch(vid)
+        root = self.visitors.folder(vid)
+        sandbox = Sandbox(root, allow_downloads=downloads_allowed())
+        return Visitor(vid, root, root / "runs", root / "uploads", sandbox, self.limits)
+
+    @contextmanager
+    def heavy(self, request: gr.Request | None):
+        """One heavy in-process action (mining, indexing, encoding) at a time per visitor, not per server: one
+        visitor's search never waits for another's mining."""
+        key = self.visitor_id(request)
+        with self._lock:
+            lock = self._busy.setdefault(key, threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise BusyAction("You already have a search, mining or comparison running; wait for it to finish.")
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 def resolve_dirs(workspace: str | Path | None = None, runs_dir: str | Path | None = None) -> tuple[Path, Path]:

@@ -156,6 +156,12 @@ def progress_html(status: dict[str, Any]) -> str:
     state = status.get("state", "idle")
     if state == "idle" or not status.get("run_dir"):
         return "<div style='color:#6b7280'>No run yet. Pick a dataset, check the config, then press Start.</div>"
+    if state == "queued":
+        eta = status.get("estimated_start_s")
+        when = f"starts in about {format_eta(eta)}" if eta is not None else "starts when the runs ahead finish"
+        return (f"<div><b>queued</b> · {html.escape(str(status.get('run_id', '')))}: position "
+                f"{status.get('position')} ({status.get('ahead', 0)} ahead) · {when}. It starts by itself, even if "
+                "you close this page; Stop cancels it.</div>")
     step, max_steps = status.get("step") or 0, status.get("max_steps")
     frac = min(1.0, step / max_steps) if max_steps else 0.0
     if state == "finished":

@@ -16,6 +16,7 @@ from core import compare as cmp
 from core.config import DEFAULT_MODEL
 from core.data import read_texts
 from core.inspect import effective_config, expected, user_message
+from studio.tabs.data import sanitise_name, upload_dir, upload_problem
 
 log = logging.getLogger("studio")
 MISSING = "train a model first or pick a model directory"
@@ -36,9 +37,12 @@ def model_b_default(run_dir: str | None, config: dict[str, Any] | None) -> str:
     return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
 
 
-def choices(runs_dir: str | Path, config: dict[str, Any] | None) -> list[str]:
+def choices(runs_dir: str | Path | None, config: dict[str, Any] | None) -> list[str]:
+    """The base model, output_dir and the runs' models (`runs_dir` None: the base model only, e.g. before a public
+    visitor is known)."""
     cfg = config or {}
-    return cmp.model_choices(runs_dir, cfg.get("model_name") or DEFAULT_MODEL, cfg.get("output_dir"))
+    base = cfg.get("model_name") or DEFAULT_MODEL
+    return cmp.model_choices(runs_dir, base, cfg.get("output_dir")) if runs_dir else [base]
 
 
 def compare_similarity(text_a: str, text_b_or_lines: str, model_a: str, model_b: str) -> dict[str, Any]:
@@ -132,7 +136,7 @@ def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | No
 
 def create_compare_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
-    start = choices(ctx.runs_dir, cfg0)
+    start = choices(None if ctx.public else ctx.runs_dir, cfg0)
     with gr.Row():
         model_a = gr.Dropdown(start, value=cfg0.get("model_name") or DEFAULT_MODEL, allow_custom_value=True,
                               label="Model A (e.g. the base model)", scale=3)
@@ -176,13 +180,13 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         improved = gr.Dataframe(label="Improved most", interactive=False, wrap=True)
         worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
 
-    def on_refresh(config, run_dir, a, b):
-        opts = choices(ctx.runs_dir, config)
+    def on_refresh(config, run_dir, a, b, request: gr.Request):
+        opts = choices(ctx.visitor(request).runs_dir, config)
         return gr.update(choices=list(dict.fromkeys([*opts, a])), value=a), gr.update(
             choices=list(dict.fromkeys([*opts, b])), value=b)
 
-    def on_run(run_dir, config, a):
-        opts = choices(ctx.runs_dir, config)
+    def on_run(run_dir, config, a, request: gr.Request):
+        opts = choices(ctx.visitor(request).runs_dir, config)
         b = model_b_default(run_dir, config)
         return gr.update(choices=list(dict.fromkeys([*opts, a])), value=a), gr.update(
             choices=list(dict.fromkeys([*opts, b])), value=b)
@@ -190,14 +194,20 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
     def on_upload(path: str | None, request: gr.Request):
         if not path:
             return None, "Corpus: the dataset's documents."
+        v = ctx.visitor(request)
         try:
+            problem = upload_problem(ctx, v, path)
+            if problem:
+                raise cmp.CompareError(problem)
             texts = read_texts(path)
+            if v.public and len(texts) > ctx.limits.corpus_docs:
+                raise cmp.CompareError(f"{len(texts):,} documents: this server takes at most "
+                                       f"{ctx.limits.corpus_docs:,} per corpus.")
         except Exception as exc:
             gr.Warning(user_message(exc))
             return None, f"⚠️ {user_message(exc)} Using the dataset's documents."
-        # Gradio's upload cache is temporary; the workspace copy survives for the session's later searches.
-        dest = Path(ctx.workspace) / "uploads" / (getattr(request, "session_hash", None) or "api") / Path(path).name
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Gradio's upload cache is temporary; the visitor's copy survives for the session's later searches.
+        dest = upload_dir(v, "compare") / sanitise_name(Path(path).name)
         shutil.copy(path, dest)
         return str(dest), f"Corpus: {len(texts)} documents from {dest.name}."
 
@@ -209,30 +219,71 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             qs = []
         return gr.update(choices=qs, value=None)
 
-    def on_summary(model_a, model_b, n, config, dataset, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_summary(model_a, model_b, n, config, dataset, request: gr.Request,
+                   progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.1, desc="Encoding the test split and corpus with both models")
         try:
-            return test_summary(model_a, model_b, n, config, dataset)
+            (a, b), cfg = checked(request, config, dataset, (model_a, "model A"), (model_b, "model B"))
+            with ctx.heavy(request):
+                return test_summary(a, b, n, cfg, None if cfg is not config else dataset)
         except Exception as exc:
             msg = user_message(exc)
             gr.Warning(msg)
             return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {msg}"
 
+    def checked(request: gr.Request, config: dict[str, Any] | None, dataset: dict[str, Any] | None,
+                *models: tuple[str, str]) -> tuple[list[str], dict[str, Any] | None]:
+        """(models, config) as this visitor may use them: in public mode models and the config's paths are
+        confined (PathRefused names the key otherwise)."""
+        v = ctx.visitor(request)
+        names = [v.model(name, key) for name, key in models]
+        if v.public:
+            try:
+                cfg = effective_config(config, dataset)
+            except Exception:  # no valid dataset: an uploaded corpus still works
+                return names, None
+            return names, v.config(cfg).to_dict()
+        return names, config
+
+    def on_similarity(text_a: str, text_b_or_lines: str, model_a: str, model_b: str,
+                      request: gr.Request) -> dict[str, Any]:
+        """Cosine of text A to each line of text B under both models: {texts, model_a, model_b, delta}."""
+        try:
+            (a, b), _ = checked(request, None, None, (model_a, "model A"), (model_b, "model B"))
+            with ctx.heavy(request):
+                return compare_similarity(text_a, text_b_or_lines, a, b)
+        except gr.Error:
+            raise
+        except Exception as exc:
+            raise _error(exc) from None
+
+    def on_search(query: str, k: float, model_a: str, model_b: str, corpus_file: str | None,
+                  config: dict[str, Any] | None, dataset: dict[str, Any] | None, request: gr.Request):
+        """Top-k under each model: {model_a: [{rank, score, text, gold, other_rank, change}], model_b: [...]}."""
+        try:
+            (a, b), cfg = checked(request, config, dataset, (model_a, "model A"), (model_b, "model B"))
+            with ctx.heavy(request):
+                return compare_search(query, k, a, b, corpus_file, cfg, None if cfg is not config else dataset)
+        except gr.Error:
+            raise
+        except Exception as exc:
+            raise _error(exc) from None
+
     hidden = {"api_visibility": "private"}
     refresh.click(on_refresh, [ctx.config, ctx.run, model_a, model_b], [model_a, model_b], **hidden)
     ctx.run.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
     ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
-    sim_evt = gr.on([sim_btn.click, text_a.submit], compare_similarity, [text_a, text_b, model_a, model_b], sim_json,
-                    api_name="compare_similarity", concurrency_id="heavy")
+    sim_evt = gr.on([sim_btn.click, text_a.submit], on_similarity, [text_a, text_b, model_a, model_b], sim_json,
+                    api_name="compare_similarity")
     sim_evt.success(similarity_table, sim_json, sim_table, **hidden)
     upload.change(on_upload, upload, [corpus_file, corpus_line], **hidden)
     gr.on([ctx.config.change, ctx.dataset.change], on_data, [ctx.config, ctx.dataset], picks, **hidden)
     picks.input(lambda q: q or gr.skip(), picks, query, **hidden)
-    search_evt = gr.on([search_btn.click, query.submit], compare_search,
+    search_evt = gr.on([search_btn.click, query.submit], on_search,
                        [query, k, model_a, model_b, corpus_file, ctx.config, ctx.dataset], search_json,
-                       api_name="compare_search", concurrency_id="heavy")
+                       api_name="compare_search")
     search_evt.success(search_tables, search_json, [hits_a, hits_b, search_line], **hidden)
     sum_btn.click(on_summary, [model_a, model_b, n, ctx.config, ctx.dataset], [metrics, improved, worsened, sum_line],
-                  api_name="compare_summary", concurrency_id="heavy")
+                  api_name="compare_summary")
     return {"compare_model_a": model_a, "compare_model_b": model_b, "compare_similarity_json": sim_json,
             "compare_search_json": search_json, "compare_test_queries": picks}

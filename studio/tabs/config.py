@@ -145,23 +145,25 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
         download = gr.File(label="Saved config", interactive=False, scale=2)
         load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], scale=1)
 
-    def validated(candidate: dict[str, Any] | str) -> tuple[Any, str]:
-        """(new config or gr.skip(), errors markdown)."""
+    def validated(candidate: dict[str, Any] | str, request: gr.Request | None = None) -> tuple[Any, str]:
+        """(new config or gr.skip(), errors markdown). In public mode paths and models are checked here too, so a
+        refusal shows where it was typed (the run checks them again)."""
         try:
             cfg = config_from_yaml_text(candidate) if isinstance(candidate, str) else build_config(candidate)
+            ctx.visitor(request).config(cfg)
         except ConfigError as exc:
             gr.Warning("Config not applied: " + "; ".join(exc.errors[:3]))
             return gr.skip(), errors_md(exc.errors)
         return cfg.to_dict(), ""
 
-    def on_form(config: dict[str, Any], *values: Any) -> tuple[Any, str]:
-        return validated(form_to_config(config, list(values)))
+    def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> tuple[Any, str]:
+        return validated(form_to_config(config, list(values)), request)
 
-    def on_yaml(text: str) -> tuple[Any, str]:
-        return validated(text)
+    def on_yaml(text: str, request: gr.Request) -> tuple[Any, str]:
+        return validated(text, request)
 
-    def on_preset(config: dict[str, Any], name_value: str) -> tuple[Any, str]:
-        return validated(apply_preset(config, name_value))
+    def on_preset(config: dict[str, Any], name_value: str, request: gr.Request) -> tuple[Any, str]:
+        return validated(apply_preset(config, name_value), request)
 
     def redraw(config: dict[str, Any], base_path: str) -> list[Any]:
         values = [get_key(config, k) for k in FORM_KEYS]
@@ -169,22 +171,24 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
                   else v for v, f in zip(values, fields, strict=True)),
                 EmbedConfig(**config).to_yaml(), copy_command(config, base_path)]
 
-    def on_save(config: dict[str, Any], file_name: str) -> tuple[str, str, str]:
-        path = ctx.workspace / "configs" / (Path(sanitise_name(file_name or "config")).stem + ".yaml")
+    def on_save(config: dict[str, Any], file_name: str, request: gr.Request) -> tuple[str, str, str]:
+        path = ctx.visitor(request).root / "configs" / (Path(sanitise_name(file_name or "config")).stem + ".yaml")
         EmbedConfig(**config).save(path)
         gr.Info(f"Saved {path.name}")
         return str(path), str(path), copy_command(config, path)
 
-    def on_load(file: str | None) -> tuple[Any, str, str, str]:
+    def on_load(file: str | None, request: gr.Request) -> tuple[Any, str, str, str]:
         if not file:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        v = ctx.visitor(request)
         try:
             cfg = load_config(file)
+            v.config(cfg)
         except ConfigError as exc:
             gr.Warning(f"{Path(file).name} not loaded: " + "; ".join(exc.errors[:3]))
             return gr.skip(), errors_md(exc.errors), gr.skip(), gr.skip()
         # A stable copy in the workspace, so the copy-as-command can name it after the upload's temp file is gone.
-        path = ctx.workspace / "configs" / sanitise_name(Path(file).name)
+        path = v.root / "configs" / sanitise_name(Path(file).name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(Path(file).read_bytes())
         return cfg.to_dict(), "", str(path), copy_command(cfg.to_dict(), path)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from core.config import ConfigError, build_config
 from core.data import Issue, ValidationReport, read_texts, token_lengths, validate_file
-from studio.context import StudioContext
+from studio.context import BusyAction, StudioContext, Visitor
 from studio.plots import similarity_figure, token_length_figure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,20 +47,30 @@ def short_path(path: str | Path) -> str:
         return str(path)
 
 
-def session_dir(ctx: StudioContext, request: gr.Request | None, *sub: str) -> Path:
-    """workspace/uploads/<session>/…: each browser session (or API client) gets its own folder."""
-    session = sanitise_name(getattr(request, "session_hash", None) or "anonymous")
-    path = ctx.workspace.joinpath("uploads", session, *sub)
+def size_error(path: str | Path, limit_mb: float = MAX_UPLOAD_MB) -> str | None:
+    size = Path(path).stat().st_size
+    if size > limit_mb * 1024 * 1024:
+        return (f"{Path(path).name} is {size / 1024 / 1024:.0f} MB; uploads are limited to {limit_mb:g} MB. "
+                "Put big files on the server's disk and set dataset_path in the Config tab instead.")
+    return None
+
+
+def upload_dir(v: Visitor, *sub: str) -> Path:
+    """The visitor's upload folder (server-made names only: never the client's session hash)."""
+    path = v.uploads.joinpath(*sub)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def size_error(path: str | Path) -> str | None:
-    size = Path(path).stat().st_size
-    if size > MAX_UPLOAD_MB * 1024 * 1024:
-        return (f"{Path(path).name} is {size / 1024 / 1024:.0f} MB; uploads are limited to {MAX_UPLOAD_MB} MB. "
-                "Put big files on the server's disk and set dataset_path in the Config tab instead.")
-    return None
+def upload_problem(ctx: StudioContext, v: Visitor, path: str | Path) -> str | None:
+    """Why this upload is over a limit in force (size always; disk per visitor in public mode), or None."""
+    problem = size_error(path, ctx.limits.upload_mb if v.public else MAX_UPLOAD_MB)
+    if problem is None and v.public:
+        try:
+            v.check_disk()
+        except ConfigError as exc:
+            problem = exc.errors[0]
+    return problem
 
 
 @lru_cache(maxsize=4)
@@ -97,17 +107,21 @@ def initial_dataset(config: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def select_dataset(src: str | Path, display_name: str, fmt: str | None, dataset: dict | None, config: dict,
-                   target_dir: Path | None) -> tuple[ValidationReport, dict | None, dict, str, Any]:
-    """Validate `src`; when valid, copy it into `target_dir` (None = use in place) and select it.
+                   target_dir: Path | None, problem: str | None = None,
+                   max_rows: int | None = None) -> tuple[ValidationReport, dict | None, dict, str, Any]:
+    """Validate `src`; when valid, copy it into `target_dir` (None = use in place) and select it. `problem` (an
+    upload over a limit) refuses it before it is read; `max_rows` bounds the rows of a dataset.
 
     Returns (report, dataset, config, message, tokenizer); on refusal dataset and config are the ones given."""
-    too_big = size_error(src)
+    too_big = problem if target_dir is not None else None
     if too_big:
         report = ValidationReport(display_name, None, 0)
         report.errors = [Issue(too_big)]
         return report, dataset, config, f"❌ **Refused:** {too_big}", None
     report, tokenizer = validate(src, config, fmt)
     report.path = display_name
+    if report.ok and max_rows and report.rows > max_rows:
+        report.errors = [Issue(f"{report.rows:,} rows: this server takes at most {max_rows:,} rows per dataset")]
     if not report.ok:
         keep = f" The previous dataset (`{Path(dataset['path']).name}`) stays selected." if dataset else ""
         n = len(report.errors)
@@ -239,12 +253,21 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
                            wrap=True, max_height=400)
     view = [status, errors, warnings, stats, preview, tok_plot, sim_plot]
 
+    def choose(path: str, fmt_value: str | None, dataset: dict | None, config: dict, request: gr.Request) -> tuple:
+        v = ctx.visitor(request)
+        with ctx.heavy(request):
+            return select_dataset(path, Path(path).name, fmt_value, dataset, config, upload_dir(v),
+                                  upload_problem(ctx, v, path), ctx.limits.dataset_rows if v.public else None)
+
     def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict,
                 request: gr.Request) -> tuple:
         if not path:
             return (gr.skip(),) * (len(view) + 2)
-        report, new_ds, new_cfg, msg, tok = select_dataset(path, Path(path).name, fmt_value, dataset, config,
-                                                           session_dir(ctx, request))
+        try:
+            report, new_ds, new_cfg, msg, tok = choose(path, fmt_value, dataset, config, request)
+        except BusyAction as exc:
+            gr.Warning(str(exc))
+            return (gr.skip(),) * (len(view) + 2)
         if new_ds is dataset:
             gr.Warning(f"{Path(path).name} was refused: see the errors below. The previous dataset stays selected.")
         return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg)
@@ -257,24 +280,25 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     def on_corpus(path: str | None, config: dict, request: gr.Request) -> tuple[str, dict]:
         if not path:
             return "No extra corpus: the dataset's own documents are used.", dict(config, corpus_path=None)
-        problem = size_error(path)
+        v = ctx.visitor(request)
+        problem = upload_problem(ctx, v, path)
         if problem is None:
             try:
                 n = len(read_texts(path))
             except ValueError as exc:
                 problem = str(exc).replace(str(Path(path).parent) + "/", "")
+            if problem is None and v.public and n > ctx.limits.corpus_docs:
+                problem = f"{n:,} documents: this server takes at most {ctx.limits.corpus_docs:,} per corpus"
         if problem:
             gr.Warning(f"Corpus refused: {problem}")
             return f"❌ Corpus refused: {problem}", config
-        final = session_dir(ctx, request, "corpus") / sanitise_name(Path(path).name)
+        final = upload_dir(v, "corpus") / sanitise_name(Path(path).name)
         shutil.copyfile(path, final)
         return f"✅ Corpus `{final.name}`: {n} distinct texts.", dict(config, corpus_path=short_path(final))
 
     outs = [*view, ctx.dataset, ctx.config]
-    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], outs, concurrency_id="heavy",
-                  api_visibility="private")
-    use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], outs, concurrency_id="heavy",
-                     api_visibility="private")
+    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], outs, api_visibility="private")
+    use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], outs, api_visibility="private")
     corpus.change(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config], api_visibility="private")
 
     # ---- API for scripts (hidden components; see validate_dataset's docstring)
@@ -292,8 +316,10 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         (used by `/start_training`); an invalid one is refused and the previous dataset stays selected."""
         if not file:
             return {"ok": False, "selected": False, "message": "no file given", "errors": []}, dataset, config
-        report, new_ds, new_cfg, msg, _ = select_dataset(file, Path(file).name, None, dataset, config,
-                                                         session_dir(ctx, request))
+        try:
+            report, new_ds, new_cfg, msg, _ = choose(file, None, dataset, config, request)
+        except BusyAction as exc:
+            return {"ok": False, "selected": False, "message": str(exc), "errors": []}, dataset, config
         out = api_report(report.to_dict()) | {"selected": new_ds is not dataset, "message": msg.replace("*", "")}
         return out, new_ds, new_cfg
 
@@ -303,7 +329,7 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         return api_report(dataset["report"]) if dataset else {}
 
     api_validate.click(validate_dataset, [api_file, ctx.dataset, ctx.config], [api_out, ctx.dataset, ctx.config],
-                       api_name="validate_dataset", concurrency_id="heavy")
+                       api_name="validate_dataset")
     api_current.click(current_dataset, [ctx.dataset], [api_out], api_name="current_dataset")
     return {"upload": upload, "sample": sample, "use_sample": use_sample, "format": fmt, "corpus": corpus,
             "status": status, "errors": errors, "preview": preview, "token_plot": tok_plot}

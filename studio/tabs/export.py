@@ -47,8 +47,8 @@ def hub_push(model_dir: str, repo_id: str, token: str, private: bool) -> str:
     return f"Pushed {model_dir} to [{repo_id}]({url})."
 
 
-def history(runs_dir: str | Path) -> pd.DataFrame:
-    df = cmp.runs_frame(runs_dir)
+def history(runs_dir: str | Path | None) -> pd.DataFrame:
+    df = cmp.runs_frame(runs_dir or "")
     for c in ("before", "after"):
         df[c] = df[c].map(lambda v: None if v is None or pd.isna(v) else round(float(v), 4))
     # The outcome first (before/after), the settings after it: the table is wider than the page.
@@ -78,7 +78,8 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     start = model_for(ctx.run.value, cfg0)
     gr.Markdown("### Model")
     with gr.Row():
-        model_dir = gr.Dropdown(cmp.model_choices(ctx.runs_dir, start, None), value=start, allow_custom_value=True,
+        model_dir = gr.Dropdown([] if ctx.public else cmp.model_choices(ctx.runs_dir, start, None), value=start,
+                                allow_custom_value=True,
                                 label="Fine-tuned model folder", scale=4)
         refresh_models = gr.Button("↻", size="sm", scale=0, min_width=50)
     with gr.Row():
@@ -96,7 +97,7 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         push_status = gr.Markdown()
     gr.Markdown("### Run history")
     with gr.Row():
-        runs0 = history(ctx.runs_dir)
+        runs0 = history(None if ctx.public else ctx.runs_dir)  # a public visitor's own runs come with the page
         run_pick = gr.Dropdown(list(runs0["run"]), value=None, label="Run", allow_custom_value=True, scale=4)
         open_btn = gr.Button("Open run", variant="primary", scale=1)
         refresh_runs = gr.Button("↻ runs", scale=0, min_width=80)
@@ -111,26 +112,32 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         gr.Warning(msg)
         return f"⚠️ {msg}"
 
-    def on_zip(model_dir: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_zip(model_dir: str, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.2, desc="Zipping the model")
         try:
-            return build_zip(model_dir, ctx.workspace)
+            v = ctx.visitor(request)
+            folder = str(v.path(model_dir, "model folder")) if model_dir else model_dir
+            v.check_disk()
+            with ctx.heavy(request):
+                return build_zip(folder, v.root)
         except Exception as exc:
             return None, fail(exc)
 
-    def on_push(model_dir: str, repo_id: str, token: str, private: bool) -> str:
+    def on_push(model_dir: str, repo_id: str, token: str, private: bool, request: gr.Request) -> str:
         try:
-            return hub_push(model_dir, repo_id, token, private)
+            folder = str(ctx.visitor(request).path(model_dir, "model folder")) if model_dir else model_dir
+            return hub_push(folder, repo_id, token, private)
         except Exception as exc:
             return fail(exc)
 
-    def on_refresh_runs():
-        df = history(ctx.runs_dir)
+    def on_refresh_runs(request: gr.Request):
+        df = history(ctx.visitor(request).runs_dir)
         return df, gr.update(choices=list(df["run"]))
 
-    def on_open(run: str):
+    def on_open(run: str, request: gr.Request):
+        v = ctx.visitor(request)
         try:
-            run_dir, config, line = open_run(run, ctx.runs_dir)
+            run_dir, config, line = open_run(str(v.run(run) or ""), v.runs_dir)
         except Exception as exc:
             return gr.skip(), gr.skip(), fail(exc)
         return run_dir, config if config is not None else gr.skip(), line
@@ -139,19 +146,29 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         return df.iloc[int(row)]["run"] if df is not None and 0 <= int(row) < len(df) else gr.skip()
 
-    def on_run(run_dir: str | None, config: dict[str, Any] | None, current: str):
-        target = model_for(run_dir, config)
-        opts = cmp.model_choices(ctx.runs_dir, target, (config or {}).get("output_dir"))
-        df = history(ctx.runs_dir)  # a new training shows up in the history as soon as it starts
+    def on_run(run_dir: str | None, config: dict[str, Any] | None, current: str, request: gr.Request):
+        v = ctx.visitor(request)
+        target = model_for(run_dir if v.owns(run_dir) else None, config)
+        opts = cmp.model_choices(v.runs_dir, target, (config or {}).get("output_dir"))
+        df = history(v.runs_dir)  # a new training shows up in the history as soon as it starts
         pick = Path(run_dir).name if run_dir else None
         return (gr.update(choices=list(dict.fromkeys([*opts, current])), value=target), df,
                 gr.update(choices=list(df["run"]), value=pick))
 
+    def on_refresh_models(cur: str, config: dict[str, Any] | None, request: gr.Request):
+        return gr.update(choices=cmp.model_choices(ctx.visitor(request).runs_dir, cur,
+                                                   (config or {}).get("output_dir")))
+
+    def on_model(model_dir: str | None, request: gr.Request) -> str:
+        try:
+            return model_card(str(ctx.visitor(request).path(model_dir, "model folder")) if model_dir else None)
+        except Exception as exc:
+            return fail(exc)
+
     hidden = {"api_visibility": "private"}
     zip_btn.click(on_zip, model_dir, [zip_file, export_status], api_name="export_zip")
-    model_dir.change(model_card, model_dir, card, **hidden)
-    refresh_models.click(lambda cur, config: gr.update(choices=cmp.model_choices(
-        ctx.runs_dir, cur, (config or {}).get("output_dir"))), [model_dir, ctx.config], model_dir, **hidden)
+    model_dir.change(on_model, model_dir, card, **hidden)
+    refresh_models.click(on_refresh_models, [model_dir, ctx.config], model_dir, **hidden)
     push_btn.click(on_push, [model_dir, repo_id, token, private], push_status, api_name="hub_push")
     refresh_runs.click(on_refresh_runs, None, [runs_table, run_pick], api_name="run_history")
     open_btn.click(on_open, run_pick, [ctx.run, ctx.config, runs_status], api_name="open_run")

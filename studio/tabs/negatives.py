@@ -126,6 +126,19 @@ def use_thresholds(config: dict[str, Any], settings: dict[str, Any]) -> tuple[di
     return cfg.to_dict(), "Mining thresholds set in the config: " + ", ".join(f"{k}={v}" for k, v in settings.items())
 
 
+def confined(v: Any, config: dict[str, Any], dataset: dict[str, Any] | None) -> dict[str, Any]:
+    """The config a visitor may mine with: in public mode paths confined and the size of an in-process mining
+    bounded (it holds a worker and memory while the page waits)."""
+    if not v.public:
+        return config
+    cfg = v.config(ins.effective_config(config, dataset))
+    rows = (dataset or {}).get("rows") or 0
+    if rows > v.limits.mine_rows:
+        raise ins.InspectError(f"{rows:,} rows: mining in the page is limited to {v.limits.mine_rows:,} rows on this "
+                               "server. Start a training instead: it mines as its first step.")
+    return cfg.to_dict()
+
+
 def _warn(exc: Exception) -> str:
     msg = ins.user_message(exc)
     if not ins.expected(exc):
@@ -176,17 +189,23 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
         shown, line = view(new, text, sus, sort, config)
         return new, shown, line, score_histogram(new.get("rows"))
 
-    def on_run(run_dir: str | None, text: str, sus: bool, sort: str, config: dict[str, Any]):
+    def on_run(run_dir: str | None, text: str, sus: bool, sort: str, config: dict[str, Any], request: gr.Request):
         try:
-            return (*_loaded(load_run(run_dir), text, sus, sort, config), "")
+            run = ctx.visitor(request).run(run_dir)
+            return (*_loaded(load_run(str(run) if run else None), text, sus, sort, config), "")
         except Exception as exc:  # a run without mined rows is normal: say so in place, drop the old rows
             return dict(EMPTY), _table(None, set()), ins.user_message(exc), score_histogram(None), ""
 
     def on_mine(config: dict[str, Any], dataset: dict[str, Any] | None, search: str, suspects_only: bool,
-                sort_by: str, progress: gr.Progress = gr.Progress()):  # noqa: B008 (gradio's progress idiom)
+                sort_by: str, request: gr.Request,
+                progress: gr.Progress = gr.Progress()):  # noqa: B008 (gradio's progress idiom)
         progress(0.1, desc="Mining (encoding the dataset once; later re-mines are fast)")
         try:
-            new = mine_now(config, dataset, ctx.runs_dir)
+            v = ctx.visitor(request)
+            config = confined(v, config, dataset)
+            v.check_disk()
+            with ctx.heavy(request):
+                new = mine_now(config, None if v.public else dataset, v.runs_dir)
         except Exception as exc:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), _warn(exc)
         return (*_loaded(new, search, suspects_only, sort_by, config), f"Mined into `{new['run']}`.")
@@ -194,19 +213,26 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     def on_filter(st: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
         return view(st, text, sus, sort, config)
 
-    def on_save(table: pd.DataFrame, config: dict[str, Any]):
+    def on_save(table: pd.DataFrame, config: dict[str, Any], request: gr.Request):
         try:
-            return save_exclusions(table, config, ctx.workspace)
+            v = ctx.visitor(request)
+            v.config(build_config(config))  # a stranger's exclude_path must be inside their folder
+            return save_exclusions(table, config, v.root)
         except Exception as exc:
             return gr.skip(), _warn(exc)
 
     def on_preview(st, config, dataset, search, suspects_only, sort_by, margin, margin_type, range_min, range_max,
-                   num_negatives, progress: gr.Progress = gr.Progress()):  # noqa: B008
+                   num_negatives, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.1, desc="Re-mining from cached embeddings")
         text, sus, sort = search, suspects_only, sort_by
         try:
-            new, stats = preview(st, config, dataset, thresholds(margin, margin_type, range_min, range_max,
-                                                                 num_negatives))
+            v = ctx.visitor(request)
+            config = confined(v, config, dataset)
+            if v.public and st.get("config"):
+                st = dict(st, config=v.config(build_config(st["config"])).to_dict())
+            with ctx.heavy(request):
+                new, stats = preview(st, config, None if v.public else dataset,
+                                     thresholds(margin, margin_type, range_min, range_max, num_negatives))
         except Exception as exc:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), _warn(exc)
         return (*_loaded(new, text, sus, sort, config), stats, "Preview only: press 'Use these thresholds' to train "
@@ -226,8 +252,7 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     ctx.run.change(on_run, [ctx.run, *filters], loaded, **hidden)
     ctx.run_ended.change(on_run, [ctx.run, *filters], loaded, **hidden)
     reload_btn.click(on_run, [ctx.run, *filters], loaded, **hidden)
-    mine_btn.click(on_mine, [ctx.config, ctx.dataset, search, suspects, sort_by], loaded, api_name="negatives_mine",
-                   concurrency_id="heavy")
+    mine_btn.click(on_mine, [ctx.config, ctx.dataset, search, suspects, sort_by], loaded, api_name="negatives_mine")
     for comp in (suspects, sort_by):
         comp.change(on_filter, [state, *filters], [table, summary], **hidden)
     search.submit(on_filter, [state, *filters], [table, summary], **hidden)
@@ -240,8 +265,7 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     clear_btn.click(clear_exclusions, ctx.config, [ctx.config, status], **hidden).then(
         on_filter, [state, *filters], [table, summary], **hidden)
     preview_btn.click(on_preview, [state, ctx.config, ctx.dataset, search, suspects, sort_by, *knobs],
-                      [state, table, summary, plot, preview_stats, status], api_name="negatives_remine",
-                      concurrency_id="heavy")
+                      [state, table, summary, plot, preview_stats, status], api_name="negatives_remine")
     use_btn.click(on_use, [ctx.config, *knobs], [ctx.config, status], **hidden)
     return {"negatives_table": table, "negatives_state": state, "negatives_plot": plot, "negatives_status": status,
             "negatives_preview": preview_stats}

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import yaml
 
-from core.config import ConfigError, build_config
+from core.config import ConfigError, build_config, safe_yaml
 from core.evaluation import metrics_table
 from core.events import read_events
-from core.jobs import BusyError, active_job, run_status, start_training, stop_training
+from core.jobs import live_runs, run_status, start_training, stop_training
+from core.models import check_output_dir
 from core.runs import EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
-from studio.context import StudioContext
+from studio.context import StudioContext, Visitor
 from studio.plots import loss_figure, metrics_figure, progress_html
 from studio.tabs.config import apply_preset, set_key
 
@@ -84,14 +84,15 @@ def final_table(status: dict[str, Any]) -> str:
     return ""
 
 
-def default_run(runs_dir: Path, current: str | None = None) -> str | None:
-    """The run a fresh page shows: the live training, else the session's run, else the newest run on disk."""
-    job = active_job()
-    if job is not None:
-        return str(job.run_dir)
-    if current and Path(current).is_dir():
+def default_run(v: Visitor, current: str | None = None) -> str | None:
+    """The run a fresh page shows: this visitor's live (or queued) training, else the session's run, else their
+    newest run on disk. Locally the visitor is the one user and sees every run, CLI runs included."""
+    live = live_runs(None if not v.public else v.root)
+    if live:
+        return str(live[0])
+    if current and v.owns(current) and Path(current).is_dir():
         return current
-    runs = [r for r in list_runs(runs_dir) if r.kind == "train"]
+    runs = [r for r in list_runs(v.runs_dir) if r.kind == "train"]
     return runs[0].path if runs else None
 
 
@@ -100,10 +101,7 @@ def parse_overrides(overrides: Any) -> dict[str, Any]:
     if overrides in (None, "", {}):
         return {}
     if isinstance(overrides, str):
-        try:
-            overrides = yaml.safe_load(overrides)
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"overrides are not valid YAML/JSON: {exc}"], "start_training") from None
+        overrides = safe_yaml(overrides, "start_training")
     if not isinstance(overrides, dict):
         raise ConfigError(["overrides must be a mapping of key: value"], "start_training")
     out: dict[str, Any] = {}
@@ -112,9 +110,10 @@ def parse_overrides(overrides: Any) -> dict[str, Any]:
     return out
 
 
-def launch(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, overrides: Any = None) -> Path:
-    """Build the run's config (ctx.config + the selected dataset + overrides) and start it. Raises ConfigError or
-    BusyError; a running training is never touched by a refused start."""
+def launch(ctx: StudioContext, v: Visitor, config: dict[str, Any], dataset: dict | None,
+           overrides: Any = None) -> tuple[Path, dict[str, Any]]:
+    """Build the run's config (the session's config + its dataset + overrides), check it for this visitor, and
+    queue it. Raises ConfigError (PathRefused included) or ValueError; a running training is never touched."""
     data = dict(config)
     if dataset:
         data["dataset_path"] = dataset["path"]
@@ -122,8 +121,18 @@ def launch(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, ove
     preset = extra.pop("preset", None)
     if preset:
         data = apply_preset(data, preset)
-    extra["runs_dir"] = str(ctx.runs_dir)  # the studio shows runs from its own folder, whatever the client asked
-    return start_training(build_config(data, extra, source="start_training"))
+    cfg = v.config(build_config(data, extra, source="start_training"))
+    check_output_dir(cfg.output_dir)
+    v.check_disk()
+    limit = ctx.limits.train_minutes * 60 if v.public else None
+    return start_training(cfg, time_limit_s=limit)
+
+
+def started_message(run_dir: Path, queued: dict[str, Any]) -> str:
+    if queued.get("state") == "queued":
+        return (f"Queued `{run_dir.name}` at position {queued['position']}: it starts by itself when the "
+                "trainings ahead of it finish (Stop cancels it).")
+    return f"Started `{run_dir.name}`."
 
 
 def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
@@ -152,23 +161,19 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
                 log_tail(run_dir), gr.Timer(active=live), None if live else run_dir)
 
-    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None) -> tuple[str | None, str]:
+    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None,
+                 request: gr.Request) -> tuple[str | None, str]:
         try:
-            run_dir = launch(ctx, config, dataset)
-        except (BusyError, ConfigError) as exc:
-            gr.Warning(str(exc).splitlines()[0] if isinstance(exc, BusyError) else "Config refused: see below")
-            return run, f"⚠️ {exc}" if isinstance(exc, BusyError) else f"⚠️ Not started:\n```\n{exc}\n```"
-        return str(run_dir), f"Started `{run_dir.name}`."
+            run_dir, queued = launch(ctx, ctx.visitor(request), config, dataset)
+        except (ConfigError, ValueError) as exc:
+            gr.Warning("Not started: see below")
+            return run, f"⚠️ Not started:\n```\n{exc}\n```"
+        return str(run_dir), started_message(run_dir, queued)
 
-    def on_stop(run: str | None) -> str:
-        target = _stop_target(run)
-        if target is None:
-            return "No training is running."
-        stop_training(target)
-        return f"Stop requested for `{Path(target).name}`: it stops after the current step and keeps the best model."
+    def on_stop(run: str | None, request: gr.Request) -> str:
+        return stop_message(_stop_target(ctx.visitor(request), run))
 
-    start.click(on_start, [ctx.config, ctx.dataset, ctx.run], [ctx.run, message], concurrency_id="heavy",
-                api_visibility="private")
+    start.click(on_start, [ctx.config, ctx.dataset, ctx.run], [ctx.run, message], api_visibility="private")
     stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
     ctx.run.change(redraw, [ctx.run], view, api_visibility="private", show_progress="hidden")
     timer.tick(redraw, [ctx.run], view, concurrency_limit=None, api_visibility="private", show_progress="hidden")
@@ -180,54 +185,69 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         api_start, api_status, api_stop = gr.Button(), gr.Button(), gr.Button()
 
     def start_training_api(config_overrides: Any, config: dict[str, Any], dataset: dict | None,
-                           run: str | None) -> tuple[dict[str, Any], str | None]:
+                           run: str | None, request: gr.Request) -> tuple[dict[str, Any], str | None]:
         """API `/start_training`. Input: `config_overrides`, a dict (nested, or dotted keys such as
         {"mining.num_negatives": 1}) or a YAML/JSON string, applied over this session's config and dataset (a
-        "preset" key applies a preset first). Output: {"run_id", "run_dir", "state": "running"}, or
-        {"error": message, "busy": bool} when the config is invalid or a training is already running."""
+        "preset" key applies a preset first). Output: {"run_id", "run_dir", "state": "running"}; when other
+        trainings hold every slot, {"run_id", "run_dir", "state": "queued", "position": N, "ahead": N-1,
+        "estimated_start_s"} (it starts by itself in its turn); or {"error": message, "errors": [...]} when the
+        config is refused."""
         try:
-            run_dir = launch(ctx, config, dataset, config_overrides)
-        except BusyError as exc:
-            return {"error": str(exc), "busy": True}, run
+            run_dir, queued = launch(ctx, ctx.visitor(request), config, dataset, config_overrides)
         except ConfigError as exc:
             return {"error": str(exc), "errors": exc.errors, "busy": False}, run
-        return {"run_id": run_dir.name, "run_dir": str(run_dir), "state": "running"}, str(run_dir)
+        except ValueError as exc:
+            return {"error": str(exc), "errors": [str(exc)], "busy": False}, run
+        out = {"run_id": run_dir.name, "run_dir": str(run_dir), "state": queued.get("state") or "running"}
+        return out | {k: queued[k] for k in ("position", "ahead", "estimated_start_s") if k in queued}, str(run_dir)
 
-    def training_status_api(run: str | None) -> dict[str, Any]:
-        """API `/training_status`. No input. Output: the status of the running training, else of this session's
-        last run, else of the newest run: {state: idle|running|finished|stopped|failed|interrupted, phase, run_id,
-        run_dir, step, max_steps, epoch, loss, eta_s, baseline, metrics, model_dir, message, events, and once
-        finished before/after/primary}."""
-        return status_of(default_run(ctx.runs_dir, run))
+    def training_status_api(run: str | None, request: gr.Request) -> dict[str, Any]:
+        """API `/training_status`. No input. Output: the status of this visitor's running (or queued) training,
+        else of this session's last run, else of their newest run: {state: idle|queued|running|finished|stopped|
+        failed|interrupted, phase, run_id, run_dir, step, max_steps, epoch, loss, eta_s, baseline, metrics,
+        model_dir, message, events, position (queued), and once finished before/after/primary}."""
+        return status_of(default_run(ctx.visitor(request), run))
 
-    def stop_training_api(run: str | None) -> dict[str, Any]:
-        """API `/stop_training`. No input. Output: {"stopped": run_id or null, "run_dir", "message"}. The run
-        stops after its current step, keeps its best checkpoint and ends in state `stopped`."""
-        target = _stop_target(run)
+    def stop_training_api(run: str | None, request: gr.Request) -> dict[str, Any]:
+        """API `/stop_training`. No input. Output: {"stopped": run_id or null, "run_dir", "message"}. A running
+        training stops after its current step, keeps its best checkpoint and ends in state `stopped`; a queued
+        one is taken out of the queue."""
+        target = _stop_target(ctx.visitor(request), run)
         if target is None:
-            return {"stopped": None, "run_dir": None, "message": "no training is running"}
+            return {"stopped": None, "run_dir": None, "message": "no training of yours is running or queued"}
         stop_training(target)
         return {"stopped": Path(target).name, "run_dir": str(target), "message": "stop requested"}
 
     api_start.click(start_training_api, [api_in, ctx.config, ctx.dataset, ctx.run], [api_out, ctx.run],
-                    api_name="start_training", concurrency_id="heavy")
+                    api_name="start_training")
     api_status.click(training_status_api, [ctx.run], [api_out], api_name="training_status", concurrency_limit=None)
     api_stop.click(stop_training_api, [ctx.run], [api_out], api_name="stop_training", concurrency_limit=None)
     return {"start": start, "stop": stop, "message": message, "progress": progress, "loss_plot": loss_plot,
             "metrics_plot": metrics_plot, "table": table, "log": log, "timer": timer}
 
 
-def _stop_target(run: str | None) -> str | None:
-    """The live run to stop: the studio's own training, else the shown run (e.g. started from the CLI). A run that
-    has written its terminal event is not live, even while its process is still saving the model."""
-    job = active_job()
-    for candidate in (str(job.run_dir) if job else None, run):
-        if candidate and run_status(candidate)["state"] == "running":
+def _stop_target(v: Visitor, run: str | None) -> str | None:
+    """The visitor's live run to stop: the shown run when it is live, else their running or queued training.
+    Locally that includes a run started from the CLI. A run that has written its terminal event is not live."""
+    live = [str(p) for p in live_runs(None if not v.public else v.root)]
+    for candidate in (run, *live):
+        if candidate and v.owns(candidate) and run_status(candidate)["state"] in ("running", "queued"):
             return candidate
     return None
 
 
-def attach(demo: gr.Blocks, ctx: StudioContext) -> None:
-    """On page load show the live run (re-attaching its timer through ctx.run's change) or the newest one."""
-    demo.load(lambda run: default_run(ctx.runs_dir, run), [ctx.run], [ctx.run], api_visibility="private",
-              show_progress="hidden")
+def stop_message(target: str | None) -> str:
+    if target is None:
+        return "No training of yours is running or queued."
+    if run_status(target)["state"] == "queued":
+        stop_training(target)
+        return f"Cancelled `{Path(target).name}`: it was still waiting in the queue."
+    stop_training(target)
+    return f"Stop requested for `{Path(target).name}`: it stops after the current step and keeps the best model."
+
+
+def attach(load: Any, ctx: StudioContext) -> None:
+    """After the page's load event (which binds the visitor) show their live run (re-attaching its timer through
+    ctx.run's change) or their newest one."""
+    load.then(lambda run, request: default_run(ctx.visitor(request), run), [ctx.run], [ctx.run],
+              api_visibility="private", show_progress="hidden")
