@@ -115,7 +115,10 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
                 return vid
 
             load = demo.load(on_load, [stored_id], [stored_id], api_visibility="private", show_progress="hidden")
-            demo.unload(lambda request: ctx.unbind(request))
+            def on_unload(request: gr.Request) -> None:
+                ctx.unbind(request)
+
+            demo.unload(on_unload)
             threading.Thread(target=_sweeper, args=(ctx,), name="visitor-sweep", daemon=True).start()
         else:
             load = demo.load(lambda: None, None, None, api_visibility="private", show_progress="hidden")

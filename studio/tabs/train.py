@@ -249,5 +249,7 @@ def stop_message(target: str | None) -> str:
 def attach(load: Any, ctx: StudioContext) -> None:
     """After the page's load event (which binds the visitor) show their live run (re-attaching its timer through
     ctx.run's change) or their newest one."""
-    load.then(lambda run, request: default_run(ctx.visitor(request), run), [ctx.run], [ctx.run],
-              api_visibility="private", show_progress="hidden")
+    def on_load(run: str | None, request: gr.Request) -> str | None:
+        return default_run(ctx.visitor(request), run)
+
+    load.then(on_load, [ctx.run], [ctx.run], api_visibility="private", show_progress="hidden")

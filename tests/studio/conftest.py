@@ -34,9 +34,9 @@ def studio(studio_dirs: Path) -> Iterator:
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(),
                             share=False, quiet=True)
     yield demo, url
-    from core.jobs import active_job, stop_training
+    from core.jobs import live_runs, stop_training
 
-    if active_job() is not None:  # never leave a training process behind
+    if live_runs():  # never leave a training process behind
         stop_training(wait_s=30)
     demo.close()
 

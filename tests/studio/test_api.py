@@ -1,4 +1,4 @@
-"""The studio's script API through gradio_client: validate -> start -> poll -> finished, busy, stop, refusals.
+"""The studio's script API through gradio_client: validate -> start -> poll -> finished, queue, stop, refusals.
 
 Real trainings of the bundled MiniLM on 40 pairs (a few steps each); nothing is mocked.
 """
@@ -107,11 +107,19 @@ def test_train_until_finished(client, pairs40: Path, studio_dirs: Path, tmp_path
     assert model.encode(["my laptop will not boot"]).shape == (1, 384)
 
 
-def test_second_start_is_busy_then_stop(client, tmp_path: Path) -> None:
+def test_second_start_waits_in_the_queue_then_cancel_and_stop(client, tmp_path: Path) -> None:
     first = client.predict(tiny(tmp_path, num_epochs=3), api_name="/start_training")
-    assert "error" not in first, first
+    assert first.get("state") == "running", first
     second = client.predict(tiny(tmp_path), api_name="/start_training")
-    assert second["busy"] is True and "already running" in second["error"]
+    assert second["state"] == "queued" and second["position"] == 1 and second["ahead"] == 0, second
+    status = client.predict(api_name="/training_status")  # the running one is shown first
+    assert status["run_id"] == first["run_id"]
+    cancel = client.predict(api_name="/stop_training")  # the session's newest run: the queued one
+    assert cancel["stopped"] == second["run_id"]
+    from core.jobs import run_status
+
+    cancelled = run_status(second["run_dir"])
+    assert cancelled["state"] == "stopped" and "queue" in cancelled["message"]
     status = wait_for(client, lambda s: s["state"] != "running" or s["step"] >= 1, timeout=180)
     assert status["run_id"] == first["run_id"] and status["state"] == "running", status
     stop = client.predict(api_name="/stop_training")
