@@ -30,6 +30,7 @@ from .runs import CONFIG_FILE, EVENTS_FILE, new_run_dir, request_stop, run_state
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROCESS_LOG = "process.log"
+WAITING_FILE = "waiting.json"  # the queue's order, so waiting runs survive a server restart
 POLL_S = 1.0
 
 
@@ -76,7 +77,9 @@ class TrainingQueue:
         self.waiting: list[Job] = []
         self.running: list[Job] = []
         self._mean_duration: float | None = None  # of the runs this queue has seen end, for start estimates
+        self._saved: str | None = None
         self._adopt()
+        self._restore_waiting()
         self._monitor = threading.Thread(target=self._watch, name="training-queue", daemon=True)
         self._monitor.start()
 
@@ -100,6 +103,32 @@ class TrainingQueue:
             else:  # the process is gone (or the pid now belongs to another process)
                 path.unlink(missing_ok=True)
                 _mark_ended(run_dir, None)
+
+    def _restore_waiting(self) -> None:
+        """Runs that were waiting when the server stopped wait again, in their order."""
+        try:
+            saved = json.loads((self.locks_dir / WAITING_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        for item in saved if isinstance(saved, list) else []:
+            try:
+                run_dir = Path(item["run_dir"])
+            except (TypeError, KeyError):
+                continue
+            if run_dir.is_dir() and run_state(run_dir)[0] == "queued":
+                self.waiting.append(Job(run_dir, submitted=item.get("submitted", time.time()),
+                                        time_limit_s=item.get("time_limit_s")))
+
+    def _save_waiting(self) -> None:
+        data = [{"run_dir": str(j.run_dir), "submitted": j.submitted, "time_limit_s": j.time_limit_s}
+                for j in self.waiting]
+        text = json.dumps(data)
+        if text == self._saved:  # the watcher pumps every second; write only what changed
+            return
+        self._saved = text
+        tmp = self.locks_dir / (WAITING_FILE + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(self.locks_dir / WAITING_FILE)
 
     # ---- public operations
     def submit(self, run_dir: Path, time_limit_s: float | None = None) -> dict[str, Any]:
@@ -130,6 +159,7 @@ class TrainingQueue:
             if job is None:
                 return False
             self.waiting.remove(job)
+            self._save_waiting()
         EventWriter(run_dir / EVENTS_FILE).emit("stopped", model_dir=None, message="Cancelled while waiting in the "
                                                 "queue; nothing was trained.", cancelled=True)
         return True
@@ -160,6 +190,7 @@ class TrainingQueue:
                     continue
                 self._launch(job)
                 self.running.append(job)
+            self._save_waiting()
 
     def _launch(self, job: Job) -> None:
         log = open(job.run_dir / PROCESS_LOG, "ab")

@@ -85,7 +85,7 @@ class RunInfo:
     run_id: str
     path: str
     kind: str
-    state: str  # running | finished | stopped | failed | interrupted
+    state: str  # queued | running | finished | stopped | failed | interrupted
     created: float
     dataset: str | None = None
     format: str | None = None
@@ -111,6 +111,8 @@ def run_state(run_dir: str | Path, events: list[dict[str, Any]] | None = None) -
     pid = read_json(run_dir / PID_FILE)
     if isinstance(pid, int) and _pid_alive(pid):
         return "running", None
+    if events and events[-1]["type"] == "queued" and pid is None:
+        return "queued", None  # waiting for its turn in the training queue (core.jobs)
     return "interrupted", None
 
 

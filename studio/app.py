@@ -86,7 +86,7 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
     limits = Limits.from_env()
     queue(rd / ".locks")  # adopts a training child that outlived a restarted server
     config = initial_config(public)
-    config["runs_dir"] = str(rd) if public else short_path(rd)
+    config["runs_dir"] = "runs" if public else short_path(rd)  # public: inside each visitor's own folder
     dataset = initial_dataset(config)
     # Gradio deletes its own upload cache after a day; visitors' folders are ours (see _sweeper).
     with gr.Blocks(title=TITLE, delete_cache=(3600, 86400) if public else None) as demo:

@@ -53,15 +53,14 @@ class Visitor:
     def config(self, cfg: EmbedConfig) -> EmbedConfig:
         """A config to run for this visitor: their runs folder, and in public mode every path and model checked
         (PathRefused otherwise) and the limits applied."""
+        if self.sandbox is not None:
+            if self.limits and cfg.num_epochs > self.limits.num_epochs:
+                raise PathRefused("num_epochs", f"{cfg.num_epochs:g} is over this server's limit of "
+                                                f"{self.limits.num_epochs:g} epochs")
+            cfg = self.sandbox.config(cfg)  # refuses a runs_dir outside their folder before it is replaced
         data = cfg.to_dict()
-        data["runs_dir"] = str(self.runs_dir)
-        cfg = EmbedConfig(**data)
-        if self.sandbox is None:
-            return cfg
-        if self.limits and cfg.num_epochs > self.limits.num_epochs:
-            raise PathRefused("num_epochs", f"{cfg.num_epochs:g} is over this server's limit of "
-                                            f"{self.limits.num_epochs:g} epochs")
-        return self.sandbox.config(cfg)
+        data["runs_dir"] = str(self.runs_dir)  # the studio lists and re-attaches runs from here
+        return EmbedConfig(**data)
 
     def model(self, name: str | None, key: str = "model") -> str:
         return self.sandbox.model(name, key) if self.sandbox else (name or "")

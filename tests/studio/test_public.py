@@ -1,0 +1,182 @@
+"""Public mode as strangers would meet it: two gradio_client visitors on one public studio, the attacks a visitor
+can try through the documented API, a YAML bomb, and the training queue. Real trainings of the bundled model."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+from core.visitors import Visitors
+from tests.studio.conftest import _free_port
+
+CANARY = "canary-7f3a9c secret server text"
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "it_helpdesk_pairs.jsonl"
+
+
+def tiny(**extra) -> dict:
+    return {"max_seq_length": 32, "batch_size": 8, "sample_size": 40, "test_size": 0.2, "num_epochs": 1,
+            "mining.num_negatives": 0, **extra}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A public studio whose server folders hold canary files a visitor must never reach."""
+    from studio.app import create_app
+
+    tmp = tmp_path_factory.mktemp("public")
+    secret = tmp / "server_files"
+    (secret / "model").mkdir(parents=True)
+    (secret / "canary.jsonl").write_text(json.dumps({"query": CANARY, "document": CANARY}) + "\n" * 1, "utf-8")
+    (secret / "canary.txt").write_text(CANARY + "\n", "utf-8")
+    (secret / "model" / "config.json").write_text("{}", "utf-8")
+    (secret / "model" / "README.md").write_text(CANARY, "utf-8")
+    (secret / "runs" / "r1").mkdir(parents=True)
+    (secret / "runs" / "r1" / "events.jsonl").write_text(json.dumps({"type": "failed", "message": CANARY}) + "\n")
+    demo = create_app(workspace=tmp / "workspace", runs_dir=tmp / "runs", public=True)
+    demo.queue(default_concurrency_limit=4)
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, share=False, quiet=True)
+    yield {"url": f"http://127.0.0.1:{port}/", "tmp": tmp, "secret": secret, "demo": demo}
+    from core.jobs import live_runs, stop_training
+
+    if live_runs():
+        stop_training(wait_s=30)
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def a(server) -> Iterator[Client]:
+    c = Client(server["url"], verbose=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def b(server) -> Iterator[Client]:
+    c = Client(server["url"], verbose=False)
+    yield c
+    c.close()
+
+
+def status(client: Client) -> dict:
+    return client.predict(api_name="/training_status")
+
+
+def wait_for(client: Client, done, timeout: float) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        s = status(client)
+        if done(s) or time.time() > deadline:
+            return s
+        time.sleep(1)
+
+
+def assert_no_canary(*responses) -> None:
+    for r in responses:
+        assert CANARY not in json.dumps(r, default=str)
+
+
+def test_canary_files_intact(server) -> None:  # guards the attack tests below: they must not write anything
+    assert (server["secret"] / "canary.txt").read_text("utf-8") == CANARY + "\n"
+
+
+def test_path_attacks_through_start_training_are_refused(a, server) -> None:
+    secret = server["secret"]
+    attacks = {
+        "output_dir": [str(secret), str(secret / "model"), "../../../server_files", "/tmp/elsewhere"],
+        "runs_dir": [str(secret / "runs")],
+        "cache_dir": ["../../.."],
+        "dataset_path": [str(secret / "canary.jsonl"), "../../../server_files/canary.jsonl"],
+        "corpus_path": [str(secret / "canary.txt"), "~/canary.txt"],
+        "model_name": [str(secret / "model"), "../../../server_files/model"],
+        "mining.exclude_path": [str(secret / "canary.txt")],
+        "resume": [str(secret / "runs" / "r1")],
+    }
+    for key, values in attacks.items():
+        for value in values:
+            out = a.predict({key: value}, api_name="/start_training")
+            assert "error" in out and out["errors"][0].startswith(key), (key, value, out)
+            assert_no_canary(out)
+    assert status(a)["state"] == "idle"  # nothing started
+    assert (secret / "canary.txt").read_text("utf-8") == CANARY + "\n" and (secret / "model" / "README.md").exists()
+
+
+def test_other_endpoints_refuse_server_paths(a, server) -> None:
+    secret = server["secret"]
+    zipped = a.predict(str(secret / "model"), api_name="/export_zip")
+    opened = a.predict(str(secret / "runs" / "r1"), api_name="/open_run")
+    opened_rel = a.predict("../../../server_files/runs/r1", api_name="/open_run")
+    pushed = a.predict(str(secret / "model"), "someone/model", "hf_token", True, api_name="/hub_push")
+    assert zipped[0] is None and "Refused" in zipped[1]
+    assert "Refused" in opened and "Refused" in opened_rel and "Refused" in pushed
+    with pytest.raises(Exception, match="Refused"):
+        a.predict("text", "other", "sentence-transformers/all-MiniLM-L6-v2", str(secret / "model"),
+                  api_name="/compare_similarity")
+    assert_no_canary(zipped, opened, opened_rel, pushed, a.predict(api_name="/run_history"))
+    assert not list(server["tmp"].rglob("*.zip"))
+
+
+def test_a_crafted_session_hash_names_no_folder(server) -> None:
+    c = Client(server["url"], verbose=False)
+    c.session_hash = "../../../server_files/evil"
+    try:
+        report = c.predict(handle_file(str(SAMPLE)), api_name="/validate_dataset")
+        assert report["selected"]
+    finally:
+        c.close()
+    assert not (server["secret"] / "evil").exists()
+    assert not [p for p in server["tmp"].rglob("*evil*")]
+    folders = [p for p in (server["tmp"] / "workspace" / "visitors").iterdir() if p.is_dir()]
+    assert all(len(p.name) == 32 for p in folders)  # server-made tokens only
+
+
+def test_yaml_bomb_is_refused_fast_and_the_server_keeps_answering(a, b) -> None:
+    bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    t0 = time.time()
+    out = a.predict(bomb, api_name="/start_training")
+    assert time.time() - t0 < 2.0 and "anchors and aliases" in out["error"]
+    big = a.predict("x: " + "y" * 70_000, api_name="/start_training")
+    assert "64 KB" in big["error"]
+    assert b.predict(api_name="/current_dataset")["format"] == "pairs"
+
+
+def test_forged_ids_are_not_visitors(server) -> None:
+    visitors = Visitors(server["tmp"] / "workspace")
+    real = visitors.issue()
+    token, sig = real.split(".")
+    assert visitors.check(real) == real
+    for forged in [f"{token}.{'0' * 32}", f"{'A' * 32}.{sig}", "../../etc", "", None, 42, real + "x"]:
+        assert visitors.check(forged) is None
+    with pytest.raises(ValueError):
+        visitors.folder(f"{token}.{'0' * 32}")
+
+
+def test_two_visitors_are_isolated_and_queued_fifo(a, b, server) -> None:
+    first = a.predict(tiny(), api_name="/start_training")
+    assert first["state"] == "running", first
+    second = b.predict(tiny(), api_name="/start_training")
+    assert second["state"] == "queued" and second["position"] == 1, second
+    assert Path(first["run_dir"]).parents[1] != Path(second["run_dir"]).parents[1]  # two visitor folders
+    seen_by_b = status(b)
+    assert seen_by_b["run_dir"] == second["run_dir"] and seen_by_b["state"] == "queued"
+    # B can neither open, stop nor resume A's run, nor see it in its history
+    assert "Refused" in b.predict(first["run_dir"], api_name="/open_run")
+    assert len(b.predict(api_name="/run_history")[0]["data"]) == 1  # only its own (run ids may coincide)
+    resumed = b.predict({"resume": first["run_dir"]}, api_name="/start_training")
+    assert resumed["errors"][0].startswith("resume")
+    assert status(b)["run_dir"] == second["run_dir"]
+    done_a = wait_for(a, lambda s: s["state"] not in ("running", "queued"), timeout=300)
+    assert done_a["state"] == "finished" and done_a["run_dir"] == first["run_dir"], done_a
+    done_b = wait_for(b, lambda s: s["state"] not in ("running", "queued"), timeout=300)
+    assert done_b["state"] == "finished" and done_b["run_dir"] == second["run_dir"], done_b
+    assert len(b.predict(api_name="/run_history")[0]["data"]) == 1
+    card = (Path(done_b["model_dir"]) / "README.md").read_text("utf-8")
+    metrics = (Path(second["run_dir"]) / "metrics.json").read_text("utf-8")
+    for text in (card, metrics):  # a model card and metrics travel: no server paths, no visitor folder
+        assert str(server["tmp"]) not in text and "visitors" not in text
