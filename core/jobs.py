@@ -85,11 +85,11 @@ class TrainingQueue:
 
     # ---- lock files: one per running child
     def _lock_path(self, run_dir: Path) -> Path:
-        return self.locks_dir / f"{run_dir.name}.json"
+        return self.locks_dir / f"{run_dir.name}.lock"
 
     def _adopt(self) -> None:
         """Children started by an earlier server process: keep the live ones, clear the locks of dead ones."""
-        for path in sorted(self.locks_dir.glob("*.json")):
+        for path in sorted(self.locks_dir.glob("*.lock")):
             try:
                 lock = json.loads(path.read_text(encoding="utf-8"))
                 pid, run_dir = int(lock["pid"]), Path(lock["run_dir"])
