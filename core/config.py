@@ -17,6 +17,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SEED_DATASET_PATH = "data/raw/embedding_dataset.jsonl"  # where the seed walk-through puts its data
 MAX_BATCH = 8192  # beyond any real batch; bounds what a typo (or a stranger) can ask of the server
 MAX_YAML_BYTES = 64 * 1024  # a config is a few hundred bytes; this bounds parsing work on untrusted text
+MAX_YAML_DEPTH = 32  # a config nests three levels
 IR_METRICS = ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"]
 
 
@@ -197,12 +198,19 @@ def safe_yaml(text: str, source: str) -> Any:
     expanded (nested aliases make a few hundred bytes expand into billions of nodes). Raises ConfigError."""
     if len(text.encode("utf-8", errors="replace")) > MAX_YAML_BYTES:
         raise ConfigError([f"YAML text is over {MAX_YAML_BYTES // 1024} KB; a config is a few hundred bytes"], source)
+    opens = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
+             yaml.BlockMappingStartToken)
+    closes = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+    depth = 0
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):  # tokens only: linear, nothing is built yet
+            line = token.start_mark.line + 1
             if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
-                line = token.start_mark.line + 1
                 raise ConfigError([f"line {line}: YAML anchors and aliases (&, *) are not accepted; write the "
                                    "values out"], source)
+            depth += isinstance(token, opens) - isinstance(token, closes)
+            if depth > MAX_YAML_DEPTH:  # the parser recurses per level: refuse before it does
+                raise ConfigError([f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep"], source)
         return yaml.safe_load(text)
     except RecursionError:
         raise ConfigError(["YAML text is nested too deeply to be a config"], source) from None
