@@ -184,12 +184,15 @@ class TrainingQueue:
             for job in [j for j in self.running if not j.alive()]:
                 self.running.remove(job)
                 self._finish(job)
-            while self.waiting and len(self.running) < max_trainings():
+            # A run that has written its last event is only exiting (saving, freeing memory): not a slot-holder.
+            busy = [j for j in self.running if run_state(j.run_dir)[0] not in TERMINAL]
+            while self.waiting and len(busy) < max_trainings():
                 job = self.waiting.pop(0)
                 if run_state(job.run_dir)[0] in TERMINAL:  # cancelled meanwhile
                     continue
                 self._launch(job)
                 self.running.append(job)
+                busy.append(job)
             self._save_waiting()
 
     def _launch(self, job: Job) -> None:
