@@ -137,6 +137,7 @@ class BuildReport:
     index_type: str = ""
     recall_at_10: float | None = None
     seconds: float = 0.0
+    embed_seconds: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -144,7 +145,8 @@ class BuildReport:
         return asdict(self)
 
     def to_text(self) -> str:
-        rate = f", {self.embedded / self.seconds:.0f} chunks/s" if self.embedded and self.seconds else ""
+        rate = (f", embedding {self.embed_seconds:.1f} s = {self.embedded / self.embed_seconds:.0f} chunks/s"
+                if self.embedded and self.embed_seconds else "")
         lines = [f"index {self.out}: {self.documents} documents -> {self.chunks} chunks; embedded {self.embedded}, "
                  f"reused {self.reused}, removed {self.removed} ({self.seconds:.1f} s{rate})",
                  f"search: {self.index_type}" + (f", recall@10 vs exact {self.recall_at_10:.3f}"
@@ -230,7 +232,9 @@ def build_index(model: str | Path, documents: str | Path, out: str | Path, *, ch
     report.notes += notes
     new_hashes = list(dict.fromkeys(h for h in frame["hash"] if h not in old))
     text_of = dict(zip(frame["hash"], frame["text"]))
+    t_embed = time.perf_counter()
     fresh = _embed(encoder, [text_of[h] for h in new_hashes], batch_size, progress)
+    report.embed_seconds = round(time.perf_counter() - t_embed, 3)
     vectors_of = {**old, **dict(zip(new_hashes, fresh))}
     vectors = np.stack([vectors_of[h] for h in frame["hash"]]).astype(np.float32)
     index, kind, recall = _make_index(vectors, exact_limit)
