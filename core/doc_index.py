@@ -358,3 +358,19 @@ def load_index(path: str | Path, model: str | Path | None = None) -> DocIndex:
     if index.ntotal != len(chunks):
         raise DocIndexError(f"index {path} is inconsistent ({index.ntotal} vectors, {len(chunks)} chunks): rebuild it")
     return DocIndex(path, manifest, chunks, index, get_encoder(model_path))
+
+
+def zip_index(index_dir: str | Path, target: str | Path) -> Path:
+    """The index folder as a zip (files at the top level: unzip and `load_index(folder)`)."""
+    import zipfile
+
+    index_dir, target = Path(index_dir), Path(target)
+    _read_manifest(index_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for f in sorted(index_dir.iterdir()):
+            if f.is_file():
+                zf.write(f, f.name)
+    tmp.replace(target)
+    return target

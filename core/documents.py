@@ -197,9 +197,63 @@ def chunk_documents(docs: list[Document], tokenizer, max_tokens: int, overlap: i
     return chunks
 
 
-def skipped_text(skipped: list[Skipped]) -> list[str]:
-    return [f"  skipped {s.source}: {s.reason}" for s in skipped]
+# ---------------------------------------------------------------- uploaded archives
+
+MAX_ZIP_MEMBERS = 5000
+MAX_ZIP_MB = 500.0
+
+
+def safe_extract_zip(archive: str | Path, dest: str | Path, max_members: int = MAX_ZIP_MEMBERS,
+                     max_mb: float = MAX_ZIP_MB) -> list[Path]:
+    """Extract a zip of documents into `dest`, refusing (ValueError, nothing written) absolute or `..` member paths,
+    symbolic links, more than `max_members` members or more than `max_mb` uncompressed; sizes are counted on the
+    bytes actually written too, so a lying header cannot overrun the cap (what was written is then removed)."""
+    import stat
+    import zipfile
+
+    dest = Path(dest).resolve()
+    name = Path(archive).name
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"{name} is not a readable zip file ({exc})") from None
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir()]
+        if len(members) > max_members:
+            raise ValueError(f"{name} has {len(members)} files; at most {max_members} are accepted")
+        for m in members:
+            parts = Path(m.filename.replace("\\", "/")).parts
+            if m.filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", m.filename) or ".." in parts:
+                raise ValueError(f"{name} refused: member '{m.filename}' points outside the archive's folder")
+            if stat.S_ISLNK(m.external_attr >> 16):
+                raise ValueError(f"{name} refused: member '{m.filename}' is a symbolic link")
+        if sum(m.file_size for m in members) > max_mb * 1e6:
+            raise ValueError(f"{name} unpacks to more than {max_mb:g} MB")
+        written: list[Path] = []
+        try:
+            _write_members(zf, members, dest, name, max_mb, written)
+        except BaseException:
+            for f in written:
+                f.unlink(missing_ok=True)
+            raise
+    return written
+
+
+def _write_members(zf, members, dest: Path, name: str, max_mb: float, written: list[Path]) -> None:
+    total = 0
+    for m in members:
+        target = (dest / m.filename).resolve()
+        if not target.is_relative_to(dest):
+            raise ValueError(f"{name} refused: member '{m.filename}' points outside the archive's folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written.append(target)
+        with zf.open(m) as src, open(target, "wb") as out:
+            while block := src.read(1 << 20):
+                total += len(block)
+                if total > max_mb * 1e6:
+                    raise ValueError(f"{name} unpacks to more than {max_mb:g} MB")
+                out.write(block)
 
 
 __all__ = ["Chunk", "Document", "Skipped", "chunk_documents", "chunk_spans", "content_hash",
-           "read_documents"]
+           "read_documents", "safe_extract_zip"]
