@@ -332,27 +332,38 @@ class DocIndex:
         return self.search_many([query], k)[0]
 
 
-def load_index(path: str | Path, model: str | Path | None = None) -> DocIndex:
-    """Open an index folder. Queries are encoded by `model` (a model folder or its ONNX copy; default: the model
-    the index was built with), which must have the fingerprint recorded at build time."""
-    import faiss
-
-    path = Path(path)
-    manifest = _read_manifest(path)
-    built = manifest["model"]
-    name = str(model) if model else built["path"]
-    try:
-        model_path = resolve_model(name)
-    except Exception as exc:
-        raise DocIndexError(f"the index at {path} needs its model to encode queries, but {exc} "
-                          "Pass --model with the model folder the index was built with.") from None
-    got = model_fingerprint(model_path)
+def _check_fingerprint(path: Path, manifest: dict, model_path: str, name: str) -> None:
+    built, got = manifest["model"], model_fingerprint(model_path)
     if got != built["fingerprint"]:
         raise IndexMismatchError(
             f"index {path} was built with model {built['path']} (fingerprint {built['fingerprint']}), but "
             f"{model_path} has fingerprint {got}: it is another model (or was retrained), so its query vectors "
             "would not match the index. Search with the model the index was built with, or rebuild the index: "
             f"`python -m core index build --model {name} --documents {manifest.get('documents')} --out {path}`.")
+
+
+def check_index_model(path: str | Path, model: str | Path) -> None:
+    """Raise IndexMismatchError unless the index folder at `path` was built with `model`."""
+    _check_fingerprint(Path(path), _read_manifest(Path(path)), resolve_model(str(model)), str(model))
+
+
+def load_index(path: str | Path, model: str | Path | None = None) -> DocIndex:
+    """Open an index folder. Queries are encoded by `model` (a model folder or its ONNX copy; default: the model
+    folder holding the index, else the model it was built with), which must have the fingerprint recorded at
+    build time."""
+    import faiss
+
+    path = Path(path)
+    manifest = _read_manifest(path)
+    # An index shipped inside its model's folder (model zip: <model>/index/) is searched with that folder.
+    inside = (path.parent / "modules.json").exists() and path.name == "index"
+    name = str(model) if model else str(path.parent) if inside else manifest["model"]["path"]
+    try:
+        model_path = resolve_model(name)
+    except Exception as exc:
+        raise DocIndexError(f"the index at {path} needs its model to encode queries, but {exc} "
+                            "Pass --model with the model folder the index was built with.") from None
+    _check_fingerprint(path, manifest, model_path, name)
     chunks = pd.read_parquet(path / "chunks.parquet")
     index = faiss.read_index(str(path / "index.faiss"))
     if index.ntotal != len(chunks):

@@ -36,10 +36,21 @@ def model_card(model_dir: str | None) -> str:
     return text
 
 
-def build_zip(model_dir: str, workspace: str | Path) -> tuple[str, str]:
-    path = cmp.export_zip(model_dir, Path(workspace) / "exports")
+def build_zip(model_dir: str, workspace: str | Path, index_dir: str | None = None) -> tuple[str, str]:
+    path = cmp.export_zip(model_dir, Path(workspace) / "exports", index_dir=(index_dir or "").strip() or None)
     size = path.stat().st_size / 1e6
-    return str(path), f"Zipped {model_dir} → `{path.name}` ({size:.0f} MB). Unzip and load with `SentenceTransformer(folder)`."
+    extra = " with its document index in `index/`" if (index_dir or "").strip() else ""
+    return str(path), (f"Zipped {model_dir}{extra} → `{path.name}` ({size:.0f} MB). Unzip and load with "
+                       "`SentenceTransformer(folder)`.")
+
+
+def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> str:
+    """An ONNX copy (and int8/) under workspace/exports, checked against torch; the check's figures as text."""
+    from core.onnx_export import export_onnx
+
+    name = Path(model_dir).parent.name if Path(model_dir).name == "model" else Path(model_dir).name
+    result = export_onnx(model_dir, Path(workspace) / "exports" / f"{name}_onnx", quantize="int8" if int8 else None)
+    return ("" if result.ok else "⚠️ ") + result.to_text().replace("\n", "  \n")
 
 
 def hub_push(model_dir: str, repo_id: str, token: str, private: bool) -> str:
@@ -84,7 +95,13 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     with gr.Row():
         zip_btn = gr.Button("Build zip", variant="primary")
         zip_file = gr.File(label="Download", interactive=False)
+    index_dir = gr.Textbox(label="Include a document index (optional: an index folder built with this model)")
     export_status = gr.Markdown()
+    with gr.Accordion("ONNX copy for CPU serving", open=False):
+        with gr.Row():
+            onnx_int8 = gr.Checkbox(label="also int8 (quantised)", value=True)
+            onnx_btn = gr.Button("Export ONNX")
+        onnx_status = gr.Markdown()
     with gr.Accordion("Model card (README.md)", open=False):
         card = gr.Markdown(model_card(start))
     with gr.Accordion("Push to the Hugging Face Hub", open=False):
@@ -111,12 +128,19 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         gr.Warning(msg)
         return f"⚠️ {msg}"
 
-    def on_zip(model_dir: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_zip(model_dir: str, index: str = "", progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.2, desc="Zipping the model")
         try:
-            return build_zip(model_dir, ctx.workspace)
+            return build_zip(model_dir, ctx.workspace, index)
         except Exception as exc:
             return None, fail(exc)
+
+    def on_onnx(model_dir: str, int8: bool, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        progress(0.2, desc="Exporting and checking against torch")
+        try:
+            return build_onnx(model_dir, ctx.workspace, int8)
+        except Exception as exc:
+            return fail(exc)
 
     def on_push(model_dir: str, repo_id: str, token: str, private: bool) -> str:
         try:
@@ -148,7 +172,8 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
                 gr.update(choices=list(df["run"]), value=pick))
 
     hidden = {"api_visibility": "private"}
-    zip_btn.click(on_zip, model_dir, [zip_file, export_status], api_name="export_zip")
+    zip_btn.click(on_zip, [model_dir, index_dir], [zip_file, export_status], api_name="export_zip")
+    onnx_btn.click(on_onnx, [model_dir, onnx_int8], onnx_status, api_name="export_onnx", concurrency_id="heavy")
     model_dir.change(model_card, model_dir, card, **hidden)
     refresh_models.click(lambda cur, config: gr.update(choices=cmp.model_choices(
         ctx.runs_dir, cur, (config or {}).get("output_dir"))), [model_dir, ctx.config], model_dir, **hidden)

@@ -81,3 +81,19 @@ def test_the_studio_has_the_tab(tmp_path):
 
     demo = create_app(workspace=tmp_path / "ws", runs_dir=tmp_path / "runs")
     assert "rag_tab" in demo.studio_context.components
+
+
+def test_export_tab_zips_a_model_with_its_index_and_exports_onnx(tmp_path):
+    from core.doc_index import build_index
+    from core.models import resolve_model
+    from studio.tabs import export as export_tab
+
+    model = resolve_model(DEFAULT_MODEL)
+    build_index(model, make_documents(tmp_path / "docs", bad=False), tmp_path / "index", chunk_tokens=30)
+    path, line = export_tab.build_zip(model, tmp_path / "ws", str(tmp_path / "index"))
+    assert "with its document index" in line
+    with zipfile.ZipFile(path) as zf:
+        assert "index/chunks.parquet" in zf.namelist() and "modules.json" in zf.namelist()
+    text = export_tab.build_onnx(model, tmp_path / "ws", int8=False)
+    assert "fp32" in text and "ok" in text and not text.startswith("⚠️")
+    assert (tmp_path / "ws" / "exports").is_dir()
