@@ -107,6 +107,13 @@ class TorchEncoder:
         emb = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(emb, dtype=np.float32).reshape(len(texts), -1)
 
+    def encode_query(self, text: str) -> np.ndarray:
+        """One text through onnxruntime (core/onnx_query.py: ~2x faster, checked equal to torch) once exported."""
+        from .onnx_query import query_encoder
+
+        fast = query_encoder(self.model)
+        return fast(text) if fast is not None else self.encode([text])
+
 
 def _embed(encoder, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
     """Embeddings in input order, encoded longest-first in blocks (little padding per batch, a progress step each)."""
@@ -311,8 +318,9 @@ class ChunkHit:
 class DocIndex:
     """A loaded index folder and the model that encodes its queries."""
 
-    def __init__(self, path: Path, manifest: dict, chunks: pd.DataFrame, index, encoder):
+    def __init__(self, path: Path, manifest: dict, chunks: pd.DataFrame, index, encoder, fast_queries: bool = False):
         self.path, self.manifest, self.chunks, self.index, self.encoder = path, manifest, chunks, index, encoder
+        self.fast_queries = fast_queries and hasattr(encoder, "encode_query")
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -320,7 +328,10 @@ class DocIndex:
     def search_many(self, queries: list[str], k: int = 5, batch_size: int = 64) -> list[list[ChunkHit]]:
         if not queries:
             return []
-        emb = self.encoder.encode(list(queries), batch_size)
+        if self.fast_queries and len(queries) == 1:
+            emb = self.encoder.encode_query(queries[0])
+        else:
+            emb = self.encoder.encode(list(queries), batch_size)
         scores, ids = self.index.search(emb, min(max(1, int(k)), len(self)))
         rows = self.chunks
         return [[ChunkHit(r + 1, float(s), rows.at[i, "text"], rows.at[i, "source"],
@@ -347,10 +358,10 @@ def check_index_model(path: str | Path, model: str | Path) -> None:
     _check_fingerprint(Path(path), _read_manifest(Path(path)), resolve_model(str(model)), str(model))
 
 
-def load_index(path: str | Path, model: str | Path | None = None) -> DocIndex:
+def load_index(path: str | Path, model: str | Path | None = None, fast_queries: bool = False) -> DocIndex:
     """Open an index folder. Queries are encoded by `model` (a model folder or its ONNX copy; default: the model
     folder holding the index, else the model it was built with), which must have the fingerprint recorded at
-    build time."""
+    build time. `fast_queries` encodes single queries with onnxruntime (a one-off ~2 s export; for servers)."""
     import faiss
 
     path = Path(path)
@@ -368,7 +379,7 @@ def load_index(path: str | Path, model: str | Path | None = None) -> DocIndex:
     index = faiss.read_index(str(path / "index.faiss"))
     if index.ntotal != len(chunks):
         raise DocIndexError(f"index {path} is inconsistent ({index.ntotal} vectors, {len(chunks)} chunks): rebuild it")
-    return DocIndex(path, manifest, chunks, index, get_encoder(model_path))
+    return DocIndex(path, manifest, chunks, index, get_encoder(model_path), fast_queries)
 
 
 def zip_index(index_dir: str | Path, target: str | Path) -> Path:

@@ -136,3 +136,12 @@ def test_large_index_switches_to_hnsw_and_reports_recall(built, tmp_path):
     assert report.index_type.startswith("approximate (HNSW") and report.recall_at_10 >= 0.9
     assert "recall@10 vs exact" in report.to_text()
     assert load_index(tmp_path / "index").search("coffee maker descale", k=1)[0].source == "manual.pdf"
+
+
+def test_fast_queries_rank_as_torch_does(built):
+    root, _ = built
+    plain, fast = load_index(root / "index"), load_index(root / "index", fast_queries=True)
+    for query in ("VPN keeps dropping", "coffee maker descale"):
+        a, b = plain.search(query, k=4), fast.search(query, k=4)
+        assert [h.id for h in a] == [h.id for h in b]
+        assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-4)

@@ -100,7 +100,7 @@ def search_both(cid: str | None, query: str, k: float, workspace: str | Path) ->
             out.append(_frame([]))
             notes.append(f"model {side}: no index yet (build it)")
             continue
-        index = load_index(path)
+        index = load_index(path, fast_queries=True)
         out.append(_frame(index.search(query.strip(), int(k or 5))))
         notes.append(f"model {side}: {len(index)} chunks of `{Path(index.manifest['model']['path']).name}`")
     return out[0], out[1], "Searched " + "; ".join(notes) + "."
