@@ -145,6 +145,7 @@ class BuildReport:
     recall_at_10: float | None = None
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    load_seconds: float = 0.0  # model load and fingerprint: the fixed cost of any build
     skipped: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -223,10 +224,11 @@ def build_index(model: str | Path, documents: str | Path, out: str | Path, *, ch
     model_path = resolve_model(str(model))
     encoder = get_encoder(model_path)
     fingerprint = model_fingerprint(model_path)
+    load_seconds = round(time.perf_counter() - t0, 3)
     limit = encoder.max_seq_length - encoder.tokenizer.num_special_tokens_to_add()  # [CLS] and [SEP] count too
     size = min(chunk_tokens or limit, limit)
     docs, skipped = read_documents(documents, max_file_mb)
-    report = BuildReport(str(out), documents=len(docs), skipped=[asdict(s) for s in skipped])
+    report = BuildReport(str(out), documents=len(docs), skipped=[asdict(s) for s in skipped], load_seconds=load_seconds)
     if chunk_tokens and chunk_tokens > limit:
         report.notes.append(f"chunk size {chunk_tokens} tokens lowered to {limit}: the model reads at most "
                             f"{encoder.max_seq_length} tokens (special tokens included)")
