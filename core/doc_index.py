@@ -220,8 +220,10 @@ def build_index(model: str | Path, documents: str | Path, out: str | Path, *, ch
     """Build or update the index folder `out` for `documents` (a folder or one file) with `model`. Raises
     DocIndexError when no document is usable (the message lists every skipped file)."""
     t0 = time.perf_counter()
+    from .compare import check_model  # a missing outputs/... folder is named as such, not looked up on the hub
+
     out = Path(out)
-    model_path = resolve_model(str(model))
+    model_path = check_model(str(model))
     encoder = get_encoder(model_path)
     fingerprint = model_fingerprint(model_path)
     load_seconds = round(time.perf_counter() - t0, 3)

@@ -103,3 +103,14 @@ def test_rag_dataset_bad_questions_file_is_one_line(docs, tmp_path, capsys):
     assert main(["rag-dataset", "--embedding-model", DEFAULT_MODEL, "--documents", str(docs), "--output",
                  str(tmp_path / "o.jsonl"), "--questions", str(bad)]) == 1
     assert "no question column" in capsys.readouterr().err
+
+
+def test_missing_model_or_documents_are_one_line_errors(docs, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["rag-dataset", "--embedding-model", "outputs/embedding_model", "--documents", str(docs),
+                 "--output", "out.jsonl"]) == 1
+    assert "No model at 'outputs/embedding_model'" in capsys.readouterr().err
+    assert main(["index", "build", "--model", DEFAULT_MODEL, "--documents", "nowhere", "--out", "ix"]) == 1
+    assert "documents not found: nowhere" in capsys.readouterr().err
+    assert main(["index", "search", "--index", "ix", "q"]) == 1
+    assert "no index at ix" in capsys.readouterr().err
