@@ -201,12 +201,13 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
         except Exception as exc:
             return None, fail(exc)
 
-    hidden = {"api_visibility": "private"}
-    upload.upload(on_upload, [upload, collection], [collection, docs_line], **hidden)
-    build_btn.click(on_build, [collection, model_a, model_b], build_line, concurrency_id="heavy", **hidden)
+    # Endpoints for scripts too; the collection id stays in the session's server-side state.
+    upload.upload(on_upload, [upload, collection], [collection, docs_line], api_name="rag_add_documents")
+    build_btn.click(on_build, [collection, model_a, model_b], build_line, concurrency_id="heavy",
+                    api_name="rag_build")
     gr.on([search_btn.click, query.submit], on_search, [collection, query, k], [hits_a, hits_b, search_line],
-          concurrency_id="heavy", **hidden)
-    zip_btn.click(on_zip, [collection, side], [files, dl_line], **hidden)
+          concurrency_id="heavy", api_name="rag_search")
+    zip_btn.click(on_zip, [collection, side], [files, dl_line], api_name="rag_index_zip")
     rag_btn.click(on_rag, [collection, side, questions, rag_k, fmt], [files, dl_line], concurrency_id="heavy",
-                  **hidden)
+                  api_name="rag_dataset")
     return {"rag_model_a": model_a, "rag_model_b": model_b, "rag_query": query}

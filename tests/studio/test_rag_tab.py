@@ -97,3 +97,19 @@ def test_export_tab_zips_a_model_with_its_index_and_exports_onnx(tmp_path):
     text = export_tab.build_onnx(model, tmp_path / "ws", int8=False)
     assert "fp32" in text and "ok" in text and not text.startswith("⚠️")
     assert (tmp_path / "ws" / "exports").is_dir()
+
+
+def test_rag_endpoints_through_the_launched_studio(client, tmp_path):
+    from gradio_client import handle_file
+
+    docs = make_documents(tmp_path / "docs", bad=False)
+    assert "upload files or a zip first" in client.predict("coffee", 3, api_name="/rag_search")[2]
+    line = client.predict([handle_file(str(docs / "manual.pdf")), handle_file(str(docs / "vpn.txt"))],
+                             api_name="/rag_add_documents")
+    assert "2 usable files" in line
+    status = client.predict(DEFAULT_MODEL, DEFAULT_MODEL, api_name="/rag_build")
+    assert status.count("search: exact") == 2
+    a, b, line = client.predict("descaling the coffee machine", 2, api_name="/rag_search")
+    assert a["data"][0][2] == "manual.pdf" and b["data"][0][2] == "manual.pdf"
+    path, _ = client.predict("A", api_name="/rag_index_zip")
+    assert zipfile.is_zipfile(path)
