@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .documents import MAX_FILE_MB, chunk_documents, read_documents
+from .documents import MAX_FILE_MB, Chunk, chunk_documents, read_documents
 from .models import resolve_model
 
 INDEX_VERSION = 1
@@ -164,20 +164,28 @@ class BuildReport:
         return "\n".join(lines)
 
 
-def _previous(out: Path, fingerprint: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Vectors of the existing index by chunk hash (empty when there is none or it used another model)."""
+def _previous(out: Path, fingerprint: str, chunking: dict) -> tuple[dict[str, np.ndarray], dict, list[str]]:
+    """The existing index's vectors by chunk hash and, when it was chunked the same way, its chunks by
+    (source, record, document hash); empty when there is none or it used another model."""
     manifest = _read_manifest(out, required=False)
     if not manifest:
-        return {}, []
+        return {}, {}, []
     if manifest["model"]["fingerprint"] != fingerprint:
-        return {}, [f"the existing index was built with another model ({manifest['model']['path']}): every chunk "
-                    "is embedded again"]
+        return {}, {}, [f"the existing index was built with another model ({manifest['model']['path']}): every "
+                        "chunk is embedded again"]
     import faiss
 
-    hashes = pd.read_parquet(out / "chunks.parquet", columns=["hash"])["hash"].tolist()
+    frame = pd.read_parquet(out / "chunks.parquet")
     index = faiss.read_index(str(out / "index.faiss"))
     vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
-    return dict(zip(hashes, vectors)), []
+    known: dict[tuple, list[Chunk]] = {}
+    same = all(manifest["chunking"].get(k) == chunking[k] for k in ("max_tokens", "overlap", "tokenizer"))
+    if same and "doc_hash" in frame.columns:
+        for row in frame.itertuples(index=False):
+            record = None if pd.isna(row.record) else int(row.record)
+            known.setdefault((row.source, record, row.doc_hash), []).append(
+                Chunk(row.text, row.source, record, int(row.start), int(row.end), row.hash, row.doc_hash))
+    return dict(zip(frame["hash"], vectors)), known, []
 
 
 def _make_index(vectors: np.ndarray, exact_limit: int, seed: int = 0):
@@ -214,6 +222,21 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _vectors(encoder, frame: pd.DataFrame, old: dict[str, np.ndarray], report: BuildReport, batch_size: int,
+             progress: Progress | None) -> np.ndarray:
+    """One vector per chunk row: reused by content hash, else embedded (each distinct new text once)."""
+    new_hashes = list(dict.fromkeys(h for h in frame["hash"] if h not in old))
+    text_of = dict(zip(frame["hash"], frame["text"]))
+    t0 = time.perf_counter()
+    fresh = _embed(encoder, [text_of[h] for h in new_hashes], batch_size, progress)
+    report.embed_seconds = round(time.perf_counter() - t0, 3)
+    vectors_of = {**old, **dict(zip(new_hashes, fresh))}
+    report.chunks, report.embedded = len(frame), len(new_hashes)
+    report.reused = int(frame["hash"].isin(old.keys()).sum())
+    report.removed = len(set(old) - set(frame["hash"]))
+    return np.stack([vectors_of[h] for h in frame["hash"]]).astype(np.float32)
+
+
 def build_index(model: str | Path, documents: str | Path, out: str | Path, *, chunk_tokens: int | None = None,
                 overlap: int = DEFAULT_OVERLAP, exact_limit: int = EXACT_LIMIT, max_file_mb: float = MAX_FILE_MB,
                 batch_size: int = 64, progress: Progress | None = None) -> BuildReport:
@@ -228,38 +251,29 @@ def build_index(model: str | Path, documents: str | Path, out: str | Path, *, ch
     fingerprint = model_fingerprint(model_path)
     load_seconds = round(time.perf_counter() - t0, 3)
     limit = encoder.max_seq_length - encoder.tokenizer.num_special_tokens_to_add()  # [CLS] and [SEP] count too
-    size = min(chunk_tokens or limit, limit)
+    chunking = {"max_tokens": min(chunk_tokens or limit, limit), "overlap": overlap,
+                "tokenizer": type(encoder.tokenizer).__name__, "max_file_mb": max_file_mb}
     docs, skipped = read_documents(documents, max_file_mb)
     report = BuildReport(str(out), documents=len(docs), skipped=[asdict(s) for s in skipped], load_seconds=load_seconds)
     if chunk_tokens and chunk_tokens > limit:
         report.notes.append(f"chunk size {chunk_tokens} tokens lowered to {limit}: the model reads at most "
                             f"{encoder.max_seq_length} tokens (special tokens included)")
-    chunks = chunk_documents(docs, encoder.tokenizer, size, overlap)
+    old, known, notes = _previous(out, fingerprint, chunking)
+    report.notes += notes
+    chunks = chunk_documents(docs, encoder.tokenizer, chunking["max_tokens"], overlap, known)
     if not chunks:
         raise DocIndexError(f"no usable documents in {documents}" + (": every file was skipped:\n" + "\n".join(
             f"  {s.source}: {s.reason}" for s in skipped) if skipped else " (nothing to read there)"))
     frame = pd.DataFrame([asdict(c) for c in chunks]).astype({"record": "Int64"})
-    old, notes = _previous(out, fingerprint)
-    report.notes += notes
-    new_hashes = list(dict.fromkeys(h for h in frame["hash"] if h not in old))
-    text_of = dict(zip(frame["hash"], frame["text"]))
-    t_embed = time.perf_counter()
-    fresh = _embed(encoder, [text_of[h] for h in new_hashes], batch_size, progress)
-    report.embed_seconds = round(time.perf_counter() - t_embed, 3)
-    vectors_of = {**old, **dict(zip(new_hashes, fresh))}
-    vectors = np.stack([vectors_of[h] for h in frame["hash"]]).astype(np.float32)
+    vectors = _vectors(encoder, frame, old, report, batch_size, progress)
     index, kind, recall = _make_index(vectors, exact_limit)
-    report.chunks, report.embedded = len(frame), len(new_hashes)
-    report.reused = int(frame["hash"].isin(old.keys()).sum())
-    report.removed = len(set(old) - set(frame["hash"]))
     report.index_type, report.recall_at_10 = kind, recall
     report.seconds = round(time.perf_counter() - t0, 3)
     manifest = {
         "version": INDEX_VERSION,
         "model": {"path": model_path, "fingerprint": fingerprint, "max_seq_length": encoder.max_seq_length},
         "dimension": int(vectors.shape[1]), "normalized": True, "metric": "cosine (inner product of unit vectors)",
-        "chunking": {"max_tokens": size, "overlap": overlap, "tokenizer": type(encoder.tokenizer).__name__,
-                     "max_file_mb": max_file_mb},
+        "chunking": chunking,
         "index": {"type": kind, "faiss_class": type(index).__name__, "exact_limit": exact_limit,
                   "recall_at_10": recall},
         "documents": str(Path(documents).resolve()), "chunks": len(frame), "built": time.strftime("%Y-%m-%dT%H:%M:%S"),

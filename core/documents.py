@@ -42,6 +42,7 @@ class Chunk:
     start: int  # character offsets of the chunk in its document's text
     end: int
     hash: str
+    doc_hash: str = ""  # of the whole document: an unchanged document's chunks are reused without re-tokenizing
 
 
 def content_hash(text: str) -> str:
@@ -162,6 +163,8 @@ def chunk_spans(text: str, tokenizer, max_tokens: int, overlap: int = 0) -> list
     if max_tokens < 1:
         raise ValueError(f"chunk size must be at least 1 token, got {max_tokens}")
     overlap = max(0, min(overlap, max_tokens // 2))
+    # Documents are longer than the model reads by design: its one-off "sequence too long" warning does not apply.
+    getattr(tokenizer, "deprecation_warnings", {})["sequence-length-is-longer-than-the-specified-maximum"] = True
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     offsets = [(s, e) for s, e in enc["offset_mapping"] if e > s]
     n = len(offsets)
@@ -187,13 +190,21 @@ def chunk_spans(text: str, tokenizer, max_tokens: int, overlap: int = 0) -> list
     return spans
 
 
-def chunk_documents(docs: list[Document], tokenizer, max_tokens: int, overlap: int = 0) -> list[Chunk]:
+def chunk_documents(docs: list[Document], tokenizer, max_tokens: int, overlap: int = 0,
+                    known: dict[tuple, list[Chunk]] | None = None) -> list[Chunk]:
+    """Chunks of every document; `known` maps (source, record, doc_hash) to the chunks of a previous build made with
+    the same tokenizer and settings, reused as they are."""
     chunks = []
     for d in docs:
+        doc_hash = content_hash(d.text)
+        reuse = (known or {}).get((d.source, d.record, doc_hash))
+        if reuse is not None:
+            chunks.extend(reuse)
+            continue
         for s, e in chunk_spans(d.text, tokenizer, max_tokens, overlap):
             piece = d.text[s:e].strip()
             if piece:
-                chunks.append(Chunk(piece, d.source, d.record, s, e, content_hash(piece)))
+                chunks.append(Chunk(piece, d.source, d.record, s, e, content_hash(piece), doc_hash))
     return chunks
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core import documents
 from core.config import DEFAULT_MODEL
 from core.doc_index import IndexMismatchError, build_index, load_index, model_fingerprint
 from core.documents import chunk_spans
@@ -44,7 +45,7 @@ def test_index_folder_layout_and_chunks_within_the_token_limit(built):
     index = root / "index"
     assert {p.name for p in index.iterdir()} == {"index.faiss", "chunks.parquet", "manifest.json", "report.json"}
     chunks = pd.read_parquet(index / "chunks.parquet")
-    assert list(chunks.columns) == ["text", "source", "record", "start", "end", "hash"]
+    assert list(chunks.columns) == ["text", "source", "record", "start", "end", "hash", "doc_hash"]
     tok = load_tokenizer(DEFAULT_MODEL)
     assert max(len(tok(t, add_special_tokens=False)["input_ids"]) for t in chunks["text"]) <= CHUNK
     assert {"vpn.txt", "notes/printer.md", "faq.jsonl", "kitchen.csv", "manual.pdf"} <= set(chunks["source"])
@@ -71,7 +72,7 @@ def test_search_finds_the_right_document(built):
     assert index.search("printer", k=100)[-1].rank == len(index)
 
 
-def test_incremental_rebuild_embeds_only_changed_chunks(built, tmp_path):
+def test_incremental_rebuild_embeds_only_changed_chunks(built, tmp_path, monkeypatch):
     root, _ = built
     docs = shutil.copytree(root / "docs", tmp_path / "docs")
     out = tmp_path / "index"
@@ -79,6 +80,9 @@ def test_incremental_rebuild_embeds_only_changed_chunks(built, tmp_path):
     again = build_index(DEFAULT_MODEL, docs, out, chunk_tokens=CHUNK, overlap=8, max_file_mb=MAX_MB)
     assert (again.embedded, again.reused, again.removed) == (0, first.chunks, 0)
     before = pd.read_parquet(out / "chunks.parquet")
+    chunked = []
+    spans = documents.chunk_spans
+    monkeypatch.setattr(documents, "chunk_spans", lambda text, *a: chunked.append(text) or spans(text, *a))
     (docs / "kitchen.csv").unlink()
     (docs / "notes" / "printer.md").write_text("# Printer\n\nThe new printer prints in colour.", encoding="utf-8")
     third = build_index(DEFAULT_MODEL, docs, out, chunk_tokens=CHUNK, overlap=8, max_file_mb=MAX_MB)
@@ -88,6 +92,7 @@ def test_incremental_rebuild_embeds_only_changed_chunks(built, tmp_path):
     assert third.reused == len(after) - len(new)
     assert third.removed == len(set(before["hash"]) - set(after["hash"])) >= 2  # kitchen.csv + the old printer text
     assert "kitchen.csv" not in set(after["source"])
+    assert len(chunked) == 1 and "colour" in chunked[0], "unchanged documents keep their chunks, untokenized"
     assert load_index(out).search("colour printing", k=1)[0].source == "notes/printer.md"
 
 
@@ -136,6 +141,9 @@ def test_large_index_switches_to_hnsw_and_reports_recall(built, tmp_path):
     assert report.index_type.startswith("approximate (HNSW") and report.recall_at_10 >= 0.9
     assert "recall@10 vs exact" in report.to_text()
     assert load_index(tmp_path / "index").search("coffee maker descale", k=1)[0].source == "manual.pdf"
+    again = build_index(DEFAULT_MODEL, root / "docs", tmp_path / "index", chunk_tokens=CHUNK, overlap=8,
+                        max_file_mb=MAX_MB, exact_limit=3)
+    assert (again.embedded, again.reused) == (0, report.chunks), "vectors come back out of an HNSW index too"
 
 
 def test_fast_queries_rank_as_torch_does(built):
