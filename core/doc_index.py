@@ -1,7 +1,7 @@
 """Persistent document indexes: `build_index(model, documents, out)` writes a folder with
   index.faiss     normalised chunk embeddings (inner product = cosine): exact IndexFlatIP up to `exact_limit`
                   chunks, HNSW above it (its recall@10 against exact is measured at build time)
-  chunks.parquet  one row per vector: text, source, record, start, end, hash
+  chunks.parquet  one row per vector: text, source, record, start, end, hash, doc_hash (of the whole document)
   manifest.json   model path and fingerprint, dimension, normalisation, chunking, index type, versions
   report.json     the last build's report (files skipped and why, chunks embedded and reused)
 and `load_index(out).search(query, k)` searches it. A rebuild embeds only chunks whose text is new (vectors are
@@ -10,7 +10,6 @@ interrupted build leaves the previous index as it was."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -18,7 +17,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .documents import MAX_FILE_MB, Chunk, chunk_documents, read_documents
+from .fingerprint import model_fingerprint
 from .models import resolve_model
 
 INDEX_VERSION = 1
@@ -34,8 +33,6 @@ DEFAULT_OVERLAP = 32
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 RECALL_QUERIES = 200
 ENCODE_BLOCK = 256  # chunks per progress step
-FINGERPRINT_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model", ".pt")
-FINGERPRINT_SKIP = {"README.md", "onnx_config.json"}
 Progress = Callable[[int, int], None]
 
 
@@ -45,41 +42,6 @@ class DocIndexError(ValueError):
 
 class IndexMismatchError(DocIndexError):
     """The index was built with another model than the one asked to encode its queries."""
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-@lru_cache(maxsize=32)
-def _fingerprint(path: str, stamp: tuple) -> str:
-    root = Path(path)
-    onnx_cfg = root / "onnx_config.json"
-    if onnx_cfg.exists():  # an ONNX copy (core/onnx_export.py) encodes as its source model does
-        return json.loads(onnx_cfg.read_text(encoding="utf-8"))["source_fingerprint"]
-    h = hashlib.sha256()
-    for rel, _ in stamp:
-        h.update(rel.encode())
-        h.update(_file_digest(root / rel).encode())
-    return h.hexdigest()[:24]
-
-
-def _model_files(root: Path) -> list[Path]:
-    return sorted(p for p in [*root.glob("*"), *root.glob("*/*")] if p.is_file() and p.name not in FINGERPRINT_SKIP
-                  and p.suffix in FINGERPRINT_SUFFIXES and not {"index", "onnx", "checkpoints"} & set(
-                      p.relative_to(root).parts[:-1]))
-
-
-def model_fingerprint(model_dir: str | Path) -> str:
-    """A digest of the model's weights, configs and tokenizer files (not its README): the same model copied
-    elsewhere keeps it, a retrained one gets another. Cached per file modification times."""
-    root = Path(resolve_model(str(model_dir)))
-    stamp = tuple((p.relative_to(root).as_posix(), p.stat().st_mtime_ns) for p in _model_files(root))
-    return _fingerprint(str(root), stamp)
 
 
 # ---------------------------------------------------------------- encoders: torch or an ONNX copy

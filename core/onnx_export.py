@@ -135,7 +135,7 @@ def _write_folder(folder: Path, model, onnx_file: str, config: dict) -> None:
 def export_onnx(model: str | Path, out: str | Path, quantize: str | None = None,
                 texts: list[str] | None = None) -> ExportResult:
     """Write the ONNX copy (and int8/ with `quantize="int8"`) and check both against torch on `texts`."""
-    from .doc_index import model_fingerprint
+    from .fingerprint import model_fingerprint
 
     if quantize not in (None, "int8"):
         raise ValueError(f"unknown quantisation {quantize!r}: use int8")
