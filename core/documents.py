@@ -107,7 +107,7 @@ def _read_file(path: Path, source: str) -> tuple[list[Document], str | None]:
     try:
         texts = read_texts(path)
     except ValueError as exc:
-        return [], str(exc).replace(f"{path}: ", "").replace(str(path), path.name)
+        return [], str(exc).replace("cannot read corpus ", "").replace(f"{path}: ", "").replace(str(path), path.name)
     return [Document(source, t, i) for i, t in enumerate(texts, start=1)], None
 
 
@@ -136,6 +136,8 @@ def read_documents(path: str | Path, max_file_mb: float = MAX_FILE_MB) -> tuple[
             found, reason = _read_file(f, source)
         except OSError as exc:
             found, reason = [], f"unreadable ({exc.strerror or exc})"
+        except Exception as exc:  # a reader library's error on odd content skips the file, never the build
+            found, reason = [], f"unreadable ({type(exc).__name__}: {str(exc)[:160]})"
         if reason:
             skipped.append(Skipped(source, reason))
         docs.extend(found)

@@ -67,4 +67,6 @@ def make_documents(root: Path, bad: bool = True) -> Path:
         (root / "latin1.txt").write_bytes("Caf\xe9 au lait, cr\xe8me br\xfbl\xe9e".encode("latin-1"))
         (root / "empty.md").write_text("", encoding="utf-8")
         (root / "huge.txt").write_text("lorem ipsum dolor " * 2000, encoding="utf-8")  # 36 KB > the tests' 0.02 MB
+        (root / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really a PDF")
+        (root / "broken.jsonl").write_text('{"text": "fine"}\n{not json\n', encoding="utf-8")
     return root

@@ -31,7 +31,9 @@ def built(tmp_path_factory):
 def test_build_report_lists_every_skipped_file_with_its_reason(built):
     _, report = built
     reasons = {s["source"]: s["reason"] for s in report.skipped}
-    assert set(reasons) == {"scan.pdf", "photo.png", "dump.txt", "latin1.txt", "empty.md", "huge.txt"}
+    assert set(reasons) == {"scan.pdf", "photo.png", "dump.txt", "latin1.txt", "empty.md", "huge.txt", "broken.pdf",
+                            "broken.jsonl"}
+    assert "unreadable PDF" in reasons["broken.pdf"] and reasons["broken.jsonl"].startswith("line 2: invalid JSON")
     assert "no extractable text" in reasons["scan.pdf"] or "without extractable text" in reasons["scan.pdf"]
     assert "binary" in reasons["dump.txt"] and "UTF-8" in reasons["latin1.txt"]
     assert "empty" in reasons["empty.md"] and "too large" in reasons["huge.txt"]
