@@ -18,6 +18,7 @@ from .data import SUFFIXES, read_texts
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 DOC_SUFFIXES = TEXT_SUFFIXES + SUFFIXES + (".pdf",)
 MAX_FILE_MB = 50.0  # a larger file is skipped: one stray dump must not stall a build for an hour
+SEGMENT_CHARS = 200_000  # texts are tokenized in pieces of about this many characters
 SENTENCE_END = re.compile(r"[.!?。！？:;]['\")\]]*$")
 
 
@@ -159,11 +160,30 @@ def _break_rank(text: str, prev_end: int, start: int, prev_token: str) -> int:
     return 1
 
 
+def _segments(text: str, size: int) -> list[tuple[int, int]]:
+    """Spans of at most ~`size` characters, cut at a paragraph (else a line, else a space) break."""
+    out, start = [], 0
+    while len(text) - start > size:
+        cut = max(text.rfind(sep, start + size // 2, start + size) for sep in ("\n\n", "\n", " "))
+        cut = cut if cut > start else start + size
+        out.append((start, cut))
+        start = cut
+    return out + [(start, len(text))]
+
+
 def chunk_spans(text: str, tokenizer, max_tokens: int, overlap: int = 0) -> list[tuple[int, int]]:
     """Character spans of chunks of `text`, each at most `max_tokens` tokens (special tokens excluded), consecutive
-    chunks sharing about `overlap` tokens. Ends are placed at the best boundary in the last half of a window."""
+    chunks sharing about `overlap` tokens. Ends are placed at the best boundary in the last half of a window. A long
+    text is tokenized in paragraph-aligned segments: one 50 MB file would otherwise hold ~10M offsets in memory."""
     if max_tokens < 1:
         raise ValueError(f"chunk size must be at least 1 token, got {max_tokens}")
+    if len(text) > SEGMENT_CHARS:
+        return [(s + a, s + b) for s, e in _segments(text, SEGMENT_CHARS) for a, b in _segment_spans(text[s:e], tokenizer,
+                                                                                      max_tokens, overlap)]
+    return _segment_spans(text, tokenizer, max_tokens, overlap)
+
+
+def _segment_spans(text: str, tokenizer, max_tokens: int, overlap: int) -> list[tuple[int, int]]:
     overlap = max(0, min(overlap, max_tokens // 2))
     # Documents are longer than the model reads by design: its one-off "sequence too long" warning does not apply.
     getattr(tokenizer, "deprecation_warnings", {})["sequence-length-is-longer-than-the-specified-maximum"] = True

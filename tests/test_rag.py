@@ -62,6 +62,19 @@ def test_chunks_break_at_paragraphs_then_sentences():
     assert all(text[s:e].strip() for s, e in spans) and spans[-1][1] == len(text)
 
 
+def test_long_texts_are_tokenized_in_paragraph_segments(monkeypatch):
+    tok = load_tokenizer(DEFAULT_MODEL)
+    text = "\n\n".join(f"Paragraph {i} says something about topic number {i}. It ends here." for i in range(40))
+    whole = chunk_spans(text, tok, 20, 4)
+    monkeypatch.setattr(documents, "SEGMENT_CHARS", 300)
+    pieces = chunk_spans(text, tok, 20, 4)
+    assert len(whole) > 10 and len(pieces) > 10 and pieces[-1][1] == len(text) and pieces[0][0] == 0
+    covered = {i for s, e in pieces for i in range(s, e)}
+    assert all(i in covered for i, c in enumerate(text) if not c.isspace()), "no text is lost at segment cuts"
+    assert all(len(tok(text[s:e], add_special_tokens=False)["input_ids"]) <= 20 for s, e in pieces)
+    assert all(text[s - 2:s] == "\n\n" or s == 0 or text[s - 1] == " " for s, e in pieces)
+
+
 def test_search_finds_the_right_document(built):
     root, _ = built
     index = load_index(root / "index")
