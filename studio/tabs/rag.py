@@ -102,7 +102,7 @@ def search_both(cid: str | None, query: str, k: float, workspace: str | Path) ->
             continue
         index = load_index(path, fast_queries=True)
         out.append(_frame(index.search(query.strip(), int(k or 5))))
-        notes.append(f"model {side}: {len(index)} chunks of `{Path(index.manifest['model']['path']).name}`")
+        notes.append(f"model {side}: {len(index)} chunks")
     return out[0], out[1], "Searched " + "; ".join(notes) + "."
 
 
@@ -147,7 +147,7 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
     search_btn = gr.Button("Search both")
     search_line = gr.Markdown()
     with gr.Row():
-        widths = ["8%", "10%", "22%", "60%"]
+        widths = ["10%", "12%", "20%", "58%"]
         hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
         hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
     with gr.Accordion("Download an index or a RAG training set", open=False):
