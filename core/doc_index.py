@@ -250,18 +250,20 @@ def _write_swap(out: Path, index, frame: pd.DataFrame, manifest: dict, report: B
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    old = out.with_name(f".{out.name}.old-{time.time_ns()}")
     try:
         faiss.write_index(index, str(tmp / "index.faiss"))
         frame.to_parquet(tmp / "chunks.parquet", index=False)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
-        old = out.with_name(f".{out.name}.old-{time.time_ns()}")
         if out.exists():
             out.rename(old)  # two renames on one file system: the window without an index is microseconds
         tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
     finally:
+        if old.exists() and not out.exists():  # interrupted between the renames: the previous index goes back
+            old.rename(out)
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- load and search
