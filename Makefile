@@ -76,3 +76,22 @@ bench: dev
 
 clean:
 	rm -rf runs outputs workspace test-artifacts .pytest_cache
+
+# RAG: index a folder of documents with the fine-tuned model, then build an LLM training set from it,
+# e.g. `make rag-index DOCS=data/raw/domain_docs`, `make rag-dataset QUESTIONS=data/raw/questions.txt`.
+DOCS ?= data/raw/domain_docs
+INDEX ?= outputs/doc_index
+RAG_OUTPUT ?= data/processed/rag_enhanced_data.jsonl
+QUESTIONS ?=
+RAG_K ?= 3
+RAG_FORMAT ?= plain
+OVERRIDES := $(filter-out DOCS=% INDEX=% RAG_OUTPUT=% QUESTIONS=% RAG_K=% RAG_FORMAT=%,$(OVERRIDES))
+
+.PHONY: rag-index rag-dataset
+
+rag-index: install
+	$(PY) -m core index build --model $(MODEL) --documents $(DOCS) --out $(INDEX)
+
+rag-dataset: install
+	$(PY) -m core rag-dataset --embedding-model $(MODEL) --documents $(DOCS) --output $(RAG_OUTPUT) \
+	  -k $(RAG_K) --format $(RAG_FORMAT) $(if $(QUESTIONS),--questions $(QUESTIONS))

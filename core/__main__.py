@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+from .cli_rag import add_rag_commands
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
@@ -358,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     sd = sub.add_parser("setup-dirs", help="create embeddingFT/{configs,scripts,data,models,checkpoints,outputs}")
     sd.add_argument("--root", default="embeddingFT")
     sd.set_defaults(fn=_cmd_setup_dirs)
+    add_rag_commands(sub)  # index build/search, rag-dataset, export-onnx (core/cli_rag.py)
     return p
 
 

@@ -275,11 +275,17 @@ def read_model_card(model_dir: str | Path | None) -> str:
     return path.read_text(encoding="utf-8") if model_dir and path.is_file() else ""
 
 
-def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = None) -> Path:
-    """Zip a model folder (files at the top level, so unzipping gives a folder SentenceTransformer loads)."""
+def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = None,
+               index_dir: str | Path | None = None) -> Path:
+    """Zip a model folder (files at the top level, so unzipping gives a folder SentenceTransformer loads), with a
+    document index built by this model under `index/` when `index_dir` is given."""
     model_dir = Path(model_dir)
     if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
         raise CompareError(f"No model at '{model_dir}': train a model first or pick a model directory.")
+    if index_dir:
+        from .doc_index import check_index_model
+
+        check_index_model(index_dir, model_dir)
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     stem = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
@@ -289,6 +295,9 @@ def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = N
         for f in sorted(model_dir.rglob("*")):
             if f.is_file():
                 zf.write(f, f.relative_to(model_dir).as_posix())
+        for f in sorted(Path(index_dir).iterdir()) if index_dir else []:
+            if f.is_file():
+                zf.write(f, f"index/{f.name}")
     tmp.replace(target)
     return target
 

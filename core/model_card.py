@@ -64,6 +64,7 @@ embeddings = model.encode(["How do I reset my password?", "Steps to change a for
 print(model.similarity(embeddings, embeddings))
 ```
 
+{search_section(Path(cfg.output_dir).as_posix())}
 ## Data
 - file: `{Path(str(data.get('path') or '')).name}`, format: **{fmt}**, rows: {data.get('rows')} (train {data.get('train_rows')}, test {data.get('test_rows')})
 - sha256 (content): `{data.get('hash')}`
@@ -84,3 +85,29 @@ Trained on {time.strftime('%Y-%m-%d')} with embedding-studio.
     path = Path(model_dir) / "README.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def search_section(model_dir: str) -> str:
+    """How to index documents with the model and search them; an `index/` folder in the model folder (the Export
+    tab's zip can include one) loads with plain faiss and pandas, without this project."""
+    return f"""## Search your documents
+
+```bash
+python -m core index build --model {model_dir} --documents data/raw/domain_docs --out {model_dir}/index
+python -m core index search --index {model_dir}/index "How do I reset my password?" -k 5
+```
+
+When this folder holds an `index/` (chunk embeddings made by this model), search it with faiss and pandas alone:
+
+```python
+import faiss, pandas as pd
+from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer("{model_dir}")
+index = faiss.read_index("{model_dir}/index/index.faiss")
+chunks = pd.read_parquet("{model_dir}/index/chunks.parquet")  # text, source, record, start, end, hash
+scores, ids = index.search(model.encode(["How do I reset my password?"], normalize_embeddings=True), 5)
+for score, i in zip(scores[0], ids[0]):
+    print(f"{{score:.3f}}  {{chunks.source[i]}}  {{chunks.text[i][:100]}}")
+```
+"""

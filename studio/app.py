@@ -30,6 +30,7 @@ from studio.tabs.config import DEFAULT_CONFIG, create_config_tab
 from studio.tabs.data import MAX_UPLOAD_MB, create_data_tab, initial_dataset, short_path
 from studio.tabs.export import create_export_tab
 from studio.tabs.negatives import create_negatives_tab
+from studio.tabs.rag import create_rag_tab
 
 TITLE = "Embedding Fine-Tuning Studio"
 INTRO = (f"# {TITLE}\nFine-tune a sentence-transformers embedding model on your own pairs, triplets or scored "
@@ -104,6 +105,7 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
                 ("negatives", "4 · Negatives", create_negatives_tab),
                 ("compare", "5 · Compare", create_compare_tab),
                 ("export", "6 · Export", create_export_tab),
+                ("rag", "7 · Search your documents", create_rag_tab),
             ]:
                 with gr.Tab(label, id=tab_id):
                     create(ctx)

@@ -36,10 +36,21 @@ def model_card(model_dir: str | None) -> str:
     return text
 
 
-def build_zip(model_dir: str, workspace: str | Path) -> tuple[str, str]:
-    path = cmp.export_zip(model_dir, Path(workspace) / "exports")
+def build_zip(model_dir: str, workspace: str | Path, index_dir: str | None = None) -> tuple[str, str]:
+    path = cmp.export_zip(model_dir, Path(workspace) / "exports", index_dir=(index_dir or "").strip() or None)
     size = path.stat().st_size / 1e6
-    return str(path), f"Zipped {model_dir} → `{path.name}` ({size:.0f} MB). Unzip and load with `SentenceTransformer(folder)`."
+    extra = " with its document index in `index/`" if (index_dir or "").strip() else ""
+    return str(path), (f"Zipped {model_dir}{extra} → `{path.name}` ({size:.0f} MB). Unzip and load with "
+                       "`SentenceTransformer(folder)`.")
+
+
+def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> str:
+    """An ONNX copy (and int8/) under workspace/exports, checked against torch; the check's figures as text."""
+    from core.onnx_export import export_onnx
+
+    name = Path(model_dir).parent.name if Path(model_dir).name == "model" else Path(model_dir).name
+    result = export_onnx(model_dir, Path(workspace) / "exports" / f"{name}_onnx", quantize="int8" if int8 else None)
+    return ("" if result.ok else "⚠️ ") + result.to_text().replace("\n", "  \n")
 
 
 def hub_push(model_dir: str, repo_id: str, token: str, private: bool) -> str:
@@ -85,7 +96,13 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     with gr.Row():
         zip_btn = gr.Button("Build zip", variant="primary")
         zip_file = gr.File(label="Download", interactive=False)
+    index_dir = gr.Textbox(label="Include a document index (optional: an index folder built with this model)")
     export_status = gr.Markdown()
+    with gr.Accordion("ONNX copy for CPU serving", open=False):
+        with gr.Row():
+            onnx_int8 = gr.Checkbox(label="also int8 (quantised)", value=True)
+            onnx_btn = gr.Button("Export ONNX")
+        onnx_status = gr.Markdown()
     with gr.Accordion("Model card (README.md)", open=False):
         card = gr.Markdown(model_card(start))
     with gr.Accordion("Push to the Hugging Face Hub", open=False):
@@ -112,16 +129,28 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         gr.Warning(msg)
         return f"⚠️ {msg}"
 
-    def on_zip(model_dir: str, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_zip(model_dir: str, index: str, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.2, desc="Zipping the model")
+        try:
+            v = ctx.visitor(request)
+            folder = str(v.path(model_dir, "model folder")) if model_dir else model_dir
+            index = str(v.path(index, "index folder")) if (index or "").strip() else ""
+            v.check_disk()
+            with ctx.heavy(request):
+                return build_zip(folder, v.root, index)
+        except Exception as exc:
+            return None, fail(exc)
+
+    def on_onnx(model_dir: str, int8: bool, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        progress(0.2, desc="Exporting and checking against torch")
         try:
             v = ctx.visitor(request)
             folder = str(v.path(model_dir, "model folder")) if model_dir else model_dir
             v.check_disk()
             with ctx.heavy(request):
-                return build_zip(folder, v.root)
+                return build_onnx(folder, v.root, int8)
         except Exception as exc:
-            return None, fail(exc)
+            return fail(exc)
 
     def on_push(model_dir: str, repo_id: str, token: str, private: bool, request: gr.Request) -> str:
         try:
@@ -166,7 +195,8 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
             return fail(exc)
 
     hidden = {"api_visibility": "private"}
-    zip_btn.click(on_zip, model_dir, [zip_file, export_status], api_name="export_zip")
+    zip_btn.click(on_zip, [model_dir, index_dir], [zip_file, export_status], api_name="export_zip")
+    onnx_btn.click(on_onnx, [model_dir, onnx_int8], onnx_status, api_name="export_onnx")
     model_dir.change(on_model, model_dir, card, **hidden)
     refresh_models.click(on_refresh_models, [model_dir, ctx.config], model_dir, **hidden)
     push_btn.click(on_push, [model_dir, repo_id, token, private], push_status, api_name="hub_push")

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import latency, medquad, streaming, stsb
+from . import latency, medquad, rag, streaming, stsb
 from .common import DATA_DIR, ROOT, core_train, load_avg, machine_info, write_jsonl
 
-ALL = ["medquad", "memory", "stsb", "latency", "streaming"]
+ALL = ["medquad", "memory", "stsb", "latency", "streaming", "rag"]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,6 +36,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--distractors", type=int, default=1000, help="train documents added to the dev corpus")
     ap.add_argument("--stsb-train", type=int, default=1000, help="STSb train rows in the seeded sample")
     ap.add_argument("--search-docs", type=int, default=10_000, help="documents in the comparison-tab index")
+    ap.add_argument("--rag-docs", type=int, default=2000, help="MedQuAD documents indexed by the rag benchmark")
+    ap.add_argument("--rag-vectors", type=int, default=100_000, help="vectors in the rag search-latency index")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME:OVERRIDES",
                     help="extra pipeline contender, e.g. 'no step evals:evaluation.eval_steps=100000' (repeatable)")
     ap.add_argument("--only", nargs="*", choices=ALL, default=ALL, help="benchmarks to run")
@@ -45,6 +47,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a = ap.parse_args(argv)
     if a.quick:
         a.train_size, a.dev_queries, a.distractors, a.stsb_train, a.search_docs = 200, 80, 150, 300, 2000
+        a.rag_docs, a.rag_vectors = 100, 10_000
     return a
 
 
@@ -145,6 +148,14 @@ def targets_md(res: dict[str, Any]) -> list[str]:
     sm = res.get("streaming")
     if sm and "p50_s" in sm:
         add("streaming p50 (s)", "studio", sm["p50_s"], "≤ 3", sm["p50_s"] <= 3)
+    rg = res.get("rag")
+    if rg:
+        add("index build chunks/s vs plain encode + IndexFlatIP", "index build", rg["build_vs_plain"], "≥ 1.0",
+            rg["build_vs_plain"] >= 1.0)
+        add("document search p50 (ms, query encoding included)", f"{rg['search']['vectors']} vectors",
+            rg["search"]["p50_ms"], "≤ 10", rg["search"]["p50_ms"] <= 10)
+        add("incremental rebuild (1% changed) / full build", "index build", rg["incremental_share"], "≤ 0.05",
+            rg["incremental_share"] <= 0.05)
     return rows + [""]
 
 
@@ -203,6 +214,8 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
         lines += ([f"Skipped: {sm['skipped']}."] if "skipped" in sm else
                   [f"`train_step` event written -> returned by `/training_status` via gradio_client: p50 "
                    f"{sm['p50_s']:.2f} s, max {sm['max_s']:.2f} s over {sm['events']} events."]) + [""]
+    if "rag" in res:
+        lines += rag.markdown(res["rag"])
     if "errors" in res:
         lines += ["## Errors", ""] + [f"- {k}: {v}" for k, v in res["errors"].items()] + [""]
     levers = Path(__file__).with_name("LEVERS.md")
@@ -284,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
              or res.get("stsb", {}).get("model_dir") or str(ROOT / "assets"))
     step("latency", lambda: latency.run(tuned, a.search_docs, 100, log))
     step("streaming", lambda: streaming.run(work, log=log))
+    step("rag", lambda: rag.run(work, a.rag_docs, a.rag_vectors, log))
     meta["done"] = True
     meta["elapsed_min"] = round((time.time() - t0) / 60, 1)
     write_md(a, res, meta)

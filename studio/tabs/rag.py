@@ -1,0 +1,213 @@
+"""Search your documents: upload files or a zip, index them with two models, ask a question and see both top-k chunk
+lists side by side with their sources; download an index (zip) and a RAG training set.
+
+Each browser session gets a collection folder workspace/rag/<id>/ whose id the server makes (never a client
+string): docs/ (the uploads), index_a/ and index_b/ (core.doc_index folders), exports/. The logic is core's
+(core.documents, core.doc_index, core.rag); these functions only map the UI onto it."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from core import compare as cmp
+from core.config import DEFAULT_MODEL
+from core.doc_index import build_index, load_index, zip_index
+from core.documents import DOC_SUFFIXES, read_documents, safe_extract_zip
+from core.inspect import expected, user_message
+from core.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
+
+log = logging.getLogger("studio")
+MAX_COLLECTION_MB = 500.0  # all uploads of one collection together
+SIDES = {"A": "index_a", "B": "index_b"}
+CID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._") or "file"
+
+
+def collection_dir(workspace: str | Path, cid: str | None) -> Path:
+    if not cid or not CID.match(str(cid)):
+        raise ValueError("No documents yet: upload files or a zip first.")
+    return Path(workspace) / "rag" / cid
+
+
+def add_documents(paths: list[str] | None, workspace: str | Path, cid: str | None) -> tuple[str, str]:
+    """Copy uploads (zips extracted safely) into the collection; (collection id, a summary line)."""
+    if not paths:
+        raise ValueError("Pick one or more files (or a zip) to upload.")
+    cid = cid if cid and CID.match(str(cid)) else secrets.token_hex(8)
+    docs = collection_dir(workspace, cid) / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    used = sum(f.stat().st_size for f in docs.rglob("*") if f.is_file()) / 1e6
+    for p in paths:
+        p = Path(p)
+        if p.suffix.lower() == ".zip":
+            safe_extract_zip(p, docs / _safe_name(p.stem), max_mb=MAX_COLLECTION_MB - used)
+        else:
+            if used + p.stat().st_size / 1e6 > MAX_COLLECTION_MB:
+                raise ValueError(f"{p.name}: the documents would pass {MAX_COLLECTION_MB:g} MB")
+            shutil.copy(p, docs / _safe_name(p.name))
+        used = sum(f.stat().st_size for f in docs.rglob("*") if f.is_file()) / 1e6
+    found, skipped = read_documents(docs)
+    files = len({d.source for d in found})
+    line = f"{files} usable files ({len(found)} documents, {used:.1f} MB) in this session's collection."
+    if skipped:
+        line += " Skipped: " + "; ".join(f"{s.source} ({s.reason})" for s in skipped[:10])
+    return cid, line
+
+
+def build_both(cid: str | None, model_a: str, model_b: str, workspace: str | Path, progress=None) -> str:
+    """Build (or update) the index of each model; one failing model does not stop the other."""
+    root = collection_dir(workspace, cid)
+    lines = []
+    for side, model in (("A", model_a), ("B", model_b)):
+        if not model:
+            continue
+        try:
+            cb = (lambda d, t, s=side: progress(d / max(1, t), desc=f"Embedding with model {s}")) if progress else None
+            report = build_index(model, root / "docs", root / SIDES[side], progress=cb)
+            lines.append(f"**Model {side}** (`{model}`): " + report.to_text().replace("\n", "  \n"))
+        except Exception as exc:
+            if not expected(exc):
+                log.exception("rag tab build")
+            lines.append(f"**Model {side}** (`{model}`): ⚠️ {user_message(exc)}")
+    return "\n\n".join(lines)
+
+
+def _frame(hits) -> pd.DataFrame:
+    return pd.DataFrame([{"rank": h.rank, "score": round(h.score, 4),
+                          "source": h.source + (f"#{h.record}" if h.record is not None else ""), "text": h.text}
+                         for h in hits], columns=["rank", "score", "source", "text"])
+
+
+def search_both(cid: str | None, query: str, k: float, workspace: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    root = collection_dir(workspace, cid)
+    if not (query or "").strip():
+        raise ValueError("Type a question first.")
+    out, notes = [], []
+    for side in SIDES:
+        path = root / SIDES[side]
+        if not (path / "manifest.json").exists():
+            out.append(_frame([]))
+            notes.append(f"model {side}: no index yet (build it)")
+            continue
+        index = load_index(path, fast_queries=True)
+        out.append(_frame(index.search(query.strip(), int(k or 5))))
+        notes.append(f"model {side}: {len(index)} chunks")
+    return out[0], out[1], "Searched " + "; ".join(notes) + "."
+
+
+def download_index(cid: str | None, side: str, workspace: str | Path) -> str:
+    root = collection_dir(workspace, cid)
+    return str(zip_index(root / SIDES[side], root / "exports" / f"{SIDES[side]}.zip"))
+
+
+def rag_dataset(cid: str | None, side: str, questions: str | None, k: float, fmt: str,
+                workspace: str | Path) -> tuple[str, str]:
+    """(JSONL path, a line with the counts and recall/MRR when the questions name gold documents)."""
+    root = collection_dir(workspace, cid)
+    index = load_index(root / SIDES[side])
+    qs = read_questions(questions) if questions else derived_questions(index)
+    target = root / "exports" / f"rag_dataset_{side.lower()}_{fmt}.jsonl"
+    n, metrics = write_dataset(index, qs, target, int(k or 3), fmt)
+    where = "your questions" if questions else "questions derived from each document's first sentence"
+    return str(target), f"{n} records ({where}), format {fmt}. " + metrics_line(f"model {side}", metrics)
+
+
+def create_rag_tab(ctx: Any) -> dict[str, Any]:
+    cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
+    b0 = cmp.run_model_dir(ctx.run.value) or str(cfg0.get("output_dir") or "outputs/embedding_model")
+    start = cmp.model_choices(ctx.runs_dir, cfg0.get("model_name") or DEFAULT_MODEL, cfg0.get("output_dir"))
+    collection = gr.State(None)  # the server-made collection id of this session
+    gr.Markdown("Upload documents (.txt, .md, .pdf, .jsonl/.csv/.parquet with a text column, or a zip of them), "
+                "index them with two models, then ask a question to see what each retrieves.")
+    with gr.Row():
+        upload = gr.File(label="Documents or a zip", file_count="multiple", file_types=[*DOC_SUFFIXES, ".zip"],
+                         scale=2)
+        docs_line = gr.Markdown("No documents yet.")
+    with gr.Row():
+        model_a = gr.Dropdown(start, value=cfg0.get("model_name") or DEFAULT_MODEL, allow_custom_value=True,
+                              label="Model A (e.g. the base model)")
+        model_b = gr.Dropdown(list(dict.fromkeys([*start, b0])), value=b0, allow_custom_value=True,
+                              label="Model B (e.g. the fine-tuned model)")
+    build_btn = gr.Button("Build indexes", variant="primary")
+    build_line = gr.Markdown()
+    with gr.Row():
+        query = gr.Textbox(label="Question", scale=4)
+        k = gr.Slider(1, 20, value=5, step=1, label="k", scale=1)
+    search_btn = gr.Button("Search both")
+    search_line = gr.Markdown()
+    with gr.Row():
+        widths = ["10%", "12%", "20%", "58%"]
+        hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
+        hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
+    with gr.Accordion("Download an index or a RAG training set", open=False):
+        with gr.Row():
+            side = gr.Radio(list(SIDES), value="B", label="Index of model")
+            fmt = gr.Radio(list(FORMATS), value="plain", label="RAG dataset format")
+            rag_k = gr.Slider(1, 10, value=3, step=1, label="contexts per question")
+        questions = gr.File(label="Questions (optional: .txt one per line, or a pairs/questions table)",
+                            file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"])
+        with gr.Row():
+            zip_btn = gr.Button("Index zip")
+            rag_btn = gr.Button("RAG dataset")
+        files = gr.File(label="Download", interactive=False)
+        dl_line = gr.Markdown()
+
+    def fail(exc: Exception) -> str:
+        if not expected(exc):
+            log.exception("rag tab")
+        msg = user_message(exc)
+        gr.Warning(msg)
+        return f"⚠️ {msg}"
+
+    def on_upload(paths, cid):
+        try:
+            return add_documents([str(p) for p in (paths or [])], ctx.workspace, cid)
+        except Exception as exc:
+            return cid, fail(exc)
+
+    def on_build(cid, a, b, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        try:
+            return build_both(cid, a, b, ctx.workspace, progress)
+        except Exception as exc:
+            return fail(exc)
+
+    def on_search(cid, q, kk):
+        try:
+            return search_both(cid, q, kk, ctx.workspace)
+        except Exception as exc:
+            return gr.skip(), gr.skip(), fail(exc)
+
+    def on_zip(cid, s):
+        try:
+            path = download_index(cid, s, ctx.workspace)
+            return path, f"Index of model {s}: unzip it and `load_index(folder).search(question, k)`."
+        except Exception as exc:
+            return None, fail(exc)
+
+    def on_rag(cid, s, q, kk, f):
+        try:
+            return rag_dataset(cid, s, q, kk, f, ctx.workspace)
+        except Exception as exc:
+            return None, fail(exc)
+
+    # Endpoints for scripts too; the collection id stays in the session's server-side state.
+    upload.upload(on_upload, [upload, collection], [collection, docs_line], api_name="rag_add_documents")
+    build_btn.click(on_build, [collection, model_a, model_b], build_line, concurrency_id="heavy",
+                    api_name="rag_build")
+    gr.on([search_btn.click, query.submit], on_search, [collection, query, k], [hits_a, hits_b, search_line],
+          concurrency_id="heavy", api_name="rag_search")
+    zip_btn.click(on_zip, [collection, side], [files, dl_line], api_name="rag_index_zip")
+    rag_btn.click(on_rag, [collection, side, questions, rag_k, fmt], [files, dl_line], concurrency_id="heavy",
+                  api_name="rag_dataset")
+    return {"rag_model_a": model_a, "rag_model_b": model_b, "rag_query": query}
