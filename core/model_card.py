@@ -64,7 +64,7 @@ embeddings = model.encode(["How do I reset my password?", "Steps to change a for
 print(model.similarity(embeddings, embeddings))
 ```
 
-{search_section(Path(cfg.output_dir).as_posix())}
+{search_section(Path(cfg.output_dir).name)}
 ## Data
 - file: `{Path(str(data.get('path') or '')).name}`, format: **{fmt}**, rows: {data.get('rows')} (train {data.get('train_rows')}, test {data.get('test_rows')})
 - sha256 (content): `{data.get('hash')}`

@@ -129,7 +129,8 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         gr.Warning(msg)
         return f"⚠️ {msg}"
 
-    def on_zip(model_dir: str, index: str, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_zip(model_dir: str, index: str | None = None, request: gr.Request | None = None,
+               progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.2, desc="Zipping the model")
         try:
             v = ctx.visitor(request)

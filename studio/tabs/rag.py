@@ -1,7 +1,7 @@
 """Search your documents: upload files or a zip, index them with two models, ask a question and see both top-k chunk
 lists side by side with their sources; download an index (zip) and a RAG training set.
 
-Each browser session gets a collection folder workspace/rag/<id>/ whose id the server makes (never a client
+Each browser session gets a collection folder <visitor folder>/rag/<id>/ (locally the workspace) whose id the server makes (never a client
 string): docs/ (the uploads), index_a/ and index_b/ (core.doc_index folders), exports/. The logic is core's
 (core.documents, core.doc_index, core.rag); these functions only map the UI onto it."""
 
@@ -23,6 +23,7 @@ from core.doc_index import build_index, load_index, zip_index
 from core.documents import DOC_SUFFIXES, read_documents, safe_extract_zip
 from core.inspect import expected, user_message
 from core.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
+from studio.tabs.data import upload_problem
 
 log = logging.getLogger("studio")
 MAX_COLLECTION_MB = 500.0  # all uploads of one collection together
@@ -126,7 +127,8 @@ def rag_dataset(cid: str | None, side: str, questions: str | None, k: float, fmt
 def create_rag_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
     b0 = cmp.run_model_dir(ctx.run.value) or str(cfg0.get("output_dir") or "outputs/embedding_model")
-    start = cmp.model_choices(ctx.runs_dir, cfg0.get("model_name") or DEFAULT_MODEL, cfg0.get("output_dir"))
+    base = cfg0.get("model_name") or DEFAULT_MODEL
+    start = [base] if ctx.public else cmp.model_choices(ctx.runs_dir, base, cfg0.get("output_dir"))
     collection = gr.State(None)  # the server-made collection id of this session
     gr.Markdown("Upload documents (.txt, .md, .pdf, .jsonl/.csv/.parquet with a text column, or a zip of them), "
                 "index them with two models, then ask a question to see what each retrieves.")
@@ -170,44 +172,54 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
         gr.Warning(msg)
         return f"⚠️ {msg}"
 
-    def on_upload(paths, cid):
+    def on_upload(paths, cid, request: gr.Request):
         try:
-            return add_documents([str(p) for p in (paths or [])], ctx.workspace, cid)
+            v = ctx.visitor(request)
+            for p in paths or []:  # the upload limit of public mode holds here as in the Data tab
+                problem = upload_problem(ctx, v, str(p))
+                if problem:
+                    raise ValueError(problem)
+            with ctx.heavy(request):
+                return add_documents([str(p) for p in (paths or [])], v.root, cid)
         except Exception as exc:
             return cid, fail(exc)
 
-    def on_build(cid, a, b, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_build(cid, a, b, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         try:
-            return build_both(cid, a, b, ctx.workspace, progress)
+            v = ctx.visitor(request)
+            a, b = v.model(a, "model A"), v.model(b, "model B")
+            v.check_disk()
+            with ctx.heavy(request):
+                return build_both(cid, a, b, v.root, progress)
         except Exception as exc:
             return fail(exc)
 
-    def on_search(cid, q, kk):
+    def on_search(cid, q, kk, request: gr.Request):
         try:
-            return search_both(cid, q, kk, ctx.workspace)
+            with ctx.heavy(request):
+                return search_both(cid, q, kk, ctx.visitor(request).root)
         except Exception as exc:
             return gr.skip(), gr.skip(), fail(exc)
 
-    def on_zip(cid, s):
+    def on_zip(cid, s, request: gr.Request):
         try:
-            path = download_index(cid, s, ctx.workspace)
+            path = download_index(cid, s, ctx.visitor(request).root)
             return path, f"Index of model {s}: unzip it and `load_index(folder).search(question, k)`."
         except Exception as exc:
             return None, fail(exc)
 
-    def on_rag(cid, s, q, kk, f):
+    def on_rag(cid, s, q, kk, f, request: gr.Request):
         try:
-            return rag_dataset(cid, s, q, kk, f, ctx.workspace)
+            with ctx.heavy(request):
+                return rag_dataset(cid, s, q, kk, f, ctx.visitor(request).root)
         except Exception as exc:
             return None, fail(exc)
 
     # Endpoints for scripts too; the collection id stays in the session's server-side state.
     upload.upload(on_upload, [upload, collection], [collection, docs_line], api_name="rag_add_documents")
-    build_btn.click(on_build, [collection, model_a, model_b], build_line, concurrency_id="heavy",
-                    api_name="rag_build")
+    build_btn.click(on_build, [collection, model_a, model_b], build_line, api_name="rag_build")
     gr.on([search_btn.click, query.submit], on_search, [collection, query, k], [hits_a, hits_b, search_line],
-          concurrency_id="heavy", api_name="rag_search")
+          api_name="rag_search")
     zip_btn.click(on_zip, [collection, side], [files, dl_line], api_name="rag_index_zip")
-    rag_btn.click(on_rag, [collection, side, questions, rag_k, fmt], [files, dl_line], concurrency_id="heavy",
-                  api_name="rag_dataset")
+    rag_btn.click(on_rag, [collection, side, questions, rag_k, fmt], [files, dl_line], api_name="rag_dataset")
     return {"rag_model_a": model_a, "rag_model_b": model_b, "rag_query": query}
