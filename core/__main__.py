@@ -70,15 +70,17 @@ def _fmt_eta(seconds: float | None) -> str:
 
 def _follow(run_dir: Path, done: threading.Event) -> None:
     """Print the run's events as they arrive: the CLI is one more reader of events.jsonl, like the studio."""
+    from .evaluation import shown_metrics
     from .events import read_events
 
-    offset, tty = 0, sys.stdout.isatty()
+    offset, tty, selected = 0, sys.stdout.isatty(), None
     while True:
         finished = done.is_set()
         events, offset = read_events(run_dir / "events.jsonl", offset)
         for e in events:
             t = e["type"]
             if t == "run_started":
+                selected = ((e.get("config") or {}).get("evaluation") or {}).get("metrics")
                 d = e.get("data") or {}
                 print(f"run {run_dir}  device={e.get('device')}  data={d.get('path')} ({d.get('format')}, "
                       f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})")
@@ -96,8 +98,7 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
             elif t == "eval":
                 m = e["metrics"]
                 label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e['step']}"
-                shown = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k in
-                                  ("ndcg@10", "mrr@10", "accuracy@1", "spearman", "triplet_accuracy"))
+                shown = ", ".join(f"{k} {m[k]:.4f}" for k in shown_metrics(selected, m))
                 print(("\n" if tty else "") + f"eval ({label}): {shown}")
             elif t == "checkpoint":
                 pass
@@ -164,7 +165,7 @@ def _cmd_train(a) -> int:
             tb.terminate()
     r = result_box["r"]
     if r.state != "failed":
-        print("\n" + metrics_table(r.before, r.after, cfg.evaluation.metrics + ["spearman", "triplet_accuracy"]))
+        print("\n" + metrics_table(r.before, r.after, cfg.evaluation.metrics))
         print(f"\nrun folder: {r.run_dir}\nmodel: {r.model_dir}  (SentenceTransformer('{r.model_dir}'))")
     return r.exit_code
 
@@ -211,7 +212,7 @@ def _cmd_eval(a) -> int:
     after = evaluate(load_model(a.model, max_seq_length=cfg.max_seq_length), evaluator)
     before = evaluate(load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), evaluator) if a.baseline else {}
     print(f"{len(test)} test rows ({fmt}); corpus {len(set(corpus))} documents; model {a.model}")
-    print(metrics_table(before, after))
+    print(metrics_table(before, after, cfg.evaluation.metrics))
     return 0
 
 
@@ -275,7 +276,8 @@ cache_dir: "/tmp/embedding_cache"
 num_epochs: 1
 batch_size: 16
 learning_rate: 2.0e-5
-test_size: 0.25
+sample_size: 500
+test_size: 100
 """
 
 

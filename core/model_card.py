@@ -50,7 +50,7 @@ print(model.similarity(embeddings, embeddings))
 - evaluation corpus: {data.get('corpus_size')} documents
 
 ## Evaluation (test split, before → after)
-{metrics_table(metrics.get('before', {}), metrics.get('after', {}), cfg.evaluation.metrics + ['spearman', 'triplet_accuracy'])}
+{metrics_table(metrics.get('before', {}), metrics.get('after', {}), cfg.evaluation.metrics)}
 
 Primary metric: `{metrics.get('primary')}`. Steps: {metrics.get('steps')}. Training time: {timing.get('train_s', '?')} s.
 

@@ -109,9 +109,10 @@ def split_data(cfg: EmbedConfig, tokenizer=None) -> Prepared:
     """Resolve, validate and split the data, and gather the evaluation corpus."""
     path, df, report = load_data(cfg, tokenizer)
     fmt = report.format
-    train, test = data_mod.split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed)
-    warnings = [str(w) for w in report.warnings]
-    overlap = data_mod.overlap_warning(train, test)
+    notes: list[str] = []  # sizes larger than the data, capped: said once, where the user reads warnings
+    train, test = data_mod.split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed, notes=notes)
+    warnings = [str(w) for w in report.warnings] + notes
+    overlap = None if test.attrs.get("on_train") else data_mod.overlap_warning(train, test)
     if overlap:
         warnings.append(str(overlap))
     extra = data_mod.read_texts(cfg.corpus_path) if cfg.corpus_path else []

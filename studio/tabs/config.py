@@ -27,6 +27,7 @@ from core.config import (
     load_config,
     yaml_value,
 )
+from core.config import apply_preset as core_apply_preset
 from studio.context import StudioContext
 from studio.tabs.data import ROOT, sanitise_name
 
@@ -37,7 +38,6 @@ FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
     "mining.sampling_strategy", "evaluation.eval_steps", "evaluation.early_stopping_patience",
 ]
 _SPECS = {s["key"]: s for s in field_specs()}
-PRESET_KEYS = sorted({k for p in PRESETS.values() for k in p})  # reset to the schema default when a preset is applied
 
 
 def get_key(config: dict[str, Any], key: str) -> Any:
@@ -92,13 +92,8 @@ def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
 
 
 def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """The preset's keys over the config; keys other presets set go back to the schema default first."""
-    defaults = EmbedConfig().to_dict()
-    out = dict(config)
-    for key in PRESET_KEYS:
-        out[key] = defaults[key]
-    out.update(PRESETS.get(name, {}))
-    return out
+    """The preset over the config by the CLI's rule (core.config.apply_preset): keys the config chose are kept."""
+    return core_apply_preset(config, name)
 
 
 def copy_command(config: dict[str, Any], base: str | Path = DEFAULT_CONFIG) -> str:
