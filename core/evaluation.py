@@ -51,9 +51,11 @@ def build_evaluator(test: pd.DataFrame, fmt: str, corpus: list[str], batch_size:
 
     if test.empty:
         return None
-    if fmt == "scored":
-        return EmbeddingSimilarityEvaluator(list(test["doc1"]), list(test["doc2"]), list(test["similarity"]),
-                                            batch_size=batch_size, name=name, write_csv=False)
+    if fmt == "scored":  # symmetric: both sides as queries, the way training prompts them
+        q = (prompts or {}).get("query") or ""
+        return EmbeddingSimilarityEvaluator([q + t for t in test["doc1"]], [q + t for t in test["doc2"]],
+                                            list(test["similarity"]), batch_size=batch_size, name=name,
+                                            write_csv=False)
     queries, docs, relevant = ir_data(test, fmt, corpus)
     if max_corpus_size and len(docs) > max_corpus_size:
         needed = {d for ids in relevant.values() for d in ids}

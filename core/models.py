@@ -6,6 +6,7 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 BUNDLED_NAMES = {"sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2"}
 HUB_TIMEOUT_S = 5.0  # a hub that does not answer within this is treated as unreachable, never waited on
@@ -92,9 +93,48 @@ def load_model(name: str, max_seq_length: int | None = None, device: str | None 
 
     if any(p.dtype in (torch.float16, torch.bfloat16) for p in model.parameters()):
         model.float()  # trainable master weights are fp32; bf16/fp16 happen in autocast (config `precision`)
-    if max_seq_length:
-        model.max_seq_length = min(max_seq_length, model.tokenizer.model_max_length or max_seq_length)
+    if max_seq_length and takes_attention_mask(model):  # a StaticEmbedding has no length limit to set
+        model.max_seq_length = min(max_seq_length, _length_limit(model) or max_seq_length)
     return model
+
+
+def takes_attention_mask(model) -> bool:
+    """Whether the model's first module reads padded token batches (a transformer), unlike a StaticEmbedding's
+    flat token bags: only those have a max_seq_length, padding and an attention mask."""
+    try:
+        return "attention_mask" in model.preprocess(["a"])
+    except Exception:
+        return False
+
+
+def _length_limit(model) -> int | None:
+    """The longest input the model can take: its tokenizer's model_max_length, or (when that is the tokenizer's
+    'unset' sentinel) the transformer's position embeddings."""
+    limit = getattr(getattr(model, "tokenizer", None), "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 1_000_000:
+        return limit
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    return int(positions) if isinstance(positions, int) and positions > 0 else None
+
+
+def model_prompts(model, prompts: Any = None) -> dict[str, str]:
+    """{"query", "document"} prompts: the config's (`prompts` block or dict) where set, else the model's own saved
+    ones (a document prompt may be saved as "document", "passage" or "corpus"); "" = none."""
+    own = dict(getattr(model, "prompts", None) or {})
+    given = prompts.model_dump() if hasattr(prompts, "model_dump") else dict(prompts or {})
+    doc_own = next((own[k] for k in ("document", "passage", "corpus") if own.get(k)), "")
+    query = given.get("query") if given.get("query") is not None else own.get("query", "")
+    document = given.get("document") if given.get("document") is not None else doc_own
+    return {"query": query or "", "document": document or ""}
+
+
+def set_prompts(model, prompts: dict[str, str]) -> dict[str, str]:
+    """Put resolved prompts on `model.prompts`: encode_query/encode_document, the library's evaluators and the saved
+    model (config_sentence_transformers.json) then all use them. Returns them."""
+    if prompts.get("query") or prompts.get("document") or model.prompts:
+        model.prompts = {**model.prompts, "query": prompts.get("query", ""), "document": prompts.get("document", "")}
+    return prompts
 
 
 _shared_lock = threading.Lock()
@@ -120,4 +160,8 @@ def load_tokenizer(name: str):
     """Just the tokenizer (fast to load) for token-length statistics."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_model(name), local_files_only=True)
+    path = resolve_model(name)
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception:  # e.g. a StaticEmbedding keeps its tokenizer in its module folder: ask the model
+        return load_model(path).tokenizer

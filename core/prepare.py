@@ -19,7 +19,7 @@ from .config import SEED_DATASET_PATH, EmbedConfig
 from .evaluation import documents_of
 from .events import EventWriter
 from .mining import MiningResult, mine, model_cache_dir, training_table
-from .models import load_model, resolve_model
+from .models import load_model, model_prompts, resolve_model
 from .runs import DATA_FILE, MINED_FILE, MINING_STATS_FILE, write_json
 
 log = logging.getLogger("core")
@@ -143,7 +143,8 @@ def build_table(prep: Prepared, cfg: EmbedConfig, run_dir: Path, writer: EventWr
 
         # Candidates come from every document available (dataset + corpus_path), not only the training positives.
         mining_result = mine(list(train["query"]), list(train[pos_col]), mining_model, mcfg, corpus=corpus,
-                             cache_dir=model_cache_dir(cfg.cache_dir, mining_path), progress=progress)
+                             cache_dir=model_cache_dir(cfg.cache_dir, mining_path), progress=progress,
+                             prompts=model_prompts(mining_model, cfg.prompts))
         mining_result.rows.to_parquet(run_dir / MINED_FILE, index=False)
         write_json(run_dir / MINING_STATS_FILE, mining_result.stats)
         writer.emit("mining_done", stats=mining_result.stats)

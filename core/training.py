@@ -25,7 +25,7 @@ from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .losses import build_loss
 from .model_card import write_model_card
-from .models import ModelError, load_model, resolve_model
+from .models import ModelError, load_model, model_prompts, resolve_model, set_prompts
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
 from .runs import (
     CHECKPOINTS,
@@ -239,6 +239,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
 
     t_start = time.time()
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
+    prompts = set_prompts(model, model_prompts(model, cfg.prompts))  # saved with the model: encode_query works
     prep = load_and_split(cfg, run_dir, model.tokenizer)
     writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
                 resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"))
@@ -251,9 +252,9 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     t_mined = time.time()
     primary = PRIMARY[prep.fmt]
     ev_batch = max(32, cfg.batch_size)
-    final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed)
+    final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed, prompts=prompts)
     step_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch,
-                                max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed)
+                                max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed, prompts=prompts)
     if resume_ckpt is None:
         # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
         known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
@@ -298,6 +299,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         report_to=["tensorboard"] if cfg.report_to == "tensorboard" else "none",
         disable_tqdm=True,
         dataloader_drop_last=False,
+        **({"prompts": column_prompts(train_ds.column_names, prompts)} if any(prompts.values()) else {}),
         **_precision(cfg),
     )
     callbacks: list[Any] = [callback]
@@ -336,6 +338,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         # "Best model" counts step 0: a run that only made retrieval worse must not replace a good model with a
         # worse one. Both figures come from the same full evaluation, so the comparison is fair.
         model, after = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), dict(before)
+        set_prompts(model, prompts)
         message = (f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
                    "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings.")
     metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": trainer.state.best_model_checkpoint,
@@ -345,6 +348,13 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     writer.emit(state, model_dir=model_dir, metrics=after, before=before, step=trainer.state.global_step,
                 timing=timing, run_dir=str(run_dir), message=message)
     return RunResult(run_dir, state, model_dir, before, after)
+
+
+def column_prompts(columns: list[str], prompts: dict[str, str]) -> dict[str, str]:
+    """The trainer's `prompts`: each training-table column mapped to its prompt. Queries get the query prompt,
+    positives and negatives the document prompt; scored pairs are symmetric, so both sides get the query prompt."""
+    return {c: prompts["query"] if c in ("query", "sentence1", "sentence2") else prompts["document"]
+            for c in columns if c != "score"}
 
 
 def _mined_with_base(cfg: EmbedConfig) -> bool:

@@ -78,7 +78,8 @@ def compare_search(query: str, k: float, model_a: str, model_b: str, corpus_file
         corpus, data, source = corpus_for(corpus_file, config, dataset)
         gold = data.gold_for(query.strip()) if data and query else set()
         cache = (config or {}).get("cache_dir")
-        out = cmp.search_both(query, int(k or 10), model_a, model_b, corpus, gold, cache)
+        out = cmp.search_both(query, int(k or 10), model_a, model_b, corpus, gold, cache,
+                              prompts=(config or {}).get("prompts"))
     except Exception as exc:
         raise _error(exc) from None
     out["split"] = data.split_of(query.strip()) if data else None
@@ -110,8 +111,9 @@ def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | No
     """(metrics A vs B, most improved, most worsened, a line) on the current dataset's test split."""
     cfg = effective_config(config, dataset)
     data = cmp.evaluation_data(cfg)
-    changes = cmp.gold_rank_changes(model_a, model_b, data.test, data.fmt, data.corpus, cfg.cache_dir)
-    metrics = cmp.metrics_frame(changes, data.fmt)
+    changes = cmp.gold_rank_changes(model_a, model_b, data.test, data.fmt, data.corpus, cfg.cache_dir,
+                                    prompts=cfg.prompts.model_dump())
+    metrics = cmp.metrics_frame(changes, data.fmt, cfg.evaluation.metrics)
     up, down = cmp.improved_and_worsened(changes, int(n))
     if data.fmt == "scored":
         cols = ["doc1", "doc2", "label", "score_a", "score_b", "change"]
