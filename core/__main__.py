@@ -189,7 +189,7 @@ def _cmd_eval(a) -> int:
     from .config import load_config
     from .data import DataError, read_texts, split_dataset, validate_file
     from .evaluation import build_evaluator, documents_of, evaluate, metrics_table
-    from .models import load_model
+    from .models import load_model, model_prompts, set_prompts
     from .prepare import load_data
 
     cfg = load_config(a.config, a.overrides)
@@ -204,13 +204,17 @@ def _cmd_eval(a) -> int:
         fmt = report.format
         _, test = split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed)
         corpus_src = df
-    corpus = documents_of(corpus_src, fmt) + (read_texts(cfg.corpus_path) if cfg.corpus_path else [])
-    evaluator = build_evaluator(test, fmt, list(dict.fromkeys(corpus)))
-    if evaluator is None:
+    corpus = list(dict.fromkeys(documents_of(corpus_src, fmt) + (read_texts(cfg.corpus_path) if cfg.corpus_path else [])))
+    if test.empty:
         print("the test split is empty: set test_size or pass --data FILE")
         return 1
-    after = evaluate(load_model(a.model, max_seq_length=cfg.max_seq_length), evaluator)
-    before = evaluate(load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), evaluator) if a.baseline else {}
+
+    def measure(name: str) -> dict[str, float]:  # each model with its prompts (the config's, else its own)
+        model = load_model(name, max_seq_length=cfg.max_seq_length)
+        return evaluate(model, build_evaluator(test, fmt, corpus, prompts=set_prompts(model, model_prompts(model, cfg.prompts))))
+
+    after = measure(a.model)
+    before = measure(cfg.model_name) if a.baseline else {}
     print(f"{len(test)} test rows ({fmt}); corpus {len(set(corpus))} documents; model {a.model}")
     print(metrics_table(before, after, cfg.evaluation.metrics))
     return 0

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
+from . import models
 from .config import EmbedConfig
 from .evaluation import shown_metrics
 from .models import BUNDLED_NAMES, ModelError, model_prompts, resolve_model, shared_model
@@ -263,15 +264,19 @@ def run_model_dir(run_dir: str | Path | None) -> str | None:
 
 
 def model_choices(runs_dir: str | Path, base_model: str, output_dir: str | None = None) -> list[str]:
-    """Models worth offering in a picker: the base, output_dir (when it exists), then each run's model, newest first."""
-    choices = [base_model]
-    if output_dir and Path(output_dir).is_dir():
-        choices.append(str(output_dir))
-    for run in list_runs(runs_dir):
-        model = run_model_dir(run.path)
-        if model:
-            choices.append(model)
-    return list(dict.fromkeys(choices))
+    """The base model, output_dir (when it exists), then each run's model, newest first (`core.models.model_choices`
+    without the hub models: what Export can zip)."""
+    return [c["value"] for c in models.model_choices(runs_dir, base_model, output_dir)
+            if c["source"] in ("base", "fine-tuned")]
+
+
+def model_choice_pairs(runs_dir: str | Path, base_model: str, output_dir: str | None = None,
+                       keep: list[str] | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs for a dropdown (label: source, "needs download", dimension, size), plus `keep` values
+    (the current picks) that are not listed."""
+    pairs = [(c["label"], c["value"]) for c in models.model_choices(runs_dir, base_model, output_dir)]
+    listed = {v for _, v in pairs}
+    return pairs + [(v, v) for v in dict.fromkeys(keep or []) if v and v not in listed]
 
 
 def read_model_card(model_dir: str | Path | None) -> str:
@@ -380,5 +385,6 @@ def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
 
 __all__ = ["CompareError", "HubError", "EvalData", "check_model", "compare_similarity", "search_both",
            "gold_rank_changes", "improved_and_worsened", "ir_metrics", "metrics_frame", "evaluation_data",
-           "export_zip", "push_to_hub", "read_model_card", "model_choices", "run_model_dir", "runs_frame",
+           "export_zip", "push_to_hub", "read_model_card", "model_choices",
+           "model_choice_pairs", "run_model_dir", "runs_frame",
            ]

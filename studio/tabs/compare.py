@@ -36,9 +36,10 @@ def model_b_default(run_dir: str | None, config: dict[str, Any] | None) -> str:
     return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
 
 
-def choices(runs_dir: str | Path, config: dict[str, Any] | None) -> list[str]:
+def choices(runs_dir: str | Path, config: dict[str, Any] | None, *keep: str) -> list[tuple[str, str]]:
+    """(label, value) pairs: base, bundled, fine-tuned, cached and suggested models, plus the current picks."""
     cfg = config or {}
-    return cmp.model_choices(runs_dir, cfg.get("model_name") or DEFAULT_MODEL, cfg.get("output_dir"))
+    return cmp.model_choice_pairs(runs_dir, cfg.get("model_name") or DEFAULT_MODEL, cfg.get("output_dir"), list(keep))
 
 
 def compare_similarity(text_a: str, text_b_or_lines: str, model_a: str, model_b: str) -> dict[str, Any]:
@@ -134,7 +135,7 @@ def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | No
 
 def create_compare_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
-    start = choices(ctx.runs_dir, cfg0)
+    start = choices(ctx.runs_dir, cfg0, model_b_default(ctx.run.value, cfg0))
     with gr.Row():
         model_a = gr.Dropdown(start, value=cfg0.get("model_name") or DEFAULT_MODEL, allow_custom_value=True,
                               label="Model A (e.g. the base model)", scale=3)
@@ -179,15 +180,13 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
 
     def on_refresh(config, run_dir, a, b):
-        opts = choices(ctx.runs_dir, config)
-        return gr.update(choices=list(dict.fromkeys([*opts, a])), value=a), gr.update(
-            choices=list(dict.fromkeys([*opts, b])), value=b)
+        opts = choices(ctx.runs_dir, config, a, b)
+        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
 
     def on_run(run_dir, config, a):
-        opts = choices(ctx.runs_dir, config)
         b = model_b_default(run_dir, config)
-        return gr.update(choices=list(dict.fromkeys([*opts, a])), value=a), gr.update(
-            choices=list(dict.fromkeys([*opts, b])), value=b)
+        opts = choices(ctx.runs_dir, config, a, b)
+        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
 
     def on_upload(path: str | None, request: gr.Request):
         if not path:
