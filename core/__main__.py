@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 invalid input or a failed run, 2 usage error. Bad input
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -74,6 +75,8 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
     from .events import read_events
 
     offset, tty, selected = 0, sys.stdout.isatty(), None
+    # Bound now: mining redirects sys.stdout (process-wide) to parse the library's log while this thread prints.
+    say = functools.partial(print, file=sys.stdout)
     while True:
         finished = done.is_set()
         events, offset = read_events(run_dir / "events.jsonl", offset)
@@ -82,32 +85,32 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
             if t == "run_started":
                 selected = ((e.get("config") or {}).get("evaluation") or {}).get("metrics")
                 d = e.get("data") or {}
-                print(f"run {run_dir}  device={e.get('device')}  data={d.get('path')} ({d.get('format')}, "
-                      f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})")
+                say(f"run {run_dir}  device={e.get('device')}  data={d.get('path')} ({d.get('format')}, "
+                    f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})")
                 for w in d.get("warnings", []):
-                    print(f"  warning: {w}")
+                    say(f"  warning: {w}")
             elif t == "mining_done":
                 s = e["stats"]
-                print(f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
-                      f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
-                      f"rows short of negatives {s['rows_without_enough_negatives']}")
+                say(f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
+                    f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
+                    f"rows short of negatives {s['rows_without_enough_negatives']}")
             elif t == "train_step":
                 line = (f"{_bar(e['step'], e['max_steps'])} step {e['step']}/{e['max_steps']} epoch {e['epoch']:.2f} "
                         f"loss {e['loss']:.4f} ETA {_fmt_eta(e.get('eta_s'))}")
-                print(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
+                say(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
             elif t == "eval":
                 m = e["metrics"]
                 label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e['step']}"
                 shown = ", ".join(f"{k} {m[k]:.4f}" for k in shown_metrics(selected, m))
-                print(("\n" if tty else "") + f"eval ({label}): {shown}")
+                say(("\n" if tty else "") + f"eval ({label}): {shown}")
             elif t == "checkpoint":
                 pass
             elif t in ("finished", "stopped"):
-                print(f"\n{t}: model saved to {e.get('model_dir')}")
+                say(f"\n{t}: model saved to {e.get('model_dir')}")
                 if e.get("message"):
-                    print(f"note: {e['message']}")
+                    say(f"note: {e['message']}")
             elif t == "failed":
-                print(f"\nfailed: {e.get('message')}")
+                say(f"\nfailed: {e.get('message')}")
         if finished:
             return
         time.sleep(0.3)
