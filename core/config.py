@@ -198,9 +198,11 @@ def _suggest(key: str) -> str:
 def _parse_value(raw: str) -> Any:
     """`key=value` text -> a Python value, read as YAML so `5`, `1e-5`, `true`, `null`, `[64, 128]` all work."""
     try:
-        return yaml.safe_load(raw) if raw.strip() else None
+        value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         return raw
+    # `prompts.query=query: ` means the text, not a mapping; a mapping is written {key: value}.
+    return raw if isinstance(value, dict) and not raw.lstrip().startswith("{") else value
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from functools import lru_cache
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 BUNDLED_NAMES = {"sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2"}
+log = logging.getLogger("core")
 HUB_TIMEOUT_S = 5.0  # a hub that does not answer within this is treated as unreachable, never waited on
 
 
@@ -94,7 +96,10 @@ def load_model(name: str, max_seq_length: int | None = None, device: str | None 
     if any(p.dtype in (torch.float16, torch.bfloat16) for p in model.parameters()):
         model.float()  # trainable master weights are fp32; bf16/fp16 happen in autocast (config `precision`)
     if max_seq_length and takes_attention_mask(model):  # a StaticEmbedding has no length limit to set
-        model.max_seq_length = min(max_seq_length, _length_limit(model) or max_seq_length)
+        limit = _length_limit(model) or max_seq_length
+        if max_seq_length > limit:
+            log.warning("max_seq_length=%d is more than model '%s' takes; using its %d", max_seq_length, name, limit)
+        model.max_seq_length = min(max_seq_length, limit)
     return model
 
 
@@ -108,8 +113,9 @@ def takes_attention_mask(model) -> bool:
 
 
 def _length_limit(model) -> int | None:
-    """The longest input the model can take: its tokenizer's model_max_length, or (when that is the tokenizer's
-    'unset' sentinel) the transformer's position embeddings."""
+    """The longest input the model is built for: its tokenizer's model_max_length (sentence-transformers keeps it
+    equal to the saved max_seq_length), or, when that is the tokenizer's 'unset' sentinel, the transformer's
+    position embeddings."""
     limit = getattr(getattr(model, "tokenizer", None), "model_max_length", None)
     if isinstance(limit, int) and 0 < limit < 1_000_000:
         return limit
@@ -192,7 +198,7 @@ def model_dim(path: str | Path) -> int | None:
             cfg = json.loads((path / m.get("path", "") / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError, TypeError):
             continue
-        for key in ("out_features", "word_embedding_dimension", "embedding_dim", "hidden_size"):
+        for key in ("out_features", "embedding_dimension", "word_embedding_dimension", "hidden_size"):
             if isinstance(cfg.get(key), int):
                 dim = cfg[key] if key != "hidden_size" or dim is None else dim
                 break
