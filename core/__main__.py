@@ -33,7 +33,10 @@ def _cmd_validate(a) -> int:
 def _cmd_config(a) -> int:
     from .config import load_config
 
-    cfg = load_config(a.file, a.overrides)
+    overrides = list(a.overrides)
+    if a.config_file and a.file:  # with --config, the first positional is an override, not a file
+        overrides.insert(0, a.file)
+    cfg = load_config(a.config_file or a.file, overrides)
     print(cfg.to_yaml(), end="")
     return 0
 
@@ -314,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("config", help="print the resolved config")
     c.add_argument("file", nargs="?")
+    c.add_argument("--config", dest="config_file", help="the config file (same as FILE)")
     c.add_argument("overrides", nargs="*", metavar="key=value")
     c.set_defaults(fn=_cmd_config)
 

@@ -152,8 +152,10 @@ def get_index(model_name: str, corpus: list[str], cache_dir: str | None = None,
     return index
 
 
-def similarity(model_name: str, text: str, others: list[str]) -> list[float]:
-    """Cosine similarity of `text` to each of `others` under one model."""
+def similarity(model_name: str, text: str, others: list[str], prompts: dict[str, str | None] | None = None) -> list[float]:
+    """Cosine similarity of `text` to each of `others` under one model. A symmetric comparison: every text gets the
+    query prompt (`prompts`, else the model's own), as scored pairs are trained."""
     model = shared_model(model_name)
-    emb = model.encode([text, *others], normalize_embeddings=True, convert_to_numpy=True)
+    emb = model.encode([text, *others], prompt=model_prompts(model, prompts)["query"], normalize_embeddings=True,
+                       convert_to_numpy=True)
     return [float(s) for s in emb[1:] @ emb[0]]

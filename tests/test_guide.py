@@ -80,6 +80,9 @@ def test_preset_precedence(tmp_path):
     assert load_config(chosen, ["preset=fast"]).num_epochs == 3
     default = load_config(ROOT / "assets" / "configs" / "default.yaml", ["preset=fast"])
     assert (default.num_epochs, default.batch_size, default.learning_rate) == (2, 64, 3e-5)
+    r = core_cli("config", "--config", "assets/configs/default.yaml", "preset=fast")
+    out = yaml.safe_load(r.stdout)
+    assert r.returncode == 0 and (out["num_epochs"], out["batch_size"], out["learning_rate"]) == (2, 64, 3e-5)
     # The studio applies a preset to its form by the same rule: values the form chose stay.
     form = EmbedConfig(num_epochs=5).to_dict()
     applied = apply_preset(apply_preset(form, "fast"), "quality")
