@@ -266,8 +266,8 @@ def run_model_dir(run_dir: str | Path | None) -> str | None:
 def model_choices(runs_dir: str | Path, base_model: str, output_dir: str | None = None) -> list[str]:
     """The base model, output_dir (when it exists), then each run's model, newest first (`core.models.model_choices`
     without the hub models: what Export can zip)."""
-    return [c["value"] for c in models.model_choices(runs_dir, base_model, output_dir)
-            if c["source"] in ("base", "fine-tuned")]
+    tuned = [c["value"] for c in models.model_choices(runs_dir, base_model, output_dir) if c["source"] == "fine-tuned"]
+    return list(dict.fromkeys([base_model, *tuned]))
 
 
 def model_choice_pairs(runs_dir: str | Path, base_model: str, output_dir: str | None = None,
