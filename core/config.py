@@ -277,9 +277,16 @@ def build_config(data: dict[str, Any] | None = None, overrides: list[str] | dict
 def _without_restated_defaults(data: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
     """`data` less the keys the preset sets whose value merely restates the schema default: such a file line
     ("num_epochs: 1") states no choice, so it does not cancel the preset. A value that differs still wins."""
-    defaults = EmbedConfig.model_fields
-    return {k: v for k, v in data.items()
-            if not (k in preset and k in defaults and v == defaults[k].get_default(call_default_factory=True))}
+    fields = EmbedConfig.model_fields
+
+    def restated(key: str, value: Any) -> bool:
+        default = fields[key].get_default(call_default_factory=True)
+        try:  # `learning_rate: 2e-5` is the text "2e-5" to YAML 1.1, and still the default
+            return value == default or (isinstance(default, float) and float(value) == default)
+        except (TypeError, ValueError):
+            return False
+
+    return {k: v for k, v in data.items() if not (k in preset and k in fields and restated(k, v))}
 
 
 def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
