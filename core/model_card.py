@@ -27,6 +27,9 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
         loss = f"MatryoshkaLoss over {loss} (dims {cfg.matryoshka_dims})"
     mined = fmt != "scored" and cfg.mining.enabled and cfg.mining.num_negatives > 0
     timing = metrics.get("timing", {})
+    prompts = _saved_prompts(model_dir)
+    prompt_line = ("\nPrompts (saved with the model; `model.encode_query` / `model.encode_document` apply them): "
+                   + ", ".join(f"{k} `{v}`" for k, v in prompts.items()) + ".\n") if prompts else ""
     text = f"""---
 {yaml.safe_dump(header, sort_keys=False).strip()}
 ---
@@ -35,7 +38,7 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
 
 A [sentence-transformers](https://www.sbert.net) model fine-tuned from `{cfg.model_name}` on `{cfg.dataset_name}`
 with {loss}{' and mined hard negatives' if mined else ''}.
-
+{prompt_line}
 ```python
 from sentence_transformers import SentenceTransformer
 
@@ -64,3 +67,14 @@ Trained on {time.strftime('%Y-%m-%d')} with embedding-studio.
     path = Path(model_dir) / "README.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _saved_prompts(model_dir: str | Path) -> dict[str, str]:
+    """The non-empty query/document prompts in the saved model's config_sentence_transformers.json."""
+    import json
+
+    try:
+        saved = json.loads((Path(model_dir) / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in (saved.get("prompts") or {}).items() if k in ("query", "document") and v}

@@ -104,6 +104,7 @@ def test_a_model_saved_with_prompts_trains_mines_and_saves_with_them(tmp_path, d
     cfg, r = _train(tmp_path, data, base, **{"prompts.document": "doc: "})
     saved = json.loads((Path(r.model_dir) / "config_sentence_transformers.json").read_text(encoding="utf-8"))
     assert saved["prompts"]["query"] == "query: " and saved["prompts"]["document"] == "doc: "
+    assert "query `query: `, document `doc: `" in (Path(r.model_dir) / "README.md").read_text(encoding="utf-8")
     model = _reload_measures_the_same(cfg, r)
     np.testing.assert_allclose(model.encode_query(["reset vpn"]), model.encode(["query: reset vpn"]), atol=1e-6)
     np.testing.assert_allclose(model.encode_document(["a doc"]), model.encode(["doc: a doc"]), atol=1e-6)
