@@ -77,4 +77,5 @@ def _saved_prompts(model_dir: str | Path) -> dict[str, str]:
         saved = json.loads((Path(model_dir) / "config_sentence_transformers.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in (saved.get("prompts") or {}).items() if k in ("query", "document") and v}
+    prompts = saved.get("prompts") or {}
+    return {k: prompts[k] for k in ("query", "document") if prompts.get(k)}
