@@ -209,12 +209,12 @@ def _size_mb(path: Path) -> int:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20)
 
 
-def _cached_models() -> dict[str, Path]:
+def _cached_models(hf_cache: str | Path | None = None) -> dict[str, Path]:
     """Hub id -> snapshot folder of every sentence-transformers model (a modules.json) in the local HF cache."""
     try:
         from huggingface_hub import scan_cache_dir
 
-        repos = scan_cache_dir().repos
+        repos = scan_cache_dir(hf_cache).repos
     except Exception:  # no cache folder yet, or an unreadable one: nothing cached
         return {}
     out = {}
@@ -229,13 +229,14 @@ def _cached_models() -> dict[str, Path]:
 
 
 def model_choices(runs_dir: str | Path | None = None, base_model: str | None = None,
-                  output_dir: str | None = None) -> list[dict[str, Any]]:
+                  output_dir: str | None = None, hf_cache: str | Path | None = None) -> list[dict[str, Any]]:
     """Models worth offering in a picker, each {value, label, source, dim, size_mb, cached}: the base model, the
     bundled MiniLM, output_dir and every run's model (newest first), every sentence-transformers model in the
-    local Hugging Face cache, then the guide's suggestions (label says "needs download" when not cached)."""
+    local Hugging Face cache (`hf_cache`, default the usual one), then the guide's suggestions (label says "needs
+    download" when not cached)."""
     from .runs import list_runs
 
-    cached = _cached_models()
+    cached = _cached_models(hf_cache)
     found: list[tuple[str, str, Path | None]] = []
     if base_model:
         found.append((base_model, "base", None))

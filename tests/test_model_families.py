@@ -151,3 +151,21 @@ def test_model_choices_list_bundled_runs_and_suggestions(tmp_path):
             assert "needs download" in by_value[name]["label"]
     pairs = cmp.model_choice_pairs(tmp_path / "runs", "sentence-transformers/all-MiniLM-L6-v2", keep=["my/model"])
     assert pairs[-1] == ("my/model", "my/model") and "384-d" in pairs[0][0]
+
+
+def test_model_choices_find_sentence_transformers_models_in_the_hf_cache(tmp_path):
+    hub = tmp_path / "hub"
+    for repo, st in (("acme/tiny-st", True), ("acme/plain-bert", False)):
+        folder = hub / f"models--{repo.replace('/', '--')}"
+        snap = folder / "snapshots" / ("a" * 40)
+        (snap / "1_Pooling").mkdir(parents=True)
+        (folder / "refs").mkdir()
+        (folder / "refs" / "main").write_text("a" * 40)
+        (snap / "config.json").write_text(json.dumps({"hidden_size": 96}))
+        if st:
+            (snap / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": ""},
+                                                           {"idx": 1, "name": "1", "path": "1_Pooling"}]))
+            (snap / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 96}))
+    by_value = {c["value"]: c for c in model_choices(None, None, None, hf_cache=hub)}
+    assert by_value["acme/tiny-st"]["source"] == "cached" and by_value["acme/tiny-st"]["dim"] == 96
+    assert "acme/plain-bert" not in by_value  # not a sentence-transformers model
