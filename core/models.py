@@ -272,8 +272,9 @@ def _describe(value: str, source: str, path: Path | None, cached: dict[str, Path
     dim = (model_dim(path) if path else None) or known[0]
     size = _size_mb(path) if path else known[1]
     needs = path is None
-    parts = [value, source + (", needs download" if needs else "")]
+    parts = [source + (", needs download" if needs else "")]
     parts += [f"{dim}-d"] if dim else []
     parts += [f"{size} MB"] if size else []
-    return {"value": value, "label": " · ".join(parts), "source": source, "dim": dim, "size_mb": size,
-            "cached": not needs}
+    # The name last: a picker shows the label, and a path reads best whole at the end.
+    return {"value": value, "label": f"[{' · '.join(parts)}] {value}", "source": source, "dim": dim,
+            "size_mb": size, "cached": not needs}
