@@ -127,3 +127,15 @@ def test_seed_walkthrough_step3_config_on_the_8_toy_pairs(tmp_path):
     table = r.stdout[r.stdout.index("| metric |"):]
     assert "| accuracy@1 |" in table and "triplet_accuracy" not in table
     assert SentenceTransformer(str(tmp_path / "model"), device="cpu").encode(["vector database"]).shape == (1, 384)
+
+
+def test_fewer_than_5_queries_evaluate_on_the_training_pairs(tmp_path, sample_pairs):
+    from core.training import train
+
+    data = write_jsonl(tmp_path / "four.jsonl", sample_pairs[:4])
+    r = train(load_config(None, tiny_overrides(tmp_path, data, test_size=100, **{"mining.num_negatives": 0})))
+    assert r.state == "finished", r.message
+    info = yaml.safe_load((r.run_dir / "data.json").read_text(encoding="utf-8"))
+    assert (info["train_rows"], info["test_rows"]) == (4, 4)
+    assert any("evaluating on the training pairs" in w for w in info["warnings"])
+    assert not any("overlap" in w for w in info["warnings"]) and "ndcg@10" in r.after
