@@ -25,7 +25,7 @@ from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .losses import build_loss
 from .model_card import write_model_card
-from .models import ModelError, load_model, model_prompts, resolve_model, set_prompts
+from .models import ModelError, load_model, model_prompts, resolve_model, set_prompts, takes_attention_mask
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
 from .runs import (
     CHECKPOINTS,
@@ -47,6 +47,7 @@ EVALS_PER_RUN = 4  # when eval_steps is not set: at most this many evaluations d
 MIN_EVAL_GAP = 5  # ...never more often than this: each evaluation re-encodes the corpus and saves a checkpoint...
 EVAL_SHARE = 0.15  # ...and together they may cost at most this share of the training compute (a CPU run is
 # otherwise dominated by them: 4 evaluations of a 1,000-document corpus cost as much as 17 MedQuAD steps)
+STATIC_MIN_LR = 1e-3  # below this a StaticEmbedding model (trained at ~0.1-0.2) hardly moves: warn
 
 
 @dataclass
@@ -240,7 +241,11 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     t_start = time.time()
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
     prompts = set_prompts(model, model_prompts(model, cfg.prompts))  # saved with the model: encode_query works
-    prep = load_and_split(cfg, run_dir, model.tokenizer)
+    static = not takes_attention_mask(model)  # a StaticEmbedding: no truncation to measure texts against
+    prep = load_and_split(cfg, run_dir, None if static else model.tokenizer)
+    if static and cfg.learning_rate < STATIC_MIN_LR:
+        prep.warnings.append(f"{cfg.model_name} is a StaticEmbedding model: they learn at rates around 0.1, "
+                             f"learning_rate={cfg.learning_rate:g} will barely change it")
     writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
                 resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"))
     if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
