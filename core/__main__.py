@@ -44,7 +44,7 @@ def _cmd_config(a) -> int:
 def _cmd_validate_config(a) -> int:
     """Config and the dataset it points at, as a user would check before training."""
     from .config import load_config
-    from .data import validate_file
+    from .data import split_dataset, validate_file
     from .models import load_tokenizer, resolve_model
     from .prepare import resolve_dataset
 
@@ -57,6 +57,11 @@ def _cmd_validate_config(a) -> int:
     report = validate_file(path, format=None if cfg.format == "auto" else cfg.format,
                            tokenizer=load_tokenizer(cfg.model_name), max_seq_length=cfg.max_seq_length)
     print(report.to_text())
+    if report.ok:  # what training will use when sample_size/test_size exceed the data
+        notes: list[str] = []
+        split_dataset(report.data, cfg.sample_size, cfg.test_size, cfg.seed, notes=notes)
+        for note in notes:
+            print(f"warning: {note}")
     return 0 if report.ok else 1
 
 

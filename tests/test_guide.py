@@ -118,6 +118,8 @@ def test_seed_walkthrough_step3_config_on_the_8_toy_pairs(tmp_path):
     r = core_cli("setup-dirs", "--root", str(tmp_path / "embeddingFT"))
     assert r.returncode == 0, r.stderr
     config = tmp_path / "embeddingFT" / "configs" / "my_embedding.yaml"
+    r = core_cli("validate-config", "--config", str(config))  # step 3: checked before training, caps announced
+    assert r.returncode == 0 and "warning: test_size=100 is larger than the data" in r.stdout, r.stdout + r.stderr
     r = core_cli("train", "--config", str(config), f"output_dir={tmp_path / 'model'}", f"runs_dir={tmp_path / 'runs'}",
                  f"cache_dir={tmp_path / 'cache'}", timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
