@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 invalid input or a failed run, 2 usage error. Bad input
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -34,7 +35,10 @@ def _cmd_validate(a) -> int:
 def _cmd_config(a) -> int:
     from .config import load_config
 
-    cfg = load_config(a.file, a.overrides)
+    overrides = list(a.overrides)
+    if a.config_file and a.file:  # with --config, the first positional is an override, not a file
+        overrides.insert(0, a.file)
+    cfg = load_config(a.config_file or a.file, overrides)
     print(cfg.to_yaml(), end="")
     return 0
 
@@ -42,7 +46,7 @@ def _cmd_config(a) -> int:
 def _cmd_validate_config(a) -> int:
     """Config and the dataset it points at, as a user would check before training."""
     from .config import load_config
-    from .data import validate_file
+    from .data import split_dataset, validate_file
     from .models import load_tokenizer, resolve_model
     from .prepare import resolve_dataset
 
@@ -55,6 +59,11 @@ def _cmd_validate_config(a) -> int:
     report = validate_file(path, format=None if cfg.format == "auto" else cfg.format,
                            tokenizer=load_tokenizer(cfg.model_name), max_seq_length=cfg.max_seq_length)
     print(report.to_text())
+    if report.ok:  # what training will use when sample_size/test_size exceed the data
+        notes: list[str] = []
+        split_dataset(report.data, cfg.sample_size, cfg.test_size, cfg.seed, notes=notes)
+        for note in notes:
+            print(f"warning: {note}")
     return 0 if report.ok else 1
 
 
@@ -72,43 +81,46 @@ def _fmt_eta(seconds: float | None) -> str:
 
 def _follow(run_dir: Path, done: threading.Event) -> None:
     """Print the run's events as they arrive: the CLI is one more reader of events.jsonl, like the studio."""
+    from .evaluation import shown_metrics
     from .events import read_events
 
-    offset, tty = 0, sys.stdout.isatty()
+    offset, tty, selected = 0, sys.stdout.isatty(), None
+    # Bound now: mining redirects sys.stdout (process-wide) to parse the library's log while this thread prints.
+    say = functools.partial(print, file=sys.stdout)
     while True:
         finished = done.is_set()
         events, offset = read_events(run_dir / "events.jsonl", offset)
         for e in events:
             t = e["type"]
             if t == "run_started":
+                selected = ((e.get("config") or {}).get("evaluation") or {}).get("metrics")
                 d = e.get("data") or {}
-                print(f"run {run_dir}  device={e.get('device')}  data={d.get('path')} ({d.get('format')}, "
-                      f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})")
+                say(f"run {run_dir}  device={e.get('device')}  data={d.get('path')} ({d.get('format')}, "
+                    f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})")
                 for w in d.get("warnings", []):
-                    print(f"  warning: {w}")
+                    say(f"  warning: {w}")
             elif t == "mining_done":
                 s = e["stats"]
-                print(f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
-                      f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
-                      f"rows short of negatives {s['rows_without_enough_negatives']}")
+                say(f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
+                    f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
+                    f"rows short of negatives {s['rows_without_enough_negatives']}")
             elif t == "train_step":
                 line = (f"{_bar(e['step'], e['max_steps'])} step {e['step']}/{e['max_steps']} epoch {e['epoch']:.2f} "
                         f"loss {e['loss']:.4f} ETA {_fmt_eta(e.get('eta_s'))}")
-                print(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
+                say(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
             elif t == "eval":
                 m = e["metrics"]
                 label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e['step']}"
-                shown = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k in
-                                  ("ndcg@10", "mrr@10", "accuracy@1", "spearman", "triplet_accuracy"))
-                print(("\n" if tty else "") + f"eval ({label}): {shown}")
+                shown = ", ".join(f"{k} {m[k]:.4f}" for k in shown_metrics(selected, m))
+                say(("\n" if tty else "") + f"eval ({label}): {shown}")
             elif t == "checkpoint":
                 pass
             elif t in ("finished", "stopped"):
-                print(f"\n{t}: model saved to {e.get('model_dir')}")
+                say(f"\n{t}: model saved to {e.get('model_dir')}")
                 if e.get("message"):
-                    print(f"note: {e['message']}")
+                    say(f"note: {e['message']}")
             elif t == "failed":
-                print(f"\nfailed: {e.get('message')}")
+                say(f"\nfailed: {e.get('message')}")
         if finished:
             return
         time.sleep(0.3)
@@ -166,7 +178,7 @@ def _cmd_train(a) -> int:
             tb.terminate()
     r = result_box["r"]
     if r.state != "failed":
-        print("\n" + metrics_table(r.before, r.after, cfg.evaluation.metrics + ["spearman", "triplet_accuracy"]))
+        print("\n" + metrics_table(r.before, r.after, cfg.evaluation.metrics))
         print(f"\nrun folder: {r.run_dir}\nmodel: {r.model_dir}  (SentenceTransformer('{r.model_dir}'))")
     return r.exit_code
 
@@ -190,7 +202,7 @@ def _cmd_eval(a) -> int:
     from .config import load_config
     from .data import DataError, read_texts, split_dataset, validate_file
     from .evaluation import build_evaluator, documents_of, evaluate, metrics_table
-    from .models import load_model
+    from .models import load_model, model_prompts, set_prompts
     from .prepare import load_data
 
     cfg = load_config(a.config, a.overrides)
@@ -205,15 +217,19 @@ def _cmd_eval(a) -> int:
         fmt = report.format
         _, test = split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed)
         corpus_src = df
-    corpus = documents_of(corpus_src, fmt) + (read_texts(cfg.corpus_path) if cfg.corpus_path else [])
-    evaluator = build_evaluator(test, fmt, list(dict.fromkeys(corpus)))
-    if evaluator is None:
+    corpus = list(dict.fromkeys(documents_of(corpus_src, fmt) + (read_texts(cfg.corpus_path) if cfg.corpus_path else [])))
+    if test.empty:
         print("the test split is empty: set test_size or pass --data FILE")
         return 1
-    after = evaluate(load_model(a.model, max_seq_length=cfg.max_seq_length), evaluator)
-    before = evaluate(load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), evaluator) if a.baseline else {}
+
+    def measure(name: str) -> dict[str, float]:  # each model with its prompts (the config's, else its own)
+        model = load_model(name, max_seq_length=cfg.max_seq_length)
+        return evaluate(model, build_evaluator(test, fmt, corpus, prompts=set_prompts(model, model_prompts(model, cfg.prompts))))
+
+    after = measure(a.model)
+    before = measure(cfg.model_name) if a.baseline else {}
     print(f"{len(test)} test rows ({fmt}); corpus {len(set(corpus))} documents; model {a.model}")
-    print(metrics_table(before, after))
+    print(metrics_table(before, after, cfg.evaluation.metrics))
     return 0
 
 
@@ -277,7 +293,8 @@ cache_dir: "/tmp/embedding_cache"
 num_epochs: 1
 batch_size: 16
 learning_rate: 2.0e-5
-test_size: 0.25
+sample_size: 500
+test_size: 100
 """
 
 
@@ -307,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("config", help="print the resolved config")
     c.add_argument("file", nargs="?")
+    c.add_argument("--config", dest="config_file", help="the config file (same as FILE)")
     c.add_argument("overrides", nargs="*", metavar="key=value")
     c.set_defaults(fn=_cmd_config)
 

@@ -20,8 +20,10 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
+from . import models
 from .config import EmbedConfig
-from .models import BUNDLED_NAMES, ModelError, resolve_model, shared_model
+from .evaluation import shown_metrics
+from .models import BUNDLED_NAMES, ModelError, model_prompts, resolve_model, shared_model
 from .runs import list_runs
 from .search import SearchIndex, get_index, query_scores, ranks_of, similarity
 
@@ -125,7 +127,7 @@ def evaluation_data(cfg: EmbedConfig) -> EvalData:
 # ---- search and ranks ----
 
 def _scores(index: SearchIndex, queries: list[str]) -> np.ndarray:
-    q = index.model.encode(queries, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+    q = index.encode_queries(queries)
     return q @ index.embeddings.T
 
 
@@ -141,7 +143,7 @@ def _arrow(other_rank: int, rank: int) -> str:
 
 
 def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str], gold: set[str] | None = None,
-                cache_dir: str | None = None) -> dict[str, Any]:
+                cache_dir: str | None = None, prompts: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Top-k of `query` in `corpus` under each model. Each hit: rank, score, text, gold, other_rank (its rank under
     the other model) and change ("▲3": this model ranks it 3 places higher than the other one)."""
     if not (query or "").strip():
@@ -150,7 +152,7 @@ def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str
         raise CompareError("The corpus is empty: load a dataset or upload a corpus file.")
     k = max(1, min(int(k or 10), len(corpus)))
     paths = {"model_a": check_model(model_a, "model A"), "model_b": check_model(model_b, "model B")}
-    indexes = [get_index(path, corpus, cache_dir) for path in paths.values()]
+    indexes = [get_index(path, corpus, cache_dir, prompts) for path in paths.values()]
     scores = dict(zip(paths, query_scores(indexes, query.strip())))
     rank = lambda side, ids: ranks_of(scores[side], ids)  # noqa: E731  only the shown documents, not all 10k
     gold = gold or set()
@@ -167,7 +169,7 @@ def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str
 
 
 def gold_rank_changes(model_a: str, model_b: str, test_df: pd.DataFrame, fmt: str, corpus: list[str],
-                      cache_dir: str | None = None) -> pd.DataFrame:
+                      cache_dir: str | None = None, prompts: dict[str, str | None] | None = None) -> pd.DataFrame:
     """Per test query: the best rank of a gold document under each model and `change` = rank_a - rank_b
     (> 0: B ranks the gold higher). Scored pairs instead: |cosine - label| per model, change = error_a - error_b.
 
@@ -180,7 +182,9 @@ def gold_rank_changes(model_a: str, model_b: str, test_df: pd.DataFrame, fmt: st
         df = test_df[["doc1", "doc2"]].reset_index(drop=True).assign(label=test_df["similarity"].astype(float).values)
         for side, path in (("a", pa), ("b", pb)):
             model = shared_model(path)
-            e1, e2 = (model.encode(list(df[c]), normalize_embeddings=True, convert_to_numpy=True) for c in ("doc1", "doc2"))
+            prompt = model_prompts(model, prompts)["query"]  # symmetric pairs: both sides as queries, as trained
+            e1, e2 = (model.encode(list(df[c]), prompt=prompt, normalize_embeddings=True, convert_to_numpy=True)
+                      for c in ("doc1", "doc2"))
             df[f"score_{side}"] = np.round((e1 * e2).sum(axis=1).astype(float), 4)
             df[f"error_{side}"] = (df[f"score_{side}"] - df["label"]).abs()
         df["change"] = df["error_a"] - df["error_b"]
@@ -194,7 +198,7 @@ def gold_rank_changes(model_a: str, model_b: str, test_df: pd.DataFrame, fmt: st
     queries = list(gold)
     result: dict[str, Any] = {"query": queries}
     for side, path in (("a", pa), ("b", pb)):
-        s = _scores(get_index(path, corpus, cache_dir), queries)
+        s = _scores(get_index(path, corpus, cache_dir, prompts), queries)
         r = _ranks(s)
         best = [min(gold[q], key=lambda i, row=row: r[row][i]) for row, q in enumerate(queries)]
         result[f"rank_{side}"] = [int(r[row][i]) for row, i in enumerate(best)]
@@ -234,8 +238,9 @@ def ir_metrics(all_ranks: list[list[int]]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
-def metrics_frame(changes: pd.DataFrame, fmt: str) -> pd.DataFrame:
-    """metric | model A | model B | change, computed from `gold_rank_changes` (no second encoding pass)."""
+def metrics_frame(changes: pd.DataFrame, fmt: str, metrics: list[str] | None = None) -> pd.DataFrame:
+    """metric | model A | model B | change, computed from `gold_rank_changes` (no second encoding pass); the rows
+    are `metrics` (the config's evaluation.metrics) where the format measures them."""
     if fmt == "scored":
         from scipy.stats import spearmanr
 
@@ -244,7 +249,7 @@ def metrics_frame(changes: pd.DataFrame, fmt: str) -> pd.DataFrame:
     else:
         a, b = ir_metrics(list(changes["all_ranks_a"])), ir_metrics(list(changes["all_ranks_b"]))
     rows = [{"metric": m, "model A": round(a[m], 4), "model B": round(b[m], 4), "change": round(b[m] - a[m], 4)}
-            for m in a]
+            for m in shown_metrics(metrics, a)]
     return pd.DataFrame(rows, columns=["metric", "model A", "model B", "change"])
 
 
@@ -259,15 +264,19 @@ def run_model_dir(run_dir: str | Path | None) -> str | None:
 
 
 def model_choices(runs_dir: str | Path, base_model: str, output_dir: str | None = None) -> list[str]:
-    """Models worth offering in a picker: the base, output_dir (when it exists), then each run's model, newest first."""
-    choices = [base_model]
-    if output_dir and Path(output_dir).is_dir():
-        choices.append(str(output_dir))
-    for run in list_runs(runs_dir):
-        model = run_model_dir(run.path)
-        if model:
-            choices.append(model)
-    return list(dict.fromkeys(choices))
+    """The base model, output_dir (when it exists), then each run's model, newest first (`core.models.model_choices`
+    without the hub models: what Export can zip)."""
+    tuned = [c["value"] for c in models.model_choices(runs_dir, base_model, output_dir) if c["source"] == "fine-tuned"]
+    return list(dict.fromkeys([base_model, *tuned]))
+
+
+def model_choice_pairs(runs_dir: str | Path, base_model: str, output_dir: str | None = None,
+                       keep: list[str] | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs for a dropdown (label: source, "needs download", dimension, size), plus `keep` values
+    (the current picks) that are not listed."""
+    pairs = [(c["label"], c["value"]) for c in models.model_choices(runs_dir, base_model, output_dir)]
+    listed = {v for _, v in pairs}
+    return pairs + [(v, v) for v in dict.fromkeys(keep or []) if v and v not in listed]
 
 
 def read_model_card(model_dir: str | Path | None) -> str:
@@ -385,5 +394,6 @@ def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
 
 __all__ = ["CompareError", "HubError", "EvalData", "check_model", "compare_similarity", "search_both",
            "gold_rank_changes", "improved_and_worsened", "ir_metrics", "metrics_frame", "evaluation_data",
-           "export_zip", "push_to_hub", "read_model_card", "model_choices", "run_model_dir", "runs_frame",
+           "export_zip", "push_to_hub", "read_model_card", "model_choices",
+           "model_choice_pairs", "run_model_dir", "runs_frame",
            ]

@@ -19,6 +19,10 @@ MAX_BATCH = 8192  # beyond any real batch; bounds what a typo (or a stranger) ca
 MAX_YAML_BYTES = 64 * 1024  # a config is a few hundred bytes; this bounds parsing work on untrusted text
 MAX_YAML_DEPTH = 32  # a config nests three levels
 IR_METRICS = ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"]
+OTHER_METRICS = ["spearman", "pearson", "triplet_accuracy"]
+# A family name (as the seed guide writes them) selects the family's concrete keys.
+METRIC_FAMILIES = {"accuracy": ["accuracy@1", "accuracy@5", "accuracy@10"], "map": ["map@100"], "mrr": ["mrr@10"],
+                   "ndcg": ["ndcg@10"], "recall": ["recall@10"]}
 
 
 class ConfigError(ValueError):
@@ -69,7 +73,10 @@ class MiningConfig(_Block):
 
 
 class EvaluationConfig(_Block):
-    metrics: list[str] = Field(default_factory=lambda: list(IR_METRICS), description="Metrics shown in tables and plots.")
+    metrics: list[str] = Field(
+        default_factory=lambda: list(IR_METRICS),
+        description="Metrics shown in tables, curves and the model card. A family name selects the family: accuracy "
+        "(@1/5/10), map (@100), mrr (@10), ndcg (@10), recall (@10).")
     eval_steps: int | None = Field(
         None, ge=1, description="Evaluate every N steps during training (None = up to 4 times per run, as many as "
         "15% of the training compute pays for; the final evaluation always runs).")
@@ -84,11 +91,19 @@ class EvaluationConfig(_Block):
     @field_validator("metrics")
     @classmethod
     def _metrics(cls, v: list[str]) -> list[str]:
-        allowed = IR_METRICS + ["spearman", "pearson", "triplet_accuracy"]
-        bad = [m for m in v if m not in allowed]
+        allowed = IR_METRICS + OTHER_METRICS
+        bad = [m for m in v if m not in allowed and str(m).lower() not in METRIC_FAMILIES]
         if bad:
-            raise ValueError(f"unknown metric(s) {bad}; allowed: {allowed}")
-        return v
+            raise ValueError(f"unknown metric(s) {bad}; allowed: {allowed} or a family {sorted(METRIC_FAMILIES)}")
+        keys = [k for m in v for k in METRIC_FAMILIES.get(str(m).lower(), [m])]
+        return list(dict.fromkeys(keys))
+
+
+class PromptsConfig(_Block):
+    query: str | None = Field(
+        None, description="Text put before every query (e.g. e5's 'query: '); None = the model's own saved prompt.")
+    document: str | None = Field(
+        None, description="Text put before every document (e.g. e5's 'passage: '); None = the model's own saved prompt.")
 
 
 class EmbedConfig(_Block):
@@ -137,6 +152,7 @@ class EmbedConfig(_Block):
     # blocks
     mining: MiningConfig = Field(default_factory=MiningConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
 
     @field_validator("matryoshka_dims")
     @classmethod
@@ -228,9 +244,11 @@ def _suggest(key: str) -> str:
 def _parse_value(raw: str) -> Any:
     """`key=value` text -> a Python value, read as YAML so `5`, `1e-5`, `true`, `null`, `[64, 128]` all work."""
     try:
-        return safe_yaml(raw, "overrides") if raw.strip() else None
+        value = safe_yaml(raw, "overrides") if raw.strip() else None
     except ConfigError:
         return raw
+    # `prompts.query=query: ` means the text, not a mapping; a mapping is written {key: value}.
+    return raw if isinstance(value, dict) and not raw.lstrip().startswith("{") else value
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -282,18 +300,52 @@ def build_config(data: dict[str, Any] | None = None, overrides: list[str] | dict
     data = dict(data or {})
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
-    merged = _merge(data, overrides or {})
-    if (overrides or {}).get("dataset_path") and "dataset_name" not in overrides:
-        # The file's label would name the wrong data in run folders and the model card.
-        merged["dataset_name"] = Path(str(overrides["dataset_path"])).stem
-    preset = merged.pop("preset", None) or "balanced"
+    overrides = dict(overrides or {})
+    given = overrides.pop("preset", None)
+    preset = given or data.pop("preset", None) or "balanced"
+    data.pop("preset", None)
     if preset not in PRESETS:
         raise ConfigError([f"preset: unknown preset {preset!r}; allowed: {sorted(PRESETS)}"], source)
+    if given:
+        data = _without_restated_defaults(data, PRESETS[preset])
+    merged = _merge(data, overrides)
+    if overrides.get("dataset_path") and "dataset_name" not in overrides:
+        # The file's label would name the wrong data in run folders and the model card.
+        merged["dataset_name"] = Path(str(overrides["dataset_path"])).stem
     merged = _merge(PRESETS[preset], merged)
     try:
         return EmbedConfig(**merged)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc), source) from None
+
+
+def _without_restated_defaults(data: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
+    """`data` less the keys the preset sets whose value merely restates the schema default: such a file line
+    ("num_epochs: 1") states no choice, so it does not cancel the preset. A value that differs still wins."""
+    fields = EmbedConfig.model_fields
+
+    def restated(key: str, value: Any) -> bool:
+        default = fields[key].get_default(call_default_factory=True)
+        try:  # `learning_rate: 2e-5` is the text "2e-5" to YAML 1.1, and still the default
+            return value == default or (isinstance(default, float) and float(value) == default)
+        except (TypeError, ValueError):
+            return False
+
+    return {k: v for k, v in data.items() if not (k in preset and k in fields and restated(k, v))}
+
+
+def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A resolved config with preset `name` applied the way `preset=NAME` applies to a file: keys the preset sets
+    take its value unless the config chose another one (a value that is neither the default nor any preset's)."""
+    if name not in PRESETS:
+        raise ConfigError([f"preset: unknown preset {name!r}; allowed: {sorted(PRESETS)}"])
+    defaults = EmbedConfig().to_dict()
+    out = dict(config)
+    for key in {k for p in PRESETS.values() for k in p}:
+        unchosen = [defaults.get(key)] + [p[key] for p in PRESETS.values() if key in p]
+        if out.get(key, defaults.get(key)) in unchosen:
+            out[key] = PRESETS[name].get(key, defaults.get(key))
+    return out
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> EmbedConfig:

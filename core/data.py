@@ -393,19 +393,41 @@ def _count(size: float, n: int, what: str) -> int:
     return int(size) if size > 1 else int(round(size * n))
 
 
+MAX_TEST_SHARE = 0.2  # a test_size larger than the data is capped to this share of the distinct queries...
+MIN_TEST_QUERIES = 5  # ...and with fewer distinct queries than this, evaluation runs on the training pairs
+
+
 def split_dataset(df: pd.DataFrame, sample_size: float | None, test_size: float, seed: int,
-                  group_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  group_column: str | None = None, notes: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded sample (count if >1, else fraction), then a group-aware train/test split: rows sharing a
-    `group_column` value (default query/doc1) all land on one side, so no test query was seen in training."""
+    `group_column` value (default query/doc1) all land on one side, so no test query was seen in training.
+
+    A sample_size or test_size larger than the data is capped, and what was used is appended to `notes`: the test
+    split then takes at most MAX_TEST_SHARE of the queries; with fewer than MIN_TEST_QUERIES distinct queries the
+    test split is the training rows themselves (marked `test.attrs["on_train"]`)."""
+    notes = notes if notes is not None else []
     if sample_size is not None:
-        n = min(_count(sample_size, len(df), "sample_size"), len(df))
+        asked = _count(sample_size, len(df), "sample_size")
+        n = min(asked, len(df))
+        if asked > len(df):
+            notes.append(f"sample_size={_num(sample_size)} is larger than the data: used all {len(df)} rows")
         keep = np.sort(np.random.default_rng(seed).choice(len(df), size=n, replace=False))
         df = df.iloc[keep]  # sorted positions: file order is kept, only the choice is random
     column = _group_column(df, group_column)
     target = _count(test_size, len(df), "test_size")
-    if target >= len(df) and len(df):
-        raise ValueError(f"test_size={test_size} leaves no training rows out of {len(df)}")
     sizes = df.groupby(column, sort=False, dropna=False).size()
+    if target >= len(df) and len(df):
+        if len(sizes) < MIN_TEST_QUERIES:
+            notes.append(f"test_size={_num(test_size)} leaves no training rows out of {len(df)} and only {len(sizes)} "
+                         "distinct queries: evaluating on the training pairs (scores will look better than they are)")
+            test = df.reset_index(drop=True)
+            train = test.copy()
+            test.attrs["on_train"] = True
+            return train, test
+        groups = max(1, int(len(sizes) * MAX_TEST_SHARE))
+        target = int(sizes.sort_values().iloc[:groups].sum())
+        notes.append(f"test_size={_num(test_size)} is larger than the data ({len(df)} rows): used {groups} of "
+                     f"{len(sizes)} queries for the test split (at most {MAX_TEST_SHARE:.0%})")
     order = np.random.default_rng(seed).permutation(len(sizes))
     chosen, taken = [], 0
     for i in order:
@@ -422,6 +444,10 @@ def split_dataset(df: pd.DataFrame, sample_size: float | None, test_size: float,
             chosen = [small.idxmin()]
     in_test = df[column].isin(chosen)
     return df[~in_test].reset_index(drop=True), df[in_test].reset_index(drop=True)
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def overlap_warning(train: pd.DataFrame, test: pd.DataFrame) -> Issue | None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from .config import IR_METRICS
+
 PRIMARY = {"pairs": "ndcg@10", "triplets": "ndcg@10", "scored": "spearman"}
-_IR_KEYS = ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"]
 
 
 def documents_of(df: pd.DataFrame, fmt: str) -> list[str]:
@@ -36,9 +37,11 @@ def ir_data(test: pd.DataFrame, fmt: str, corpus: list[str]) -> tuple[dict, dict
 
 
 def build_evaluator(test: pd.DataFrame, fmt: str, corpus: list[str], batch_size: int = 64,
-                    max_corpus_size: int | None = None, seed: int = 42, name: str = "test"):
+                    max_corpus_size: int | None = None, seed: int = 42, name: str = "test",
+                    prompts: dict[str, str] | None = None):
     """The evaluator for `fmt` on the test split. `max_corpus_size` bounds the corpus (relevant documents are
-    always kept) so evaluations during training stay cheap; the final evaluation passes None."""
+    always kept) so evaluations during training stay cheap; the final evaluation passes None. `prompts`
+    ({"query", "document"}) go before queries and documents (the triplet evaluator takes them from model.prompts)."""
     from sentence_transformers.sentence_transformer.evaluation import (
         EmbeddingSimilarityEvaluator,
         InformationRetrievalEvaluator,
@@ -48,9 +51,11 @@ def build_evaluator(test: pd.DataFrame, fmt: str, corpus: list[str], batch_size:
 
     if test.empty:
         return None
-    if fmt == "scored":
-        return EmbeddingSimilarityEvaluator(list(test["doc1"]), list(test["doc2"]), list(test["similarity"]),
-                                            batch_size=batch_size, name=name, write_csv=False)
+    if fmt == "scored":  # symmetric: both sides as queries, the way training prompts them
+        q = (prompts or {}).get("query") or ""
+        return EmbeddingSimilarityEvaluator([q + t for t in test["doc1"]], [q + t for t in test["doc2"]],
+                                            list(test["similarity"]), batch_size=batch_size, name=name,
+                                            write_csv=False)
     queries, docs, relevant = ir_data(test, fmt, corpus)
     if max_corpus_size and len(docs) > max_corpus_size:
         needed = {d for ids in relevant.values() for d in ids}
@@ -61,6 +66,7 @@ def build_evaluator(test: pd.DataFrame, fmt: str, corpus: list[str], batch_size:
         queries, docs, relevant, accuracy_at_k=[1, 5, 10], precision_recall_at_k=[10], mrr_at_k=[10],
         ndcg_at_k=[10], map_at_k=[100], batch_size=batch_size, name=name, write_csv=False,
         score_functions=None, main_score_function="cosine",
+        query_prompt=(prompts or {}).get("query"), corpus_prompt=(prompts or {}).get("document"),
     )
     if fmt == "pairs":
         return ir
@@ -79,7 +85,7 @@ def normalise_metrics(raw: dict[str, Any]) -> dict[str, float]:
         if "_triplet_" in k and "accuracy" in k:
             out["triplet_accuracy"] = float(value)
             continue
-        for name in _IR_KEYS:
+        for name in IR_METRICS:
             if k.endswith(f"cosine_{name}"):
                 out[name] = float(value)
         if k.endswith("spearman_cosine"):
@@ -104,10 +110,18 @@ def evaluate(model, evaluator, known: dict[str, Any] | None = None) -> dict[str,
     return normalise_metrics(evaluator(model))
 
 
+def shown_metrics(selected: list[str] | None, *results: dict[str, Any]) -> list[str]:
+    """The metrics of `selected` (evaluation.metrics) that `results` hold, in its order. When they hold none of them
+    (scored pairs measure Spearman, not retrieval), every metric they hold."""
+    present = [k for r in results for k in r]
+    keys = [k for k in (selected or []) if k in present]
+    return keys or list(dict.fromkeys(present))
+
+
 def metrics_table(before: dict[str, float], after: dict[str, float], metrics: list[str] | None = None) -> str:
-    """A plain-text before/after table for the CLI and the model card (markdown-compatible)."""
-    keys = [k for k in (metrics or list(after) or list(before)) if k in before or k in after]
-    keys += [k for k in after if k not in keys]
+    """A plain-text before/after table for the CLI and the model card (markdown-compatible); `metrics` (the
+    config's evaluation.metrics) decides the rows."""
+    keys = shown_metrics(metrics, after, before)
     lines = ["| metric | before | after | change |", "|---|---:|---:|---:|"]
     for k in keys:
         b, a = before.get(k), after.get(k)

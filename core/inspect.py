@@ -20,7 +20,7 @@ from .compare import evaluation_data
 from .config import EmbedConfig, build_config
 from .events import EventWriter
 from .mining import MiningResult, load_exclusions, mine, model_cache_dir
-from .models import load_model, resolve_model
+from .models import load_model, model_prompts, resolve_model
 from .prepare import build_table, load_and_split
 from .runs import CONFIG_FILE, EVENTS_FILE, MINED_FILE, MINING_STATS_FILE, new_run_dir, read_json
 
@@ -87,7 +87,8 @@ def remine(cfg: EmbedConfig, progress: Callable[[str, float], None] | None = Non
     queries, positives, corpus = mining_inputs(cfg)
     model, path = mining_model(cfg)
     return mine(queries, positives, model, cfg.mining, corpus=corpus,
-                cache_dir=model_cache_dir(cfg.cache_dir, path), progress=progress)
+                cache_dir=model_cache_dir(cfg.cache_dir, path), progress=progress,
+                prompts=model_prompts(model, cfg.prompts))
 
 
 def mine_run(cfg: EmbedConfig, runs_dir: str | Path | None = None) -> tuple[Path, MiningResult | None]:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import torch
 
+from .models import takes_attention_mask
+
 CHUNK_TOKENS = 1024
 
 
 def embed_by_length(model, features: dict, chunk_tokens: int = CHUNK_TOKENS) -> torch.Tensor:
     """`model(features)["sentence_embedding"]`, computed chunk by chunk in order of length."""
-    mask = features["attention_mask"]
+    mask = features.get("attention_mask")
+    if mask is None or mask.dim() != 2:  # no padded token batch to cut (e.g. StaticEmbedding): the library's path
+        return model(features)["sentence_embedding"]
     lengths = mask.sum(dim=1)
     order = torch.argsort(lengths, descending=True, stable=True)
     chunks, start = [], 0
@@ -53,7 +57,8 @@ def build_loss(cfg, fmt: str, model):
         kind = "cosent" if fmt == "scored" else "cached_mnrl" if cfg.mini_batch_size else "mnrl"
     # Chunks help a CPU only; the cached loss already embeds mini-batches; Matryoshka wraps the forward itself;
     # cutting a chunk to its longest text assumes the padding is on the right.
-    chunk = (str(model.device) == "cpu" and not cfg.matryoshka_dims
+    # Only modules that read padded batches with an attention mask have padding to save (not a StaticEmbedding).
+    chunk = (str(model.device) == "cpu" and not cfg.matryoshka_dims and takes_attention_mask(model)
              and getattr(model.tokenizer, "padding_side", "right") == "right")
     if kind == "cosent":
         loss = (_chunked(losses.CoSENTLoss) if chunk else losses.CoSENTLoss)(model)

@@ -34,14 +34,15 @@ class MiningResult:
     corpus_embeddings: dict[str, np.ndarray] | None = None  # text -> normalised embedding by the mining model
 
 
-def _cached_corpus_embeddings(cache_dir: str | None, model, corpus: list[str]) -> dict[str, np.ndarray] | None:
+def _cached_corpus_embeddings(cache_dir: str | None, model, corpus: list[str],
+                              corpus_prompt: str | None = None) -> dict[str, np.ndarray] | None:
     """The corpus embeddings `mine_hard_negatives` saved in its cache, so the baseline evaluation need not encode
     the corpus again. Follows the library's cache naming (sentence_transformers/util/hard_negatives.py); when that
     changes, the file is simply not found and the evaluation encodes as usual."""
     if not cache_dir:
         return None
     name = model.model_card_data.base_model or ""
-    digest = hashlib.sha256(repr((name, None, None, corpus)).encode(), usedforsecurity=False).hexdigest()
+    digest = hashlib.sha256(repr((name, corpus_prompt, None, corpus)).encode(), usedforsecurity=False).hexdigest()
     path = Path(cache_dir) / f"corpus_embeddings_{digest}.npy"
     if not path.exists():
         return None
@@ -130,6 +131,7 @@ def mine(
     corpus: list[str] | None = None,
     cache_dir: str | None = None,
     progress: Callable[[str, float], None] | None = None,
+    prompts: dict[str, str] | None = None,
 ) -> MiningResult:
     """Mine up to `cfg.num_negatives` hard negatives for each (query, positive) row.
 
@@ -140,6 +142,7 @@ def mine(
         corpus: extra candidate documents besides the positives (e.g. every document of the dataset plus
             `corpus_path`).
         cache_dir: embedding cache; mining again with other thresholds reuses the embeddings.
+        prompts: {"query", "document"} prompts put before queries and candidate documents ("" = none).
     """
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
@@ -156,6 +159,7 @@ def mine(
     extra = [t for t in dict.fromkeys(corpus or []) if t not in set(positives)]
     if progress:
         progress("encoding", 0.0)
+    query_prompt, corpus_prompt = ((prompts or {}).get(k) or None for k in ("query", "document"))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         mined = mine_hard_negatives(
@@ -176,6 +180,8 @@ def mine(
             use_faiss=_faiss_available(),
             cache_folder=cache_dir,
             verbose=True,
+            query_prompt=query_prompt,
+            corpus_prompt=corpus_prompt,
             **margin_kwargs(cfg),
         )
     log = out.getvalue()
@@ -206,7 +212,8 @@ def mine(
                                         "gap", "suspected_false_negative"])
     stats = _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra))
     library_corpus = list(dict.fromkeys(extra + list(positives)))  # the order mine_hard_negatives encodes in
-    return MiningResult(table, stats, negatives, _cached_corpus_embeddings(cache_dir, model, library_corpus))
+    return MiningResult(table, stats, negatives, _cached_corpus_embeddings(cache_dir, model, library_corpus,
+                                                                                 corpus_prompt))
 
 
 def _summary(values: pd.Series) -> dict[str, float]:

@@ -47,6 +47,9 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
         loss = f"MatryoshkaLoss over {loss} (dims {cfg.matryoshka_dims})"
     mined = fmt != "scored" and cfg.mining.enabled and cfg.mining.num_negatives > 0
     timing = metrics.get("timing", {})
+    prompts = _saved_prompts(model_dir)
+    prompt_line = ("\nPrompts (saved with the model; `model.encode_query` / `model.encode_document` apply them): "
+                   + ", ".join(f"{k} `{v}`" for k, v in prompts.items()) + ".\n") if prompts else ""
     text = f"""---
 {yaml.safe_dump(header, sort_keys=False).strip()}
 ---
@@ -55,7 +58,7 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
 
 A [sentence-transformers](https://www.sbert.net) model fine-tuned from `{base}` on `{cfg.dataset_name}`
 with {loss}{' and mined hard negatives' if mined else ''}.
-
+{prompt_line}
 ```python
 from sentence_transformers import SentenceTransformer
 
@@ -71,7 +74,7 @@ print(model.similarity(embeddings, embeddings))
 - evaluation corpus: {data.get('corpus_size')} documents
 
 ## Evaluation (test split, before → after)
-{metrics_table(metrics.get('before', {}), metrics.get('after', {}), cfg.evaluation.metrics + ['spearman', 'triplet_accuracy'])}
+{metrics_table(metrics.get('before', {}), metrics.get('after', {}), cfg.evaluation.metrics)}
 
 Primary metric: `{metrics.get('primary')}`. Steps: {metrics.get('steps')}. Training time: {timing.get('train_s', '?')} s.
 
@@ -111,3 +114,15 @@ for score, i in zip(scores[0], ids[0]):
     print(f"{{score:.3f}}  {{chunks.source[i]}}  {{chunks.text[i][:100]}}")
 ```
 """
+
+
+def _saved_prompts(model_dir: str | Path) -> dict[str, str]:
+    """The non-empty query/document prompts in the saved model's config_sentence_transformers.json."""
+    import json
+
+    try:
+        saved = json.loads((Path(model_dir) / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    prompts = saved.get("prompts") or {}
+    return {k: prompts[k] for k in ("query", "document") if prompts.get(k)}

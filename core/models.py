@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 BUNDLED_NAMES = {"sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2"}
+log = logging.getLogger("core")
 HUB_TIMEOUT_S = 5.0  # a hub that does not answer within this is treated as unreachable, never waited on
 
 
@@ -120,9 +123,52 @@ def load_model(name: str, max_seq_length: int | None = None, device: str | None 
 
     if any(p.dtype in (torch.float16, torch.bfloat16) for p in model.parameters()):
         model.float()  # trainable master weights are fp32; bf16/fp16 happen in autocast (config `precision`)
-    if max_seq_length:
-        model.max_seq_length = min(max_seq_length, model.tokenizer.model_max_length or max_seq_length)
+    if max_seq_length and takes_attention_mask(model):  # a StaticEmbedding has no length limit to set
+        limit = _length_limit(model) or max_seq_length
+        if max_seq_length > limit:
+            log.warning("max_seq_length=%d is more than model '%s' takes; using its %d", max_seq_length, name, limit)
+        model.max_seq_length = min(max_seq_length, limit)
     return model
+
+
+def takes_attention_mask(model) -> bool:
+    """Whether the model's first module reads padded token batches (a transformer), unlike a StaticEmbedding's
+    flat token bags: only those have a max_seq_length, padding and an attention mask."""
+    try:
+        return "attention_mask" in model.preprocess(["a"])
+    except Exception:
+        return False
+
+
+def _length_limit(model) -> int | None:
+    """The longest input the model is built for: its tokenizer's model_max_length (sentence-transformers keeps it
+    equal to the saved max_seq_length), or, when that is the tokenizer's 'unset' sentinel, the transformer's
+    position embeddings."""
+    limit = getattr(getattr(model, "tokenizer", None), "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 1_000_000:
+        return limit
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    return int(positions) if isinstance(positions, int) and positions > 0 else None
+
+
+def model_prompts(model, prompts: Any = None) -> dict[str, str]:
+    """{"query", "document"} prompts: the config's (`prompts` block or dict) where set, else the model's own saved
+    ones (a document prompt may be saved as "document", "passage" or "corpus"); "" = none."""
+    own = dict(getattr(model, "prompts", None) or {})
+    given = prompts.model_dump() if hasattr(prompts, "model_dump") else dict(prompts or {})
+    doc_own = next((own[k] for k in ("document", "passage", "corpus") if own.get(k)), "")
+    query = given.get("query") if given.get("query") is not None else own.get("query", "")
+    document = given.get("document") if given.get("document") is not None else doc_own
+    return {"query": query or "", "document": document or ""}
+
+
+def set_prompts(model, prompts: dict[str, str]) -> dict[str, str]:
+    """Put resolved prompts on `model.prompts`: encode_query/encode_document, the library's evaluators and the saved
+    model (config_sentence_transformers.json) then all use them. Returns them."""
+    if prompts.get("query") or prompts.get("document") or model.prompts:
+        model.prompts = {**model.prompts, "query": prompts.get("query", ""), "document": prompts.get("document", "")}
+    return prompts
 
 
 _shared_lock = threading.Lock()
@@ -154,4 +200,115 @@ def load_tokenizer(name: str):
     """Just the tokenizer (fast to load) for token-length statistics."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_model(name), local_files_only=True)
+    path = resolve_model(name)
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception:  # e.g. a StaticEmbedding keeps its tokenizer in its module folder: ask the model
+        return load_model(path).tokenizer
+
+
+# The models the seed guide suggests, with what their model cards state, for pickers before they are downloaded.
+SUGGESTED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": (384, 91),
+    "sentence-transformers/all-mpnet-base-v2": (768, 438),
+    "BAAI/bge-small-en-v1.5": (384, 134),
+    "sentence-transformers/static-retrieval-mrl-en-v1": (1024, 125),
+    "intfloat/e5-base-v2": (768, 438),
+}
+
+
+def model_dim(path: str | Path) -> int | None:
+    """The embedding dimension a saved sentence-transformers model writes in its module configs (None if unknown)."""
+    import json
+
+    path = Path(path)
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    dim = None
+    for m in modules:
+        try:
+            cfg = json.loads((path / m.get("path", "") / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError):
+            continue
+        for key in ("out_features", "embedding_dimension", "word_embedding_dimension", "hidden_size"):
+            if isinstance(cfg.get(key), int):
+                dim = cfg[key] if key != "hidden_size" or dim is None else dim
+                break
+    return dim
+
+
+def _size_mb(path: Path) -> int:
+    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20)
+
+
+def _cached_models(hf_cache: str | Path | None = None) -> dict[str, Path]:
+    """Hub id -> snapshot folder of every sentence-transformers model (a modules.json) in the local HF cache."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        repos = scan_cache_dir(hf_cache).repos
+    except Exception:  # no cache folder yet, or an unreadable one: nothing cached
+        return {}
+    out = {}
+    for repo in repos:
+        if repo.repo_type != "model":
+            continue
+        for rev in sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True):
+            if (Path(rev.snapshot_path) / "modules.json").is_file():
+                out[repo.repo_id] = Path(rev.snapshot_path)
+                break
+    return out
+
+
+def model_choices(runs_dir: str | Path | None = None, base_model: str | None = None,
+                  output_dir: str | None = None, hf_cache: str | Path | None = None) -> list[dict[str, Any]]:
+    """Models worth offering in a picker, each {value, label, source, dim, size_mb, cached}: the base model, the
+    bundled MiniLM, output_dir and every run's model (newest first), every sentence-transformers model in the
+    local Hugging Face cache (`hf_cache`, default the usual one), then the guide's suggestions (label says "needs
+    download" when not cached)."""
+    from .runs import list_runs
+
+    cached = _cached_models(hf_cache)
+    found: list[tuple[str, str, Path | None]] = []
+    if base_model:
+        found.append((base_model, "base", None))
+    found.append(("sentence-transformers/all-MiniLM-L6-v2", "bundled", None))
+    if output_dir and Path(output_dir).is_dir():
+        found.append((str(output_dir), "fine-tuned", Path(output_dir)))
+    for run in list_runs(runs_dir) if runs_dir else []:
+        model = Path(run.path) / "model"
+        if (model / "modules.json").exists() or (model / "config.json").exists():
+            found.append((str(model), "fine-tuned", model))
+    found += [(repo, "cached", path) for repo, path in cached.items()]
+    found += [(name, "suggested", None) for name in SUGGESTED_MODELS]
+    out, seen = [], set()
+    for value, source, path in found:
+        if value in seen:
+            continue
+        seen.add(value)
+        out.append(_describe(value, source, path, cached))
+    return out
+
+
+def _describe(value: str, source: str, path: Path | None, cached: dict[str, Path]) -> dict[str, Any]:
+    if path is None and value.lower() in BUNDLED_NAMES:
+        try:
+            path, source = Path(bundled_model_path()), "bundled"
+        except ModelError:
+            pass
+    if path is None and value in cached:
+        path, source = cached[value], "cached" if source == "suggested" else source
+    if path is None and Path(value).is_dir():
+        path = Path(value)
+    known = SUGGESTED_MODELS.get(value, (None, None))
+    dim = (model_dim(path) if path else None) or known[0]
+    size = _size_mb(path) if path else known[1]
+    needs = path is None
+    parts = [source + (", needs download" if needs else "")]
+    parts += [f"{dim}-d"] if dim else []
+    parts += [f"{size} MB"] if size else []
+    # The name last: a picker shows the label, and a path reads best whole at the end.
+    return {"value": value, "label": f"[{' · '.join(parts)}] {value}", "source": source, "dim": dim,
+            "size_mb": size, "cached": not needs}

@@ -16,6 +16,8 @@ import weakref
 
 import numpy as np
 
+from .models import takes_attention_mask
+
 log = logging.getLogger(__name__)
 
 PROBE = "How do I reset my password when the link in the e-mail has expired?"
@@ -55,10 +57,11 @@ class OnnxQueryEncoder:
         self.session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
         self.rest = list(model)[1:]
 
-    def __call__(self, text: str) -> np.ndarray:
+    def __call__(self, text: str, prompt: str | None = None) -> np.ndarray:
+        """`prompt` goes before the text (None = the model's default prompt, as `model.encode` does)."""
         import torch
 
-        features = self.model.preprocess([text], prompt=self.prompt)
+        features = self.model.preprocess([text], prompt=self.prompt if prompt is None else prompt)
         out = self.session.run(None, {k: features[k].numpy() for k in self.names})[0]
         features["token_embeddings"] = torch.from_numpy(out)
         with torch.inference_mode():
@@ -82,7 +85,7 @@ def query_encoder(model) -> OnnxQueryEncoder | None:
 
 
 def _build(model) -> OnnxQueryEncoder | None:
-    if str(model.device) != "cpu":
+    if str(model.device) != "cpu" or not takes_attention_mask(model):  # GPU, or no transformer to export
         return None
     try:
         encoder = OnnxQueryEncoder(model)

@@ -19,7 +19,7 @@ from .config import SEED_DATASET_PATH, EmbedConfig
 from .evaluation import documents_of
 from .events import EventWriter
 from .mining import MiningResult, mine, model_cache_dir, training_table
-from .models import load_model, resolve_model
+from .models import load_model, model_prompts, resolve_model
 from .runs import DATA_FILE, MINED_FILE, MINING_STATS_FILE, write_json
 
 log = logging.getLogger("core")
@@ -109,9 +109,10 @@ def split_data(cfg: EmbedConfig, tokenizer=None) -> Prepared:
     """Resolve, validate and split the data, and gather the evaluation corpus."""
     path, df, report = load_data(cfg, tokenizer)
     fmt = report.format
-    train, test = data_mod.split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed)
-    warnings = [str(w) for w in report.warnings]
-    overlap = data_mod.overlap_warning(train, test)
+    notes: list[str] = []  # sizes larger than the data, capped: said once, where the user reads warnings
+    train, test = data_mod.split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed, notes=notes)
+    warnings = [str(w) for w in report.warnings] + notes
+    overlap = None if test.attrs.get("on_train") else data_mod.overlap_warning(train, test)
     if overlap:
         warnings.append(str(overlap))
     extra = data_mod.read_texts(cfg.corpus_path) if cfg.corpus_path else []
@@ -142,7 +143,8 @@ def build_table(prep: Prepared, cfg: EmbedConfig, run_dir: Path, writer: EventWr
 
         # Candidates come from every document available (dataset + corpus_path), not only the training positives.
         mining_result = mine(list(train["query"]), list(train[pos_col]), mining_model, mcfg, corpus=corpus,
-                             cache_dir=model_cache_dir(cfg.cache_dir, mining_path), progress=progress)
+                             cache_dir=model_cache_dir(cfg.cache_dir, mining_path), progress=progress,
+                             prompts=model_prompts(mining_model, cfg.prompts))
         mining_result.rows.to_parquet(run_dir / MINED_FILE, index=False)
         write_json(run_dir / MINING_STATS_FILE, mining_result.stats)
         writer.emit("mining_done", stats=mining_result.stats)

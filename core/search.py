@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .mining import model_cache_dir
-from .models import resolve_model, shared_model
+from .models import model_prompts, resolve_model, shared_model
 from .onnx_query import query_encoder
 
 MAX_INDEXES = 8  # each 10k-document MiniLM index is ~15 MB; a handful covers base/fine-tuned x a few corpora
@@ -37,23 +37,27 @@ def corpus_hash(corpus: list[str]) -> str:
 class SearchIndex:
     """Normalised embeddings of `corpus` under one model, in a faiss inner-product (= cosine) index."""
 
-    def __init__(self, model_name: str, corpus: list[str], cache_dir: str | None = None, batch_size: int = 64):
+    def __init__(self, model_name: str, corpus: list[str], cache_dir: str | None = None, batch_size: int = 64,
+                 prompts: dict[str, str | None] | None = None):
+        """`prompts`: {"query", "document"} prompts (None or missing = the model's own saved ones)."""
         import faiss
 
         self.model_path = resolve_model(model_name)
         self.model = shared_model(self.model_path)
+        self.prompts = model_prompts(self.model, prompts)
         self.corpus = list(corpus)
         emb = None
         cache_file = None
         if cache_dir:
-            cache_file = Path(model_cache_dir(cache_dir, self.model_path)) / f"search_{corpus_hash(self.corpus)}.npy"
+            cache_file = Path(model_cache_dir(cache_dir, self.model_path)) / f"search_{corpus_hash([self.prompts['document'], *self.corpus])}.npy"
             if cache_file.exists():
                 emb = np.load(cache_file)
         if emb is None:
             # Sorting by length keeps padding per batch small: a large speed-up on mixed-length corpora.
             order = np.argsort([len(t) for t in self.corpus])
             sorted_emb = self.model.encode([self.corpus[i] for i in order], batch_size=batch_size,
-                                           normalize_embeddings=True, convert_to_numpy=True)
+                                           prompt=self.prompts["document"], normalize_embeddings=True,
+                                           convert_to_numpy=True)
             emb = np.empty_like(sorted_emb)
             emb[order] = sorted_emb
             if cache_file:
@@ -66,8 +70,13 @@ class SearchIndex:
 
     def _encode(self, query: str) -> np.ndarray:
         if self.query_encoder is not None:
-            return self.query_encoder(query)
-        return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+            return self.query_encoder(query, prompt=self.prompts["query"])
+        return self.encode_queries([query])
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        """Normalised query embeddings, with the index's query prompt."""
+        return self.model.encode(queries, prompt=self.prompts["query"], normalize_embeddings=True,
+                                 convert_to_numpy=True).astype(np.float32)
 
     def _scores(self, query: str) -> np.ndarray:
         import torch
@@ -88,7 +97,7 @@ class SearchIndex:
 
 
 _lock = threading.Lock()
-_indexes: OrderedDict[tuple[str, int, int], SearchIndex] = OrderedDict()
+_indexes: OrderedDict[tuple, SearchIndex] = OrderedDict()
 _query_pool: ThreadPoolExecutor | None = None
 
 
@@ -125,16 +134,17 @@ def ranks_of(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return (scores[None, :] > scores[ids][:, None]).sum(axis=1) + 1
 
 
-def get_index(model_name: str, corpus: list[str], cache_dir: str | None = None) -> SearchIndex:
-    """The cached index for (model, corpus), building it on first use."""
+def get_index(model_name: str, corpus: list[str], cache_dir: str | None = None,
+              prompts: dict[str, str | None] | None = None) -> SearchIndex:
+    """The cached index for (model, corpus, prompts), building it on first use."""
     # Python's hash of the texts (each str caches its own) costs ~0.1 ms for 10k documents, sha256 ~10 ms: this
     # lookup runs on every Compare query, the sha256 only names the on-disk cache.
-    key = (resolve_model(model_name), len(corpus), hash(tuple(corpus)))
+    key = (resolve_model(model_name), len(corpus), hash(tuple(corpus)), tuple(sorted((prompts or {}).items())))
     with _lock:
         if key in _indexes:
             _indexes.move_to_end(key)
             return _indexes[key]
-    index = SearchIndex(model_name, corpus, cache_dir)
+    index = SearchIndex(model_name, corpus, cache_dir, prompts=prompts)
     with _lock:
         _indexes[key] = index
         while len(_indexes) > MAX_INDEXES:
@@ -142,8 +152,10 @@ def get_index(model_name: str, corpus: list[str], cache_dir: str | None = None) 
     return index
 
 
-def similarity(model_name: str, text: str, others: list[str]) -> list[float]:
-    """Cosine similarity of `text` to each of `others` under one model."""
+def similarity(model_name: str, text: str, others: list[str], prompts: dict[str, str | None] | None = None) -> list[float]:
+    """Cosine similarity of `text` to each of `others` under one model. A symmetric comparison: every text gets the
+    query prompt (`prompts`, else the model's own), as scored pairs are trained."""
     model = shared_model(model_name)
-    emb = model.encode([text, *others], normalize_embeddings=True, convert_to_numpy=True)
+    emb = model.encode([text, *others], prompt=model_prompts(model, prompts)["query"], normalize_embeddings=True,
+                       convert_to_numpy=True)
     return [float(s) for s in emb[1:] @ emb[0]]

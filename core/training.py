@@ -25,7 +25,15 @@ from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .losses import build_loss
 from .model_card import write_model_card
-from .models import ModelError, check_output_dir, load_model, resolve_model
+from .models import (
+    ModelError,
+    check_output_dir,
+    load_model,
+    model_prompts,
+    resolve_model,
+    set_prompts,
+    takes_attention_mask,
+)
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
 from .runs import (
     CHECKPOINTS,
@@ -48,6 +56,7 @@ EVALS_PER_RUN = 4  # when eval_steps is not set: at most this many evaluations d
 MIN_EVAL_GAP = 5  # ...never more often than this: each evaluation re-encodes the corpus and saves a checkpoint...
 EVAL_SHARE = 0.15  # ...and together they may cost at most this share of the training compute (a CPU run is
 # otherwise dominated by them: 4 evaluations of a 1,000-document corpus cost as much as 17 MedQuAD steps)
+STATIC_MIN_LR = 1e-3  # below this a StaticEmbedding model (trained at ~0.1-0.2) hardly moves: warn
 
 
 @dataclass
@@ -241,7 +250,12 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
 
     t_start = time.time()
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
-    prep = load_and_split(cfg, run_dir, model.tokenizer)
+    prompts = set_prompts(model, model_prompts(model, cfg.prompts))  # saved with the model: encode_query works
+    static = not takes_attention_mask(model)  # a StaticEmbedding: no truncation to measure texts against
+    prep = load_and_split(cfg, run_dir, None if static else model.tokenizer)
+    if static and cfg.learning_rate < STATIC_MIN_LR:
+        prep.warnings.append(f"{cfg.model_name} is a StaticEmbedding model: they learn at rates around 0.1, "
+                             f"learning_rate={cfg.learning_rate:g} will barely change it")
     writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
                 resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"))
     if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
@@ -253,9 +267,9 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     t_mined = time.time()
     primary = PRIMARY[prep.fmt]
     ev_batch = max(32, cfg.batch_size)
-    final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed)
+    final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed, prompts=prompts)
     step_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch,
-                                max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed)
+                                max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed, prompts=prompts)
     if resume_ckpt is None:
         # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
         known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
@@ -300,6 +314,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         report_to=["tensorboard"] if cfg.report_to == "tensorboard" else "none",
         disable_tqdm=True,
         dataloader_drop_last=False,
+        **({"prompts": column_prompts(train_ds.column_names, prompts)} if any(prompts.values()) else {}),
         **_precision(cfg),
     )
     callbacks: list[Any] = [callback]
@@ -338,6 +353,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         # "Best model" counts step 0: a run that only made retrieval worse must not replace a good model with a
         # worse one. Both figures come from the same full evaluation, so the comparison is fair.
         model, after = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), dict(before)
+        set_prompts(model, prompts)
         message = (f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
                    "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings.")
     best = trainer.state.best_model_checkpoint
@@ -348,6 +364,13 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     writer.emit(state, model_dir=model_dir, metrics=after, before=before, step=trainer.state.global_step,
                 timing=timing, run_dir=str(run_dir), message=message)
     return RunResult(run_dir, state, model_dir, before, after)
+
+
+def column_prompts(columns: list[str], prompts: dict[str, str]) -> dict[str, str]:
+    """The trainer's `prompts`: each training-table column mapped to its prompt. Queries get the query prompt,
+    positives and negatives the document prompt; scored pairs are symmetric, so both sides get the query prompt."""
+    return {c: prompts["query"] if c in ("query", "sentence1", "sentence2") else prompts["document"]
+            for c in columns if c != "score"}
 
 
 def _mined_with_base(cfg: EmbedConfig) -> bool:

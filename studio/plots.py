@@ -50,8 +50,15 @@ def loss_figure(events: Iterable[dict[str, Any]]) -> go.Figure:
 
 
 def curve_metrics(events: Sequence[dict[str, Any]]) -> list[str]:
-    """The metrics worth plotting for these events: Spearman for scored pairs, the IR metrics otherwise."""
+    """The metrics to plot: the run's evaluation.metrics (from its run_started config) that its evaluations
+    measure; without that config, Spearman for scored pairs and the main IR metrics otherwise."""
     seen = {k for e in events if e.get("type") == "eval" for k in (e.get("metrics") or {})}
+    started = next((e for e in events if e.get("type") == "run_started"), None)
+    selected = (((started or {}).get("config") or {}).get("evaluation") or {}).get("metrics")
+    if selected and seen:
+        chosen = [m for m in selected if m in seen]
+        if chosen:
+            return chosen
     if "spearman" in seen and not seen & set(IR_CURVES):
         return SCORED_CURVES
     return [m for m in IR_CURVES if m in seen] or IR_CURVES

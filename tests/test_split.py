@@ -69,8 +69,10 @@ def test_split_group_column_and_errors():
         assert not set(train["doc2"]) & set(test["doc2"]) and len(train) == 2
     with pytest.raises(ValueError, match="group column 'nope'"):
         split_dataset(df, None, 1, 0, group_column="nope")
-    with pytest.raises(ValueError, match="leaves no training rows"):
-        split_dataset(df, None, 1.0, 0)
+    notes: list[str] = []
+    train, test = split_dataset(df, None, 1.0, 0, notes=notes)  # 3 distinct doc1 values: evaluate on training rows
+    assert len(train) == 4 and test.equals(train) and test.attrs.get("on_train")
+    assert "evaluating on the training pairs" in notes[0]
     with pytest.raises(ValueError, match="must not be negative"):
         split_dataset(df, None, -1, 0)
 
@@ -79,3 +81,16 @@ def test_split_with_one_big_group_still_gives_a_test_set():
     df = pd.DataFrame({"query": ["big"] * 20 + ["small"], "document": [f"d{i}" for i in range(21)]})
     train, test = split_dataset(df, None, 0.1, 0)
     assert test["query"].tolist() == ["small"] and len(train) == 20
+
+
+def test_sizes_larger_than_the_data_are_capped_with_notes():
+    """The seed guide's sample_size 500 / test_size 100 on its 8 pairs: all rows, one test query (<= 20%)."""
+    df = pd.DataFrame(pairs(8))
+    notes: list[str] = []
+    train, test = split_dataset(df, 500, 100, seed=42, notes=notes)
+    assert (len(train), len(test)) == (7, 1) and not test.attrs.get("on_train")
+    assert notes[0] == "sample_size=500 is larger than the data: used all 8 rows"
+    assert "test_size=100 is larger than the data (8 rows): used 1 of 8 queries" in notes[1]
+    many = pd.DataFrame(pairs(40))
+    train, test = split_dataset(many, None, 40, seed=1, notes=notes)
+    assert len(test) == 8 and len(train) == 32  # 20% of 40 queries

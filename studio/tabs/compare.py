@@ -37,12 +37,14 @@ def model_b_default(run_dir: str | None, config: dict[str, Any] | None) -> str:
     return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
 
 
-def choices(runs_dir: str | Path | None, config: dict[str, Any] | None) -> list[str]:
-    """The base model, output_dir and the runs' models (`runs_dir` None: the base model only, e.g. before a public
-    visitor is known)."""
+def choices(runs_dir: str | Path | None, config: dict[str, Any] | None, *keep: str) -> list[tuple[str, str]]:
+    """(label, value) pairs: base, bundled, fine-tuned, cached and suggested models, plus the current picks.
+    `runs_dir` None (before a public visitor is known): the base model and the picks only."""
     cfg = config or {}
     base = cfg.get("model_name") or DEFAULT_MODEL
-    return cmp.model_choices(runs_dir, base, cfg.get("output_dir")) if runs_dir else [base]
+    if not runs_dir:
+        return [(v, v) for v in dict.fromkeys([base, *keep]) if v]
+    return cmp.model_choice_pairs(runs_dir, base, cfg.get("output_dir"), list(keep))
 
 
 def compare_similarity(text_a: str, text_b_or_lines: str, model_a: str, model_b: str) -> dict[str, Any]:
@@ -82,7 +84,8 @@ def compare_search(query: str, k: float, model_a: str, model_b: str, corpus_file
         corpus, data, source = corpus_for(corpus_file, config, dataset)
         gold = data.gold_for(query.strip()) if data and query else set()
         cache = (config or {}).get("cache_dir")
-        out = cmp.search_both(query, int(k or 10), model_a, model_b, corpus, gold, cache)
+        out = cmp.search_both(query, int(k or 10), model_a, model_b, corpus, gold, cache,
+                              prompts=(config or {}).get("prompts"))
     except Exception as exc:
         raise _error(exc) from None
     out["split"] = data.split_of(query.strip()) if data else None
@@ -114,8 +117,9 @@ def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | No
     """(metrics A vs B, most improved, most worsened, a line) on the current dataset's test split."""
     cfg = effective_config(config, dataset)
     data = cmp.evaluation_data(cfg)
-    changes = cmp.gold_rank_changes(model_a, model_b, data.test, data.fmt, data.corpus, cfg.cache_dir)
-    metrics = cmp.metrics_frame(changes, data.fmt)
+    changes = cmp.gold_rank_changes(model_a, model_b, data.test, data.fmt, data.corpus, cfg.cache_dir,
+                                    prompts=cfg.prompts.model_dump())
+    metrics = cmp.metrics_frame(changes, data.fmt, cfg.evaluation.metrics)
     up, down = cmp.improved_and_worsened(changes, int(n))
     if data.fmt == "scored":
         cols = ["doc1", "doc2", "label", "score_a", "score_b", "change"]
@@ -136,7 +140,7 @@ def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | No
 
 def create_compare_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
-    start = choices(None if ctx.public else ctx.runs_dir, cfg0)
+    start = choices(None if ctx.public else ctx.runs_dir, cfg0, model_b_default(ctx.run.value, cfg0))
     with gr.Row():
         model_a = gr.Dropdown(start, value=cfg0.get("model_name") or DEFAULT_MODEL, allow_custom_value=True,
                               label="Model A (e.g. the base model)", scale=3)
@@ -181,15 +185,14 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
 
     def on_refresh(config, run_dir, a, b, request: gr.Request):
-        opts = choices(ctx.visitor(request).runs_dir, config)
-        return gr.update(choices=list(dict.fromkeys([*opts, a])), value=a), gr.update(
-            choices=list(dict.fromkeys([*opts, b])), value=b)
+        opts = choices(ctx.visitor(request).runs_dir, config, a, b)
+        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
 
     def on_run(run_dir, config, a, request: gr.Request):
-        opts = choices(ctx.visitor(request).runs_dir, config)
-        b = model_b_default(run_dir, config)
-        return gr.update(choices=list(dict.fromkeys([*opts, a])), value=a), gr.update(
-            choices=list(dict.fromkeys([*opts, b])), value=b)
+        v = ctx.visitor(request)
+        b = model_b_default(run_dir if v.owns(run_dir) else None, config)
+        opts = choices(v.runs_dir, config, a, b)
+        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
 
     def on_upload(path: str | None, request: gr.Request):
         if not path:

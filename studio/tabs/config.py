@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 import yaml
 
+from core.compare import model_choice_pairs
 from core.config import (
     DEFAULT_MODEL,
     PRESETS,
@@ -27,6 +28,7 @@ from core.config import (
     load_config,
     yaml_value,
 )
+from core.config import apply_preset as core_apply_preset
 from studio.context import StudioContext
 from studio.tabs.data import ROOT, sanitise_name
 
@@ -35,9 +37,9 @@ FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
     "model_name", "mining_model_name", "num_epochs", "batch_size", "mini_batch_size", "learning_rate", "warmup_ratio",
     "max_seq_length", "mining.num_negatives", "mining.margin", "mining.range_min", "mining.range_max",
     "mining.sampling_strategy", "evaluation.eval_steps", "evaluation.early_stopping_patience",
+    "prompts.query", "prompts.document",
 ]
 _SPECS = {s["key"]: s for s in field_specs()}
-PRESET_KEYS = sorted({k for p in PRESETS.values() for k in p})  # reset to the schema default when a preset is applied
 
 
 def get_key(config: dict[str, Any], key: str) -> Any:
@@ -55,14 +57,15 @@ def set_key(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def _component(spec: dict[str, Any], value: Any) -> gr.components.Component:
-    """One form field from its schema spec: Dropdown for Literal, Number for numbers, Textbox for text."""
+def _component(spec: dict[str, Any], value: Any, models: list[tuple[str, str]] | None = None) -> gr.components.Component:
+    """One form field from its schema spec: Dropdown for Literal, Number for numbers, Textbox for text; model_name
+    picks from `models` ((label, value) pairs from core.models.model_choices) or takes any name."""
     key, ann, optional = spec["key"], spec["annotation"], "None" in spec["annotation"]
     info = spec["help"] + (" Leave empty for none." if optional and spec["choices"] is None else "")
     if spec["choices"]:
         return gr.Dropdown(spec["choices"], value=value, label=key, info=info, interactive=True)
     if key == "model_name":
-        return gr.Dropdown([DEFAULT_MODEL], value=value, label=key, info=info, allow_custom_value=True)
+        return gr.Dropdown(models or [DEFAULT_MODEL], value=value, label=key, info=info, allow_custom_value=True)
     if optional:  # gr.Number shows and sends 0 for None: an optional number is text, empty meaning none
         return gr.Textbox(value="" if value is None else yaml_value(value), label=key, info=info,
                           placeholder="none")
@@ -79,7 +82,9 @@ def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
     for key, value in zip(FORM_KEYS, values, strict=True):
         ann = _SPECS[key]["annotation"]
         if isinstance(value, str):
-            value = None if value.strip().lower() in ("", "none", "null") else value.strip()
+            # A prompt's spaces are part of it ("query: "); elsewhere they are typing noise.
+            kept = value if key.startswith("prompts.") else value.strip()
+            value = None if value.strip().lower() in ("", "none", "null") else kept
             if value is not None and ("int" in ann or "float" in ann):
                 try:  # YAML reads "8", "1e-5", "0.05" as numbers; anything else stays text for the schema to refuse
                     value = yaml.safe_load(value)
@@ -92,13 +97,8 @@ def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
 
 
 def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """The preset's keys over the config; keys other presets set go back to the schema default first."""
-    defaults = EmbedConfig().to_dict()
-    out = dict(config)
-    for key in PRESET_KEYS:
-        out[key] = defaults[key]
-    out.update(PRESETS.get(name, {}))
-    return out
+    """The preset over the config by the CLI's rule (core.config.apply_preset): keys the config chose are kept."""
+    return core_apply_preset(config, name)
 
 
 def copy_command(config: dict[str, Any], base: str | Path = DEFAULT_CONFIG) -> str:
@@ -131,7 +131,9 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Group():
-                fields = [_component(_SPECS[k], get_key(cfg0, k)) for k in FORM_KEYS]
+                models = model_choice_pairs(ctx.runs_dir, cfg0.get("model_name") or DEFAULT_MODEL,
+                                            cfg0.get("output_dir"), [cfg0.get("model_name")])
+                fields = [_component(_SPECS[k], get_key(cfg0, k), models) for k in FORM_KEYS]
             errors = gr.Markdown()
         with gr.Column(scale=2):
             editor = gr.Code(EmbedConfig(**cfg0).to_yaml(), language="yaml", label="config.yaml (every key)",

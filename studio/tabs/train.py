@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import yaml
 
 from core.config import ConfigError, build_config, safe_yaml
 from core.evaluation import metrics_table
 from core.events import read_events
 from core.jobs import live_runs, run_status, start_training, stop_training
 from core.models import check_output_dir
-from core.runs import EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
+from core.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
 from studio.context import StudioContext, Visitor
 from studio.plots import loss_figure, metrics_figure, progress_html
 from studio.tabs.config import apply_preset, set_key
@@ -75,10 +76,19 @@ def status_of(run_dir: str | Path | None) -> dict[str, Any]:
     return status
 
 
+def run_metrics(run_dir: str | Path | None) -> list[str] | None:
+    """The run's evaluation.metrics (from its resolved config.yaml): what its tables show."""
+    try:
+        cfg = yaml.safe_load((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8")) if run_dir else None
+    except (OSError, yaml.YAMLError):
+        return None
+    return ((cfg or {}).get("evaluation") or {}).get("metrics")
+
+
 def final_table(status: dict[str, Any]) -> str:
     if status.get("after") or status.get("before"):
         return f"### Before / after ({status.get('primary') or 'all metrics'} is the primary metric)\n\n" + \
-            metrics_table(status.get("before", {}), status.get("after", {}))
+            metrics_table(status.get("before", {}), status.get("after", {}), run_metrics(status.get("run_dir")))
     if status.get("state") == "failed" and status.get("message"):
         return f"### Failed\n\n```\n{status['message']}\n```"
     return ""

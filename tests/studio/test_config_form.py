@@ -1,0 +1,23 @@
+"""The Config tab's form as plain functions: prompts keep their spaces, presets follow the CLI's rule."""
+
+from __future__ import annotations
+
+from core.config import EmbedConfig, build_config
+from studio.tabs.config import FORM_KEYS, apply_preset, form_to_config, get_key
+
+
+def test_prompt_fields_keep_their_spaces_and_empty_means_the_models_own():
+    config = EmbedConfig().to_dict()
+    values = [get_key(config, k) for k in FORM_KEYS]
+    values[FORM_KEYS.index("prompts.query")] = "query: "
+    values[FORM_KEYS.index("prompts.document")] = "  "
+    cfg = build_config(form_to_config(config, values))
+    assert cfg.prompts.query == "query: " and cfg.prompts.document is None
+
+
+def test_apply_preset_keeps_values_the_form_chose():
+    config = EmbedConfig(learning_rate=5e-5).to_dict()
+    fast = apply_preset(config, "fast")
+    assert (fast["num_epochs"], fast["batch_size"], fast["learning_rate"]) == (2, 64, 5e-5)
+    back = apply_preset(fast, "balanced")
+    assert (back["num_epochs"], back["batch_size"], back["learning_rate"]) == (1, 32, 5e-5)
