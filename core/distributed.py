@@ -48,7 +48,22 @@ def init_process_group():
         return None
     from accelerate import PartialState
 
-    return PartialState(timeout=timedelta(seconds=DDP_TIMEOUT_S)).device
+    cpu = _cpu_only()
+    return PartialState(cpu=cpu, backend="gloo" if cpu else None, timeout=timedelta(seconds=DDP_TIMEOUT_S)).device
+
+
+def training_args() -> dict[str, Any]:
+    """What the trainer's arguments need under torchrun: accelerate runs several CPU processes only when told the
+    run is on CPUs (gloo); on GPUs it picks nccl itself."""
+    if world_size() <= 1:
+        return {}
+    return {"ddp_timeout": DDP_TIMEOUT_S, **({"use_cpu": True, "ddp_backend": "gloo"} if _cpu_only() else {})}
+
+
+def _cpu_only() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 def on_rank0(fn: Callable[[], Any], model) -> Any:

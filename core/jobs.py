@@ -43,8 +43,15 @@ def active_job() -> Job | None:
         return None
 
 
-def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None) -> Path:
-    """Write the config into a new run folder and start the training subprocess. Raises BusyError when one runs."""
+def train_command(config_path: str | Path, run_dir: str | Path, nproc: int = 1) -> list[str]:
+    """The CLI command of one training; with nproc > 1 it starts the workers under torchrun and follows them."""
+    cmd = [sys.executable, "-m", "core", "train", "--config", str(config_path), "--run-dir", str(run_dir)]
+    return cmd + (["--nproc", str(nproc)] if nproc > 1 else [])
+
+
+def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None, nproc: int = 1) -> Path:
+    """Write the config into a new run folder and start the training subprocess (`nproc` data-parallel processes).
+    Raises BusyError when one runs."""
     global _job
     with _lock:
         if _job is not None and _job.process.poll() is None and run_state(_job.run_dir)[0] in TERMINAL:
@@ -62,7 +69,7 @@ def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None) -> Path:
         log = open(run_dir / "process.log", "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "core", "train", "--config", str(run_dir / CONFIG_FILE), "--run-dir", str(run_dir)],
+            train_command(run_dir / CONFIG_FILE, run_dir, nproc),
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
         )
         log.close()
@@ -120,6 +127,7 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
         "phase": phase,
         "run_dir": str(run_dir),
         "run_id": run_dir.name,
+        "world_size": next((e.get("world_size", 1) for e in events if e["type"] == "run_started"), 1),
         "step": last.get("step", 0),
         "max_steps": last.get("max_steps"),
         "epoch": last.get("epoch"),

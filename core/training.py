@@ -243,7 +243,8 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
 
     t_start = time.time()
     device = distributed.init_process_group()
-    model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length, device=str(device) if device else None)
+    on_gpu = device is not None and device.type == "cuda"  # each rank on its own GPU
+    model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length, device=str(device) if on_gpu else None)
     # Once per run, on rank 0, with the encoding spread over every rank; the others receive the result.
     prep, before, t_mined = distributed.on_rank0(lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt), model)
     t_before = time.time()
@@ -286,7 +287,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         report_to=["tensorboard"] if cfg.report_to == "tensorboard" else "none",
         disable_tqdm=True,
         dataloader_drop_last=False,
-        **({"ddp_timeout": distributed.DDP_TIMEOUT_S} if world > 1 else {}),
+        **distributed.training_args(),
         **_precision(cfg),
     )
     callbacks: list[Any] = [callback]

@@ -8,6 +8,7 @@ re-attaches through `demo.load` (see `attach`). Also registers the `start_traini
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -17,6 +18,7 @@ import gradio as gr
 import yaml
 
 from core.config import ConfigError, build_config
+from core.distributed import max_processes
 from core.evaluation import metrics_table
 from core.events import read_events
 from core.jobs import BusyError, active_job, run_status, start_training, stop_training
@@ -112,18 +114,29 @@ def parse_overrides(overrides: Any) -> dict[str, Any]:
     return out
 
 
-def launch(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, overrides: Any = None) -> Path:
-    """Build the run's config (ctx.config + the selected dataset + overrides) and start it. Raises ConfigError or
-    BusyError; a running training is never touched by a refused start."""
+def process_choices() -> list[int]:
+    """Data-parallel processes this server offers: 1 to the number of GPUs; on CPUs 1, or 2 with
+    STUDIO_ALLOW_CPU_DDP=1 (to try it out: two CPU processes are not faster than one)."""
+    return list(range(1, max_processes(allow_cpu=os.environ.get("STUDIO_ALLOW_CPU_DDP") == "1") + 1))
+
+
+def launch(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, overrides: Any = None,
+           nproc: int = 1) -> Path:
+    """Build the run's config (ctx.config + the selected dataset + overrides) and start it with `nproc` processes
+    (an "nproc" key in the overrides wins). Raises ConfigError or BusyError; a running training is never touched by
+    a refused start."""
     data = dict(config)
     if dataset:
         data["dataset_path"] = dataset["path"]
     extra = parse_overrides(overrides)
+    nproc = extra.pop("nproc", nproc) or 1
+    if str(nproc) not in {str(n) for n in process_choices()}:
+        raise ConfigError([f"nproc: {nproc} processes asked, this server offers {process_choices()}"], "start_training")
     preset = extra.pop("preset", None)
     if preset:
         data = apply_preset(data, preset)
     extra["runs_dir"] = str(ctx.runs_dir)  # the studio shows runs from its own folder, whatever the client asked
-    return start_training(build_config(data, extra, source="start_training"))
+    return start_training(build_config(data, extra, source="start_training"), nproc=int(nproc))
 
 
 def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
@@ -131,6 +144,9 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     with gr.Row():
         start = gr.Button("Start training", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
+        choices = process_choices()
+        nproc = gr.Dropdown(choices, value=1, label="Processes", interactive=len(choices) > 1, scale=1,
+                            info="data-parallel, one per GPU; global batch = batch_size x processes")
         message = gr.Markdown(scale=4)
     progress = gr.HTML(progress_html({"state": "idle"}))
     with gr.Row():
@@ -152,13 +168,13 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
                 log_tail(run_dir), gr.Timer(active=live), None if live else run_dir)
 
-    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None) -> tuple[str | None, str]:
+    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None, n: int = 1) -> tuple[str | None, str]:
         try:
-            run_dir = launch(ctx, config, dataset)
+            run_dir = launch(ctx, config, dataset, nproc=int(n or 1))
         except (BusyError, ConfigError) as exc:
             gr.Warning(str(exc).splitlines()[0] if isinstance(exc, BusyError) else "Config refused: see below")
             return run, f"⚠️ {exc}" if isinstance(exc, BusyError) else f"⚠️ Not started:\n```\n{exc}\n```"
-        return str(run_dir), f"Started `{run_dir.name}`."
+        return str(run_dir), f"Started `{run_dir.name}`" + (f" with {n} processes." if int(n or 1) > 1 else ".")
 
     def on_stop(run: str | None) -> str:
         target = _stop_target(run)
@@ -167,7 +183,7 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         stop_training(target)
         return f"Stop requested for `{Path(target).name}`: it stops after the current step and keeps the best model."
 
-    start.click(on_start, [ctx.config, ctx.dataset, ctx.run], [ctx.run, message], concurrency_id="heavy",
+    start.click(on_start, [ctx.config, ctx.dataset, ctx.run, nproc], [ctx.run, message], concurrency_id="heavy",
                 api_visibility="private")
     stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
     ctx.run.change(redraw, [ctx.run], view, api_visibility="private", show_progress="hidden")
@@ -183,7 +199,7 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
                            run: str | None) -> tuple[dict[str, Any], str | None]:
         """API `/start_training`. Input: `config_overrides`, a dict (nested, or dotted keys such as
         {"mining.num_negatives": 1}) or a YAML/JSON string, applied over this session's config and dataset (a
-        "preset" key applies a preset first). Output: {"run_id", "run_dir", "state": "running"}, or
+        "preset" key applies a preset first, an "nproc" key sets the number of data-parallel processes). Output: {"run_id", "run_dir", "state": "running"}, or
         {"error": message, "busy": bool} when the config is invalid or a training is already running."""
         try:
             run_dir = launch(ctx, config, dataset, config_overrides)
@@ -213,7 +229,7 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
                     api_name="start_training", concurrency_id="heavy")
     api_status.click(training_status_api, [ctx.run], [api_out], api_name="training_status", concurrency_limit=None)
     api_stop.click(stop_training_api, [ctx.run], [api_out], api_name="stop_training", concurrency_limit=None)
-    return {"start": start, "stop": stop, "message": message, "progress": progress, "loss_plot": loss_plot,
+    return {"start": start, "stop": stop, "nproc": nproc, "message": message, "progress": progress, "loss_plot": loss_plot,
             "metrics_plot": metrics_plot, "table": table, "log": log, "timer": timer}
 
 
