@@ -81,6 +81,17 @@ def on_rank0(fn: Callable[[], Any], model) -> Any:
     return broadcast_object_list(box, from_process=0)[0]
 
 
+def local_devices() -> list[str] | None:
+    """Every GPU of a single-process run on a machine with several, for the library's multi-process encoding; None
+    otherwise (under torchrun `on_rank0` spreads the encoding over the ranks instead; CPUs encode as they always do)."""
+    if world_size() > 1 or _cpu_only():
+        return None
+    import torch
+
+    n = torch.cuda.device_count()
+    return [f"cuda:{i}" for i in range(n)] if n > 1 else None
+
+
 def agree(flag: bool, device) -> bool:
     """True on every rank when it is true on any: all ranks must stop at the same step or DDP waits forever."""
     if world_size() <= 1:
