@@ -144,3 +144,19 @@ def test_several_machines_need_a_shared_run_dir(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "core", "train", "--nproc", "2", "--nnodes", "2",
                            f"runs_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "--run-dir" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="CPU-only choices")
+def test_studio_offers_two_cpu_processes_only_when_allowed(monkeypatch):
+    from core.config import ConfigError
+    from studio.plots import progress_html
+    from studio.tabs.train import launch, process_choices
+
+    monkeypatch.delenv("STUDIO_ALLOW_CPU_DDP", raising=False)
+    assert process_choices() == [1]
+    with pytest.raises(ConfigError, match="nproc: 2 processes asked"):
+        launch(None, {}, None, {"nproc": 2})
+    monkeypatch.setenv("STUDIO_ALLOW_CPU_DDP", "1")
+    assert process_choices() == [1, 2]
+    status = {"state": "running", "run_dir": "/r", "run_id": "r", "step": 1, "max_steps": 4, "world_size": 2}
+    assert "2 processes" in progress_html(status)
