@@ -80,7 +80,8 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
             t = e["type"]
             if t == "run_started":
                 d = e.get("data") or {}
-                print(f"run {run_dir}  device={e.get('device')}  data={d.get('path')} ({d.get('format')}, "
+                procs = f" x {e['world_size']} processes" if (e.get("world_size") or 1) > 1 else ""
+                print(f"run {run_dir}  device={e.get('device')}{procs}  data={d.get('path')} ({d.get('format')}, "
                       f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})")
                 for w in d.get("warnings", []):
                     print(f"  warning: {w}")

@@ -132,10 +132,6 @@ class Launch:
     def distributed(self) -> bool:
         return self.nproc > 1 or self.nnodes > 1
 
-    @property
-    def world_size(self) -> int:
-        return self.nproc * self.nnodes
-
 
 def torchrun_command(launch: Launch, run_dir: str | Path, resume_ckpt: str | None = None) -> list[str]:
     """The torchrun command line for the workers of one run (run from the venv's python, so no PATH lookup)."""
