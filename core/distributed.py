@@ -27,6 +27,7 @@ from typing import Any
 # Rank 0 mines and evaluates the baseline while the other ranks wait on it: give that wait room (the default
 # process-group timeout, 10 to 30 minutes, is shorter than mining a large corpus).
 DDP_TIMEOUT_S = 4 * 3600
+WORKERS_LOG = "workers.log"
 
 
 def world_size() -> int:
@@ -160,7 +161,8 @@ def _tie_to_launcher() -> None:
 def launch_and_follow(launch: Launch, run_dir: Path, resume_ckpt: str | None,
                       follow: Callable[[Path, threading.Event], None]) -> int:
     """Start the workers of `run_dir` under torchrun, follow its events, return torchrun's exit code. Ctrl-C (or
-    SIGTERM) asks for a stop at the next step, a second one ends the workers."""
+    SIGTERM) asks for a stop at the next step, a second one ends the workers. The workers' console output (library
+    warnings, tracebacks) goes to workers.log in the run folder: what the user reads is the event stream."""
     from .events import EventWriter
     from .runs import EVENTS_FILE, LOG_FILE, PID_FILE, STOP_FILE, request_stop, run_state, write_json
 
@@ -169,7 +171,11 @@ def launch_and_follow(launch: Launch, run_dir: Path, resume_ckpt: str | None,
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         write_json(run_dir / PID_FILE, os.getpid())  # "running" until rank 0 writes its own
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(torchrun_command(launch, run_dir, resume_ckpt), env=env, preexec_fn=_tie_to_launcher)
+    log_path = run_dir / (WORKERS_LOG if launch.node_rank == 0 else f"workers-node{launch.node_rank}.log")
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(torchrun_command(launch, run_dir, resume_ckpt), env=env, stdout=log,
+                                stderr=subprocess.STDOUT, preexec_fn=_tie_to_launcher)
+    print(f"{launch.nproc * launch.nnodes} processes under torchrun; their console output: {log_path}", flush=True)
 
     def ask_stop(signum, frame):
         if (run_dir / STOP_FILE).exists():
@@ -188,7 +194,7 @@ def launch_and_follow(launch: Launch, run_dir: Path, resume_ckpt: str | None,
     code = proc.wait()
     if launch.node_rank == 0 and run_state(run_dir)[0] in ("running", "interrupted"):
         EventWriter(run_dir / EVENTS_FILE).emit(
-            "failed", message=f"the training processes exited with {code} (see {LOG_FILE} and the console output)")
+            "failed", message=f"the training processes exited with {code} (see {LOG_FILE} and {WORKERS_LOG})")
     return code
 
 

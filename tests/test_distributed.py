@@ -160,3 +160,15 @@ def test_studio_offers_two_cpu_processes_only_when_allowed(monkeypatch):
     assert process_choices() == [1, 2]
     status = {"state": "running", "run_dir": "/r", "run_id": "r", "step": 1, "max_steps": 4, "world_size": 2}
     assert "2 processes" in progress_html(status)
+
+
+def test_bad_data_fails_every_rank_with_one_clear_event(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "q1", "document": "d1"}\n{"query": "q2"}\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "core", "train", "--nproc", "2", *tiny_overrides(tmp_path, bad)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 1 and "failed:" in proc.stdout and "line 2" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert [e["type"] for e in _events(run_dir)] == ["failed"] and (run_dir / "workers.log").exists()
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(run_dir) in " ".join(p.info["cmdline"] or [])]
