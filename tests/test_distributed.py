@@ -174,3 +174,21 @@ def test_bad_data_fails_every_rank_with_one_clear_event(tmp_path):
     run_dir = next((tmp_path / "runs").iterdir())
     assert [e["type"] for e in _events(run_dir)] == ["failed"] and (run_dir / "workers.log").exists()
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(run_dir) in " ".join(p.info["cmdline"] or [])]
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({}, "MultipleNegativesRankingLoss"), ({"mini_batch_size": 4}, "CachedMultipleNegativesRankingLoss")])
+def test_in_batch_negatives_span_every_rank_by_default(monkeypatch, settings, expected):
+    from core.config import build_config
+    from core.losses import build_loss
+    from core.models import load_model
+
+    model = load_model("sentence-transformers/all-MiniLM-L6-v2", max_seq_length=32)
+    assert not build_loss(build_config(settings), "pairs", model).gather_across_devices  # one process: nothing to gather
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    loss = build_loss(build_config(settings), "pairs", model)
+    assert type(loss).__name__ == expected and loss.gather_across_devices
+    if not settings:  # the length-chunked CPU forward feeds the library's gathering loss
+        assert type(loss).forward.__module__ == "core.losses"
+    off = build_loss(build_config({**settings, "gather_across_devices": False}), "pairs", model)
+    assert not off.gather_across_devices
