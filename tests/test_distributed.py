@@ -18,6 +18,7 @@ from core.config import load_config
 from core.distributed import Launch, torchrun_command
 from core.events import read_events
 from core.jobs import active_job, start_training, stop_training
+from core.runs import load_run
 from core.training import train
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
@@ -66,7 +67,8 @@ def test_two_processes_write_one_run_one_model_one_event_stream(two_and_one):
     steps = [e["step"] for e in events if e["type"] == "train_step"]
     assert steps == list(range(1, len(steps) + 1)) and steps[-1] == events[-1]["step"]  # each step once, in order
     assert steps[-1] == 3  # 48 training rows / global batch 16
-    assert "finished: model saved to" in out and "| ndcg@10 |" in out
+    assert "finished: model saved to" in out and "| ndcg@10 |" in out and "x 2 processes" in out
+    assert load_run(runs[0]).settings["processes"] == 2 and load_run(runs[0]).state == "finished"
     model = SentenceTransformer(str(tmp / "two" / "model"))
     assert model.encode(["reset my password"]).shape == (1, 384)
 
