@@ -11,10 +11,13 @@ MODEL ?= outputs/embedding_model
 DATA ?=
 TB_PORT ?= 6006
 PORT ?= 7860
+# Data-parallel training under torchrun: NPROC processes on this machine (one per GPU); on several machines also
+# NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT (from the environment or the command line).
+NPROC ?= 1
 
 # Every `key=value` given to make that is not one of the variables above reaches the config as an override,
 # e.g. `make train-embed num_epochs=3 mining.num_negatives=5`.
-MAKE_VARS := PYTHON=% VENV=% TORCH_SPEC=% EMBED_CONFIG=% MODEL=% DATA=% TB_PORT=% PORT=% QUERY=% TEXT_A=% TEXT_B=% CORPUS=% PYTEST_ARGS=% BENCH_ARGS=%
+MAKE_VARS := PYTHON=% VENV=% TORCH_SPEC=% EMBED_CONFIG=% MODEL=% DATA=% TB_PORT=% PORT=% NPROC=% NNODES=% NODE_RANK=% MASTER_ADDR=% MASTER_PORT=% RUN_DIR=% QUERY=% TEXT_A=% TEXT_B=% CORPUS=% PYTEST_ARGS=% BENCH_ARGS=%
 OVERRIDES := $(filter-out $(MAKE_VARS),$(MAKEOVERRIDES))
 
 .PHONY: install dev test test-fast studio setup-embed-dirs validate-embed train-embed train-embed-tb mine-embed \
@@ -55,11 +58,15 @@ setup-embed-dirs: install
 validate-embed: install
 	$(PY) -m core validate-config --config $(EMBED_CONFIG) $(OVERRIDES)
 
+DDP_FLAGS = --nproc $(NPROC) $(if $(NNODES),--nnodes $(NNODES)) $(if $(NODE_RANK),--node-rank $(NODE_RANK)) \
+	$(if $(MASTER_ADDR),--master-addr $(MASTER_ADDR)) $(if $(MASTER_PORT),--master-port $(MASTER_PORT)) \
+	$(if $(RUN_DIR),--run-dir $(RUN_DIR))
+
 train-embed: install
-	$(PY) -m core train --config $(EMBED_CONFIG) $(OVERRIDES)
+	$(PY) -m core train --config $(EMBED_CONFIG) $(DDP_FLAGS) $(OVERRIDES)
 
 train-embed-tb: install
-	$(PY) -m core train --config $(EMBED_CONFIG) --tensorboard --tensorboard-port $(TB_PORT) $(OVERRIDES)
+	$(PY) -m core train --config $(EMBED_CONFIG) --tensorboard --tensorboard-port $(TB_PORT) $(DDP_FLAGS) $(OVERRIDES)
 
 mine-embed: install
 	$(PY) -m core mine --config $(EMBED_CONFIG) $(OVERRIDES)

@@ -95,7 +95,8 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
             if t == "run_started":
                 selected = ((e.get("config") or {}).get("evaluation") or {}).get("metrics")
                 d = e.get("data") or {}
-                say(f"run {run_dir}  device={e.get('device')}  data={d.get('path')} ({d.get('format')}, "
+                procs = f" x {e['world_size']} processes" if (e.get("world_size") or 1) > 1 else ""
+                say(f"run {run_dir}  device={e.get('device')}{procs}  data={d.get('path')} ({d.get('format')}, "
                     f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})")
                 for w in d.get("warnings", []):
                     say(f"  warning: {w}")
@@ -142,12 +143,21 @@ def _cmd_train(a) -> int:
 
     overrides = list(a.overrides) + (["report_to=tensorboard"] if a.tensorboard else [])
     cfg = load_config(a.config, overrides)
+    launch = _launch_of(a)
+    if launch.nproc < 1 or launch.nnodes < 1 or not 0 <= launch.node_rank < launch.nnodes:
+        raise ValueError(f"--nproc {launch.nproc} --nnodes {launch.nnodes} --node-rank {launch.node_rank}: need "
+                         "nproc >= 1, nnodes >= 1 and 0 <= node-rank < nnodes")
+    if launch.nnodes > 1 and not a.run_dir:
+        raise ValueError("training on several machines needs --run-dir: the same folder on a filesystem every "
+                         "machine shares (rank 0 writes the run there, every rank reads its checkpoints)")
     if a.run_dir:
         run_dir, ckpt = Path(a.run_dir), None
         if cfg.resume:
             _, ckpt = plan_run(cfg)
     else:
         run_dir, ckpt = plan_run(cfg)
+    if launch.distributed:
+        return _train_distributed(cfg, Path(run_dir), ckpt, launch, a)
     stop = threading.Event()
 
     def ask_stop(signum, frame):
@@ -181,6 +191,42 @@ def _cmd_train(a) -> int:
         print("\n" + metrics_table(r.before, r.after, cfg.evaluation.metrics))
         print(f"\nrun folder: {r.run_dir}\nmodel: {r.model_dir}  (SentenceTransformer('{r.model_dir}'))")
     return r.exit_code
+
+
+def _launch_of(a):
+    from .distributed import Launch
+
+    return Launch(a.nproc, a.nnodes, a.node_rank, a.master_addr, a.master_port)
+
+
+def _train_distributed(cfg, run_dir: Path, ckpt: str | None, launch, a) -> int:
+    """The same training under torchrun: the workers write the run, this process follows it like the studio."""
+    from .distributed import launch_and_follow
+    from .evaluation import metrics_table
+    from .runs import CONFIG_FILE, run_state
+
+    if launch.node_rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(run_dir / CONFIG_FILE)
+    tb = _start_tensorboard(run_dir, a.tensorboard_port) if a.tensorboard and launch.node_rank == 0 else None
+    try:
+        code = launch_and_follow(launch, run_dir, ckpt, _follow)
+    finally:
+        if tb:
+            tb.terminate()
+    if launch.node_rank != 0:
+        return 0 if code == 0 else 1
+    state, end = run_state(run_dir)
+    if state in ("finished", "stopped"):
+        print("\n" + metrics_table(end.get("before") or {}, end.get("metrics") or {},
+                                   cfg.evaluation.metrics + ["spearman", "triplet_accuracy"]))
+        print(f"\nrun folder: {run_dir}\nmodel: {end.get('model_dir')}  (SentenceTransformer('{end.get('model_dir')}'))")
+    return 0 if state in ("finished", "stopped") and code == 0 else 1
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() else default
 
 
 def _cmd_mine(a) -> int:
@@ -338,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="write into this run folder (the studio uses this)")
     t.add_argument("--tensorboard", action="store_true", help="log to TensorBoard and serve it while training")
     t.add_argument("--tensorboard-port", type=int, default=6006)
+    t.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes on this machine (one per GPU), started with torchrun")
+    t.add_argument("--nnodes", type=int, default=_env_int("NNODES", 1), help="machines in the run (env NNODES)")
+    t.add_argument("--node-rank", type=int, default=_env_int("NODE_RANK", 0), help="this machine's index (NODE_RANK)")
+    t.add_argument("--master-addr", default=os.environ.get("MASTER_ADDR") or None,
+                   help="address of the machine with node rank 0 (MASTER_ADDR)")
+    t.add_argument("--master-port", type=int, default=_env_int("MASTER_PORT", 29500), help="its port (MASTER_PORT)")
     t.add_argument("overrides", nargs="*", metavar="key=value")
     t.set_defaults(fn=_cmd_train)
 

@@ -139,6 +139,9 @@ class EmbedConfig(_Block):
     )
     matryoshka_dims: list[int] | None = Field(None, description="Wrap the loss in MatryoshkaLoss with these dims.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
+    gather_across_devices: bool = Field(
+        True, description="With several processes (--nproc), in-batch negatives come from every process's batch."
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto = bf16 on a GPU that supports it, fp32 otherwise."
     )

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from .config import IR_METRICS
+from .distributed import local_devices
 
 PRIMARY = {"pairs": "ndcg@10", "triplets": "ndcg@10", "scored": "spearman"}
 
@@ -100,6 +101,11 @@ def evaluate(model, evaluator, known: dict[str, Any] | None = None) -> dict[str,
     mining): an IR evaluation whose whole corpus is known skips encoding it."""
     if evaluator is None:
         return {}
+    devices = local_devices()
+    if devices and not known and hasattr(evaluator, "corpus"):  # one process, several GPUs: encode on all of them
+        texts = list(evaluator.corpus)
+        known = dict(zip(texts, model.encode_document(texts, device=devices, batch_size=evaluator.batch_size,
+                                                      normalize_embeddings=True, convert_to_numpy=True)))
     if known and hasattr(evaluator, "corpus") and all(t in known for t in evaluator.corpus):
         import numpy as np
         import torch

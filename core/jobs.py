@@ -42,6 +42,7 @@ class Job:
     pid: int | None = None  # set for a running job; the only handle on a child adopted after a restart
     started: float | None = None
     time_limit_s: float | None = None
+    nproc: int = 1  # data-parallel processes (torchrun) of this training
 
     def alive(self) -> bool:
         if self.process is not None:
@@ -117,11 +118,11 @@ class TrainingQueue:
                 continue
             if run_dir.is_dir() and run_state(run_dir)[0] == "queued":
                 self.waiting.append(Job(run_dir, submitted=item.get("submitted", time.time()),
-                                        time_limit_s=item.get("time_limit_s")))
+                                        time_limit_s=item.get("time_limit_s"), nproc=int(item.get("nproc", 1))))
 
     def _save_waiting(self) -> None:
-        data = [{"run_dir": str(j.run_dir), "submitted": j.submitted, "time_limit_s": j.time_limit_s}
-                for j in self.waiting]
+        data = [{"run_dir": str(j.run_dir), "submitted": j.submitted, "time_limit_s": j.time_limit_s,
+                 "nproc": j.nproc} for j in self.waiting]
         text = json.dumps(data)
         if text == self._saved:  # the watcher pumps every second; write only what changed
             return
@@ -131,8 +132,8 @@ class TrainingQueue:
         tmp.replace(self.locks_dir / WAITING_FILE)
 
     # ---- public operations
-    def submit(self, run_dir: Path, time_limit_s: float | None = None) -> dict[str, Any]:
-        job = Job(Path(run_dir), time_limit_s=time_limit_s)
+    def submit(self, run_dir: Path, time_limit_s: float | None = None, nproc: int = 1) -> dict[str, Any]:
+        job = Job(Path(run_dir), time_limit_s=time_limit_s, nproc=nproc)
         with self._lock:
             self.waiting.append(job)
             EventWriter(job.run_dir / EVENTS_FILE).emit("queued", position=len(self.waiting))
@@ -200,8 +201,8 @@ class TrainingQueue:
         # The child imports this very project, whatever the working directory or install state.
         path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": path}
-        job.process = subprocess.Popen(train_command(job.run_dir), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                       cwd=os.getcwd())
+        job.process = subprocess.Popen(train_command(job.run_dir / CONFIG_FILE, job.run_dir, job.nproc), stdout=log,
+                                       stderr=subprocess.STDOUT, env=env, cwd=os.getcwd())
         log.close()
         job.pid, job.started = job.process.pid, time.time()
         lock = {"pid": job.pid, "start_time": _start_time(job.pid) or 0.0, "run_dir": str(job.run_dir),
@@ -248,8 +249,10 @@ def _mark_ended(run_dir: Path, code: int | None) -> None:
         EventWriter(run_dir / EVENTS_FILE).emit("failed", message=f"{why} (see {PROCESS_LOG} in the run folder)")
 
 
-def train_command(run_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "core", "train", "--config", str(run_dir / CONFIG_FILE), "--run-dir", str(run_dir)]
+def train_command(config_path: str | Path, run_dir: str | Path, nproc: int = 1) -> list[str]:
+    """The CLI command of one training; with nproc > 1 it starts the workers under torchrun and follows them."""
+    cmd = [sys.executable, "-m", "core", "train", "--config", str(config_path), "--run-dir", str(run_dir)]
+    return cmd + (["--nproc", str(nproc)] if nproc > 1 else [])
 
 
 _queue: TrainingQueue | None = None
@@ -265,14 +268,14 @@ def queue(locks_dir: str | Path | None = None) -> TrainingQueue:
         return _queue
 
 
-def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None,
-                   time_limit_s: float | None = None) -> tuple[Path, dict[str, Any]]:
-    """Write the config into a new run folder and queue the training (it starts at once when a slot is free).
-    Returns (run_dir, {"state": "running"} or {"state": "queued", "position": N, ...})."""
+def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None, time_limit_s: float | None = None,
+                   nproc: int = 1) -> tuple[Path, dict[str, Any]]:
+    """Write the config into a new run folder and queue the training (`nproc` data-parallel processes; it starts at
+    once when a slot is free). Returns (run_dir, {"state": "running"} or {"state": "queued", "position": N, ...})."""
     run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.runs_dir, cfg.dataset_name)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir / CONFIG_FILE)
-    return run_dir, queue().submit(run_dir, time_limit_s)
+    return run_dir, queue().submit(run_dir, time_limit_s, nproc)
 
 
 def live_runs(within: str | Path | None = None) -> list[Path]:
@@ -328,6 +331,7 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
         "phase": phase,
         "run_dir": str(run_dir),
         "run_id": run_dir.name,
+        "world_size": next((e.get("world_size", 1) for e in events if e["type"] == "run_started"), 1),
         "step": last.get("step", 0),
         "max_steps": last.get("max_steps"),
         "epoch": last.get("epoch"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .distributed import world_size
 from .models import takes_attention_mask
 
 CHUNK_TOKENS = 1024
@@ -60,12 +61,16 @@ def build_loss(cfg, fmt: str, model):
     # Only modules that read padded batches with an attention mask have padding to save (not a StaticEmbedding).
     chunk = (str(model.device) == "cpu" and not cfg.matryoshka_dims and takes_attention_mask(model)
              and getattr(model.tokenizer, "padding_side", "right") == "right")
+    # Under torchrun, in-batch negatives come from every rank's batch: the global batch is batch_size x ranks.
+    # The library gathers in compute_loss_from_embeddings, which the length-chunked forward calls too.
+    gather = {"gather_across_devices": True} if cfg.gather_across_devices and world_size() > 1 else {}
     if kind == "cosent":
         loss = (_chunked(losses.CoSENTLoss) if chunk else losses.CoSENTLoss)(model)
     elif kind == "cached_mnrl":
-        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=cfg.mini_batch_size or 32)
+        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=cfg.mini_batch_size or 32, **gather)
     else:
-        loss = (_chunked(losses.MultipleNegativesRankingLoss) if chunk else losses.MultipleNegativesRankingLoss)(model)
+        mnrl = _chunked(losses.MultipleNegativesRankingLoss) if chunk else losses.MultipleNegativesRankingLoss
+        loss = mnrl(model, **gather)
     if cfg.matryoshka_dims:
         loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims)
     return loss

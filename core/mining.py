@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .config import MiningConfig
+from .distributed import local_devices
 
 FLAG_MARGIN = 0.02  # with no margin configured, a negative this close to its positive is still suspect
 
@@ -178,6 +179,7 @@ def mine(
             output_scores=True,
             batch_size=cfg.batch_size,
             use_faiss=_faiss_available(),
+            use_multi_process=local_devices() or False,  # a single process on several GPUs encodes on all of them
             cache_folder=cache_dir,
             verbose=True,
             query_prompt=query_prompt,

@@ -145,6 +145,7 @@ def load_run(run_dir: str | Path) -> RunInfo:
             "batch_size": cfg.get("batch_size"),
             "learning_rate": cfg.get("learning_rate"),
             "num_negatives": mining.get("num_negatives"),
+            "processes": started.get("world_size", 1),  # data-parallel processes: global batch = batch_size x this
         },
         before=metrics.get("before", {}),
         after=metrics.get("after", {}),

@@ -19,6 +19,7 @@ from typing import Any
 
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 
+from . import distributed
 from .config import EmbedConfig
 from .data import DataError
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
@@ -88,7 +89,8 @@ class _EventCallback(TrainerCallback):
         self.t0, self.step0 = time.time(), state.global_step
 
     def on_step_end(self, args, state, control, **kw):
-        if self.stop_event.is_set() or stop_requested(self.run_dir):
+        # Every rank asks, and they agree, so that all of them stop at the same step.
+        if distributed.agree(self.stop_event.is_set() or stop_requested(self.run_dir), args.device):
             self.stopped = True
             control.should_training_stop = True
             control.should_save = False  # the best checkpoint so far is what stop keeps
@@ -168,12 +170,14 @@ def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str 
         except FileNotFoundError as exc:
             run_dir, early_error = new_run_dir(cfg.runs_dir, cfg.dataset_name), str(exc)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / STOP_FILE).unlink(missing_ok=True)
-    cfg.save(run_dir / CONFIG_FILE)
-    write_json(run_dir / PID_FILE, os.getpid())
-    writer = EventWriter(run_dir / EVENTS_FILE)
-    handler = _file_logging(run_dir / LOG_FILE)
+    main = distributed.is_main()  # under torchrun only rank 0 writes into the run folder
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        cfg.save(run_dir / CONFIG_FILE)
+        write_json(run_dir / PID_FILE, os.getpid())
+    writer = EventWriter(run_dir / EVENTS_FILE) if main else distributed.NullWriter()
+    handler = _file_logging(run_dir / LOG_FILE) if main else logging.NullHandler()
     callback = _EventCallback(writer, run_dir)
     if stop_event is not None:
         callback.stop_event = stop_event
@@ -249,40 +253,22 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     t_start = time.time()
-    model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
+    device = distributed.init_process_group()
+    on_gpu = device is not None and device.type == "cuda"  # each rank on its own GPU
+    model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length, device=str(device) if on_gpu else None)
     prompts = set_prompts(model, model_prompts(model, cfg.prompts))  # saved with the model: encode_query works
-    static = not takes_attention_mask(model)  # a StaticEmbedding: no truncation to measure texts against
-    prep = load_and_split(cfg, run_dir, None if static else model.tokenizer)
-    if static and cfg.learning_rate < STATIC_MIN_LR:
-        prep.warnings.append(f"{cfg.model_name} is a StaticEmbedding model: they learn at rates around 0.1, "
-                             f"learning_rate={cfg.learning_rate:g} will barely change it")
-    writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
-                resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"))
-    if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
-        import pandas as pd
-
-        prep.table = pd.read_parquet(run_dir / TRAIN_TABLE)  # the exact rows the interrupted run trained on
-    else:
-        build_table(prep, cfg, run_dir, writer, model)
-    t_mined = time.time()
-    primary = PRIMARY[prep.fmt]
-    ev_batch = max(32, cfg.batch_size)
-    final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed, prompts=prompts)
-    step_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch,
-                                max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed, prompts=prompts)
-    if resume_ckpt is None:
-        # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
-        known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
-        before = evaluate(model, final_eval, known)
-        writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
-    else:
-        before = next((e["metrics"] for e in read_events(run_dir / EVENTS_FILE)[0] if e.get("baseline")), {})
+    # Once per run, on rank 0, with the encoding spread over every rank; the others receive the result.
+    prep, before, t_mined = distributed.on_rank0(
+        lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt, prompts), model)
     t_before = time.time()
+    primary = PRIMARY[prep.fmt]
+    ev_batch, (final_eval, step_eval) = max(32, cfg.batch_size), _evaluators(cfg, prep, prompts)
+    world = distributed.world_size()
 
     if cfg.report_to == "tensorboard":
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")  # transformers 5 reads it from here
     train_ds = Dataset.from_pandas(prep.table, preserve_index=False)
-    steps_per_epoch = max(1, len(train_ds) // cfg.batch_size)
+    steps_per_epoch = max(1, len(train_ds) // (cfg.batch_size * world))  # each step takes one batch per rank
     eval_steps = _eval_steps(cfg, steps_per_epoch, len(train_ds.column_names), _eval_texts(step_eval))
     has_eval = step_eval is not None and eval_steps is not None
     # Without evaluations, checkpoints are still written now and then so that an interrupted run can resume.
@@ -315,6 +301,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         disable_tqdm=True,
         dataloader_drop_last=False,
         **({"prompts": column_prompts(train_ds.column_names, prompts)} if any(prompts.values()) else {}),
+        **distributed.training_args(),
         **_precision(cfg),
     )
     callbacks: list[Any] = [callback]
@@ -336,10 +323,12 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
     after = None if bounded else _known_final_metrics(trainer.state, callback, args.load_best_model_at_end)
     measured = after is None and (state == "finished" or not callback.evals)
-    if measured:
-        after = evaluate(model, final_eval)  # a run stopped before any evaluation is measured too
+    if measured:  # a run stopped before any evaluation is measured too
+        after = distributed.on_rank0(lambda: evaluate(model, final_eval), model)
     elif after is None:
         after = _last_metrics(run_dir)
+    if not distributed.is_main():
+        return RunResult(run_dir, state)  # rank 0 decides what to keep and writes it
     if state == "finished" or measured:
         writer.emit("eval", step=trainer.state.global_step, epoch=round(trainer.state.epoch or 0, 4),
                     metrics=after, final=True)
@@ -371,6 +360,46 @@ def column_prompts(columns: list[str], prompts: dict[str, str]) -> dict[str, str
     positives and negatives the document prompt; scored pairs are symmetric, so both sides get the query prompt."""
     return {c: prompts["query"] if c in ("query", "sentence1", "sentence2") else prompts["document"]
             for c in columns if c != "score"}
+
+
+def _prepare(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, model, resume_ckpt: str | None,
+             prompts: dict[str, str]):
+    """(prepared data and table, baseline metrics, time mining ended): split, mine, evaluate the base model."""
+    static = not takes_attention_mask(model)  # a StaticEmbedding: no truncation to measure texts against
+    prep = load_and_split(cfg, run_dir, None if static else model.tokenizer)
+    if static and cfg.learning_rate < STATIC_MIN_LR:
+        prep.warnings.append(f"{cfg.model_name} is a StaticEmbedding model: they learn at rates around 0.1, "
+                             f"learning_rate={cfg.learning_rate:g} will barely change it")
+    world = distributed.world_size()
+    writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
+                resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"),
+                world_size=world, global_batch=cfg.batch_size * world)
+    if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
+        import pandas as pd
+
+        prep.table = pd.read_parquet(run_dir / TRAIN_TABLE)  # the exact rows the interrupted run trained on
+    else:
+        build_table(prep, cfg, run_dir, writer, model)
+    t_mined = time.time()
+    if resume_ckpt is None:
+        # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
+        known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
+        before = evaluate(model, _evaluators(cfg, prep, prompts)[0], known)
+        writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
+    else:
+        before = next((e["metrics"] for e in read_events(run_dir / EVENTS_FILE)[0] if e.get("baseline")), {})
+    if prep.mining:
+        prep.mining.corpus_embeddings = None  # used; not worth keeping (nor sending to the other ranks)
+    return prep, before, t_mined
+
+
+def _evaluators(cfg: EmbedConfig, prep, prompts: dict[str, str]) -> tuple[Any, Any]:
+    """(final evaluator on the whole corpus, evaluator during training on at most max_corpus_size documents)."""
+    ev_batch = max(32, cfg.batch_size)
+    final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed, prompts=prompts)
+    step_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch,
+                                max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed, prompts=prompts)
+    return final_eval, step_eval
 
 
 def _mined_with_base(cfg: EmbedConfig) -> bool:

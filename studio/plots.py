@@ -176,6 +176,8 @@ def progress_html(status: dict[str, Any]) -> str:
     color = {"running": "#2563eb", "finished": "#16a34a", "stopped": "#ca8a04"}.get(state, "#dc2626")
     parts = [f"<b>{state}</b>" + (f" · {status.get('phase')}" if state == "running" else "")]
     parts.append(f"step {step}/{max_steps}" if max_steps else "step –")
+    if (status.get("world_size") or 1) > 1:
+        parts.append(f"{status['world_size']} processes")
     if status.get("epoch") is not None:
         parts.append(f"epoch {status['epoch']:.2f}")
     if status.get("loss") is not None:

@@ -52,3 +52,31 @@ def test_gpu_training_uses_the_librarys_padded_batches(sample_pairs):
     model = load_model("sentence-transformers/all-MiniLM-L6-v2")
     loss = build_loss(build_config({}), "pairs", model)
     assert str(model.device).startswith("cuda") and type(loss).forward.__module__ != "core.losses"
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two or more CUDA GPUs")
+def test_two_gpus_train_data_parallel_with_nccl(tmp_path, sample_pairs):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:96])
+    proc = subprocess.run([sys.executable, "-m", "core", "train", "--nproc", "2",
+                           *tiny_overrides(tmp_path, data, num_epochs=2)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = next((tmp_path / "runs").iterdir())
+    events = read_events(run_dir / "events.jsonl")[0]
+    started = [e for e in events if e["type"] == "run_started"]
+    assert len(started) == 1 and started[0]["world_size"] == 2 and started[0]["device"].startswith("cuda")
+    assert events[-1]["type"] == "finished" and SentenceTransformer(str(tmp_path / "model"), device="cpu")
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two or more CUDA GPUs")
+def test_one_process_mines_and_evaluates_on_every_gpu(tmp_path, sample_pairs):
+    from core.distributed import local_devices
+
+    assert local_devices() == [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    result, _ = _run(tmp_path, sample_pairs[:64])
+    assert result.before and result.after

@@ -8,6 +8,7 @@ re-attaches through `demo.load` (see `attach`). Also registers the `start_traini
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -17,6 +18,7 @@ import gradio as gr
 import yaml
 
 from core.config import ConfigError, build_config, safe_yaml
+from core.distributed import max_processes
 from core.evaluation import metrics_table
 from core.events import read_events
 from core.jobs import live_runs, run_status, start_training, stop_training
@@ -120,14 +122,24 @@ def parse_overrides(overrides: Any) -> dict[str, Any]:
     return out
 
 
+def process_choices() -> list[int]:
+    """Data-parallel processes this server offers: 1 to the number of GPUs; on CPUs 1, or 2 with
+    STUDIO_ALLOW_CPU_DDP=1 (to try it out: two CPU processes are not faster than one)."""
+    return list(range(1, max_processes(allow_cpu=os.environ.get("STUDIO_ALLOW_CPU_DDP") == "1") + 1))
+
+
 def launch(ctx: StudioContext, v: Visitor, config: dict[str, Any], dataset: dict | None,
-           overrides: Any = None) -> tuple[Path, dict[str, Any]]:
+           overrides: Any = None, nproc: int = 1) -> tuple[Path, dict[str, Any]]:
     """Build the run's config (the session's config + its dataset + overrides), check it for this visitor, and
-    queue it. Raises ConfigError (PathRefused included) or ValueError; a running training is never touched."""
+    queue it with `nproc` processes (an "nproc" key in the overrides wins). Raises ConfigError (PathRefused
+    included) or ValueError; a running training is never touched."""
     data = dict(config)
     if dataset:
         data["dataset_path"] = dataset["path"]
     extra = parse_overrides(overrides)
+    nproc = extra.pop("nproc", nproc) or 1
+    if str(nproc) not in {str(n) for n in process_choices()}:
+        raise ConfigError([f"nproc: {nproc} processes asked, this server offers {process_choices()}"], "start_training")
     preset = extra.pop("preset", None)
     if preset:
         data = apply_preset(data, preset)
@@ -135,14 +147,15 @@ def launch(ctx: StudioContext, v: Visitor, config: dict[str, Any], dataset: dict
     check_output_dir(cfg.output_dir)
     v.check_disk()
     limit = ctx.limits.train_minutes * 60 if v.public else None
-    return start_training(cfg, time_limit_s=limit)
+    return start_training(cfg, time_limit_s=limit, nproc=int(nproc))
 
 
-def started_message(run_dir: Path, queued: dict[str, Any]) -> str:
+def started_message(run_dir: Path, queued: dict[str, Any], nproc: int = 1) -> str:
+    procs = f" with {nproc} processes" if nproc > 1 else ""
     if queued.get("state") == "queued":
-        return (f"Queued `{run_dir.name}` at position {queued['position']}: it starts by itself when the "
+        return (f"Queued `{run_dir.name}`{procs} at position {queued['position']}: it starts by itself when the "
                 "trainings ahead of it finish (Stop cancels it).")
-    return f"Started `{run_dir.name}`."
+    return f"Started `{run_dir.name}`{procs}."
 
 
 def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
@@ -150,6 +163,9 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     with gr.Row():
         start = gr.Button("Start training", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
+        choices = process_choices()
+        nproc = gr.Dropdown(choices, value=1, label="Processes", interactive=len(choices) > 1, scale=1,
+                            info="data-parallel, one per GPU; global batch = batch_size x processes")
         message = gr.Markdown(scale=4)
     progress = gr.HTML(progress_html({"state": "idle"}))
     with gr.Row():
@@ -171,19 +187,19 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
                 log_tail(run_dir), gr.Timer(active=live), None if live else run_dir)
 
-    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None,
+    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None, n: int,
                  request: gr.Request) -> tuple[str | None, str]:
         try:
-            run_dir, queued = launch(ctx, ctx.visitor(request), config, dataset)
+            run_dir, queued = launch(ctx, ctx.visitor(request), config, dataset, nproc=int(n or 1))
         except (ConfigError, ValueError) as exc:
             gr.Warning("Not started: see below")
             return run, f"⚠️ Not started:\n```\n{exc}\n```"
-        return str(run_dir), started_message(run_dir, queued)
+        return str(run_dir), started_message(run_dir, queued, int(n or 1))
 
     def on_stop(run: str | None, request: gr.Request) -> str:
         return stop_message(_stop_target(ctx.visitor(request), run))
 
-    start.click(on_start, [ctx.config, ctx.dataset, ctx.run], [ctx.run, message], api_visibility="private")
+    start.click(on_start, [ctx.config, ctx.dataset, ctx.run, nproc], [ctx.run, message], api_visibility="private")
     stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
     ctx.run.change(redraw, [ctx.run], view, api_visibility="private", show_progress="hidden")
     timer.tick(redraw, [ctx.run], view, concurrency_limit=None, api_visibility="private", show_progress="hidden")
@@ -198,10 +214,10 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
                            run: str | None, request: gr.Request) -> tuple[dict[str, Any], str | None]:
         """API `/start_training`. Input: `config_overrides`, a dict (nested, or dotted keys such as
         {"mining.num_negatives": 1}) or a YAML/JSON string, applied over this session's config and dataset (a
-        "preset" key applies a preset first). Output: {"run_id", "run_dir", "state": "running"}; when other
-        trainings hold every slot, {"run_id", "run_dir", "state": "queued", "position": N, "ahead": N-1,
-        "estimated_start_s"} (it starts by itself in its turn); or {"error": message, "errors": [...]} when the
-        config is refused."""
+        "preset" key applies a preset first, an "nproc" key sets the number of data-parallel processes). Output:
+        {"run_id", "run_dir", "state": "running"}; when other trainings hold every slot, {"run_id", "run_dir",
+        "state": "queued", "position": N, "ahead": N-1, "estimated_start_s"} (it starts by itself in its turn); or
+        {"error": message, "errors": [...]} when the config is refused."""
         try:
             run_dir, queued = launch(ctx, ctx.visitor(request), config, dataset, config_overrides)
         except ConfigError as exc:
@@ -232,7 +248,7 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
                     api_name="start_training")
     api_status.click(training_status_api, [ctx.run], [api_out], api_name="training_status", concurrency_limit=None)
     api_stop.click(stop_training_api, [ctx.run], [api_out], api_name="stop_training", concurrency_limit=None)
-    return {"start": start, "stop": stop, "message": message, "progress": progress, "loss_plot": loss_plot,
+    return {"start": start, "stop": stop, "nproc": nproc, "message": message, "progress": progress, "loss_plot": loss_plot,
             "metrics_plot": metrics_plot, "table": table, "log": log, "timer": timer}
 
 

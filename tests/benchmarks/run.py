@@ -218,9 +218,10 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
         lines += rag.markdown(res["rag"])
     if "errors" in res:
         lines += ["## Errors", ""] + [f"- {k}: {v}" for k, v in res["errors"].items()] + [""]
-    levers = Path(__file__).with_name("LEVERS.md")
-    if levers.exists():
-        lines += [levers.read_text(encoding="utf-8").strip(), ""]
+    for notes in ("LEVERS.md", "SCALE_OUT.md"):  # static notes, measured by hand
+        path = Path(__file__).with_name(notes)
+        if path.exists():
+            lines += [path.read_text(encoding="utf-8").strip(), ""]
     Path(a.output).write_text("\n".join(lines), encoding="utf-8")
     (Path(a.work) / "results.json").write_text(json.dumps({"meta": meta, "results": res}, indent=1, default=str))
 
