@@ -17,7 +17,7 @@ from sentence_transformers import SentenceTransformer
 from core.config import load_config
 from core.distributed import Launch, torchrun_command
 from core.events import read_events
-from core.jobs import active_job, start_training, stop_training
+from core.jobs import live_runs, queue, start_training, stop_training
 from core.runs import load_run
 from core.training import train
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
@@ -86,7 +86,7 @@ def _wait_for(run_dir: Path, kind: str, timeout: float = TIMEOUT) -> dict:
         found = [e for e in _events(run_dir) if e["type"] == kind]
         if found:
             return found[-1]
-        if active_job() is None:
+        if run_dir not in live_runs():
             raise AssertionError(f"the run ended without a {kind} event: {[e['type'] for e in _events(run_dir)]}")
         time.sleep(0.2)
     raise AssertionError(f"no {kind} event within {timeout}s")
@@ -98,8 +98,9 @@ def stopped(tmp_path_factory, sample_pairs):
     tmp = tmp_path_factory.mktemp("ddp_stop")
     overrides = _overrides(tmp, sample_pairs[:64], "stop", batch_size=8, num_epochs=4,
                            **{"evaluation.eval_steps": 3, "evaluation.save_best_model": True})
-    run_dir = start_training(load_config("assets/configs/default.yaml", overrides), nproc=2)
-    job = active_job()
+    queue(tmp / "locks")
+    run_dir, _ = start_training(load_config("assets/configs/default.yaml", overrides), nproc=2)
+    job = next(j for j in queue().running if j.run_dir == run_dir)
     _wait_for(run_dir, "checkpoint")
     seen = _wait_for(run_dir, "train_step")["step"]
     asked = time.time()
@@ -159,7 +160,7 @@ def test_studio_offers_two_cpu_processes_only_when_allowed(monkeypatch):
     monkeypatch.delenv("STUDIO_ALLOW_CPU_DDP", raising=False)
     assert process_choices() == [1]
     with pytest.raises(ConfigError, match="nproc: 2 processes asked"):
-        launch(None, {}, None, {"nproc": 2})
+        launch(None, None, {}, None, {"nproc": 2})
     monkeypatch.setenv("STUDIO_ALLOW_CPU_DDP", "1")
     assert process_choices() == [1, 2]
     status = {"state": "running", "run_dir": "/r", "run_id": "r", "step": 1, "max_steps": 4, "world_size": 2}
