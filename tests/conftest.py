@@ -46,3 +46,19 @@ def tiny_overrides(tmp: Path, dataset: Path, **extra) -> list[str]:
         **extra,
     }
     return [f"{k}={v}" for k, v in items.items()]
+
+
+@pytest.fixture()
+def unreachable_hub(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """The same hub on every machine: an empty model cache and an endpoint on a closed loopback port, so a test of
+    "not cached" or "offline" holds with or without internet and whatever the machine has cached."""
+    from huggingface_hub import constants
+
+    from core.models import resolve_model
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path_factory.mktemp("empty_hf_cache")))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens there
+    resolve_model.cache_clear()
+    yield
+    resolve_model.cache_clear()
+

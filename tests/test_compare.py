@@ -112,7 +112,7 @@ def test_missing_model_says_what_to_do(name):
         cmp.compare_similarity("a", "b", DEFAULT_MODEL, name)
 
 
-def test_a_dotted_hub_id_is_looked_up_on_the_hub():
+def test_a_dotted_hub_id_is_looked_up_on_the_hub(unreachable_hub):
     with pytest.raises(cmp.CompareError, match="could not be found. Tried the local Hugging Face cache"):
         cmp.check_model("BAAI/bge-small-en-v1.5")
 
@@ -135,8 +135,8 @@ def test_export_zip_unzips_to_a_loadable_model(env):
         cmp.export_zip(env.tmp / "nothing", env.tmp / "exports")
 
 
-def test_hub_push_offline_is_fast_and_clear(env, monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # really try: this machine has no internet
+def test_hub_push_offline_is_fast_and_clear(env, monkeypatch, unreachable_hub):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # really try: the hub's endpoint is a closed local port
     start = time.time()
     with pytest.raises(cmp.HubError) as err:
         cmp.push_to_hub(env.short, "someone/test-model", "hf_not_a_real_token")

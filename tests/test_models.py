@@ -34,12 +34,12 @@ def test_missing_local_path_is_clear(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["BAAI/bge-small-en-v1.5", "nomic-ai/nomic-embed-text-v1.5"])
-def test_hub_ids_with_dots_are_looked_up_not_taken_for_paths(name):
+def test_hub_ids_with_dots_are_looked_up_not_taken_for_paths(name, unreachable_hub):
     with pytest.raises(ModelError, match="could not be found. Tried the local Hugging Face cache"):
         resolve_model(name)  # offline in tests: the cache is asked, and the error says how to fix it
 
 
-def test_unknown_hub_id_offline_is_clear_and_does_not_hang():
+def test_unknown_hub_id_offline_is_clear_and_does_not_hang(unreachable_hub):
     t0 = time.time()
     with pytest.raises(ModelError) as e:
         resolve_model("some-org/not-a-cached-model")
