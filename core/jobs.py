@@ -166,9 +166,11 @@ class TrainingQueue:
         return True
 
     def live(self) -> list[Path]:
-        """Run folders of the running trainings, then the waiting ones in queue order."""
+        """Run folders of the running trainings, then the waiting ones in queue order. A run that has written its
+        last event is not live, even while its process is still exiting."""
         with self._lock:
-            return [j.run_dir for j in self.running if j.alive()] + [j.run_dir for j in self.waiting]
+            running = [j.run_dir for j in self.running if j.alive() and run_state(j.run_dir)[0] not in TERMINAL]
+            return running + [j.run_dir for j in self.waiting]
 
     # ---- internals
     def _estimated_wait(self, ahead: int) -> float | None:

@@ -124,7 +124,8 @@ def test_second_start_waits_in_the_queue_then_cancel_and_stop(client, tmp_path: 
     assert status["run_id"] == first["run_id"] and status["state"] == "running", status
     stop = client.predict(api_name="/stop_training")
     assert stop["stopped"] == first["run_id"]
-    status = wait_for(client, lambda s: s["state"] != "running", timeout=120)
+    wait_for(client, lambda s: run_status(first["run_dir"])["state"] != "running", timeout=120)
+    status = run_status(first["run_dir"])
     assert status["state"] == "stopped", status
     assert 1 <= status["step"] < status["max_steps"]
     assert client.predict(api_name="/stop_training")["stopped"] is None
