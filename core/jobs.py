@@ -8,6 +8,7 @@ back when it ends. The run's events.jsonl is the only link back. One training at
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -19,6 +20,9 @@ from typing import Any
 from .config import EmbedConfig
 from .events import TERMINAL, read_events
 from .runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, new_run_dir, request_stop, run_state
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding `core/`: the child imports this very code
+PROCESS_LOG = "process.log"  # the child's stdout and stderr: exists from the first byte, even if `core` cannot import
 
 
 class BusyError(RuntimeError):
@@ -59,8 +63,8 @@ def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None) -> Path:
         run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.runs_dir, cfg.dataset_name)
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run_dir / CONFIG_FILE)
-        log = open(run_dir / "process.log", "ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        log = open(run_dir / PROCESS_LOG, "ab")
+        env = child_env()
         process = subprocess.Popen(
             [sys.executable, "-m", "core", "train", "--config", str(run_dir / CONFIG_FILE), "--run-dir", str(run_dir)],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
@@ -71,6 +75,30 @@ def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None) -> Path:
         return run_dir
 
 
+def child_env() -> dict[str, str]:
+    """The training child's environment: the project first on PYTHONPATH, so `python -m core` runs the server's own
+    code whatever the working directory, an installed copy of the package or the caller's PYTHONPATH."""
+    path = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1",
+            "TOKENIZERS_PARALLELISM": "false"}
+
+
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)|Killed)\b")
+
+
+def first_error(log_path: str | Path, limit: int = 64 * 1024) -> str | None:
+    """The line that says what went wrong in a process log: a traceback's last line (`ModuleNotFoundError: No
+    module named 'core'`), not its frames. None when there is none."""
+    path = Path(log_path)
+    if not path.is_file():
+        return None
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - limit))
+        lines = f.read().decode("utf-8", errors="replace").splitlines()
+    found = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
+    return found[-1][:500] if found else None
+
+
 def _reap(job: Job) -> None:
     """Wait for the subprocess; a process that died without a terminal event (killed, OOM) gets a `failed` one."""
     code = job.process.wait()
@@ -79,7 +107,11 @@ def _reap(job: Job) -> None:
         from .events import EventWriter
 
         why = "the training process was stopped" if code in (-9, -15) else f"the training process exited with {code}"
-        EventWriter(job.run_dir / EVENTS_FILE).emit("failed", message=f"{why} (see {LOG_FILE} in the run folder)")
+        error = first_error(job.run_dir / PROCESS_LOG)
+        logs = [name for name in (PROCESS_LOG, LOG_FILE) if (job.run_dir / name).is_file()] or [PROCESS_LOG]
+        where = " and ".join(str(job.run_dir / name) for name in logs)
+        EventWriter(job.run_dir / EVENTS_FILE).emit(
+            "failed", message=(f"{error}\n" if error else "") + f"{why} (details in {where})")
 
 
 def stop_training(run_dir: str | Path | None = None, wait_s: float = 0.0) -> Path | None:
