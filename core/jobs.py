@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import EmbedConfig
 from .events import TERMINAL, read_events
+from .progress import current_phase, phase_label, phase_times
 from .runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, new_run_dir, request_stop, run_state
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding `core/`: the child imports this very code
@@ -147,6 +148,9 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
     mining = next((e for e in reversed(events) if e["type"] in ("mining_progress", "mining_done")), None)
     phase = ("done" if terminal else "training" if steps else "evaluating baseline" if mining and
              mining["type"] == "mining_done" else "mining" if mining else "loading")
+    now = current_phase(events)
+    if now is not None and not terminal:  # the run says which phase it is in; the guess above is for older runs
+        phase = phase_label(now)
     return {
         "state": state,
         "phase": phase,
@@ -157,6 +161,10 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
         "epoch": last.get("epoch"),
         "loss": last.get("loss"),
         "eta_s": last.get("eta_s"),
+        "phase_progress": None if terminal or now is None else {k: now.get(k) for k in ("phase", "done", "total",
+                                                                                           "eta_s")},
+        "estimate": next((e for e in events if e["type"] == "estimate"), None),
+        "phase_times": phase_times(events),
         "baseline": baseline,
         "metrics": evals[-1]["metrics"] if evals else {},
         "model_dir": (terminal or {}).get("model_dir"),

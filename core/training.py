@@ -27,6 +27,7 @@ from .losses import build_loss
 from .model_card import write_model_card
 from .models import ModelError, load_model, resolve_model
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
+from .progress import PhaseTracker, start_phases
 from .runs import (
     CHECKPOINTS,
     CONFIG_FILE,
@@ -73,9 +74,12 @@ class _EventCallback(TrainerCallback):
         self.t0 = time.time()
         self.step0 = 0
         self.evals: dict[int, dict[str, float]] = {}  # step -> metrics, to reuse instead of evaluating twice
+        self.phases: PhaseTracker | None = None
 
     def on_train_begin(self, args, state, control, **kw):
         self.t0, self.step0 = time.time(), state.global_step
+        if self.phases:
+            self.phases.start("training", total=state.max_steps)
 
     def on_step_end(self, args, state, control, **kw):
         if self.stop_event.is_set() or stop_requested(self.run_dir):
@@ -91,6 +95,8 @@ class _EventCallback(TrainerCallback):
         self.writer.emit("train_step", step=state.global_step, max_steps=state.max_steps,
                          epoch=round(state.epoch or 0.0, 4), loss=logs["loss"],
                          learning_rate=logs.get("learning_rate"), eta_s=round(eta, 1))
+        if self.phases:
+            self.phases.update("training", state.global_step, state.max_steps, eta)
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         self.evals[state.global_step] = normalise_metrics(metrics or {})
@@ -242,12 +248,15 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     prep = load_and_split(cfg, run_dir, model.tokenizer)
     writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
                 resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"))
+    phases = callback.phases = start_phases(cfg, prep, writer, t_start, resume_ckpt)
     if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
         import pandas as pd
 
         prep.table = pd.read_parquet(run_dir / TRAIN_TABLE)  # the exact rows the interrupted run trained on
     else:
+        phases.start("mining")
         build_table(prep, cfg, run_dir, writer, model)
+        phases.end("mining")
     t_mined = time.time()
     primary = PRIMARY[prep.fmt]
     ev_batch = max(32, cfg.batch_size)
@@ -257,7 +266,9 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     if resume_ckpt is None:
         # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
         known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
+        phases.start("baseline")
         before = evaluate(model, final_eval, known)
+        phases.end("baseline")
         writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
     else:
         before = next((e["metrics"] for e in read_events(run_dir / EVENTS_FILE)[0] if e.get("baseline")), {})
@@ -312,6 +323,8 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     finally:
         os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
     t_trained = time.time()
+    phases.end("training", total=trainer.state.max_steps)
+    phases.start("final_evaluation")
     samples = len(train_ds) * cfg.num_epochs
     state = "stopped" if callback.stopped else "finished"
 
@@ -341,7 +354,10 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": trainer.state.best_model_checkpoint,
                "steps": trainer.state.global_step, "timing": timing, "kept_base_model": message is not None}
     write_json(run_dir / METRICS_FILE, metrics)
+    phases.end("final_evaluation")
+    phases.start("saving")
     model_dir = _save_model(model, cfg, run_dir, prep, metrics)
+    phases.end("saving")
     writer.emit(state, model_dir=model_dir, metrics=after, before=before, step=trainer.state.global_step,
                 timing=timing, run_dir=str(run_dir), message=message)
     return RunResult(run_dir, state, model_dir, before, after)
