@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import latency, medquad, streaming, stsb
-from .common import DATA_DIR, ROOT, core_train, load_avg, machine_info, write_jsonl
+from .common import DATA_DIR, ROOT, core_train, estimate_md, load_avg, machine_info, write_jsonl
 
 ALL = ["medquad", "memory", "stsb", "latency", "streaming"]
 
@@ -203,6 +203,9 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
         lines += ([f"Skipped: {sm['skipped']}."] if "skipped" in sm else
                   [f"`train_step` event written -> returned by `/training_status` via gradio_client: p50 "
                    f"{sm['p50_s']:.2f} s, max {sm['max_s']:.2f} s over {sm['events']} events."]) + [""]
+    engine_runs = {f"medquad {k}": v for k, v in res.get("medquad", {}).get("contenders", {}).items()}
+    engine_runs.update({k: res[k] for k in ("memory", "stsb") if isinstance(res.get(k), dict)})
+    lines += estimate_md(engine_runs)
     if "errors" in res:
         lines += ["## Errors", ""] + [f"- {k}: {v}" for k, v in res["errors"].items()] + [""]
     levers = Path(__file__).with_name("LEVERS.md")
@@ -223,7 +226,7 @@ def memory_run(work: Path, log=print) -> dict[str, Any]:
                       f"runs_dir={work / 'runs'}", f"cache_dir={work / 'cache' / 'memory'}"], work / "runs" / "memory",
                      work / "memory.log")
     return {"rows": len(sample), "steps": res["metrics"]["steps"], "peak_rss_mb": res["peak_rss_mb"],
-            "wall_s": res["wall_s"], "cmd": res["cmd"].replace(str(work), "$WORK")}
+            "wall_s": res["wall_s"], "cmd": res["cmd"].replace(str(work), "$WORK"), "estimate": res.get("estimate")}
 
 
 def rewrite(a: argparse.Namespace) -> int:
