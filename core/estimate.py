@@ -301,7 +301,11 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     phases = {k: round(v, 1) for k, v in phases.items()}
     plan.update(step_s=round(step_s, 3), evaluation_s=round(eval_s, 2), test_queries=_test_queries(prep),
                 corpus_size=len(prep.corpus), train_rows=len(prep.train), columns=columns)
+    from .advice import test_split_warning
+
+    warning = test_split_warning(plan["test_queries"], len(prep.train) + len(prep.test), cfg.test_size)
     return {"phases": phases, "total_s": round(sum(phases.values()), 1), "plan": plan,
+            "warnings": [warning] if warning and not prep.test.empty else [],
             "probe": {"cached": cached, "seconds": round(probe_s, 1), "device": probe.get("device"),
                       "machine": probe.get("machine"), "measured_at": probe.get("measured_at")}}
 
@@ -388,4 +392,4 @@ def estimate_markdown(est: dict[str, Any], actual: dict[str, float] | None = Non
     note = (f"{plan['steps']} steps of {plan['step_s']:.2f} s, {plan['evaluations']} evaluations during training, "
             f"{plan['train_rows']} training rows, {plan['test_queries']} test queries, {plan['corpus_size']} documents "
             f"· measured on {probe.get('device')} ({how})")
-    return "\n".join(lines) + "\n\n" + note
+    return "\n".join(lines) + "\n\n" + note + "".join(f"\n\n⚠️ {w}" for w in est.get("warnings", []))

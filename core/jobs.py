@@ -162,7 +162,7 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
         "loss": last.get("loss"),
         "eta_s": last.get("eta_s"),
         "phase_progress": None if terminal or now is None else {k: now.get(k) for k in ("phase", "done", "total",
-                                                                                           "eta_s")},
+                                                                                           "eta_s", "time")},
         "estimate": next((e for e in events if e["type"] == "estimate"), None),
         "phase_times": phase_times(events),
         "baseline": baseline,

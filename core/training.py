@@ -19,6 +19,7 @@ from typing import Any
 
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 
+from .advice import warn_after_baseline
 from .config import EmbedConfig
 from .data import DataError
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
@@ -270,6 +271,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         before = evaluate(model, final_eval, known)
         phases.end("baseline")
         writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
+        warn_after_baseline(writer, prep, before, primary)
     else:
         before = next((e["metrics"] for e in read_events(run_dir / EVENTS_FILE)[0] if e.get("baseline")), {})
     t_before = time.time()
@@ -352,7 +354,8 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
         message = (f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
                    "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings.")
     metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": trainer.state.best_model_checkpoint,
-               "steps": trainer.state.global_step, "timing": timing, "kept_base_model": message is not None}
+               "steps": trainer.state.global_step, "timing": timing, "kept_base_model": message is not None,
+               "warnings": [e["message"] for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "warning"]}
     write_json(run_dir / METRICS_FILE, metrics)
     phases.end("final_evaluation")
     phases.start("saving")

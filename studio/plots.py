@@ -151,6 +151,29 @@ def format_eta(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def phase_parts(status: dict[str, Any]) -> list[str]:
+    """The live phase's own progress and what is left of it and of the whole run (from the run's estimate)."""
+    import time
+
+    now = status.get("phase_progress") or {}
+    if not now:
+        return []
+    out = []
+    if now.get("phase") != "training" and now.get("total", 1) > 1:
+        out.append(f"{now.get('done')}/{now.get('total')}")
+    left = now.get("eta_s")
+    if left is not None and now.get("done") == 0 and now.get("time"):  # an estimate made when the phase began
+        left = max(0.0, left - (time.time() - now["time"]))
+    if left is not None and now.get("phase") != "training":
+        out.append(f"phase ETA {format_eta(left)}")
+    phases = list(((status.get("estimate") or {}).get("phases") or {}).items())
+    names = [n for n, _ in phases]
+    if left is not None and now.get("phase") in names:  # the phases after this one, as estimated
+        later = sum(v or 0 for n, v in phases[names.index(now["phase"]) + 1:])
+        out.append(f"run ETA {format_eta(left + later)}")
+    return out
+
+
 def progress_html(status: dict[str, Any]) -> str:
     """A progress bar with state, phase, step, epoch, loss and ETA (inline styles: no CSS file needed)."""
     state = status.get("state", "idle")
@@ -169,6 +192,7 @@ def progress_html(status: dict[str, Any]) -> str:
         parts.append(f"loss {status['loss']:.4f}")
     if state == "running":
         parts.append(f"ETA {format_eta(status.get('eta_s'))}")
+        parts += phase_parts(status)
     bar = (f"<div style='background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden'>"
            f"<div style='width:{frac * 100:.1f}%;background:{color};height:100%'></div></div>")
     return (f"<div><div style='margin-bottom:4px'>{html.escape(str(status.get('run_id', '')))}: {' · '.join(parts)}</div>{bar}</div>")

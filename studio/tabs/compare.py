@@ -16,6 +16,7 @@ from core import compare as cmp
 from core.config import DEFAULT_MODEL
 from core.data import read_texts
 from core.inspect import effective_config, expected, user_message
+from studio.run_view import data_line
 
 log = logging.getLogger("studio")
 MISSING = "train a model first or pick a model directory"
@@ -130,6 +131,11 @@ def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | No
     return metrics, view[0], view[1], line
 
 
+def compare_line(dataset: dict | None, config: dict | None, a: str | None, b: str | None) -> str:
+    """Which data (the queries and the default corpus) and which two models this tab compares."""
+    return data_line(dataset, config, model=f"{a}` vs `{b}")
+
+
 def create_compare_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
     start = choices(ctx.runs_dir, cfg0)
@@ -139,6 +145,9 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         model_b = gr.Dropdown(start, value=model_b_default(ctx.run.value, cfg0), allow_custom_value=True,
                               label="Model B (e.g. the fine-tuned model)", scale=3)
         refresh = gr.Button("↻ models", size="sm", scale=0, min_width=90)
+    info = gr.Markdown(compare_line(ctx.dataset.value, cfg0, model_a.value, model_b.value))
+    gr.on([ctx.dataset.change, ctx.config.change, model_a.change, model_b.change], compare_line,
+          [ctx.dataset, ctx.config, model_a, model_b], [info], api_visibility="private", show_progress="hidden")
     with gr.Tab("Similarity"):
         with gr.Row():
             text_a = gr.Textbox(label="Text A", lines=3, value="How do I reset my password?")

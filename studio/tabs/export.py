@@ -14,6 +14,7 @@ from core import compare as cmp
 from core.config import load_config
 from core.inspect import expected, user_message
 from core.runs import CONFIG_FILE
+from studio.run_view import restore_run_data
 
 log = logging.getLogger("studio")
 NO_MODEL = "*No model here yet: train a model first or pick a model directory.*"
@@ -128,12 +129,15 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         df = history(ctx.runs_dir)
         return df, gr.update(choices=list(df["run"]))
 
-    def on_open(run: str):
+    def on_open(run: str, dataset: dict | None):
         try:
             run_dir, config, line = open_run(run, ctx.runs_dir)
         except Exception as exc:
-            return gr.skip(), gr.skip(), fail(exc)
-        return run_dir, config if config is not None else gr.skip(), line
+            return gr.skip(), gr.skip(), fail(exc), gr.skip()
+        new_ds, _ = restore_run_data(run_dir, dataset, config or {})  # its data too, for Negatives and Compare
+        if new_ds is not dataset and new_ds:
+            line += f" Its dataset `{Path(new_ds['path']).name}` is selected again."
+        return run_dir, config if config is not None else gr.skip(), line, new_ds if new_ds is not dataset else gr.skip()
 
     def on_select(df: pd.DataFrame, evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -154,9 +158,10 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         ctx.runs_dir, cur, (config or {}).get("output_dir"))), [model_dir, ctx.config], model_dir, **hidden)
     push_btn.click(on_push, [model_dir, repo_id, token, private], push_status, api_name="hub_push")
     refresh_runs.click(on_refresh_runs, None, [runs_table, run_pick], api_name="run_history")
-    open_btn.click(on_open, run_pick, [ctx.run, ctx.config, runs_status], api_name="open_run")
+    open_btn.click(on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset],
+                   api_name="open_run")
     runs_table.select(on_select, runs_table, run_pick, **hidden).success(
-        on_open, run_pick, [ctx.run, ctx.config, runs_status], **hidden)
+        on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset], **hidden)
     ctx.run.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
     ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
     return {"export_model": model_dir, "runs_table": runs_table, "run_pick": run_pick, "export_status": export_status}

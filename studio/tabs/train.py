@@ -23,6 +23,7 @@ from core.jobs import BusyError, active_job, run_status, start_training, stop_tr
 from core.runs import EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
 from studio.context import StudioContext
 from studio.plots import loss_figure, metrics_figure, progress_html
+from studio.run_view import estimate_vs_actual, log_lines, restore_run_data, train_info
 from studio.tabs.config import apply_preset, set_key
 
 POLL_S = 1.0
@@ -72,13 +73,15 @@ def status_of(run_dir: str | Path | None) -> dict[str, Any]:
         if metrics:
             status.update(before=metrics.get("before", {}), after=metrics.get("after", {}),
                           primary=metrics.get("primary"))
+        status["warnings"] = [e["message"] for e in run_events(run_dir) if e["type"] == "warning"]
     return status
 
 
 def final_table(status: dict[str, Any]) -> str:
+    warnings = "".join(f"\n\n⚠️ {w}" for w in status.get("warnings") or [])
     if status.get("after") or status.get("before"):
         return f"### Before / after ({status.get('primary') or 'all metrics'} is the primary metric)\n\n" + \
-            metrics_table(status.get("before", {}), status.get("after", {}))
+            metrics_table(status.get("before", {}), status.get("after", {})) + warnings
     if status.get("state") == "failed" and status.get("message"):
         return f"### Failed\n\n```\n{status['message']}\n```"
     return ""
@@ -115,6 +118,11 @@ def parse_overrides(overrides: Any) -> dict[str, Any]:
 def launch(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, overrides: Any = None) -> Path:
     """Build the run's config (ctx.config + the selected dataset + overrides) and start it. Raises ConfigError or
     BusyError; a running training is never touched by a refused start."""
+    return start_training(run_config(ctx, config, dataset, overrides))
+
+
+def run_config(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, overrides: Any = None):
+    """The EmbedConfig a Start would run: ctx.config + the selected dataset + overrides. Raises ConfigError."""
     data = dict(config)
     if dataset:
         data["dataset_path"] = dataset["path"]
@@ -123,16 +131,28 @@ def launch(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, ove
     if preset:
         data = apply_preset(data, preset)
     extra["runs_dir"] = str(ctx.runs_dir)  # the studio shows runs from its own folder, whatever the client asked
-    return start_training(build_config(data, extra, source="start_training"))
+    return build_config(data, extra, source="start_training")
+
+
+def estimate_text(ctx: StudioContext, config: dict[str, Any], dataset: dict | None) -> tuple[str, dict[str, Any]]:
+    """(markdown, estimate) for the Estimate button; the probe runs here once per model, machine and batch shape."""
+    from core.estimate import estimate_markdown
+
+    est = _estimate_with(ctx, config, dataset, None)
+    return "#### Time estimate on this machine\n\n" + estimate_markdown(est), est
 
 
 def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     """The Train tab. Returns its components; `attach` wires the page-load re-attach."""
+    info = gr.Markdown(train_info(ctx.dataset.value, ctx.config.value, None))
     with gr.Row():
         start = gr.Button("Start training", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
+        estimate_btn = gr.Button("Estimate time", scale=1)
         message = gr.Markdown(scale=4)
+    estimate_md = gr.Markdown()
     progress = gr.HTML(progress_html({"state": "idle"}))
+    timing = gr.Markdown()
     with gr.Row():
         loss_plot = gr.Plot(loss_figure([]), label="Loss")
         metrics_plot = gr.Plot(metrics_figure([]), label="Metrics")
@@ -140,17 +160,24 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     log = gr.Textbox(label=f"Log (last {LOG_LINES} lines)", lines=10, max_lines=20, interactive=False,
                      autoscroll=True)
     timer = gr.Timer(POLL_S, active=False)
-    view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended]
+    view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended, timing]
 
     def redraw(run_dir: str | None) -> tuple:
         if not run_dir:
             return (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "",
-                    gr.Timer(active=False), None)
+                    gr.Timer(active=False), None, "")
         status = status_of(run_dir)
         events = run_events(run_dir)
         live = status["state"] == "running"
         return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
-                log_tail(run_dir), gr.Timer(active=live), None if live else run_dir)
+                log_lines(events, LOG_LINES) or log_tail(run_dir), gr.Timer(active=live), None if live else run_dir,
+                estimate_vs_actual(events))
+
+    def on_estimate(config: dict[str, Any], dataset: dict | None) -> str:
+        try:
+            return estimate_text(ctx, config, dataset)[0]
+        except Exception as exc:  # a config or data problem: the same words Start would use
+            return f"⚠️ No estimate: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
     def on_start(config: dict[str, Any], dataset: dict | None, run: str | None) -> tuple[str | None, str]:
         try:
@@ -167,6 +194,10 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         stop_training(target)
         return f"Stop requested for `{Path(target).name}`: it stops after the current step and keeps the best model."
 
+    estimate_btn.click(on_estimate, [ctx.config, ctx.dataset], [estimate_md], concurrency_id="heavy",
+                       api_visibility="private")
+    gr.on([ctx.dataset.change, ctx.config.change, ctx.run.change], train_info,
+          [ctx.dataset, ctx.config, ctx.run], [info], api_visibility="private", show_progress="hidden")
     start.click(on_start, [ctx.config, ctx.dataset, ctx.run], [ctx.run, message], concurrency_id="heavy",
                 api_visibility="private")
     stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
@@ -177,7 +208,7 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     with gr.Column(visible=False):
         api_in = gr.JSON()
         api_out = gr.JSON()
-        api_start, api_status, api_stop = gr.Button(), gr.Button(), gr.Button()
+        api_start, api_status, api_stop, api_estimate = gr.Button(), gr.Button(), gr.Button(), gr.Button()
 
     def start_training_api(config_overrides: Any, config: dict[str, Any], dataset: dict | None,
                            run: str | None) -> tuple[dict[str, Any], str | None]:
@@ -209,12 +240,32 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         stop_training(target)
         return {"stopped": Path(target).name, "run_dir": str(target), "message": "stop requested"}
 
+    def estimate_training_api(config_overrides: Any, config: dict[str, Any], dataset: dict | None) -> dict[str, Any]:
+        """API `/estimate_training`. Input: `config_overrides` as for `/start_training`. Output: {"phases": {loading,
+        mining, baseline, training, final_evaluation, saving: seconds}, "total_s", "plan": {steps, evaluations,
+        step_s, ...}, "probe": {cached, seconds, device}}, from a short probe measured on this machine (cached per
+        model, machine and batch shape), or {"error": message}."""
+        try:
+            return _estimate_with(ctx, config, dataset, config_overrides)
+        except ConfigError as exc:
+            return {"error": str(exc), "errors": exc.errors}
+        except Exception as exc:  # data or model problems: a message, never a traceback
+            return {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+
+    api_estimate.click(estimate_training_api, [api_in, ctx.config, ctx.dataset], [api_out], api_name="estimate_training",
+                       concurrency_id="heavy")
     api_start.click(start_training_api, [api_in, ctx.config, ctx.dataset, ctx.run], [api_out, ctx.run],
                     api_name="start_training", concurrency_id="heavy")
     api_status.click(training_status_api, [ctx.run], [api_out], api_name="training_status", concurrency_limit=None)
     api_stop.click(stop_training_api, [ctx.run], [api_out], api_name="stop_training", concurrency_limit=None)
     return {"start": start, "stop": stop, "message": message, "progress": progress, "loss_plot": loss_plot,
             "metrics_plot": metrics_plot, "table": table, "log": log, "timer": timer}
+
+
+def _estimate_with(ctx: StudioContext, config: dict[str, Any], dataset: dict | None, overrides: Any) -> dict:
+    from core.estimate import estimate
+
+    return estimate(run_config(ctx, config, dataset, overrides))
 
 
 def _stop_target(run: str | None) -> str | None:
@@ -228,6 +279,13 @@ def _stop_target(run: str | None) -> str | None:
 
 
 def attach(demo: gr.Blocks, ctx: StudioContext) -> None:
-    """On page load show the live run (re-attaching its timer through ctx.run's change) or the newest one."""
-    demo.load(lambda run: default_run(ctx.runs_dir, run), [ctx.run], [ctx.run], api_visibility="private",
-              show_progress="hidden")
+    """On page load show the live run (re-attaching its timer through ctx.run's change) or the newest one, with the
+    dataset and corpus it trained on restored into the session."""
+    def on_load(run: str | None, dataset: dict | None, config: dict[str, Any]) -> tuple:
+        target = default_run(ctx.runs_dir, run)
+        new_ds, new_cfg = restore_run_data(target, dataset, config)  # the run's data, not the start-up sample
+        return (target, new_ds if new_ds is not dataset else gr.skip(),
+                new_cfg if new_cfg != config else gr.skip())
+
+    demo.load(on_load, [ctx.run, ctx.dataset, ctx.config], [ctx.run, ctx.dataset, ctx.config],
+              api_visibility="private", show_progress="hidden")

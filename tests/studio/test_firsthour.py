@@ -1,0 +1,47 @@
+"""A new user's first hour through the API: a time estimate before Start, honest phases while the run goes, a
+warning when the test split is too small to show a difference. Real trainings of the bundled MiniLM on 40 pairs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gradio_client import handle_file
+
+from core.progress import PHASES
+from tests.studio.test_api import SAMPLE, tiny
+
+LABELS_BEFORE_TRAINING = ("loading", "mining", "baseline", "preparing data")
+
+
+def _pairs(path: Path, n: int = 40) -> Path:
+    path.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:n]), encoding="utf-8")
+    return path
+
+
+def test_estimate_then_a_run_with_phases_and_a_small_split_warning(client, tmp_path: Path) -> None:
+    assert client.predict(handle_file(str(_pairs(tmp_path / "pairs40.jsonl"))), api_name="/validate_dataset")["selected"]
+    overrides = tiny(tmp_path)
+    est = client.predict(overrides, api_name="/estimate_training")
+    assert "error" not in est, est
+    assert list(est["phases"]) == PHASES and est["total_s"] > 0 and est["phases"]["training"] > 0
+    assert est["plan"]["test_queries"] == 8 and "test split has only 8 queries" in est["warnings"][0]
+
+    started = client.predict(overrides, api_name="/start_training")
+    assert "error" not in started, started
+    seen = []
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        status = client.predict(api_name="/training_status")
+        seen.append((status["step"], status["phase"]))
+        if status["state"] != "running":
+            break
+        time.sleep(0.5)
+    assert status["state"] == "finished", status
+    # Once a step has run, the status never claims an earlier phase (it said "evaluating baseline" for a while).
+    assert not [p for step, p in seen if step >= 1 and p.startswith(LABELS_BEFORE_TRAINING)], seen
+    assert status["estimate"]["phases"]["training"] > 0  # the probe measured above is reused by the run
+    assert set(status["phase_times"]) == set(PHASES)
+    assert any("test split has only 8 queries" in w and "test_size" in w for w in status["warnings"])
+    metrics_warnings = (Path(started["run_dir"]) / "metrics.json").read_text()
+    assert "test split has only 8 queries" in metrics_warnings
