@@ -45,3 +45,18 @@ def test_estimate_then_a_run_with_phases_and_a_small_split_warning(client, tmp_p
     assert any("test split has only 8 queries" in w and "test_size" in w for w in status["warnings"])
     metrics_warnings = (Path(started["run_dir"]) / "metrics.json").read_text()
     assert "test split has only 8 queries" in metrics_warnings
+
+
+def test_open_run_brings_back_its_dataset(client, tmp_path: Path) -> None:
+    from tests.studio.test_api import wait_for
+
+    data = _pairs(tmp_path / "my_questions.jsonl", 36)
+    assert client.predict(handle_file(str(data)), api_name="/validate_dataset")["selected"]
+    started = client.predict(tiny(tmp_path, **{"mining.num_negatives": 0}), api_name="/start_training")
+    assert "error" not in started, started
+    assert wait_for(client, lambda s: s["state"] != "running", timeout=300)["state"] == "finished"
+    # The session moves on to another dataset; opening the run selects the run's data again.
+    assert client.predict(handle_file(str(SAMPLE)), api_name="/validate_dataset")["selected"]
+    client.predict(started["run_id"], api_name="/open_run")
+    current = client.predict(api_name="/current_dataset")
+    assert Path(current["dataset_path"]).name == "my_questions.jsonl" and current["rows"] == 36
