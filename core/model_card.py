@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,28 @@ import yaml
 from .config import EmbedConfig
 from .evaluation import metrics_table
 
+EXAMPLE_CHARS = 160  # a usage example, not the whole document
 
-def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, Any], metrics: dict[str, Any]) -> Path:
+
+def examples_of(prep) -> list[str]:
+    """Two texts of the user's own data for the usage example: a query and its document (or a scored pair)."""
+    for frame in (getattr(prep, "test", None), getattr(prep, "train", None)):
+        if frame is None or not len(frame):
+            continue
+        cols = [c for c in (("query", "document"), ("query", "positive"), ("doc1", "doc2")) if set(c) <= set(frame)]
+        if cols:
+            row = frame.iloc[0]
+            return [_short(str(row[c])) for c in cols[0]]
+    return []
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1].rstrip() + "…"
+
+
+def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, Any], metrics: dict[str, Any],
+                     examples: list[str] | None = None) -> Path:
     header = {
         "library_name": "sentence-transformers",
         "pipeline_tag": "sentence-similarity",
@@ -27,6 +48,8 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
         loss = f"MatryoshkaLoss over {loss} (dims {cfg.matryoshka_dims})"
     mined = fmt != "scored" and cfg.mining.enabled and cfg.mining.num_negatives > 0
     timing = metrics.get("timing", {})
+    texts = examples if examples and len(examples) >= 2 else ["How do I reset my password?",
+                                                              "Steps to change a forgotten password"]
     text = f"""---
 {yaml.safe_dump(header, sort_keys=False).strip()}
 ---
@@ -40,7 +63,7 @@ with {loss}{' and mined hard negatives' if mined else ''}.
 from sentence_transformers import SentenceTransformer
 
 model = SentenceTransformer("{Path(cfg.output_dir).as_posix()}")
-embeddings = model.encode(["How do I reset my password?", "Steps to change a forgotten password"])
+embeddings = model.encode([{json.dumps(texts[0], ensure_ascii=False)}, {json.dumps(texts[1], ensure_ascii=False)}])
 print(model.similarity(embeddings, embeddings))
 ```
 

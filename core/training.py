@@ -25,7 +25,7 @@ from .data import DataError
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .losses import build_loss
-from .model_card import write_model_card
+from .model_card import examples_of, write_model_card
 from .models import ModelError, load_model, resolve_model
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
 from .progress import PhaseTracker, start_phases
@@ -396,7 +396,7 @@ def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str,
     if run_model.exists():
         shutil.rmtree(run_model)
     model.save(str(run_model))
-    write_model_card(run_model, cfg, prep.stats, metrics)
+    write_model_card(run_model, cfg, prep.stats, metrics, examples_of(prep))
     out = Path(cfg.output_dir)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -142,6 +142,16 @@ def similarity_figure(values: Sequence[float]) -> go.Figure:
     return fig
 
 
+def format_size(n_bytes: float) -> str:
+    """One way to write a size everywhere in the studio, in the units the browser's file boxes use (1024-based)."""
+    value, unit = float(n_bytes), "B"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            break
+        value /= 1024
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+
+
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "–"

@@ -18,7 +18,7 @@ import pandas as pd
 from core.config import ConfigError, build_config
 from core.data import Issue, ValidationReport, read_texts, token_lengths, validate_file
 from studio.context import StudioContext
-from studio.plots import similarity_figure, token_length_figure
+from studio.plots import format_size, similarity_figure, token_length_figure
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = ROOT / "assets" / "samples"
@@ -58,7 +58,7 @@ def session_dir(ctx: StudioContext, request: gr.Request | None, *sub: str) -> Pa
 def size_error(path: str | Path) -> str | None:
     size = Path(path).stat().st_size
     if size > MAX_UPLOAD_MB * 1024 * 1024:
-        return (f"{Path(path).name} is {size / 1024 / 1024:.0f} MB; uploads are limited to {MAX_UPLOAD_MB} MB. "
+        return (f"{Path(path).name} is {format_size(size)}; uploads are limited to {MAX_UPLOAD_MB} MB. "
                 "Put big files on the server's disk and set dataset_path in the Config tab instead.")
     return None
 

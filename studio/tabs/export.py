@@ -14,6 +14,7 @@ from core import compare as cmp
 from core.config import load_config
 from core.inspect import expected, user_message
 from core.runs import CONFIG_FILE
+from studio.plots import format_size
 from studio.run_view import restore_run_data
 
 log = logging.getLogger("studio")
@@ -39,8 +40,9 @@ def model_card(model_dir: str | None) -> str:
 
 def build_zip(model_dir: str, workspace: str | Path) -> tuple[str, str]:
     path = cmp.export_zip(model_dir, Path(workspace) / "exports")
-    size = path.stat().st_size / 1e6
-    return str(path), f"Zipped {model_dir} → `{path.name}` ({size:.0f} MB). Unzip and load with `SentenceTransformer(folder)`."
+    folder = cmp.zip_folder(path)
+    return str(path), (f"Zipped {model_dir} → `{path.name}` ({format_size(path.stat().st_size)}). Unzip it to get the "
+                       f"folder `{folder}/` and load it with `SentenceTransformer(\"{folder}\")`.")
 
 
 def hub_push(model_dir: str, repo_id: str, token: str, private: bool) -> str:

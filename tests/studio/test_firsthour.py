@@ -3,7 +3,9 @@ warning when the test split is too small to show a difference. Real trainings of
 
 from __future__ import annotations
 
+import json
 import time
+import zipfile
 from pathlib import Path
 
 from gradio_client import handle_file
@@ -60,3 +62,15 @@ def test_open_run_brings_back_its_dataset(client, tmp_path: Path) -> None:
     client.predict(started["run_id"], api_name="/open_run")
     current = client.predict(api_name="/current_dataset")
     assert Path(current["dataset_path"]).name == "my_questions.jsonl" and current["rows"] == 36
+
+    # The export: one top-level folder named after the model, a card whose example uses this data's texts.
+    status = client.predict(api_name="/training_status")
+    zip_path, message = client.predict(status["model_dir"], api_name="/export_zip")
+    with zipfile.ZipFile(zip_path) as zf:
+        tops = {n.split("/")[0] for n in zf.namelist()}
+        card = zf.read(f"{next(iter(tops))}/README.md").decode("utf-8")
+    assert len(tops) == 1 and f"`{next(iter(tops))}/`" in message and " MB)" in message
+    usage = next(line for line in card.splitlines() if "model.encode([" in line)
+    texts = json.loads(usage.split("model.encode(", 1)[1].rsplit(")", 1)[0])
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    assert any(r["query"] == texts[0] and r["document"].startswith(texts[1].rstrip("…")) for r in rows), texts
