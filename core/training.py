@@ -83,6 +83,8 @@ class _EventCallback(TrainerCallback):
             self.phases.start("training", total=state.max_steps)
 
     def on_step_end(self, args, state, control, **kw):
+        if state.global_step >= state.max_steps:
+            control.should_log = True  # the loss curve reaches the last step, whatever logging_steps is
         if self.stop_event.is_set() or stop_requested(self.run_dir):
             self.stopped = True
             control.should_training_stop = True

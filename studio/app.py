@@ -15,6 +15,7 @@ import gradio as gr
 
 from core.config import load_config
 from studio.context import StudioContext, resolve_dirs
+from studio.style import STUDIO_CSS
 from studio.tabs import train as train_tab
 from studio.tabs.compare import create_compare_tab
 from studio.tabs.config import DEFAULT_CONFIG, create_config_tab
@@ -32,7 +33,7 @@ INTRO = (f"# {TITLE}\nFine-tune a sentence-transformers embedding model on your 
 def launch_kwargs() -> dict[str, Any]:
     """Arguments for `demo.launch` that belong to the studio rather than to where it runs (Gradio 6 takes the
     theme at launch)."""
-    return {"theme": gr.themes.Soft(), "max_file_size": f"{MAX_UPLOAD_MB}mb"}
+    return {"theme": gr.themes.Soft(), "max_file_size": f"{MAX_UPLOAD_MB}mb", "css": STUDIO_CSS}
 
 
 def initial_config() -> dict[str, Any]:

@@ -88,6 +88,8 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
     for i, name in enumerate(metrics):
         color = COLORS[i % len(COLORS)]
         points = [(e["step"], e["metrics"][name]) for e in during if e["metrics"].get(name) is not None]
+        if final and final["metrics"].get(name) is not None and (not points or final["step"] > points[-1][0]):
+            points.append((final["step"], final["metrics"][name]))  # the curve reaches the last step
         if points:
             fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
                                      name=name, line={"color": color}))
@@ -116,19 +118,23 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
 
 def token_length_figure(lengths: dict[str, list[int]], max_seq_length: int | None,
                         note: str = "no tokenizer available: token lengths not computed") -> go.Figure:
-    """Overlaid histograms of token counts per text field, with max_seq_length as a vertical line.
-    `note` says why when there is nothing to draw."""
-    if not any(lengths.values()):
+    """One histogram of token counts per text field, side by side, each on its own x scale (short queries are no
+    sliver beside long documents), with max_seq_length as a dashed line. `note` says why when there is nothing."""
+    from plotly.subplots import make_subplots
+
+    fields = [(f, v) for f, v in lengths.items() if v]
+    if not fields:
         return _empty("Token lengths", note)
-    fig = go.Figure()
-    for i, (field, values) in enumerate(lengths.items()):
-        fig.add_trace(go.Histogram(x=values, name=field, opacity=0.6, marker={"color": COLORS[i % len(COLORS)]},
-                                   nbinsx=40))
-    if max_seq_length:
-        fig.add_vline(x=max_seq_length, line={"color": "#dc2626", "dash": "dash"},
-                      annotation_text=f"max_seq_length={max_seq_length}", annotation_position="top right")
-    fig.update_layout(title="Token lengths per field", barmode="overlay", xaxis_title="tokens",
-                      yaxis_title="texts", **_LAYOUT)
+    fig = make_subplots(rows=1, cols=len(fields), subplot_titles=[f for f, _ in fields], horizontal_spacing=0.08)
+    for i, (field, values) in enumerate(fields):
+        fig.add_trace(go.Histogram(x=values, name=field, marker={"color": COLORS[i % len(COLORS)]}, nbinsx=30),
+                      row=1, col=i + 1)
+        if max_seq_length and max(values) >= 0.5 * max_seq_length:  # the limit only where texts come near it
+            fig.add_vline(x=max_seq_length, line={"color": "#dc2626", "dash": "dash"}, row=1, col=i + 1,
+                          annotation_text=f"max_seq_length={max_seq_length}", annotation_position="top left")
+        fig.update_xaxes(title_text="tokens", row=1, col=i + 1)
+    fig.update_yaxes(title_text="texts", row=1, col=1)
+    fig.update_layout(title="Token lengths per field", showlegend=False, **_LAYOUT)
     return fig
 
 

@@ -17,6 +17,7 @@ from core.config import DEFAULT_MODEL
 from core.data import read_texts
 from core.inspect import effective_config, expected, user_message
 from studio.run_view import data_line
+from studio.style import nothing_yet
 
 log = logging.getLogger("studio")
 MISSING = "train a model first or pick a model directory"
@@ -155,6 +156,7 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
                                 value="Steps to change a forgotten login password\nThe printer on floor 2 is jammed")
         sim_btn = gr.Button("Compare similarity", variant="primary")
         sim_table = gr.Dataframe(label="Cosine similarity", interactive=False)
+        nothing_yet(sim_table, "Nothing compared yet: enter two texts and press Compare similarity.")
         with gr.Accordion("JSON", open=False):
             sim_json = gr.JSON()
     with gr.Tab("Search"):
@@ -173,7 +175,9 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             # rank, moved, score, gold, text: the text gets the room
             widths = ["9%", "15%", "11%", "10%", "55%"]
             hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
+            nothing_yet(hits_a, "Model A: nothing searched yet.")
             hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
+            nothing_yet(hits_b, "Model B: nothing searched yet.")
         with gr.Accordion("JSON", open=False):
             search_json = gr.JSON()
     with gr.Tab("Test split"):
@@ -182,8 +186,11 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             sum_btn = gr.Button("Compare on the test split", variant="primary")
         sum_line = gr.Markdown()
         metrics = gr.Dataframe(label="Metrics (model A → model B)", interactive=False)
+        nothing_yet(metrics, "No metrics yet: press Compare on the test split.")
         improved = gr.Dataframe(label="Improved most", interactive=False, wrap=True)
+        nothing_yet(improved, "Improved most: nothing yet.")
         worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
+        nothing_yet(worsened, "Got worse most: nothing yet.")
 
     def on_refresh(config, run_dir, a, b):
         opts = choices(ctx.runs_dir, config)

@@ -152,6 +152,8 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
             editor = gr.Code(EmbedConfig(**cfg0).to_yaml(), language="yaml", label="config.yaml (every key)",
                              interactive=True, lines=24, max_lines=40)
             apply_yaml = gr.Button("Apply YAML")
+            yaml_errors = gr.Markdown()  # beside the editor: a YAML error is read where it was typed
+            last_yaml = gr.State(None)  # Apply's click also blurs the editor: one text is checked (and warned) once
     command = gr.Code(copy_command(cfg0), language="shell", interactive=False, lines=2, wrap_lines=True,
                       label=f"Copy as command (reproduces this config; run it in {ROOT})", elem_id="copy-command")
     with gr.Row():
@@ -172,8 +174,10 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     def on_form(config: dict[str, Any], *values: Any) -> tuple[Any, str]:
         return validated(form_to_config(config, list(values)))
 
-    def on_yaml(text: str) -> tuple[Any, str]:
-        return validated(text)
+    def on_yaml(text: str, last: str | None) -> tuple[Any, str, str]:
+        if text == last:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (*validated(text), text)
 
     def on_preset(config: dict[str, Any], name_value: str) -> tuple[Any, str]:
         return validated(apply_preset(config, name_value))
@@ -210,8 +214,8 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     triggers += [f.submit for f in fields if isinstance(f, (gr.Textbox, gr.Number))]
     gr.on(triggers, on_form, [ctx.config, *fields], [ctx.config, errors], api_visibility="private",
           trigger_mode="always_last")
-    apply_yaml.click(on_yaml, [editor], [ctx.config, errors], api_visibility="private")
-    editor.blur(on_yaml, [editor], [ctx.config, errors], api_visibility="private")
+    apply_yaml.click(on_yaml, [editor, last_yaml], [ctx.config, yaml_errors, last_yaml], api_visibility="private")
+    editor.blur(on_yaml, [editor, last_yaml], [ctx.config, yaml_errors, last_yaml], api_visibility="private")
     apply_preset_btn.click(on_preset, [ctx.config, preset], [ctx.config, errors], api_visibility="private")
     ctx.config.change(redraw, [ctx.config, base], [*fields, editor, command], api_visibility="private",
                       show_progress="hidden")

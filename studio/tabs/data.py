@@ -19,6 +19,7 @@ from core.config import ConfigError, build_config
 from core.data import Issue, ValidationReport, read_texts, token_lengths, validate_file
 from studio.context import StudioContext
 from studio.plots import format_size, similarity_figure, token_length_figure
+from studio.style import redraw_plots_on_select
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = ROOT / "assets" / "samples"
@@ -238,16 +239,22 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     preview = gr.Dataframe(init["preview"], label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False,
                            wrap=True, max_height=400)
     view = [status, errors, warnings, stats, preview, tok_plot, sim_plot]
+    redraw_plots_on_select(ctx.components.get("data_tab"))
 
     def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict,
                 request: gr.Request) -> tuple:
         if not path:
-            return (gr.skip(),) * (len(view) + 2)
+            return (gr.skip(),) * (len(view) + 3)
         report, new_ds, new_cfg, msg, tok = select_dataset(path, Path(path).name, fmt_value, dataset, config,
                                                            session_dir(ctx, request))
         if new_ds is dataset:
             gr.Warning(f"{Path(path).name} was refused: see the errors below. The previous dataset stays selected.")
-        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg)
+            # Its errors, and nothing else of it: the statistics, preview and plots stay the selected dataset's,
+            # and the upload box is emptied so that it does not look selected either.
+            errors_df = _issues_frame(report)
+            return (msg, gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
+                    *(gr.skip(),) * (len(view) - 2), new_ds, new_cfg, None)
+        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg, gr.skip())
 
     def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> tuple:
         path = SAMPLES_DIR / sanitise_name(name)  # a name from the dropdown; sanitised so it cannot leave SAMPLES
@@ -256,7 +263,7 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
 
     def on_corpus(path: str | None, config: dict, request: gr.Request) -> tuple[str, dict]:
         if not path:
-            return "No extra corpus: the dataset's own documents are used.", dict(config, corpus_path=None)
+            return "No extra corpus: the dataset's own documents are used.", dict(config, corpus_path=None), gr.skip()
         problem = size_error(path)
         if problem is None:
             try:
@@ -265,17 +272,23 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
                 problem = str(exc).replace(str(Path(path).parent) + "/", "")
         if problem:
             gr.Warning(f"Corpus refused: {problem}")
-            return f"❌ Corpus refused: {problem}", config
+            kept = f" The corpus `{Path(config['corpus_path']).name}` stays selected." if config.get("corpus_path") else ""
+            return f"❌ Corpus refused: {problem}{kept}", config, None  # the box empties: nothing refused looks chosen
         final = session_dir(ctx, request, "corpus") / sanitise_name(Path(path).name)
         shutil.copyfile(path, final)
-        return f"✅ Corpus `{final.name}`: {n} distinct texts.", dict(config, corpus_path=short_path(final))
+        return f"✅ Corpus `{final.name}`: {n} distinct texts.", dict(config, corpus_path=short_path(final)), gr.skip()
+
+    def on_corpus_cleared(config: dict, request: gr.Request) -> tuple:
+        return on_corpus(None, config, request)
 
     outs = [*view, ctx.dataset, ctx.config]
-    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], outs, concurrency_id="heavy",
+    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], [*outs, upload], concurrency_id="heavy",
                   api_visibility="private")
     use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], outs, concurrency_id="heavy",
                      api_visibility="private")
-    corpus.change(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config], api_visibility="private")
+    # upload and clear, not change: emptying a refused file's box must not drop the corpus that stays selected
+    corpus.upload(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
+    corpus.clear(on_corpus_cleared, [ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
 
     # ---- API for scripts (hidden components; see validate_dataset's docstring)
     with gr.Column(visible=False):

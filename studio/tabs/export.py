@@ -16,6 +16,7 @@ from core.inspect import expected, user_message
 from core.runs import CONFIG_FILE
 from studio.plots import format_size
 from studio.run_view import restore_run_data
+from studio.style import nothing_yet
 
 log = logging.getLogger("studio")
 NO_MODEL = "*No model here yet: train a model first or pick a model directory.*"
@@ -105,6 +106,7 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         refresh_runs = gr.Button("↻ runs", scale=0, min_width=80)
     runs_table = gr.Dataframe(runs0, interactive=False, wrap=True, max_height=420,
                               label="Runs (click a row to open it)")
+    nothing_yet(runs_table, "No runs yet: start a training in the Train tab.")
     runs_status = gr.Markdown()
 
     def fail(exc: Exception) -> str:

@@ -16,6 +16,7 @@ from core import inspect as ins
 from core.config import build_config, load_config
 from core.runs import CONFIG_FILE
 from studio.run_view import data_line
+from studio.style import nothing_yet
 
 log = logging.getLogger("studio")
 MAX_ROWS = 500  # shown at once: a browser table of thousands of long texts is slow; the filter narrows it
@@ -173,6 +174,7 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             preview_btn = gr.Button("Preview", variant="primary", size="sm")
             use_btn = gr.Button("Use these thresholds for training", size="sm")
         preview_stats = gr.Dataframe(label="Current vs preview", interactive=False)
+        nothing_yet(preview_stats, "No preview yet: change a threshold and press Preview.")
     filters = [search, suspects, sort_by, ctx.config]
     knobs = [margin, margin_type, range_min, range_max, num_neg]
 

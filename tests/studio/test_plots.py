@@ -47,7 +47,8 @@ def test_loss_curve_has_one_point_per_step() -> None:
 def test_metric_curves_baseline_and_best_checkpoint() -> None:
     fig = metrics_figure(events())
     ndcg = trace(fig, "ndcg@10")
-    assert list(ndcg.x) == [2, 4]  # baseline and final are drawn apart, not as curve points
+    assert list(ndcg.x) == [2, 4, 6]  # the curve ends at the last step, with the final evaluation
+    assert ndcg.y[-1] == 0.6
     base = trace(fig, "ndcg@10 baseline")
     assert list(base.y) == [0.5, 0.5] and base.x[0] == 0 and base.x[-1] == 6 and base.line.dash == "dash"
     for name in ("mrr@10", "accuracy@1", "mrr@10 baseline", "accuracy@1 baseline"):
@@ -76,7 +77,8 @@ def test_empty_figures_say_what_they_wait_for() -> None:
 def test_token_lengths_mark_max_seq_length() -> None:
     fig = token_length_figure({"query": [5, 9, 12], "document": [40, 300, 80]}, 256)
     assert [t.name for t in fig.data] == ["query", "document"]
-    assert [s.x0 for s in fig.layout.shapes] == [256]
+    assert [s.x0 for s in fig.layout.shapes] == [256]  # on the documents' plot only: queries stay far below it
+    assert fig.data[0].xaxis != fig.data[1].xaxis  # each field on its own scale, not a sliver beside the other
 
 
 def test_similarity_histogram_and_progress() -> None:
