@@ -17,7 +17,11 @@ def main() -> None:
     port = int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
     demo = create_app()
     demo.queue(default_concurrency_limit=1)  # one heavy job at a time per event; polling handlers opt out
-    demo.launch(server_name=host, server_port=port, share=False, **launch_kwargs())
+    # quiet: Gradio's banner would suggest `share=True`, which this studio never does; the address is printed here.
+    demo.launch(server_name=host, server_port=port, share=False, quiet=True, prevent_thread_lock=True,
+                 **launch_kwargs())
+    print(f"Embedding Fine-Tuning Studio on {demo.local_url} (local only; Ctrl+C stops it)", flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":
