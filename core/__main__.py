@@ -99,6 +99,11 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k in
                                   ("ndcg@10", "mrr@10", "accuracy@1", "spearman", "triplet_accuracy"))
                 print(("\n" if tty else "") + f"eval ({label}): {shown}")
+            elif t == "estimate":
+                print(f"estimate on this machine: {_fmt_eta(e.get('total_s'))} (" + ", ".join(
+                    f"{k.replace('_', ' ')} {_fmt_eta(v)}" for k, v in (e.get("phases") or {}).items() if v) + ")")
+            elif t == "warning":
+                print(("\n" if tty else "") + f"warning: {e.get('message')}")
             elif t == "checkpoint":
                 pass
             elif t in ("finished", "stopped"):
