@@ -152,10 +152,10 @@ def _probe_steps(cfg: EmbedConfig, fmt: str, model, rows: list[list[str]],
         size = min(4, cfg.batch_size) if step == 0 else cfg.batch_size
         idx = [rng.randrange(len(rows)) for _ in range(min(size, len(rows)))]
         columns = [[rows[i][c] for i in idx] for c in range(len(rows[0]))]
+        _device_sync()
+        t0 = time.perf_counter()  # the trainer's collator tokenises every batch: part of a step's time
         features = [_to(model, col) for col in columns]
         labels = torch.tensor([scores[i] for i in idx], device=model.device) if scores else None
-        _device_sync()
-        t0 = time.perf_counter()
         if amp is not None:
             with amp:
                 value = loss_fn(features, labels)
@@ -292,7 +292,8 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     eval_s = enc * sum(_eval_lengths(prep, lengths, cfg.evaluation.max_corpus_size))
     save_every = plan["eval_steps"] or _every(plan["steps"], EVALS_PER_RUN)
     plan["checkpoints"] = plan["steps"] // save_every
-    phases["training"] = (plan["steps"] * step_s + plan["evaluations"] * eval_s
+    # One step more: the trainer's set-up and its first step's allocations cost about one step.
+    phases["training"] = ((plan["steps"] + 1) * step_s + plan["evaluations"] * eval_s
                           + plan["checkpoints"] * 3 * probe["save_s"])  # a checkpoint holds the optimizer too
     bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
     known = plan["evaluations"] > 0 and not bounded and cfg.evaluation.save_best_model

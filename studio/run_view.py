@@ -144,5 +144,16 @@ def restore_run_data(run_dir: str | None, dataset: dict[str, Any] | None,
     if entry is None:
         return dataset, config
     same = dataset and Path(dataset["path"]).resolve() == Path(entry["path"]).resolve()
-    new_config = dict(config, dataset_path=entry["path"], corpus_path=corpus)
-    return (dataset if same else entry), new_config
+    return (dataset if same else entry), _run_config(run_dir, config, entry["path"], corpus)
+
+
+def _run_config(run_dir: str, config: dict[str, Any], dataset_path: str, corpus: str | None) -> dict[str, Any]:
+    """The run's own config (what a Start after a reload would repeat) in this studio's runs folder; the session's
+    config with the run's data when the run's config no longer loads."""
+    from core.config import load_config
+
+    try:
+        loaded = load_config(Path(run_dir, "config.yaml")).to_dict()
+        return dict(loaded, runs_dir=config.get("runs_dir") or loaded["runs_dir"])
+    except Exception:  # an old or hand-edited config: keep the session's, with the run's data
+        return dict(config, dataset_path=dataset_path, corpus_path=corpus)

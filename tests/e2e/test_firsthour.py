@@ -42,7 +42,11 @@ def _visible_text(page: Any, pattern: str) -> Any:
 
 
 def _upload(page: Any, path: Path) -> None:
-    block(page, "Dataset file").locator("input[type=file]").set_input_files(str(path))
+    box = block(page, "Dataset file")
+    clear = box.get_by_role("button", name=re.compile("clear", re.I))
+    if clear.count():  # a selected file is shown in the box: empty it to drop the next one
+        clear.first.click()
+    box.locator("input[type=file]").set_input_files(str(path))
 
 
 def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screenshots: Path) -> None:

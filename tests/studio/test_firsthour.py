@@ -74,3 +74,24 @@ def test_open_run_brings_back_its_dataset(client, tmp_path: Path) -> None:
     texts = json.loads(usage.split("model.encode(", 1)[1].rsplit(")", 1)[0])
     rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     assert any(r["query"] == texts[0] and r["document"].startswith(texts[1].rstrip("…")) for r in rows), texts
+
+
+def test_a_reload_restores_the_runs_data_and_config(tmp_path: Path) -> None:
+    """What the page load does (train.attach): the shown run's dataset, corpus and config come back."""
+    from core.config import build_config
+    from studio.run_view import restore_run_data
+
+    data = _pairs(tmp_path / "mine.jsonl", 30)
+    corpus = tmp_path / "extra.txt"
+    corpus.write_text("a distractor document\nanother one\n", encoding="utf-8")
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    build_config({"dataset_path": str(data), "corpus_path": str(corpus), "test_size": 0.3}).save(run / "config.yaml")
+    session = build_config({"runs_dir": str(tmp_path / "studio_runs")}).to_dict()
+    sample = {"path": str(SAMPLE), "format": "pairs", "rows": 258, "report": {}}
+    dataset, config = restore_run_data(str(run), sample, session)
+    assert dataset["path"].endswith("mine.jsonl") and dataset["rows"] == 30 and dataset["report"]["ok"]
+    assert config["corpus_path"] == str(corpus) and config["test_size"] == 0.3
+    assert config["runs_dir"] == session["runs_dir"]  # the studio's own runs folder stays
+    data.unlink()  # the file is gone: nothing is restored, nothing breaks
+    assert restore_run_data(str(run), sample, session) == (sample, session)
