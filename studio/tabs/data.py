@@ -244,7 +244,7 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict,
                 request: gr.Request) -> tuple:
         if not path:
-            return (gr.skip(),) * (len(view) + 3)
+            return (gr.skip(),) * (len(view) + 4)
         report, new_ds, new_cfg, msg, tok = select_dataset(path, Path(path).name, fmt_value, dataset, config,
                                                            session_dir(ctx, request))
         if new_ds is dataset:
@@ -253,13 +253,23 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
             # and the upload box is emptied so that it does not look selected either.
             errors_df = _issues_frame(report)
             return (msg, gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
-                    *(gr.skip(),) * (len(view) - 2), new_ds, new_cfg, None)
-        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg, gr.skip())
+                    *(gr.skip(),) * (len(view) - 2), new_ds, new_cfg, None, gr.skip())
+        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg, gr.skip(), new_ds["path"])
 
     def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> tuple:
         path = SAMPLES_DIR / sanitise_name(name)  # a name from the dropdown; sanitised so it cannot leave SAMPLES
         report, new_ds, new_cfg, msg, tok = select_dataset(path, path.name, fmt_value, dataset, config, None)
-        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg)
+        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg,
+                new_ds["path"] if new_ds else gr.skip())
+
+    def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> tuple:
+        """The session's dataset changed elsewhere (a reload or Open run selected a run's data): draw it."""
+        if not dataset or dataset["path"] == shown_path:
+            return (gr.skip(),) * (len(view) + 1)
+        report, tok = validate(dataset["path"], config, dataset.get("format"))
+        msg = (f"✅ **`{Path(dataset['path']).name}`** selected: {report.format}, {report.rows} rows (the data of the "
+               "run shown in the Train tab).")
+        return (*render(report, tok, config.get("max_seq_length"), msg), dataset["path"])
 
     def on_corpus(path: str | None, config: dict, request: gr.Request) -> tuple[str, dict]:
         if not path:
@@ -282,10 +292,13 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         return on_corpus(None, config, request)
 
     outs = [*view, ctx.dataset, ctx.config]
-    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], [*outs, upload], concurrency_id="heavy",
+    shown = gr.State(initial["path"] if initial else None)  # the dataset this tab's view draws
+    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], [*outs, upload, shown], concurrency_id="heavy",
                   api_visibility="private")
-    use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], outs, concurrency_id="heavy",
+    use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], [*outs, shown], concurrency_id="heavy",
                      api_visibility="private")
+    ctx.dataset.change(on_dataset, [ctx.dataset, shown, ctx.config], [*view, shown], api_visibility="private",
+                       show_progress="hidden")
     # upload and clear, not change: emptying a refused file's box must not drop the corpus that stays selected
     corpus.upload(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
     corpus.clear(on_corpus_cleared, [ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
@@ -298,24 +311,25 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         api_current = gr.Button()
 
     def validate_dataset(file: str | None, dataset: dict | None, config: dict,
-                         request: gr.Request) -> tuple[dict, dict | None, dict]:
+                         request: gr.Request) -> tuple[dict, dict | None, dict, Any]:
         """API `/validate_dataset`. Input: a file (`gradio_client.handle_file(path)`).
         Output: the validation report as JSON: {dataset_path, format, rows, ok, errors: [{line, field, message,
         row_based}], warnings: [...], stats, selected: bool, message}. A valid file becomes this session's dataset
         (used by `/start_training`); an invalid one is refused and the previous dataset stays selected."""
         if not file:
-            return {"ok": False, "selected": False, "message": "no file given", "errors": []}, dataset, config
+            return {"ok": False, "selected": False, "message": "no file given", "errors": []}, dataset, config, gr.skip()
         report, new_ds, new_cfg, msg, _ = select_dataset(file, Path(file).name, None, dataset, config,
                                                          session_dir(ctx, request))
         out = api_report(report.to_dict()) | {"selected": new_ds is not dataset, "message": msg.replace("*", "")}
-        return out, new_ds, new_cfg
+        # An API session draws no view: marking the file as shown spares a second validation by on_dataset.
+        return out, new_ds, new_cfg, new_ds["path"] if new_ds else gr.skip()
 
     def current_dataset(dataset: dict | None) -> dict:
         """API `/current_dataset`. No input. Output: this session's selected dataset: {dataset_path, format, rows,
         ok, errors, warnings, stats} (its validation report), or {} when none is selected."""
         return api_report(dataset["report"]) if dataset else {}
 
-    api_validate.click(validate_dataset, [api_file, ctx.dataset, ctx.config], [api_out, ctx.dataset, ctx.config],
+    api_validate.click(validate_dataset, [api_file, ctx.dataset, ctx.config], [api_out, ctx.dataset, ctx.config, shown],
                        api_name="validate_dataset", concurrency_id="heavy")
     api_current.click(current_dataset, [ctx.dataset], [api_out], api_name="current_dataset")
     return {"upload": upload, "sample": sample, "use_sample": use_sample, "format": fmt, "corpus": corpus,

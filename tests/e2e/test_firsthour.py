@@ -96,6 +96,9 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
 
     page.reload()
     expect(tab(page, "Data")).to_be_visible(timeout=60_000)
+    # The Data tab draws the run's dataset again, not the start-up sample.
+    expect(page.get_by_text(re.compile(rf"my_questions\.csv selected: pairs, {ROWS} rows \(the data of the run"))
+           ).to_be_visible(timeout=60_000)
     open_tab(page, "Train")
     expect(_visible_text(page, rf"my_questions\.csv \(pairs, {ROWS} rows\)")).to_be_visible(timeout=30_000)
     open_tab(page, "Compare")
