@@ -10,7 +10,7 @@ from typing import Any
 STUDIO_CSS = """
 .gradio-container table th, .gradio-container [role="columnheader"] { white-space: nowrap; min-width: 4.5em; }
 .gradio-container table th * , .gradio-container [role="columnheader"] * { white-space: nowrap; word-break: keep-all; }
-.gradio-container table td { word-break: normal; overflow-wrap: anywhere; }
+.gradio-container table td { word-break: normal; overflow-wrap: normal; }  /* words and numbers stay whole */
 .gradio-container table td.number, .gradio-container .prose td { white-space: nowrap; }
 .gradio-container .prose td:last-child { white-space: normal; }
 #copy-command pre, #copy-command .cm-content, #copy-command .cm-line { white-space: pre-wrap !important;

@@ -2,8 +2,8 @@
 
 Training runs in a subprocess (`core.jobs`), so this tab only starts, stops and reads `runs/<id>/events.jsonl`.
 A `gr.Timer` polls once a second while the shown run is live and switches itself off when it ends; a page reload
-re-attaches through `demo.load` (see `attach`). Also registers the `start_training`, `training_status` and
-`stop_training` API endpoints.
+re-attaches through `demo.load` (see `attach`), with the run's dataset. Also registers the `start_training`,
+`training_status`, `stop_training` and `estimate_training` API endpoints.
 """
 
 from __future__ import annotations
