@@ -17,6 +17,7 @@ same plan `training.py` follows:
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import platform
 import random
@@ -319,11 +320,11 @@ def _test_queries(prep) -> int:
 
 def _training_plan(cfg: EmbedConfig, prep, columns: int, lengths, device: str) -> dict[str, Any]:
     """Steps, evaluations during training and the mean tokens of one batch, as training.py will see them."""
-    from .training import _eval_steps, _total_steps
+    from .training import _eval_steps
 
     rows = len(prep.train)
-    steps_per_epoch = max(1, rows // cfg.batch_size)
-    steps = _total_steps(cfg, steps_per_epoch)
+    steps_per_epoch = max(1, rows // cfg.batch_size)  # what training.py plans its evaluations with...
+    steps = max(1, math.ceil(math.ceil(rows / cfg.batch_size) * cfg.num_epochs))  # ...the trainer runs a last partial batch
     bounded = _eval_lengths(prep, lambda texts: [0] * len(texts), cfg.evaluation.max_corpus_size)
     eval_steps = _eval_steps(cfg, steps_per_epoch, columns, len(bounded)) if not prep.test.empty else None
     if prep.fmt == "scored":

@@ -33,7 +33,7 @@ def test_cli_estimate_measures_then_reuses_the_probe(tiny):
     est = json.loads(first.stdout)
     assert list(est["phases"]) == PHASES
     assert all(v >= 0 for v in est["phases"].values()) and est["phases"]["training"] > 0
-    assert est["phases"]["mining"] > 0 and est["plan"]["steps"] == 30 // 8  # 40 rows, test_size 0.25
+    assert est["phases"]["mining"] > 0 and est["plan"]["steps"] == 4  # 30 training rows in batches of 8
     assert est["probe"]["cached"] is False and (tmp / "cache" / "estimate_probe.json").exists()
     again = estimate(load_config(DEFAULT, overrides))
     assert again["probe"]["cached"] is True
