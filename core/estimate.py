@@ -251,7 +251,8 @@ def _eval_lengths(prep, lengths, bounded_to: int | None) -> list[int]:
 def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool = False) -> dict[str, Any] | None:
     """Seconds per phase for this prepared data (`prepare.split_data`) and config, on this machine. With
     `cached_only`, None unless the probe for this model, machine and batch shape is cached."""
-    from .models import load_tokenizer, resolve_model
+    from .advice import test_split_warning
+    from .models import load_tokenizer
     from .training import EVALS_PER_RUN, _every
 
     fmt, columns = prep.fmt, _columns(cfg, prep.fmt)
@@ -272,22 +273,8 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
         return _lengths(tok, list(texts), cfg.max_seq_length)
 
     enc, phases = probe["encode_s_per_token"], dict.fromkeys(PHASES, 0.0)
-    other_miner = resolve_model(cfg.mining_model_name or cfg.model_name) != resolve_model(cfg.model_name)
-    phases["loading"] = probe["load_s"] + split_s
-    mined = columns > 2 + (fmt == "triplets")
-    if mined:
-        pos = "document" if fmt == "pairs" else "positive"
-        positives = list(prep.train[pos])
-        queries = list(dict.fromkeys(prep.train["query"]))
-        corpus = list(dict.fromkeys([t for t in dict.fromkeys(prep.corpus) if t not in set(positives)] + positives))
-        hit_q, hit_c = _mining_cached(cfg, probe.get("base_model", ""), queries, corpus)
-        phases["mining"] = enc * (sum(lengths(queries)) * (not hit_q) + sum(lengths(corpus)) * (not hit_c))
-        phases["mining"] += probe["load_s"] if other_miner else 0.0
     full_eval = _eval_lengths(prep, lengths, None)
-    if mined and not other_miner and fmt != "scored":  # the baseline reuses the mining corpus embeddings
-        phases["baseline"] = enc * sum(lengths(list(dict.fromkeys(prep.test["query"]))))
-    else:
-        phases["baseline"] = enc * sum(full_eval)
+    phases.update(_encode_phases(cfg, prep, probe, lengths, columns, full_eval), loading=probe["load_s"] + split_s)
     plan = _training_plan(cfg, prep, columns, lengths, str(probe.get("device", "cpu")))
     step_s = probe["train_s_per_token"] * plan["tokens_per_step"]
     eval_s = enc * sum(_eval_lengths(prep, lengths, cfg.evaluation.max_corpus_size))
@@ -303,13 +290,34 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     phases = {k: round(v, 1) for k, v in phases.items()}
     plan.update(step_s=round(step_s, 3), evaluation_s=round(eval_s, 2), test_queries=_test_queries(prep),
                 corpus_size=len(prep.corpus), train_rows=len(prep.train), columns=columns)
-    from .advice import test_split_warning
-
     warning = test_split_warning(plan["test_queries"], len(prep.train) + len(prep.test), cfg.test_size)
     return {"phases": phases, "total_s": round(sum(phases.values()), 1), "plan": plan,
             "warnings": [warning] if warning and not prep.test.empty else [],
             "probe": {"cached": cached, "seconds": round(probe_s, 1), "device": probe.get("device"),
                       "machine": probe.get("machine"), "measured_at": probe.get("measured_at")}}
+
+
+def _encode_phases(cfg: EmbedConfig, prep, probe: dict[str, Any], lengths, columns: int,
+                   full_eval: list[int]) -> dict[str, float]:
+    """Mining (skipped for embeddings in the mining cache) and the baseline evaluation, from the encode rate."""
+    from .models import resolve_model
+
+    enc, fmt, out = probe["encode_s_per_token"], prep.fmt, {"mining": 0.0}
+    other_miner = resolve_model(cfg.mining_model_name or cfg.model_name) != resolve_model(cfg.model_name)
+    mined = columns > 2 + (fmt == "triplets")
+    if mined:
+        pos = "document" if fmt == "pairs" else "positive"
+        positives = list(prep.train[pos])
+        queries = list(dict.fromkeys(prep.train["query"]))
+        corpus = list(dict.fromkeys([t for t in dict.fromkeys(prep.corpus) if t not in set(positives)] + positives))
+        hit_q, hit_c = _mining_cached(cfg, probe.get("base_model", ""), queries, corpus)
+        out["mining"] = enc * (sum(lengths(queries)) * (not hit_q) + sum(lengths(corpus)) * (not hit_c))
+        out["mining"] += probe["load_s"] if other_miner else 0.0
+    if mined and not other_miner and fmt != "scored":  # the baseline reuses the mining corpus embeddings
+        out["baseline"] = enc * sum(lengths(list(dict.fromkeys(prep.test["query"]))))
+    else:
+        out["baseline"] = enc * sum(full_eval)
+    return out
 
 
 def _test_queries(prep) -> int:
