@@ -11,7 +11,7 @@ MIN_TEST_QUERIES = 30  # below this one query more or less right moves a metric 
 NEAR_MAX = 0.98  # a baseline at or above this leaves no room to show an improvement
 
 
-def test_split_warning(test_queries: int, rows: int | None = None, test_size: float | None = None) -> str | None:
+def small_split_warning(test_queries: int, rows: int | None = None, test_size: float | None = None) -> str | None:
     if test_queries >= MIN_TEST_QUERIES:
         return None
     more = f" (now {test_size:g} of {rows} rows)" if rows and test_size is not None else ""
@@ -39,7 +39,7 @@ def before_start(dataset: dict[str, Any] | None, config: dict[str, Any] | None) 
     if not dataset or not dataset.get("rows") or dataset.get("format") == "scored":
         return []
     test_size = float((config or {}).get("test_size") or 0.1)
-    warning = test_split_warning(expected_test_queries(int(dataset["rows"]), test_size), int(dataset["rows"]),
+    warning = small_split_warning(expected_test_queries(int(dataset["rows"]), test_size), int(dataset["rows"]),
                                  test_size)
     return [warning] if warning else []
 
@@ -48,9 +48,9 @@ def warn_after_baseline(writer: EventWriter, prep, before: dict[str, float], pri
     """`warning` events for a run whose test split or baseline cannot show an improvement; returns their texts."""
     if prep.fmt == "scored":
         n = len(prep.test)
-        small = None if n >= MIN_TEST_QUERIES else test_split_warning(n).replace("queries", "pairs", 1)
+        small = None if n >= MIN_TEST_QUERIES else small_split_warning(n).replace("queries", "pairs", 1)
     else:
-        small = test_split_warning(int(prep.test["query"].nunique()) if len(prep.test) else 0)
+        small = small_split_warning(int(prep.test["query"].nunique()) if len(prep.test) else 0)
     found = [(kind, text) for kind, text in (("small_test_split", small),
                                              ("baseline_near_max", near_max_warning(before, primary))) if text]
     for kind, text in found:

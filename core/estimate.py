@@ -32,7 +32,7 @@ PROBE_FILE = "estimate_probe.json"
 PROBE_STEPS = 3  # measured training steps (after one small warm-up step)...
 PROBE_MAX_S = 10.0  # ...or fewer once they took this long: a slow machine needs no more steps to be measured
 PROBE_TEXTS = 256  # texts encoded to measure the encode rate
-SAMPLE_TEXTS = 5000  # token counts of bigger sets are measured on a sample and scaled
+SAMPLE_TEXTS = 2000  # token counts of bigger sets are measured on a sample and scaled
 PHASES = ["loading", "mining", "baseline", "training", "final_evaluation", "saving"]
 
 
@@ -251,7 +251,7 @@ def _eval_lengths(prep, lengths, bounded_to: int | None) -> list[int]:
 def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool = False) -> dict[str, Any] | None:
     """Seconds per phase for this prepared data (`prepare.split_data`) and config, on this machine. With
     `cached_only`, None unless the probe for this model, machine and batch shape is cached."""
-    from .advice import test_split_warning
+    from .advice import small_split_warning
     from .models import load_tokenizer
     from .training import EVALS_PER_RUN, _every
 
@@ -290,7 +290,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     phases = {k: round(v, 1) for k, v in phases.items()}
     plan.update(step_s=round(step_s, 3), evaluation_s=round(eval_s, 2), test_queries=_test_queries(prep),
                 corpus_size=len(prep.corpus), train_rows=len(prep.train), columns=columns)
-    warning = test_split_warning(plan["test_queries"], len(prep.train) + len(prep.test), cfg.test_size)
+    warning = small_split_warning(plan["test_queries"], len(prep.train) + len(prep.test), cfg.test_size)
     return {"phases": phases, "total_s": round(sum(phases.values()), 1), "plan": plan,
             "warnings": [warning] if warning and not prep.test.empty else [],
             "probe": {"cached": cached, "seconds": round(probe_s, 1), "device": probe.get("device"),
