@@ -28,6 +28,17 @@ TRACE_X_JS = """([title, trace]) => {
 }"""
 
 
+PLOT_WIDTH_JS = """(title) => {
+  for (const el of document.querySelectorAll('.js-plotly-plot')) {
+    const t = el.layout && el.layout.title;
+    if ((t && (t.text || t)) !== title) continue;
+    const svg = el.querySelector('.main-svg');
+    return {svg: svg ? svg.getBoundingClientRect().width : 0, block: el.parentElement.getBoundingClientRect().width};
+  }
+  return null;
+}"""
+
+
 def _csv(path: Path, rows: list[dict], columns: tuple[str, ...] = ("query", "document")) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -111,8 +122,12 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     expect(page.get_by_text(re.compile(r"test split has only \d+ queries")).first).to_be_visible(timeout=30_000)
     shot(page, screenshots, "firsthour_5_train_finished")
 
-    # ---- Export: Open run in a fresh page; the Train curves end at the run's last step
+    # ---- Export: Open run in a fresh page on another dataset; the Train curves end at the run's last step, and the
+    # Data tab, redrawn while hidden, draws its histograms full width once shown
     page.goto(studio.url)
+    expect(tab(page, "Data")).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Use sample").click()
+    expect(page.get_by_text(re.compile(r"it_helpdesk_pairs\.jsonl.*selected"))).to_be_visible(timeout=60_000)
     open_tab(page, "Export")
     pick = page.get_by_role("combobox", name=re.compile(r"^Run"))
     pick.fill(run_id)
@@ -120,6 +135,11 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     page.get_by_role("button", name="Open run").click()
     expect(page.get_by_text(re.compile(rf"Opened run `?{re.escape(run_id)}"))).to_be_visible(timeout=30_000)
     shot(page, screenshots, "firsthour_6_export_open_run")
+    open_tab(page, "Data")
+    expect(page.get_by_text(re.compile(r"my_questions\.csv selected: pairs"))).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(500)
+    widths = page.evaluate(PLOT_WIDTH_JS, "Token lengths per field")
+    assert widths and widths["svg"] >= 0.9 * widths["block"], widths
     open_tab(page, "Train")
     last = page.wait_for_function(
         f"() => {{ const x = ({TRACE_X_JS})(['Training loss', 'loss']); return x && x.length && x; }}",
