@@ -191,7 +191,23 @@ def render(report: ValidationReport, tokenizer: Any, max_seq_length: int | None,
     """Updates for (status, errors, warnings, stats, preview, token plot, similarity plot)."""
     v = view_values(report, tokenizer, max_seq_length)
     return (message, gr.update(value=v["errors"], visible=bool(len(v["errors"]))), v["warnings"], v["stats"],
-            gr.update(value=v["preview"], visible=report.data is not None), v["tokens"], gr.update(value=v["similarity"], visible=v["similarity"] is not None))
+            gr.update(value=v["preview"], visible=report.data is not None, column_widths=preview_widths(v["preview"])),
+            v["tokens"], gr.update(value=v["similarity"], visible=v["similarity"] is not None))
+
+
+def preview_widths(preview: pd.DataFrame) -> list[str] | None:
+    """Column widths that fit the page: narrow line and score columns, the rest shared by the texts' typical length,
+    so a long document wraps inside the table instead of running off its right edge."""
+    if preview is None or preview.empty:
+        return None
+    narrow = {"line", "similarity"}
+    texts = [c for c in preview.columns if c not in narrow]
+    typical = {c: max(20.0, float(preview[c].astype(str).str.len().median())) for c in texts}
+    room = 100 - 8 * (len(preview.columns) - len(texts))
+    total = sum(typical.values()) or 1.0
+    share = {c: max(0.2, typical[c] / total) for c in texts}  # a short field still gets a fifth of the room
+    scale = room / sum(share.values())
+    return [("8%" if c in narrow else f"{share[c] * scale:.0f}%") for c in preview.columns]
 
 
 def _sample_choices() -> list[str]:
@@ -237,7 +253,7 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         tok_plot = gr.Plot(init["tokens"], label="Token lengths")
         sim_plot = gr.Plot(init["similarity"], label="Similarity", visible=init["similarity"] is not None)
     preview = gr.Dataframe(init["preview"], label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False,
-                           wrap=True, max_height=400)
+                           wrap=True, max_height=400, column_widths=preview_widths(init["preview"]))
     view = [status, errors, warnings, stats, preview, tok_plot, sim_plot]
     redraw_plots_on_select(ctx.components.get("data_tab"))
 
