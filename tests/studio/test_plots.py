@@ -87,3 +87,19 @@ def test_similarity_histogram_and_progress() -> None:
                           "max_steps": 6, "epoch": 0.5, "loss": 0.25, "eta_s": 75})
     assert "step 3/6" in html and "ETA 1:15" in html and "width:50.0%" in html and "r&lt;1&gt;" in html
     assert "No run yet" in progress_html({"state": "idle", "run_dir": None})
+
+
+def test_progress_shows_the_live_phase_and_what_is_left() -> None:
+    import time
+
+    estimate = {"phases": {"loading": 1, "mining": 60, "baseline": 5, "training": 300, "final_evaluation": 20,
+                           "saving": 2}}
+    mining = {"state": "running", "phase": "mining (encoding)", "run_id": "r", "run_dir": "/r", "step": 0,
+              "estimate": estimate, "phase_progress": {"phase": "mining", "done": 0, "total": 1, "eta_s": 60,
+                                                       "time": time.time() - 20}}
+    html = progress_html(mining)
+    assert "mining (encoding)" in html and "phase ETA 0:40" in html and "run ETA 6:07" in html
+    training = dict(mining, phase="training", step=3, max_steps=6, eta_s=90,
+                    phase_progress={"phase": "training", "done": 3, "total": 6, "eta_s": 90, "time": time.time()})
+    html = progress_html(training)
+    assert "ETA 1:30" in html and "run ETA 1:52" in html and "phase ETA" not in html
