@@ -1,4 +1,4 @@
-"""`python -m core <command>`: validate | config | train | mine | eval | search | similarity | runs | stop | setup-dirs.
+"""`python -m core <command>`: validate | config | train | mine | estimate | eval | search | similarity | runs | stop | setup-dirs.
 
 Exit codes: 0 success, 1 invalid input or a failed run, 2 usage error. Bad input prints a message, never a traceback.
 """
@@ -114,6 +114,11 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
                 label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e['step']}"
                 shown = ", ".join(f"{k} {m[k]:.4f}" for k in shown_metrics(selected, m))
                 say(("\n" if tty else "") + f"eval ({label}): {shown}")
+            elif t == "estimate":
+                say(f"estimate on this machine: {_fmt_eta(e.get('total_s'))} (" + ", ".join(
+                    f"{k.replace('_', ' ')} {_fmt_eta(v)}" for k, v in (e.get("phases") or {}).items() if v) + ")")
+            elif t == "warning":
+                say(("\n" if tty else "") + f"warning: {e.get('message')}")
             elif t == "checkpoint":
                 pass
             elif t in ("finished", "stopped"):
@@ -241,6 +246,16 @@ def _cmd_mine(a) -> int:
         return 1
     print(json.dumps(result.stats, indent=2))
     print(f"mined rows: {run_dir / 'mined.parquet'}")
+    return 0
+
+
+def _cmd_estimate(a) -> int:
+    """Seconds per phase of a training with this config on this machine, from a short measured probe."""
+    from .config import load_config
+    from .estimate import estimate, estimate_markdown
+
+    est = estimate(load_config(a.config, a.overrides))
+    print(json.dumps(est, indent=2) if a.json else estimate_markdown(est))
     return 0
 
 
@@ -398,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--config", default=default_cfg)
     m.add_argument("overrides", nargs="*", metavar="key=value")
     m.set_defaults(fn=_cmd_mine)
+
+    es = sub.add_parser("estimate", help="how long a training with this config takes here, per phase")
+    es.add_argument("--config", default=default_cfg)
+    es.add_argument("--json", action="store_true")
+    es.add_argument("overrides", nargs="*", metavar="key=value")
+    es.set_defaults(fn=_cmd_estimate)
 
     e = sub.add_parser("eval", help="evaluate a model on the config's test split or a file")
     e.add_argument("--model", default="outputs/embedding_model")

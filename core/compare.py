@@ -286,8 +286,9 @@ def read_model_card(model_dir: str | Path | None) -> str:
 
 def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = None,
                index_dir: str | Path | None = None) -> Path:
-    """Zip a model folder (files at the top level, so unzipping gives a folder SentenceTransformer loads), with a
-    document index built by this model under `index/` when `index_dir` is given."""
+    """Zip a model folder under one top-level folder named after the model, so unzipping gives that one folder
+    (which SentenceTransformer loads), never a spill of files into the current directory; with a document index
+    built by this model under `<folder>/index/` when `index_dir` is given."""
     model_dir = Path(model_dir)
     if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
         raise CompareError(f"No model at '{model_dir}': train a model first or pick a model directory.")
@@ -303,12 +304,18 @@ def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = N
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:  # weights barely compress
         for f in sorted(model_dir.rglob("*")):
             if f.is_file():
-                zf.write(f, f.relative_to(model_dir).as_posix())
+                zf.write(f, f"{stem}/{f.relative_to(model_dir).as_posix()}")
         for f in sorted(Path(index_dir).iterdir()) if index_dir else []:
             if f.is_file():
-                zf.write(f, f"index/{f.name}")
+                zf.write(f, f"{stem}/index/{f.name}")
     tmp.replace(target)
     return target
+
+
+def zip_folder(path: str | Path) -> str:
+    """The one top-level folder of a zip written by export_zip."""
+    with zipfile.ZipFile(path) as zf:
+        return zf.namelist()[0].split("/")[0] if zf.namelist() else ""
 
 
 class HubError(RuntimeError):

@@ -1,7 +1,8 @@
 """The event stream: the only link between a training run and any UI.
 
 One JSON object per line in `runs/<run_id>/events.jsonl`, each with `type` and `time` (unix seconds):
-queued, run_started, mining_progress, mining_done, train_step, eval, checkpoint, finished, stopped, failed.
+queued, run_started, estimate, phase, mining_progress, mining_done, train_step, eval, checkpoint,
+warning, finished, stopped, failed.
 Writers append and flush per event; readers read complete lines from a byte offset, so a file that is
 being written can be followed by any number of processes.
 """
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 EventType = Literal[
-    "queued", "run_started", "mining_progress", "mining_done", "train_step", "eval", "checkpoint", "finished", "stopped", "failed"
+    "queued", "run_started", "estimate", "phase", "mining_progress", "mining_done", "train_step", "eval",
+    "checkpoint", "warning", "finished", "stopped", "failed"
 ]
 TERMINAL = {"finished", "stopped", "failed"}
 log = logging.getLogger("core.events")  # a run's train.log gets every event too, next to any traceback

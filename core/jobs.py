@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -26,10 +27,11 @@ from typing import Any
 from .config import EmbedConfig
 from .events import TERMINAL, EventWriter, read_events
 from .limits import max_trainings
-from .runs import CONFIG_FILE, EVENTS_FILE, new_run_dir, request_stop, run_state
+from .progress import current_phase, phase_label, phase_times
+from .runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, new_run_dir, request_stop, run_state
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PROCESS_LOG = "process.log"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding `core/`: the child imports this very code
+PROCESS_LOG = "process.log"  # the child's stdout and stderr: exists from the first byte, even if `core` cannot import
 WAITING_FILE = "waiting.json"  # the queue's order, so waiting runs survive a server restart
 POLL_S = 1.0
 
@@ -200,11 +202,8 @@ class TrainingQueue:
 
     def _launch(self, job: Job) -> None:
         log = open(job.run_dir / PROCESS_LOG, "ab")
-        # The child imports this very project, whatever the working directory or install state.
-        path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": path}
         job.process = subprocess.Popen(train_command(job.run_dir / CONFIG_FILE, job.run_dir, job.nproc), stdout=log,
-                                       stderr=subprocess.STDOUT, env=env, cwd=os.getcwd())
+                                       stderr=subprocess.STDOUT, env=child_env(), cwd=os.getcwd())
         log.close()
         job.pid, job.started = job.process.pid, time.time()
         lock = {"pid": job.pid, "start_time": _start_time(job.pid) or 0.0, "run_dir": str(job.run_dir),
@@ -243,12 +242,17 @@ def _eta_of(run_dir: Path) -> float | None:
 
 
 def _mark_ended(run_dir: Path, code: int | None) -> None:
-    """A process that ended without a terminal event (killed, out of memory) gets a `failed` one."""
+    """A process that ended without a terminal event (killed, out of memory, `core` not importable) gets a `failed`
+    one: its first real error line and the log files that exist."""
     state, _ = run_state(run_dir)
     if state not in TERMINAL:
         why = ("the training process was stopped" if code in (-9, -15) else
                f"the training process exited with {code}" if code is not None else "the training process ended")
-        EventWriter(run_dir / EVENTS_FILE).emit("failed", message=f"{why} (see {PROCESS_LOG} in the run folder)")
+        error = first_error(run_dir / PROCESS_LOG)
+        logs = [name for name in (PROCESS_LOG, LOG_FILE) if (run_dir / name).is_file()] or [PROCESS_LOG]
+        where = " and ".join(str(run_dir / name) for name in logs)
+        EventWriter(run_dir / EVENTS_FILE).emit("failed", message=(f"{error}\n" if error else "") +
+                                                f"{why} (details in {where})")
 
 
 def train_command(config_path: str | Path, run_dir: str | Path, nproc: int = 1) -> list[str]:
@@ -286,6 +290,32 @@ def live_runs(within: str | Path | None = None) -> list[Path]:
         return []
     root = Path(within).resolve() if within else None
     return [p for p in _queue.live() if root is None or p.resolve().is_relative_to(root)]
+
+
+def child_env() -> dict[str, str]:
+    """The training child's environment: the project first on PYTHONPATH, so `python -m core` runs the server's own
+    code whatever the working directory, an installed copy of the package or the caller's PYTHONPATH."""
+    path = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1",
+            "TOKENIZERS_PARALLELISM": "false"}
+
+
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)|Killed)\b")
+
+
+def first_error(log_path: str | Path, limit: int = 64 * 1024) -> str | None:
+    """The line that says what went wrong in a process log: a traceback's last line (`ModuleNotFoundError: No
+    module named 'core'`), not its frames. None when there is none."""
+    path = Path(log_path)
+    if not path.is_file():
+        return None
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - limit))
+        lines = f.read().decode("utf-8", errors="replace").splitlines()
+    found = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
+    return found[-1][:500] if found else None
+
+
 
 
 def stop_training(run_dir: str | Path | None = None, wait_s: float = 0.0) -> Path | None:
@@ -328,6 +358,9 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
     mining = next((e for e in reversed(events) if e["type"] in ("mining_progress", "mining_done")), None)
     phase = ("done" if terminal else "queued" if state == "queued" else "training" if steps else
              "evaluating baseline" if mining and mining["type"] == "mining_done" else "mining" if mining else "loading")
+    now = current_phase(events)
+    if now is not None and not terminal:  # the run says which phase it is in; the guess above is for older runs
+        phase = phase_label(now)
     out = {
         "state": state,
         "phase": phase,
@@ -339,6 +372,10 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
         "epoch": last.get("epoch"),
         "loss": last.get("loss"),
         "eta_s": last.get("eta_s"),
+        "phase_progress": None if terminal or now is None else {k: now.get(k) for k in ("phase", "done", "total",
+                                                                                           "eta_s", "time")},
+        "estimate": next((e for e in events if e["type"] == "estimate"), None),
+        "phase_times": phase_times(events),
         "baseline": baseline,
         "metrics": evals[-1]["metrics"] if evals else {},
         "model_dir": (terminal or {}).get("model_dir"),

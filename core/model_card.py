@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,30 @@ def portable_config(cfg: EmbedConfig) -> dict[str, Any]:
     return data
 
 
-def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, Any], metrics: dict[str, Any]) -> Path:
+
+
+EXAMPLE_CHARS = 160  # a usage example, not the whole document
+
+
+def examples_of(prep) -> list[str]:
+    """Two texts of the user's own data for the usage example: a query and its document (or a scored pair)."""
+    for frame in (getattr(prep, "test", None), getattr(prep, "train", None)):
+        if frame is None or not len(frame):
+            continue
+        cols = [c for c in (("query", "document"), ("query", "positive"), ("doc1", "doc2")) if set(c) <= set(frame)]
+        if cols:
+            row = frame.iloc[0]
+            return [_short(str(row[c])) for c in cols[0]]
+    return []
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1].rstrip() + "…"
+
+
+def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, Any], metrics: dict[str, Any],
+                     examples: list[str] | None = None) -> Path:
     base = portable_config(cfg)["model_name"]
     header = {
         "library_name": "sentence-transformers",
@@ -50,6 +74,8 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
     prompts = _saved_prompts(model_dir)
     prompt_line = ("\nPrompts (saved with the model; `model.encode_query` / `model.encode_document` apply them): "
                    + ", ".join(f"{k} `{v}`" for k, v in prompts.items()) + ".\n") if prompts else ""
+    texts = examples if examples and len(examples) >= 2 else ["How do I reset my password?",
+                                                              "Steps to change a forgotten password"]
     text = f"""---
 {yaml.safe_dump(header, sort_keys=False).strip()}
 ---
@@ -63,7 +89,7 @@ with {loss}{' and mined hard negatives' if mined else ''}.
 from sentence_transformers import SentenceTransformer
 
 model = SentenceTransformer("{Path(cfg.output_dir).name}")
-embeddings = model.encode(["How do I reset my password?", "Steps to change a forgotten password"])
+embeddings = model.encode([{json.dumps(texts[0], ensure_ascii=False)}, {json.dumps(texts[1], ensure_ascii=False)}])
 print(model.similarity(embeddings, embeddings))
 ```
 

@@ -20,12 +20,13 @@ from typing import Any
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 
 from . import distributed
+from .advice import warn_after_baseline
 from .config import EmbedConfig
 from .data import DataError
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .losses import build_loss
-from .model_card import write_model_card
+from .model_card import examples_of, write_model_card
 from .models import (
     ModelError,
     check_output_dir,
@@ -36,6 +37,7 @@ from .models import (
     takes_attention_mask,
 )
 from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
+from .progress import PhaseTracker, start_phases
 from .runs import (
     CHECKPOINTS,
     CONFIG_FILE,
@@ -84,11 +86,16 @@ class _EventCallback(TrainerCallback):
         self.t0 = time.time()
         self.step0 = 0
         self.evals: dict[int, dict[str, float]] = {}  # step -> metrics, to reuse instead of evaluating twice
+        self.phases: PhaseTracker | None = None
 
     def on_train_begin(self, args, state, control, **kw):
         self.t0, self.step0 = time.time(), state.global_step
+        if self.phases:
+            self.phases.start("training", total=state.max_steps)
 
     def on_step_end(self, args, state, control, **kw):
+        if state.global_step >= state.max_steps:
+            control.should_log = True  # the loss curve reaches the last step, whatever logging_steps is
         # Every rank asks, and they agree, so that all of them stop at the same step.
         if distributed.agree(self.stop_event.is_set() or stop_requested(self.run_dir), args.device):
             self.stopped = True
@@ -103,6 +110,8 @@ class _EventCallback(TrainerCallback):
         self.writer.emit("train_step", step=state.global_step, max_steps=state.max_steps,
                          epoch=round(state.epoch or 0.0, 4), loss=logs["loss"],
                          learning_rate=logs.get("learning_rate"), eta_s=round(eta, 1))
+        if self.phases:
+            self.phases.update("training", state.global_step, state.max_steps, eta)
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         self.evals[state.global_step] = normalise_metrics(metrics or {})
@@ -258,8 +267,9 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length, device=str(device) if on_gpu else None)
     prompts = set_prompts(model, model_prompts(model, cfg.prompts))  # saved with the model: encode_query works
     # Once per run, on rank 0, with the encoding spread over every rank; the others receive the result.
-    prep, before, t_mined = distributed.on_rank0(
-        lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt, prompts), model)
+    prep, before, t_mined, estimate = distributed.on_rank0(
+        lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt, prompts, t_start), model)
+    phases = callback.phases = PhaseTracker(writer, estimate)  # other ranks' writer writes nothing
     t_before = time.time()
     primary = PRIMARY[prep.fmt]
     ev_batch, (final_eval, step_eval) = max(32, cfg.batch_size), _evaluators(cfg, prep, prompts)
@@ -316,6 +326,8 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     finally:
         os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
     t_trained = time.time()
+    phases.end("training", total=trainer.state.max_steps)
+    phases.start("final_evaluation")
     samples = len(train_ds) * cfg.num_epochs
     state = "stopped" if callback.stopped else "finished"
 
@@ -347,9 +359,13 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
                    "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings.")
     best = trainer.state.best_model_checkpoint
     metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": Path(best).name if best else None,
-               "steps": trainer.state.global_step, "timing": timing, "kept_base_model": message is not None}
+               "steps": trainer.state.global_step, "timing": timing, "kept_base_model": message is not None,
+               "warnings": [e["message"] for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "warning"]}
     write_json(run_dir / METRICS_FILE, metrics)
+    phases.end("final_evaluation")
+    phases.start("saving")
     model_dir = _save_model(model, cfg, run_dir, prep, metrics)
+    phases.end("saving")
     writer.emit(state, model_dir=model_dir, metrics=after, before=before, step=trainer.state.global_step,
                 timing=timing, run_dir=str(run_dir), message=message)
     return RunResult(run_dir, state, model_dir, before, after)
@@ -363,8 +379,9 @@ def column_prompts(columns: list[str], prompts: dict[str, str]) -> dict[str, str
 
 
 def _prepare(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, model, resume_ckpt: str | None,
-             prompts: dict[str, str]):
-    """(prepared data and table, baseline metrics, time mining ended): split, mine, evaluate the base model."""
+             prompts: dict[str, str], t_start: float):
+    """(prepared data and table, baseline metrics, time mining ended, the time estimate or None): split, mine,
+    evaluate the base model, each a phase in the event stream."""
     static = not takes_attention_mask(model)  # a StaticEmbedding: no truncation to measure texts against
     prep = load_and_split(cfg, run_dir, None if static else model.tokenizer)
     if static and cfg.learning_rate < STATIC_MIN_LR:
@@ -374,23 +391,29 @@ def _prepare(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, model, resume
     writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
                 resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"),
                 world_size=world, global_batch=cfg.batch_size * world)
+    phases = start_phases(cfg, prep, writer, t_start, resume_ckpt)
     if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
         import pandas as pd
 
         prep.table = pd.read_parquet(run_dir / TRAIN_TABLE)  # the exact rows the interrupted run trained on
     else:
+        phases.start("mining")
         build_table(prep, cfg, run_dir, writer, model)
+        phases.end("mining")
     t_mined = time.time()
     if resume_ckpt is None:
         # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
         known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
+        phases.start("baseline")
         before = evaluate(model, _evaluators(cfg, prep, prompts)[0], known)
+        phases.end("baseline")
         writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
+        warn_after_baseline(writer, prep, before, PRIMARY[prep.fmt])
     else:
         before = next((e["metrics"] for e in read_events(run_dir / EVENTS_FILE)[0] if e.get("baseline")), {})
     if prep.mining:
         prep.mining.corpus_embeddings = None  # used; not worth keeping (nor sending to the other ranks)
-    return prep, before, t_mined
+    return prep, before, t_mined, phases.estimate
 
 
 def _evaluators(cfg: EmbedConfig, prep, prompts: dict[str, str]) -> tuple[Any, Any]:
@@ -433,7 +456,7 @@ def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str,
     if run_model.exists():
         shutil.rmtree(run_model)
     model.save(str(run_model))
-    write_model_card(run_model, cfg, prep.stats, metrics)
+    write_model_card(run_model, cfg, prep.stats, metrics, examples_of(prep))
     out = Path(cfg.output_dir)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

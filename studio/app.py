@@ -24,6 +24,7 @@ from core.jobs import live_runs, queue
 from core.limits import Limits, public_mode
 from core.visitors import Visitors
 from studio.context import StudioContext, resolve_dirs
+from studio.style import STUDIO_CSS
 from studio.tabs import train as train_tab
 from studio.tabs.compare import create_compare_tab
 from studio.tabs.config import DEFAULT_CONFIG, create_config_tab
@@ -46,7 +47,7 @@ def launch_kwargs(public: bool | None = None) -> dict[str, Any]:
     theme at launch)."""
     public = public_mode() if public is None else public
     upload_mb = Limits.from_env().upload_mb if public else MAX_UPLOAD_MB
-    return {"theme": gr.themes.Soft(), "max_file_size": f"{upload_mb:g}mb"}
+    return {"theme": gr.themes.Soft(), "max_file_size": f"{upload_mb:g}mb", "css": STUDIO_CSS}
 
 
 def initial_config(public: bool = False) -> dict[str, Any]:

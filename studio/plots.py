@@ -95,6 +95,8 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
     for i, name in enumerate(metrics):
         color = COLORS[i % len(COLORS)]
         points = [(e["step"], e["metrics"][name]) for e in during if e["metrics"].get(name) is not None]
+        if final and final["metrics"].get(name) is not None and (not points or final["step"] > points[-1][0]):
+            points.append((final["step"], final["metrics"][name]))  # the curve reaches the last step
         if points:
             fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
                                      name=name, line={"color": color}))
@@ -123,19 +125,23 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
 
 def token_length_figure(lengths: dict[str, list[int]], max_seq_length: int | None,
                         note: str = "no tokenizer available: token lengths not computed") -> go.Figure:
-    """Overlaid histograms of token counts per text field, with max_seq_length as a vertical line.
-    `note` says why when there is nothing to draw."""
-    if not any(lengths.values()):
+    """One histogram of token counts per text field, side by side, each on its own x scale (short queries are no
+    sliver beside long documents), with max_seq_length as a dashed line. `note` says why when there is nothing."""
+    from plotly.subplots import make_subplots
+
+    fields = [(f, v) for f, v in lengths.items() if v]
+    if not fields:
         return _empty("Token lengths", note)
-    fig = go.Figure()
-    for i, (field, values) in enumerate(lengths.items()):
-        fig.add_trace(go.Histogram(x=values, name=field, opacity=0.6, marker={"color": COLORS[i % len(COLORS)]},
-                                   nbinsx=40))
-    if max_seq_length:
-        fig.add_vline(x=max_seq_length, line={"color": "#dc2626", "dash": "dash"},
-                      annotation_text=f"max_seq_length={max_seq_length}", annotation_position="top right")
-    fig.update_layout(title="Token lengths per field", barmode="overlay", xaxis_title="tokens",
-                      yaxis_title="texts", **_LAYOUT)
+    fig = make_subplots(rows=1, cols=len(fields), subplot_titles=[f for f, _ in fields], horizontal_spacing=0.08)
+    for i, (field, values) in enumerate(fields):
+        fig.add_trace(go.Histogram(x=values, name=field, marker={"color": COLORS[i % len(COLORS)]}, nbinsx=30),
+                      row=1, col=i + 1)
+        if max_seq_length and max(values) >= 0.5 * max_seq_length:  # the limit only where texts come near it
+            fig.add_vline(x=max_seq_length, line={"color": "#dc2626", "dash": "dash"}, row=1, col=i + 1,
+                          annotation_text=f"max_seq_length={max_seq_length}", annotation_position="top left")
+        fig.update_xaxes(title_text="tokens", row=1, col=i + 1)
+    fig.update_yaxes(title_text="texts", row=1, col=1)
+    fig.update_layout(title="Token lengths per field", showlegend=False, **_LAYOUT)
     return fig
 
 
@@ -149,6 +155,16 @@ def similarity_figure(values: Sequence[float]) -> go.Figure:
     return fig
 
 
+def format_size(n_bytes: float) -> str:
+    """One way to write a size everywhere in the studio, in the units the browser's file boxes use (1024-based)."""
+    value, unit = float(n_bytes), "B"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            break
+        value /= 1024
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+
+
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "–"
@@ -156,6 +172,29 @@ def format_eta(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def phase_parts(status: dict[str, Any]) -> list[str]:
+    """The live phase's own progress and what is left of it and of the whole run (from the run's estimate)."""
+    import time
+
+    now = status.get("phase_progress") or {}
+    if not now:
+        return []
+    out = []
+    if now.get("phase") != "training" and now.get("total", 1) > 1:
+        out.append(f"{now.get('done')}/{now.get('total')}")
+    left = now.get("eta_s")
+    if left is not None and now.get("done") == 0 and now.get("time"):  # an estimate made when the phase began
+        left = max(0.0, left - (time.time() - now["time"]))
+    if left is not None and now.get("phase") != "training":
+        out.append(f"phase ETA {format_eta(left)}")
+    phases = list(((status.get("estimate") or {}).get("phases") or {}).items())
+    names = [n for n, _ in phases]
+    if left is not None and now.get("phase") in names:  # the phases after this one, as estimated
+        later = sum(v or 0 for n, v in phases[names.index(now["phase"]) + 1:])
+        out.append(f"run ETA {format_eta(left + later)}")
+    return out
 
 
 def progress_html(status: dict[str, Any]) -> str:
@@ -184,6 +223,7 @@ def progress_html(status: dict[str, Any]) -> str:
         parts.append(f"loss {status['loss']:.4f}")
     if state == "running":
         parts.append(f"ETA {format_eta(status.get('eta_s'))}")
+        parts += phase_parts(status)
     bar = (f"<div style='background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden'>"
            f"<div style='width:{frac * 100:.1f}%;background:{color};height:100%'></div></div>")
     return (f"<div><div style='margin-bottom:4px'>{html.escape(str(status.get('run_id', '')))}: {' · '.join(parts)}</div>{bar}</div>")

@@ -121,11 +121,13 @@ def test_export_zip_unzips_to_a_loadable_model(env):
     from sentence_transformers import SentenceTransformer
 
     path = cmp.export_zip(env.short, env.tmp / "exports")
+    folder = Path(env.short).name
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
-        assert "modules.json" in names and "README.md" in names
+        assert {n.split("/")[0] for n in names} == {folder}  # one top-level folder named after the model
+        assert f"{folder}/modules.json" in names and f"{folder}/README.md" in names
         zf.extractall(env.tmp / "unzipped")
-    loaded = SentenceTransformer(str(env.tmp / "unzipped"), local_files_only=True)
+    loaded = SentenceTransformer(str(env.tmp / "unzipped" / folder), local_files_only=True)
     original = SentenceTransformer(env.short, local_files_only=True)
     text = ["How do I reset my password?"]
     assert np.allclose(loaded.encode(text), original.encode(text), atol=1e-6)

@@ -16,6 +16,8 @@ from core import compare as cmp
 from core.config import DEFAULT_MODEL
 from core.data import read_texts
 from core.inspect import effective_config, expected, user_message
+from studio.run_view import data_line
+from studio.style import nothing_yet
 from studio.tabs.data import sanitise_name, upload_dir, upload_problem
 
 log = logging.getLogger("studio")
@@ -138,6 +140,11 @@ def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | No
     return metrics, view[0], view[1], line
 
 
+def compare_line(dataset: dict | None, config: dict | None, a: str | None, b: str | None) -> str:
+    """Which data (the queries and the default corpus) and which two models this tab compares."""
+    return data_line(dataset, config, model=f"{a}` vs `{b}")
+
+
 def create_compare_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
     start = choices(None if ctx.public else ctx.runs_dir, cfg0, model_b_default(ctx.run.value, cfg0))
@@ -147,6 +154,9 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         model_b = gr.Dropdown(start, value=model_b_default(ctx.run.value, cfg0), allow_custom_value=True,
                               label="Model B (e.g. the fine-tuned model)", scale=3)
         refresh = gr.Button("↻ models", size="sm", scale=0, min_width=90)
+    info = gr.Markdown(compare_line(ctx.dataset.value, cfg0, model_a.value, model_b.value))
+    gr.on([ctx.dataset.change, ctx.config.change, model_a.change, model_b.change], compare_line,
+          [ctx.dataset, ctx.config, model_a, model_b], [info], api_visibility="private", show_progress="hidden")
     with gr.Tab("Similarity"):
         with gr.Row():
             text_a = gr.Textbox(label="Text A", lines=3, value="How do I reset my password?")
@@ -154,6 +164,7 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
                                 value="Steps to change a forgotten login password\nThe printer on floor 2 is jammed")
         sim_btn = gr.Button("Compare similarity", variant="primary")
         sim_table = gr.Dataframe(label="Cosine similarity", interactive=False)
+        nothing_yet(sim_table, "Nothing compared yet: enter two texts and press Compare similarity.")
         with gr.Accordion("JSON", open=False):
             sim_json = gr.JSON()
     with gr.Tab("Search"):
@@ -172,7 +183,9 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             # rank, moved, score, gold, text: the text gets the room
             widths = ["9%", "15%", "11%", "10%", "55%"]
             hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
+            nothing_yet(hits_a, "Model A: nothing searched yet.")
             hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
+            nothing_yet(hits_b, "Model B: nothing searched yet.")
         with gr.Accordion("JSON", open=False):
             search_json = gr.JSON()
     with gr.Tab("Test split"):
@@ -181,8 +194,11 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             sum_btn = gr.Button("Compare on the test split", variant="primary")
         sum_line = gr.Markdown()
         metrics = gr.Dataframe(label="Metrics (model A → model B)", interactive=False)
+        nothing_yet(metrics, "No metrics yet: press Compare on the test split.")
         improved = gr.Dataframe(label="Improved most", interactive=False, wrap=True)
+        nothing_yet(improved, "Improved most: nothing yet.")
         worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
+        nothing_yet(worsened, "Got worse most: nothing yet.")
 
     def on_refresh(config, run_dir, a, b, request: gr.Request):
         opts = choices(ctx.visitor(request).runs_dir, config, a, b)

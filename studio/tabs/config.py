@@ -106,13 +106,28 @@ def copy_command(config: dict[str, Any], base: str | Path = DEFAULT_CONFIG) -> s
 
     The overrides are the difference to the base file, not to the schema defaults: applied on top of a base file
     that sets other values, a diff from the defaults would not reproduce the config."""
-    base = Path(base)
-    items = config_diff(EmbedConfig(**config), load_config(base) if base.is_file() else None)
-    try:
-        shown = base.resolve().relative_to(Path.cwd())
-    except ValueError:
-        shown = base
-    return " ".join(["make", "train-embed", f"EMBED_CONFIG={shlex.quote(str(shown))}", *map(shlex.quote, items)])
+    base = Path(base).resolve()
+    items = config_diff(EmbedConfig(**absolute_paths(config)), load_config(base) if base.is_file() else None)
+    return " ".join(["make", "train-embed", f"EMBED_CONFIG={shlex.quote(str(base))}", *map(shlex.quote, items)])
+
+
+PATH_KEYS = ["dataset_path", "corpus_path", "output_dir", "runs_dir", "cache_dir", "mining.exclude_path",
+             "model_name", "mining_model_name"]
+
+
+def absolute_paths(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with every relative path made absolute from the server's working directory (where the studio's
+    runs resolve them), so its command works from the project folder or anywhere else. Model names that are not
+    local folders stay hub ids."""
+    out = config
+    for key in PATH_KEYS:
+        value = get_key(out, key)
+        if not isinstance(value, str) or not value or Path(value).is_absolute():
+            continue
+        if key.endswith("model_name") and not Path(value).exists():
+            continue
+        out = set_key(out, key, str(Path(value).resolve()))
+    return out
 
 
 def errors_md(errors: list[str]) -> str:
@@ -139,8 +154,10 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
             editor = gr.Code(EmbedConfig(**cfg0).to_yaml(), language="yaml", label="config.yaml (every key)",
                              interactive=True, lines=24, max_lines=40)
             apply_yaml = gr.Button("Apply YAML")
-    command = gr.Code(copy_command(cfg0), language="shell", label="Copy as command (reproduces this config)",
-                      interactive=False, lines=2)
+            yaml_errors = gr.Markdown()  # beside the editor: a YAML error is read where it was typed
+            last_yaml = gr.State(None)  # Apply's click also blurs the editor: one text is checked (and warned) once
+    command = gr.Code(copy_command(cfg0), language="shell", interactive=False, lines=2, wrap_lines=True,
+                      label=f"Copy as command (reproduces this config; run it in {ROOT})", elem_id="copy-command")
     with gr.Row():
         name = gr.Textbox("my_config", label="Save as", scale=2)
         save = gr.Button("Save config", scale=1)
@@ -161,8 +178,10 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> tuple[Any, str]:
         return validated(form_to_config(config, list(values)), request)
 
-    def on_yaml(text: str, request: gr.Request) -> tuple[Any, str]:
-        return validated(text, request)
+    def on_yaml(text: str, last: str | None, request: gr.Request) -> tuple[Any, str, str]:
+        if text == last:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (*validated(text, request), text)
 
     def on_preset(config: dict[str, Any], name_value: str, request: gr.Request) -> tuple[Any, str]:
         return validated(apply_preset(config, name_value), request)
@@ -201,8 +220,8 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     triggers += [f.submit for f in fields if isinstance(f, (gr.Textbox, gr.Number))]
     gr.on(triggers, on_form, [ctx.config, *fields], [ctx.config, errors], api_visibility="private",
           trigger_mode="always_last")
-    apply_yaml.click(on_yaml, [editor], [ctx.config, errors], api_visibility="private")
-    editor.blur(on_yaml, [editor], [ctx.config, errors], api_visibility="private")
+    apply_yaml.click(on_yaml, [editor, last_yaml], [ctx.config, yaml_errors, last_yaml], api_visibility="private")
+    editor.blur(on_yaml, [editor, last_yaml], [ctx.config, yaml_errors, last_yaml], api_visibility="private")
     apply_preset_btn.click(on_preset, [ctx.config, preset], [ctx.config, errors], api_visibility="private")
     ctx.config.change(redraw, [ctx.config, base], [*fields, editor, command], api_visibility="private",
                       show_progress="hidden")

@@ -18,7 +18,8 @@ import pandas as pd
 from core.config import ConfigError, build_config
 from core.data import Issue, ValidationReport, read_texts, token_lengths, validate_file
 from studio.context import BusyAction, StudioContext, Visitor
-from studio.plots import similarity_figure, token_length_figure
+from studio.plots import format_size, similarity_figure, token_length_figure
+from studio.style import redraw_plots_on_select
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = ROOT / "assets" / "samples"
@@ -50,7 +51,7 @@ def short_path(path: str | Path) -> str:
 def size_error(path: str | Path, limit_mb: float = MAX_UPLOAD_MB) -> str | None:
     size = Path(path).stat().st_size
     if size > limit_mb * 1024 * 1024:
-        return (f"{Path(path).name} is {size / 1024 / 1024:.0f} MB; uploads are limited to {limit_mb:g} MB. "
+        return (f"{Path(path).name} is {format_size(size)}; uploads are limited to {limit_mb:g} MB. "
                 "Put big files on the server's disk and set dataset_path in the Config tab instead.")
     return None
 
@@ -204,7 +205,23 @@ def render(report: ValidationReport, tokenizer: Any, max_seq_length: int | None,
     """Updates for (status, errors, warnings, stats, preview, token plot, similarity plot)."""
     v = view_values(report, tokenizer, max_seq_length)
     return (message, gr.update(value=v["errors"], visible=bool(len(v["errors"]))), v["warnings"], v["stats"],
-            gr.update(value=v["preview"], visible=report.data is not None), v["tokens"], gr.update(value=v["similarity"], visible=v["similarity"] is not None))
+            gr.update(value=v["preview"], visible=report.data is not None, column_widths=preview_widths(v["preview"])),
+            v["tokens"], gr.update(value=v["similarity"], visible=v["similarity"] is not None))
+
+
+def preview_widths(preview: pd.DataFrame) -> list[str] | None:
+    """Column widths that fit the page: narrow line and score columns, the rest shared by the texts' typical length,
+    so a long document wraps inside the table instead of running off its right edge."""
+    if preview is None or preview.empty:
+        return None
+    narrow = {"line", "similarity"}
+    texts = [c for c in preview.columns if c not in narrow]
+    typical = {c: max(20.0, float(preview[c].astype(str).str.len().median())) for c in texts}
+    room = 100 - 8 * (len(preview.columns) - len(texts))
+    total = sum(typical.values()) or 1.0
+    share = {c: max(0.2, typical[c] / total) for c in texts}  # a short field still gets a fifth of the room
+    scale = room / sum(share.values())
+    return [("8%" if c in narrow else f"{share[c] * scale:.0f}%") for c in preview.columns]
 
 
 def _sample_choices() -> list[str]:
@@ -250,8 +267,9 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         tok_plot = gr.Plot(init["tokens"], label="Token lengths")
         sim_plot = gr.Plot(init["similarity"], label="Similarity", visible=init["similarity"] is not None)
     preview = gr.Dataframe(init["preview"], label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False,
-                           wrap=True, max_height=400)
+                           wrap=True, max_height=400, column_widths=preview_widths(init["preview"]))
     view = [status, errors, warnings, stats, preview, tok_plot, sim_plot]
+    redraw_plots_on_select(ctx.components.get("data_tab"))
 
     def choose(path: str, fmt_value: str | None, dataset: dict | None, config: dict, request: gr.Request) -> tuple:
         v = ctx.visitor(request)
@@ -262,24 +280,39 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict,
                 request: gr.Request) -> tuple:
         if not path:
-            return (gr.skip(),) * (len(view) + 2)
+            return (gr.skip(),) * (len(view) + 4)
         try:
             report, new_ds, new_cfg, msg, tok = choose(path, fmt_value, dataset, config, request)
         except BusyAction as exc:
             gr.Warning(str(exc))
-            return (gr.skip(),) * (len(view) + 2)
+            return (gr.skip(),) * (len(view) + 4)
         if new_ds is dataset:
             gr.Warning(f"{Path(path).name} was refused: see the errors below. The previous dataset stays selected.")
-        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg)
+            # Its errors, and nothing else of it: the statistics, preview and plots stay the selected dataset's,
+            # and the upload box is emptied so that it does not look selected either.
+            errors_df = _issues_frame(report)
+            return (msg, gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
+                    *(gr.skip(),) * (len(view) - 2), new_ds, new_cfg, None, gr.skip())
+        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg, gr.skip(), new_ds["path"])
 
     def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> tuple:
         path = SAMPLES_DIR / sanitise_name(name)  # a name from the dropdown; sanitised so it cannot leave SAMPLES
         report, new_ds, new_cfg, msg, tok = select_dataset(path, path.name, fmt_value, dataset, config, None)
-        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg)
+        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg,
+                new_ds["path"] if new_ds else gr.skip())
+
+    def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> tuple:
+        """The session's dataset changed elsewhere (a reload or Open run selected a run's data): draw it."""
+        if not dataset or dataset["path"] == shown_path:
+            return (gr.skip(),) * (len(view) + 1)
+        report, tok = validate(dataset["path"], config, dataset.get("format"))
+        msg = (f"✅ **`{Path(dataset['path']).name}`** selected: {report.format}, {report.rows} rows (the data of the "
+               "run shown in the Train tab).")
+        return (*render(report, tok, config.get("max_seq_length"), msg), dataset["path"])
 
     def on_corpus(path: str | None, config: dict, request: gr.Request) -> tuple[str, dict]:
         if not path:
-            return "No extra corpus: the dataset's own documents are used.", dict(config, corpus_path=None)
+            return "No extra corpus: the dataset's own documents are used.", dict(config, corpus_path=None), gr.skip()
         v = ctx.visitor(request)
         problem = upload_problem(ctx, v, path)
         if problem is None:
@@ -291,15 +324,24 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
                 problem = f"{n:,} documents: this server takes at most {ctx.limits.corpus_docs:,} per corpus"
         if problem:
             gr.Warning(f"Corpus refused: {problem}")
-            return f"❌ Corpus refused: {problem}", config
+            kept = f" The corpus `{Path(config['corpus_path']).name}` stays selected." if config.get("corpus_path") else ""
+            return f"❌ Corpus refused: {problem}{kept}", config, None  # the box empties: nothing refused looks chosen
         final = upload_dir(v, "corpus") / sanitise_name(Path(path).name)
         shutil.copyfile(path, final)
-        return f"✅ Corpus `{final.name}`: {n} distinct texts.", dict(config, corpus_path=short_path(final))
+        return f"✅ Corpus `{final.name}`: {n} distinct texts.", dict(config, corpus_path=short_path(final)), gr.skip()
+
+    def on_corpus_cleared(config: dict, request: gr.Request) -> tuple:
+        return on_corpus(None, config, request)
 
     outs = [*view, ctx.dataset, ctx.config]
-    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], outs, api_visibility="private")
-    use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], outs, api_visibility="private")
-    corpus.change(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config], api_visibility="private")
+    shown = gr.State(initial["path"] if initial else None)  # the dataset this tab's view draws
+    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], [*outs, upload, shown], api_visibility="private")
+    use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], [*outs, shown], api_visibility="private")
+    ctx.dataset.change(on_dataset, [ctx.dataset, shown, ctx.config], [*view, shown], api_visibility="private",
+                       show_progress="hidden")
+    # upload and clear, not change: emptying a refused file's box must not drop the corpus that stays selected
+    corpus.upload(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
+    corpus.clear(on_corpus_cleared, [ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
 
     # ---- API for scripts (hidden components; see validate_dataset's docstring)
     with gr.Column(visible=False):
@@ -309,26 +351,27 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         api_current = gr.Button()
 
     def validate_dataset(file: str | None, dataset: dict | None, config: dict,
-                         request: gr.Request) -> tuple[dict, dict | None, dict]:
+                         request: gr.Request) -> tuple[dict, dict | None, dict, Any]:
         """API `/validate_dataset`. Input: a file (`gradio_client.handle_file(path)`).
         Output: the validation report as JSON: {dataset_path, format, rows, ok, errors: [{line, field, message,
         row_based}], warnings: [...], stats, selected: bool, message}. A valid file becomes this session's dataset
         (used by `/start_training`); an invalid one is refused and the previous dataset stays selected."""
         if not file:
-            return {"ok": False, "selected": False, "message": "no file given", "errors": []}, dataset, config
+            return {"ok": False, "selected": False, "message": "no file given", "errors": []}, dataset, config, gr.skip()
         try:
             report, new_ds, new_cfg, msg, _ = choose(file, None, dataset, config, request)
         except BusyAction as exc:
-            return {"ok": False, "selected": False, "message": str(exc), "errors": []}, dataset, config
+            return {"ok": False, "selected": False, "message": str(exc), "errors": []}, dataset, config, gr.skip()
         out = api_report(report.to_dict()) | {"selected": new_ds is not dataset, "message": msg.replace("*", "")}
-        return out, new_ds, new_cfg
+        # An API session draws no view: marking the file as shown spares a second validation by on_dataset.
+        return out, new_ds, new_cfg, new_ds["path"] if new_ds else gr.skip()
 
     def current_dataset(dataset: dict | None) -> dict:
         """API `/current_dataset`. No input. Output: this session's selected dataset: {dataset_path, format, rows,
         ok, errors, warnings, stats} (its validation report), or {} when none is selected."""
         return api_report(dataset["report"]) if dataset else {}
 
-    api_validate.click(validate_dataset, [api_file, ctx.dataset, ctx.config], [api_out, ctx.dataset, ctx.config],
+    api_validate.click(validate_dataset, [api_file, ctx.dataset, ctx.config], [api_out, ctx.dataset, ctx.config, shown],
                        api_name="validate_dataset")
     api_current.click(current_dataset, [ctx.dataset], [api_out], api_name="current_dataset")
     return {"upload": upload, "sample": sample, "use_sample": use_sample, "format": fmt, "corpus": corpus,

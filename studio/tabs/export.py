@@ -14,6 +14,9 @@ from core import compare as cmp
 from core.config import load_config
 from core.inspect import expected, user_message
 from core.runs import CONFIG_FILE
+from studio.plots import format_size
+from studio.run_view import restore_run_data
+from studio.style import nothing_yet
 
 log = logging.getLogger("studio")
 NO_MODEL = "*No model here yet: train a model first or pick a model directory.*"
@@ -38,10 +41,10 @@ def model_card(model_dir: str | None) -> str:
 
 def build_zip(model_dir: str, workspace: str | Path, index_dir: str | None = None) -> tuple[str, str]:
     path = cmp.export_zip(model_dir, Path(workspace) / "exports", index_dir=(index_dir or "").strip() or None)
-    size = path.stat().st_size / 1e6
-    extra = " with its document index in `index/`" if (index_dir or "").strip() else ""
-    return str(path), (f"Zipped {model_dir}{extra} → `{path.name}` ({size:.0f} MB). Unzip and load with "
-                       "`SentenceTransformer(folder)`.")
+    folder = cmp.zip_folder(path)
+    extra = f" with its document index in `{folder}/index/`" if (index_dir or "").strip() else ""
+    return str(path), (f"Zipped {model_dir}{extra} → `{path.name}` ({format_size(path.stat().st_size)}). Unzip it to "
+                       f"get the folder `{folder}/` and load it with `SentenceTransformer(\"{folder}\")`.")
 
 
 def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> str:
@@ -120,6 +123,7 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         refresh_runs = gr.Button("↻ runs", scale=0, min_width=80)
     runs_table = gr.Dataframe(runs0, interactive=False, wrap=True, max_height=420,
                               label="Runs (click a row to open it)")
+    nothing_yet(runs_table, "No runs yet: start a training in the Train tab.")
     runs_status = gr.Markdown()
 
     def fail(exc: Exception) -> str:
@@ -164,13 +168,16 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         df = history(ctx.visitor(request).runs_dir)
         return df, gr.update(choices=list(df["run"]))
 
-    def on_open(run: str, request: gr.Request):
+    def on_open(run: str, dataset: dict | None, request: gr.Request):
         v = ctx.visitor(request)
         try:
             run_dir, config, line = open_run(str(v.run(run) or ""), v.runs_dir)
         except Exception as exc:
-            return gr.skip(), gr.skip(), fail(exc)
-        return run_dir, config if config is not None else gr.skip(), line
+            return gr.skip(), gr.skip(), fail(exc), gr.skip()
+        new_ds, _ = restore_run_data(run_dir, dataset, config or {})  # its data too, for Negatives and Compare
+        if new_ds is not dataset and new_ds:
+            line += f" Its dataset `{Path(new_ds['path']).name}` is selected again."
+        return run_dir, config if config is not None else gr.skip(), line, new_ds if new_ds is not dataset else gr.skip()
 
     def on_select(df: pd.DataFrame, evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -202,9 +209,10 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     refresh_models.click(on_refresh_models, [model_dir, ctx.config], model_dir, **hidden)
     push_btn.click(on_push, [model_dir, repo_id, token, private], push_status, api_name="hub_push")
     refresh_runs.click(on_refresh_runs, None, [runs_table, run_pick], api_name="run_history")
-    open_btn.click(on_open, run_pick, [ctx.run, ctx.config, runs_status], api_name="open_run")
+    open_btn.click(on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset],
+                   api_name="open_run")
     runs_table.select(on_select, runs_table, run_pick, **hidden).success(
-        on_open, run_pick, [ctx.run, ctx.config, runs_status], **hidden)
+        on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset], **hidden)
     ctx.run.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
     ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
     return {"export_model": model_dir, "runs_table": runs_table, "run_pick": run_pick, "export_status": export_status}

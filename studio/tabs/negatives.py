@@ -15,6 +15,8 @@ import plotly.graph_objects as go
 from core import inspect as ins
 from core.config import build_config, load_config
 from core.runs import CONFIG_FILE
+from studio.run_view import data_line
+from studio.style import nothing_yet
 
 log = logging.getLogger("studio")
 MAX_ROWS = 500  # shown at once: a browser table of thousands of long texts is slow; the filter narrows it
@@ -152,6 +154,9 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     gr.Markdown("Hard negatives mined for the run shown (or mined now without training): the documents the model "
                 "confuses with the right one, and likely false negatives in your data. Training adds `mining.num_negatives` of them "
                 "(default 1) to each row; 0 trains on your pairs with in-batch negatives only. Tick rows to keep them out of training; try other thresholds below.")
+    info = gr.Markdown(data_line(ctx.dataset.value, ctx.config.value, run=ctx.run.value))
+    gr.on([ctx.dataset.change, ctx.config.change, ctx.run.change], lambda d, c, r: data_line(d, c, run=r),
+          [ctx.dataset, ctx.config, ctx.run], [info], api_visibility="private", show_progress="hidden")
     with gr.Row():
         reload_btn = gr.Button("Load from run", size="sm")
         mine_btn = gr.Button("Mine now (current dataset + config)", size="sm", variant="primary")
@@ -182,6 +187,7 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             preview_btn = gr.Button("Preview", variant="primary", size="sm")
             use_btn = gr.Button("Use these thresholds for training", size="sm")
         preview_stats = gr.Dataframe(label="Current vs preview", interactive=False)
+        nothing_yet(preview_stats, "No preview yet: change a threshold and press Preview.")
     filters = [search, suspects, sort_by, ctx.config]
     knobs = [margin, margin_type, range_min, range_max, num_neg]
 

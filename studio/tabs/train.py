@@ -2,8 +2,8 @@
 
 Training runs in a subprocess (`core.jobs`), so this tab only starts, stops and reads `runs/<id>/events.jsonl`.
 A `gr.Timer` polls once a second while the shown run is live and switches itself off when it ends; a page reload
-re-attaches through `demo.load` (see `attach`). Also registers the `start_training`, `training_status` and
-`stop_training` API endpoints.
+re-attaches through `demo.load` (see `attach`), with the run's dataset. Also registers the `start_training`,
+`training_status`, `stop_training` and `estimate_training` API endpoints.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from core.config import ConfigError, build_config, safe_yaml
+from core.config import ConfigError, EmbedConfig, build_config, safe_yaml
 from core.distributed import max_processes
 from core.evaluation import metrics_table
 from core.events import read_events
@@ -26,6 +26,8 @@ from core.models import check_output_dir
 from core.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
 from studio.context import StudioContext, Visitor
 from studio.plots import loss_figure, metrics_figure, progress_html
+from studio.run_view import estimate_vs_actual, log_lines, restore_run_data, train_info
+from studio.style import redraw_plots_on_select
 from studio.tabs.config import apply_preset, set_key
 
 POLL_S = 1.0
@@ -75,6 +77,7 @@ def status_of(run_dir: str | Path | None) -> dict[str, Any]:
         if metrics:
             status.update(before=metrics.get("before", {}), after=metrics.get("after", {}),
                           primary=metrics.get("primary"))
+        status["warnings"] = [e["message"] for e in run_events(run_dir) if e["type"] == "warning"]
     return status
 
 
@@ -88,9 +91,10 @@ def run_metrics(run_dir: str | Path | None) -> list[str] | None:
 
 
 def final_table(status: dict[str, Any]) -> str:
+    warnings = "".join(f"\n\n⚠️ {w}" for w in status.get("warnings") or [])
     if status.get("after") or status.get("before"):
         return f"### Before / after ({status.get('primary') or 'all metrics'} is the primary metric)\n\n" + \
-            metrics_table(status.get("before", {}), status.get("after", {}), run_metrics(status.get("run_dir")))
+            metrics_table(status.get("before", {}), status.get("after", {}), run_metrics(status.get("run_dir"))) + warnings
     if status.get("state") == "failed" and status.get("message"):
         return f"### Failed\n\n```\n{status['message']}\n```"
     return ""
@@ -130,9 +134,19 @@ def process_choices() -> list[int]:
 
 def launch(ctx: StudioContext, v: Visitor, config: dict[str, Any], dataset: dict | None,
            overrides: Any = None, nproc: int = 1) -> tuple[Path, dict[str, Any]]:
-    """Build the run's config (the session's config + its dataset + overrides), check it for this visitor, and
-    queue it with `nproc` processes (an "nproc" key in the overrides wins). Raises ConfigError (PathRefused
-    included) or ValueError; a running training is never touched."""
+    """Check the run's config for this visitor and queue it with `nproc` processes (an "nproc" key in the
+    overrides wins). Raises ConfigError (PathRefused included) or ValueError; a running training is never touched."""
+    cfg, nproc = run_config(v, config, dataset, overrides, nproc)
+    check_output_dir(cfg.output_dir)
+    v.check_disk()
+    limit = ctx.limits.train_minutes * 60 if v.public else None
+    return start_training(cfg, time_limit_s=limit, nproc=nproc)
+
+
+def run_config(v: Visitor, config: dict[str, Any], dataset: dict | None, overrides: Any = None,
+               nproc: int = 1) -> tuple[EmbedConfig, int]:
+    """(the config a Start would run, its processes): the session's config + its dataset + overrides, checked for
+    this visitor (confined paths in public mode). Raises ConfigError."""
     data = dict(config)
     if dataset:
         data["dataset_path"] = dataset["path"]
@@ -143,11 +157,7 @@ def launch(ctx: StudioContext, v: Visitor, config: dict[str, Any], dataset: dict
     preset = extra.pop("preset", None)
     if preset:
         data = apply_preset(data, preset)
-    cfg = v.config(build_config(data, extra, source="start_training"))
-    check_output_dir(cfg.output_dir)
-    v.check_disk()
-    limit = ctx.limits.train_minutes * 60 if v.public else None
-    return start_training(cfg, time_limit_s=limit, nproc=int(nproc))
+    return v.config(build_config(data, extra, source="start_training")), int(nproc)
 
 
 def started_message(run_dir: Path, queued: dict[str, Any], nproc: int = 1) -> str:
@@ -158,16 +168,28 @@ def started_message(run_dir: Path, queued: dict[str, Any], nproc: int = 1) -> st
     return f"Started `{run_dir.name}`{procs}."
 
 
+def estimate_text(v: Visitor, config: dict[str, Any], dataset: dict | None) -> tuple[str, dict[str, Any]]:
+    """(markdown, estimate) for the Estimate button; the probe runs here once per model, machine and batch shape."""
+    from core.estimate import estimate_markdown
+
+    est = _estimate_with(v, config, dataset, None)
+    return "#### Time estimate on this machine\n\n" + estimate_markdown(est), est
+
+
 def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     """The Train tab. Returns its components; `attach` wires the page-load re-attach."""
+    info = gr.Markdown(train_info(ctx.dataset.value, ctx.config.value, None))
     with gr.Row():
         start = gr.Button("Start training", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
+        estimate_btn = gr.Button("Estimate time", scale=1)
         choices = process_choices()
         nproc = gr.Dropdown(choices, value=1, label="Processes", interactive=len(choices) > 1, scale=1,
                             info="data-parallel, one per GPU; global batch = batch_size x processes")
         message = gr.Markdown(scale=4)
+    estimate_md = gr.Markdown()
     progress = gr.HTML(progress_html({"state": "idle"}))
+    timing = gr.Markdown()
     with gr.Row():
         loss_plot = gr.Plot(loss_figure([]), label="Loss")
         metrics_plot = gr.Plot(metrics_figure([]), label="Metrics")
@@ -175,17 +197,26 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     log = gr.Textbox(label=f"Log (last {LOG_LINES} lines)", lines=10, max_lines=20, interactive=False,
                      autoscroll=True)
     timer = gr.Timer(POLL_S, active=False)
-    view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended]
+    redraw_plots_on_select(ctx.components.get("train_tab"))
+    view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended, timing]
 
     def redraw(run_dir: str | None) -> tuple:
         if not run_dir:
             return (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "",
-                    gr.Timer(active=False), None)
+                    gr.Timer(active=False), None, "")
         status = status_of(run_dir)
         events = run_events(run_dir)
         live = status["state"] == "running"
         return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
-                log_tail(run_dir), gr.Timer(active=live), None if live else run_dir)
+                log_lines(events, LOG_LINES) or log_tail(run_dir), gr.Timer(active=live), None if live else run_dir,
+                estimate_vs_actual(events))
+
+    def on_estimate(config: dict[str, Any], dataset: dict | None, request: gr.Request) -> str:
+        try:
+            with ctx.heavy(request):  # the probe trains a few steps: one at a time per visitor
+                return estimate_text(ctx.visitor(request), config, dataset)[0]
+        except Exception as exc:  # a config or data problem: the same words Start would use
+            return f"⚠️ No estimate: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
     def on_start(config: dict[str, Any], dataset: dict | None, run: str | None, n: int,
                  request: gr.Request) -> tuple[str | None, str]:
@@ -199,6 +230,9 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     def on_stop(run: str | None, request: gr.Request) -> str:
         return stop_message(_stop_target(ctx.visitor(request), run))
 
+    estimate_btn.click(on_estimate, [ctx.config, ctx.dataset], [estimate_md], api_visibility="private")
+    gr.on([ctx.dataset.change, ctx.config.change, ctx.run.change], train_info,
+          [ctx.dataset, ctx.config, ctx.run], [info], api_visibility="private", show_progress="hidden")
     start.click(on_start, [ctx.config, ctx.dataset, ctx.run, nproc], [ctx.run, message], api_visibility="private")
     stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
     ctx.run.change(redraw, [ctx.run], view, api_visibility="private", show_progress="hidden")
@@ -208,7 +242,7 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     with gr.Column(visible=False):
         api_in = gr.JSON()
         api_out = gr.JSON()
-        api_start, api_status, api_stop = gr.Button(), gr.Button(), gr.Button()
+        api_start, api_status, api_stop, api_estimate = gr.Button(), gr.Button(), gr.Button(), gr.Button()
 
     def start_training_api(config_overrides: Any, config: dict[str, Any], dataset: dict | None,
                            run: str | None, request: gr.Request) -> tuple[dict[str, Any], str | None]:
@@ -244,12 +278,34 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         stop_training(target)
         return {"stopped": Path(target).name, "run_dir": str(target), "message": "stop requested"}
 
+    def estimate_training_api(config_overrides: Any, config: dict[str, Any], dataset: dict | None,
+                              request: gr.Request) -> dict[str, Any]:
+        """API `/estimate_training`. Input: `config_overrides` as for `/start_training`. Output: {"phases": {loading,
+        mining, baseline, training, final_evaluation, saving: seconds}, "total_s", "plan": {steps, evaluations,
+        step_s, ...}, "probe": {cached, seconds, device}}, from a short probe measured on this machine (cached per
+        model, machine and batch shape), or {"error": message}."""
+        try:
+            with ctx.heavy(request):
+                return _estimate_with(ctx.visitor(request), config, dataset, config_overrides)
+        except ConfigError as exc:
+            return {"error": str(exc), "errors": exc.errors}
+        except Exception as exc:  # data or model problems: a message, never a traceback
+            return {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+
+    api_estimate.click(estimate_training_api, [api_in, ctx.config, ctx.dataset], [api_out],
+                       api_name="estimate_training")
     api_start.click(start_training_api, [api_in, ctx.config, ctx.dataset, ctx.run], [api_out, ctx.run],
                     api_name="start_training")
     api_status.click(training_status_api, [ctx.run], [api_out], api_name="training_status", concurrency_limit=None)
     api_stop.click(stop_training_api, [ctx.run], [api_out], api_name="stop_training", concurrency_limit=None)
     return {"start": start, "stop": stop, "nproc": nproc, "message": message, "progress": progress, "loss_plot": loss_plot,
             "metrics_plot": metrics_plot, "table": table, "log": log, "timer": timer}
+
+
+def _estimate_with(v: Visitor, config: dict[str, Any], dataset: dict | None, overrides: Any) -> dict:
+    from core.estimate import estimate
+
+    return estimate(run_config(v, config, dataset, overrides)[0])
 
 
 def _stop_target(v: Visitor, run: str | None) -> str | None:
@@ -274,8 +330,12 @@ def stop_message(target: str | None) -> str:
 
 def attach(load: Any, ctx: StudioContext) -> None:
     """After the page's load event (which binds the visitor) show their live run (re-attaching its timer through
-    ctx.run's change) or their newest one."""
-    def on_load(run: str | None, request: gr.Request) -> str | None:
-        return default_run(ctx.visitor(request), run)
+    ctx.run's change) or their newest one, with the dataset and corpus it trained on restored into the session."""
+    def on_load(run: str | None, dataset: dict | None, config: dict[str, Any], request: gr.Request) -> tuple:
+        target = default_run(ctx.visitor(request), run)
+        new_ds, new_cfg = restore_run_data(target, dataset, config)  # the run's data, not the start-up sample
+        return (target, new_ds if new_ds is not dataset else gr.skip(),
+                new_cfg if new_cfg != config else gr.skip())
 
-    load.then(on_load, [ctx.run], [ctx.run], api_visibility="private", show_progress="hidden")
+    load.then(on_load, [ctx.run, ctx.dataset, ctx.config], [ctx.run, ctx.dataset, ctx.config],
+              api_visibility="private", show_progress="hidden")

@@ -138,6 +138,7 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
     """`python -m core train` (schema defaults + `overrides`) as a measured subprocess; its metrics.json and
     the time it spent in evaluations/checkpoints during training (from events.jsonl)."""
     shutil.rmtree(run_dir, ignore_errors=True)  # events.jsonl appends: a reused run folder would mix runs
+    estimate = time_estimate(overrides, log_path)
     cmd = [PY, "-m", "core", "train", "--run-dir", str(run_dir), *overrides]
     res = run_measured(cmd, log_path)
     res["cmd"] = "python -m core train " + " ".join(overrides)
@@ -146,7 +147,47 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
         raise RuntimeError(f"core train failed (rc={res['rc']}):\n{tail(log_path)}")
     res["metrics"] = json.loads(metrics_file.read_text())
     res["step_eval_overhead_s"], res["step_evals"] = step_eval_overhead(read_jsonl(run_dir / "events.jsonl"))
+    if estimate:
+        from core.estimate import estimate_error
+
+        res["estimate"] = {**estimate_error(estimate, res["metrics"].get("timing", {})),
+                           "probe_s": estimate["probe"]["seconds"], "probe_cached": estimate["probe"]["cached"]}
     return res
+
+
+def time_estimate(overrides: list[str], log_path: Path) -> dict[str, Any] | None:
+    """`python -m core estimate` for the same config, before the training: what the user sees before Start.
+    Its probe is not part of the training's measured time."""
+    proc = subprocess.run([PY, "-m", "core", "estimate", "--json", *overrides], cwd=ROOT, capture_output=True,
+                          text=True, timeout=1800)
+    Path(log_path).with_suffix(".estimate.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    try:
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+    except json.JSONDecodeError:
+        return None
+
+
+def estimate_md(contenders: dict[str, dict[str, Any]]) -> list[str]:
+    """The time estimate before Start against the measured phases, for every contender that ran the engine."""
+    rows = [(name, c["estimate"]) for name, c in contenders.items() if c.get("estimate")]
+    if not rows:
+        return []
+
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{v:+.0%}"
+
+    out = ["## Time estimate before Start", "",
+           "`python -m core estimate` (a measured probe on this machine, core/estimate.py) before each engine "
+           "training, against the phases the run measured (metrics.json timing; mining includes loading). "
+           "Goal: total within ±30%. The plain recipe does not run the engine and has no estimate.", "",
+           "| contender | estimate s | measured s | total error | loading+mining | baseline | training | final eval |"
+           " probe s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, e in rows:
+        r = e["relative_error"]
+        out.append(f"| {name} | {e['estimate_s']:.0f} | {e['measured_s']:.0f} | {pct(r.get('total'))} | "
+                   f"{pct(r.get('loading+mining'))} | {pct(r.get('baseline'))} | {pct(r.get('training'))} | "
+                   f"{pct(r.get('final_evaluation'))} | {e['probe_s']:.0f}{' (cached)' if e['probe_cached'] else ''} |")
+    return out + [""]
 
 
 def step_eval_overhead(events: list[dict[str, Any]]) -> tuple[float, int]:

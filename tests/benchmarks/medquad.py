@@ -127,7 +127,8 @@ def run(work: Path, train_size: int, dev_queries: int | None, distractors: int,
             "pure_samples_per_s": round(t["train_samples_per_s"] * t["train_s"] / max(pure, 1e-9), 2),
             "step_evals": res["step_evals"], "cpu_s": res.get("cpu_s"),
             "time_file": str(work / f"{name.replace(' ', '_')}.time"), "cmd": res["cmd"].replace(str(work), "$WORK"),
-            "internal_before": res["metrics"]["before"], "internal_after": res["metrics"]["after"]}
+            "internal_before": res["metrics"]["before"], "internal_after": res["metrics"]["after"],
+            "estimate": res.get("estimate")}
         log(f"  {contenders[name]}")
 
     # one shared evaluator for all

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import latency, medquad, rag, streaming, stsb
-from .common import DATA_DIR, ROOT, core_train, load_avg, machine_info, write_jsonl
+from .common import DATA_DIR, ROOT, core_train, estimate_md, load_avg, machine_info, write_jsonl
 
 ALL = ["medquad", "memory", "stsb", "latency", "streaming", "rag"]
 
@@ -216,6 +216,9 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
                    f"{sm['p50_s']:.2f} s, max {sm['max_s']:.2f} s over {sm['events']} events."]) + [""]
     if "rag" in res:
         lines += rag.markdown(res["rag"])
+    engine_runs = {f"medquad {k}": v for k, v in res.get("medquad", {}).get("contenders", {}).items()}
+    engine_runs.update({k: res[k] for k in ("memory", "stsb") if isinstance(res.get(k), dict)})
+    lines += estimate_md(engine_runs)
     if "errors" in res:
         lines += ["## Errors", ""] + [f"- {k}: {v}" for k, v in res["errors"].items()] + [""]
     for notes in ("LEVERS.md", "SCALE_OUT.md"):  # static notes, measured by hand
@@ -237,7 +240,7 @@ def memory_run(work: Path, log=print) -> dict[str, Any]:
                       f"runs_dir={work / 'runs'}", f"cache_dir={work / 'cache' / 'memory'}"], work / "runs" / "memory",
                      work / "memory.log")
     return {"rows": len(sample), "steps": res["metrics"]["steps"], "peak_rss_mb": res["peak_rss_mb"],
-            "wall_s": res["wall_s"], "cmd": res["cmd"].replace(str(work), "$WORK")}
+            "wall_s": res["wall_s"], "cmd": res["cmd"].replace(str(work), "$WORK"), "estimate": res.get("estimate")}
 
 
 def rewrite(a: argparse.Namespace) -> int:

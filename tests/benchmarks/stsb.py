@@ -38,6 +38,6 @@ def run(work: Path, train_size: int, extra: list[str], log=print) -> dict[str, A
     tuned, tuned_s = spearman(str(work / "runs" / "stsb" / "model"))
     out = {"train_rows": len(sample), "test_rows": 1379, "base": base, "default": tuned, "wall_s": res["wall_s"],
            "peak_rss_mb": res["peak_rss_mb"], "cmd": res["cmd"].replace(str(work), "$WORK"),
-           "model_dir": str(work / "runs" / "stsb" / "model")}
+           "model_dir": str(work / "runs" / "stsb" / "model"), "estimate": res.get("estimate")}
     log(f"  stsb: {out}")
     return out

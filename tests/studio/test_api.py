@@ -132,7 +132,7 @@ def test_second_start_waits_in_the_queue_then_cancel_and_stop(client, tmp_path: 
 
 
 def test_copy_command_reproduces_the_config(studio) -> None:
-    from studio.tabs.config import DEFAULT_CONFIG, copy_command, set_key
+    from studio.tabs.config import DEFAULT_CONFIG, absolute_paths, copy_command, set_key
 
     demo, _ = studio
     cfg = set_key(set_key(demo.studio_context.config.value, "mining.num_negatives", 5), "dataset_name", "my data")
@@ -140,4 +140,7 @@ def test_copy_command_reproduces_the_config(studio) -> None:
     assert parts[:2] == ["make", "train-embed"] and parts[2].startswith("EMBED_CONFIG=")
     assert "dataset_name=my data" in parts and "mining.num_negatives=5" in parts
     rebuilt = load_config(parts[2].split("=", 1)[1], parts[3:])
-    assert rebuilt.to_dict() == cfg
+    assert rebuilt.to_dict() == absolute_paths(cfg)
+    # Every path is absolute, so the command works from the project folder whatever the server's directory was.
+    assert Path(parts[2].split("=", 1)[1]).is_absolute() and Path(rebuilt.dataset_path).is_absolute()
+    assert Path(rebuilt.runs_dir).is_absolute() and Path(rebuilt.output_dir).is_absolute()

@@ -47,7 +47,8 @@ def test_loss_curve_has_one_point_per_step() -> None:
 def test_metric_curves_baseline_and_best_checkpoint() -> None:
     fig = metrics_figure(events())
     ndcg = trace(fig, "ndcg@10")
-    assert list(ndcg.x) == [2, 4]  # baseline and final are drawn apart, not as curve points
+    assert list(ndcg.x) == [2, 4, 6]  # the curve ends at the last step, with the final evaluation
+    assert ndcg.y[-1] == 0.6
     base = trace(fig, "ndcg@10 baseline")
     assert list(base.y) == [0.5, 0.5] and base.x[0] == 0 and base.x[-1] == 6 and base.line.dash == "dash"
     for name in ("mrr@10", "accuracy@1", "mrr@10 baseline", "accuracy@1 baseline"):
@@ -76,7 +77,8 @@ def test_empty_figures_say_what_they_wait_for() -> None:
 def test_token_lengths_mark_max_seq_length() -> None:
     fig = token_length_figure({"query": [5, 9, 12], "document": [40, 300, 80]}, 256)
     assert [t.name for t in fig.data] == ["query", "document"]
-    assert [s.x0 for s in fig.layout.shapes] == [256]
+    assert [s.x0 for s in fig.layout.shapes] == [256]  # on the documents' plot only: queries stay far below it
+    assert fig.data[0].xaxis != fig.data[1].xaxis  # each field on its own scale, not a sliver beside the other
 
 
 def test_similarity_histogram_and_progress() -> None:
@@ -85,3 +87,19 @@ def test_similarity_histogram_and_progress() -> None:
                           "max_steps": 6, "epoch": 0.5, "loss": 0.25, "eta_s": 75})
     assert "step 3/6" in html and "ETA 1:15" in html and "width:50.0%" in html and "r&lt;1&gt;" in html
     assert "No run yet" in progress_html({"state": "idle", "run_dir": None})
+
+
+def test_progress_shows_the_live_phase_and_what_is_left() -> None:
+    import time
+
+    estimate = {"phases": {"loading": 1, "mining": 60, "baseline": 5, "training": 300, "final_evaluation": 20,
+                           "saving": 2}}
+    mining = {"state": "running", "phase": "mining (encoding)", "run_id": "r", "run_dir": "/r", "step": 0,
+              "estimate": estimate, "phase_progress": {"phase": "mining", "done": 0, "total": 1, "eta_s": 60,
+                                                       "time": time.time() - 20}}
+    html = progress_html(mining)
+    assert "mining (encoding)" in html and "phase ETA 0:40" in html and "run ETA 6:07" in html
+    training = dict(mining, phase="training", step=3, max_steps=6, eta_s=90,
+                    phase_progress={"phase": "training", "done": 3, "total": 6, "eta_s": 90, "time": time.time()})
+    html = progress_html(training)
+    assert "ETA 1:30" in html and "run ETA 1:52" in html and "phase ETA" not in html

@@ -1,0 +1,98 @@
+"""Per-phase progress of a run: `phase` events {phase, done, total, eta_s}, and reading them back.
+
+A run goes through PHASES in order (mining and the evaluations may be skipped). Each phase writes an event when it
+starts (done=0) and when it ends (done=total); training writes one per logged step. The ETA of a phase is what is
+left of the estimate for it (core.estimate, when one was made) until progress within the phase gives a better one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from .events import TERMINAL, EventWriter
+
+log = logging.getLogger("core")
+
+PHASES = ["loading", "mining", "baseline", "training", "final_evaluation", "saving"]
+LABELS = {"loading": "loading", "mining": "mining (encoding)", "baseline": "evaluating baseline",
+          "training": "training", "final_evaluation": "final evaluation", "saving": "saving"}
+
+
+class PhaseTracker:
+    """Writes `phase` events; `estimate` is core.estimate's result (or None)."""
+
+    def __init__(self, writer: EventWriter, estimate: dict[str, Any] | None = None):
+        self.writer, self.estimate = writer, estimate
+        self.started: dict[str, float] = {}
+
+    def _guess(self, phase: str) -> float | None:
+        return (self.estimate or {}).get("phases", {}).get(phase)
+
+    def start(self, phase: str, total: int = 1) -> None:
+        self.started[phase] = time.time()
+        self.writer.emit("phase", phase=phase, done=0, total=total, eta_s=self._guess(phase))
+
+    def update(self, phase: str, done: int, total: int, eta_s: float | None = None) -> None:
+        """Progress within a phase; without `eta_s`, extrapolated from the time so far."""
+        t0 = self.started.setdefault(phase, time.time())
+        if eta_s is None and done:
+            eta_s = (time.time() - t0) / done * max(0, total - done)
+        self.writer.emit("phase", phase=phase, done=done, total=total,
+                         eta_s=None if eta_s is None else round(eta_s, 1))
+
+    def end(self, phase: str, total: int = 1) -> None:
+        self.writer.emit("phase", phase=phase, done=total, total=total, eta_s=0.0,
+                         elapsed_s=round(time.time() - self.started.get(phase, time.time()), 2))
+
+
+def start_phases(cfg, prep, writer: EventWriter, t_start: float, resume_ckpt: str | None) -> PhaseTracker:
+    """After loading: an `estimate` event when this machine's probe for the config is cached (a run never pays for
+    a probe; the studio's Estimate button and `python -m core estimate` make one), then the loading phase's end."""
+    estimate = None
+    if resume_ckpt is None:
+        try:
+            from .estimate import estimate_for
+
+            estimate = estimate_for(cfg, prep, cached_only=True)
+        except Exception as exc:  # an estimate is a nicety: it must never fail a run
+            log.warning("no time estimate: %s", exc)
+    if estimate:
+        estimate["phases"]["loading"] = round(time.time() - t_start, 1)  # already done: the actual figure
+        estimate["total_s"] = round(sum(estimate["phases"].values()), 1)
+        writer.emit("estimate", **estimate)
+    tracker = PhaseTracker(writer, estimate)
+    tracker.started["loading"] = t_start
+    tracker.end("loading")
+    return tracker
+
+
+def phase_times(events: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds each phase took (or has taken so far, for the live one) from a run's events."""
+    out: dict[str, float] = {}
+    phase_events = [e for e in events if e.get("type") == "phase"]
+    first: dict[str, float] = {}
+    for e in phase_events:
+        first.setdefault(e["phase"], e["time"])
+        if e.get("elapsed_s") is not None:
+            out[e["phase"]] = e["elapsed_s"]
+    if phase_events:
+        last = phase_events[-1]
+        if last["phase"] not in out:
+            ended = next((e["time"] for e in reversed(events) if e.get("type") in TERMINAL), None)
+            out[last["phase"]] = round((ended or time.time()) - first[last["phase"]], 2)
+    return out
+
+
+def phase_label(event: dict[str, Any]) -> str:
+    """What a status line says for the newest phase event: a finished phase hands over to the next one."""
+    phase = event["phase"]
+    if event.get("total") and event.get("done", 0) >= event["total"] and phase in PHASES[:-1]:
+        return f"preparing {LABELS[PHASES[PHASES.index(phase) + 1]]}" if phase != "loading" else "preparing data"
+    return LABELS.get(phase, phase)
+
+
+def current_phase(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest `phase` event, or None for a run written before phases existed."""
+    return next((e for e in reversed(events) if e.get("type") == "phase"), None)
