@@ -24,7 +24,7 @@ from core.jobs import live_runs, queue
 from core.limits import Limits, public_mode
 from core.visitors import Visitors
 from studio.context import StudioContext, resolve_dirs
-from studio.style import STUDIO_CSS
+from studio.style import STUDIO_CSS, redraw_plots_on_select
 from studio.tabs import train as train_tab
 from studio.tabs.compare import create_compare_tab
 from studio.tabs.config import DEFAULT_CONFIG, create_config_tab
@@ -108,8 +108,9 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
                 ("export", "6 · Export", create_export_tab),
                 ("rag", "7 · Search your documents", create_rag_tab),
             ]:
-                with gr.Tab(label, id=tab_id):
+                with gr.Tab(label, id=tab_id) as tab:
                     create(ctx)
+                redraw_plots_on_select(tab)  # plots drawn while hidden take the full width when shown
         if public:
             def on_load(stored: Any, request: gr.Request) -> str:
                 # An id from the browser is used only when this server issued it (format, signature, folder).

@@ -11,7 +11,7 @@ from pathlib import Path
 from core import jobs
 from core.config import load_config
 from core.events import read_events
-from core.jobs import Job, first_error, run_status, start_training
+from core.jobs import first_error, run_status, start_training
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 
@@ -19,8 +19,8 @@ def _wait(run_dir: Path, timeout: float = 300) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = run_status(run_dir)
-        if status["state"] not in ("running", "interrupted") or (status["state"] == "interrupted"
-                                                                  and jobs.active_job() is None):
+        if status["state"] not in ("running", "queued", "interrupted") or (status["state"] == "interrupted"
+                                                                            and run_dir not in jobs.live_runs()):
             return status
         time.sleep(1)
     jobs.stop_training(run_dir, wait_s=30)
@@ -40,7 +40,8 @@ def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sa
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:24])
     cfg = load_config(ROOT / "assets" / "configs" / "default.yaml",
                       tiny_overrides(tmp_path, data, num_epochs=1))
-    run_dir = start_training(cfg)
+    jobs.queue(tmp_path / "locks")
+    run_dir, _ = start_training(cfg)
     status = _wait(run_dir)
     log = (run_dir / jobs.PROCESS_LOG).read_text(errors="replace")
     assert status["state"] == "finished", (status, log[-2000:])
@@ -53,7 +54,8 @@ def test_dead_child_reports_its_error_and_the_log_that_exists(tmp_path):
     with (run_dir / jobs.PROCESS_LOG).open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-c", "import no_such_module_here"], stdout=log,
                                 stderr=subprocess.STDOUT)
-    jobs._reap(Job(run_dir, proc, time.time()))
+    proc.wait()
+    jobs._mark_ended(run_dir, proc.returncode)
     failed = [e for e in read_events(run_dir / "events.jsonl")[0] if e["type"] == "failed"]
     assert len(failed) == 1
     message = failed[0]["message"]

@@ -19,7 +19,6 @@ from core.config import ConfigError, build_config
 from core.data import Issue, ValidationReport, read_texts, token_lengths, validate_file
 from studio.context import BusyAction, StudioContext, Visitor
 from studio.plots import format_size, similarity_figure, token_length_figure
-from studio.style import redraw_plots_on_select
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = ROOT / "assets" / "samples"
@@ -269,7 +268,6 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     preview = gr.Dataframe(init["preview"], label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False,
                            wrap=True, max_height=400, column_widths=preview_widths(init["preview"]))
     view = [status, errors, warnings, stats, preview, tok_plot, sim_plot]
-    redraw_plots_on_select(ctx.components.get("data_tab"))
 
     def choose(path: str, fmt_value: str | None, dataset: dict | None, config: dict, request: gr.Request) -> tuple:
         v = ctx.visitor(request)

@@ -27,7 +27,6 @@ from core.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, list_run
 from studio.context import StudioContext, Visitor
 from studio.plots import loss_figure, metrics_figure, progress_html
 from studio.run_view import estimate_vs_actual, log_lines, restore_run_data, train_info
-from studio.style import redraw_plots_on_select
 from studio.tabs.config import apply_preset, set_key
 
 POLL_S = 1.0
@@ -197,7 +196,6 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     log = gr.Textbox(label=f"Log (last {LOG_LINES} lines)", lines=10, max_lines=20, interactive=False,
                      autoscroll=True)
     timer = gr.Timer(POLL_S, active=False)
-    redraw_plots_on_select(ctx.components.get("train_tab"))
     view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended, timing]
 
     def redraw(run_dir: str | None) -> tuple:
