@@ -26,10 +26,12 @@ def test_model_zip_with_index_and_the_cards_snippet(tmp_path):
     build_index(model, docs, tmp_path / "index", chunk_tokens=30)
     path = cmp.export_zip(model, tmp_path / "exports", index_dir=tmp_path / "index")
     with zipfile.ZipFile(path) as zf:
-        assert {"index/index.faiss", "index/chunks.parquet", "index/manifest.json"} <= set(zf.namelist())
+        top = cmp.zip_folder(path)  # one top-level folder named after the model
+        assert {f"{top}/index/index.faiss", f"{top}/index/chunks.parquet", f"{top}/index/manifest.json"} <= set(
+            zf.namelist())
         zf.extractall(tmp_path / "unzipped")
     shutil.rmtree(model)  # the index must not need the folder it was built from
-    unzipped = tmp_path / "unzipped"
+    unzipped = tmp_path / "unzipped" / top
     assert load_index(unzipped / "index").search("descaling the coffee machine", 1)[0].source == "manual.pdf"
 
     card = search_section(unzipped.as_posix())

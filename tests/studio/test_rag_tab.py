@@ -96,7 +96,9 @@ def test_export_tab_zips_a_model_with_its_index_and_exports_onnx(tmp_path):
     path, line = export_tab.build_zip(model, tmp_path / "ws", str(tmp_path / "index"))
     assert "with its document index" in line
     with zipfile.ZipFile(path) as zf:
-        assert "index/chunks.parquet" in zf.namelist() and "modules.json" in zf.namelist()
+        names = zf.namelist()
+        top = names[0].split("/")[0]  # one top-level folder named after the model
+        assert f"{top}/index/chunks.parquet" in names and f"{top}/modules.json" in names
     text = export_tab.build_onnx(model, tmp_path / "ws", int8=False)
     assert "fp32" in text and "ok" in text and not text.startswith("⚠️")
     assert (tmp_path / "ws" / "exports").is_dir()
