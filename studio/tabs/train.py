@@ -204,7 +204,7 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
                     gr.Timer(active=False), None, "")
         status = status_of(run_dir)
         events = run_events(run_dir)
-        live = status["state"] == "running"
+        live = status["state"] in ("running", "queued")  # a queued run is polled until it has run
         return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
                 log_lines(events, LOG_LINES) or log_tail(run_dir), gr.Timer(active=live), None if live else run_dir,
                 estimate_vs_actual(events))
