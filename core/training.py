@@ -22,13 +22,12 @@ from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 from . import distributed
 from .advice import warn_after_baseline
 from .config import EmbedConfig
-from .data import DataError
+from .errors import run_message
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .losses import build_loss
 from .model_card import examples_of, write_model_card
 from .models import (
-    ModelError,
     check_output_dir,
     load_model,
     model_prompts,
@@ -36,7 +35,7 @@ from .models import (
     set_prompts,
     takes_attention_mask,
 )
-from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
+from .prepare import TRAIN_TABLE, build_table, load_and_split
 from .progress import PhaseTracker, start_phases
 from .runs import (
     CHECKPOINTS,
@@ -196,7 +195,7 @@ def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str 
         check_output_dir(cfg.output_dir)
         return _train(cfg, run_dir, writer, callback, resume_ckpt)
     except Exception as exc:  # every failure becomes a `failed` event with an actionable message
-        message = _user_message(exc)
+        message = run_message(exc, LOG_FILE)
         log.error("run failed: %s\n%s", message, traceback.format_exc())
         writer.emit("failed", message=message)
         return RunResult(run_dir, "failed", message=message)
@@ -204,18 +203,6 @@ def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str 
         for name in ("core", "sentence_transformers", "transformers"):
             logging.getLogger(name).removeHandler(handler)
         handler.close()
-
-
-def _user_message(exc: Exception) -> str:
-    if isinstance(exc, DataError):
-        return exc.report.to_text()
-    if isinstance(exc, (ModelError, DatasetNotFound, FileNotFoundError, ValueError)):
-        return str(exc)
-    text = str(exc)
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-        return ("Out of memory. Lower batch_size, set mini_batch_size (e.g. 8) to use the cached loss, lower "
-                "max_seq_length, or use the `memory` preset.")
-    return f"{type(exc).__name__}: {text or 'unexpected error'} (details in the run's {LOG_FILE})"
 
 
 def _eval_steps(cfg: EmbedConfig, steps_per_epoch: int, columns: int, eval_texts: int) -> int | None:

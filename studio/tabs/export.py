@@ -3,7 +3,6 @@ run history — picking a run makes it the studio's current run (Train redraws i
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,13 @@ import pandas as pd
 
 from core import compare as cmp
 from core.config import load_config
-from core.inspect import expected, user_message
+from core.errors import user_message
 from core.runs import CONFIG_FILE
+from studio import errors
 from studio.plots import format_size
 from studio.run_view import restore_run_data
 from studio.style import nothing_yet
 
-log = logging.getLogger("studio")
 NO_MODEL = "*No model here yet: train a model first or pick a model directory.*"
 
 
@@ -127,11 +126,7 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     runs_status = gr.Markdown()
 
     def fail(exc: Exception) -> str:
-        if not expected(exc):
-            log.exception("export tab")
-        msg = user_message(exc)
-        gr.Warning(msg)
-        return f"⚠️ {msg}"
+        return errors.warn(exc, "export tab")
 
     def on_zip(model_dir: str, index: str | None = None, request: gr.Request | None = None,
                progress: gr.Progress = gr.Progress()):  # noqa: B008
