@@ -236,7 +236,7 @@ def _env_int(name: str, default: int) -> int:
 
 def _cmd_mine(a) -> int:
     from .config import load_config
-    from .inspect import mine_run
+    from .negatives import mine_run
 
     cfg = load_config(a.config, a.overrides)
     run_dir, result = mine_run(cfg)  # an InspectError is printed by main()

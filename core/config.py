@@ -206,6 +206,22 @@ def _all_keys(model: type[BaseModel] = EmbedConfig, prefix: str = "") -> list[st
     return keys
 
 
+def get_key(config: dict[str, Any], key: str) -> Any:
+    """The value at dotted `key` (e.g. "mining.num_negatives"), None when any part is missing."""
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def set_key(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """A copy of `config` with dotted `key` set (nested blocks copied, never shared with the input)."""
+    out = dict(config)
+    head, _, rest = key.partition(".")
+    out[head] = set_key(dict(out.get(head) or {}), rest, value) if rest else value
+    return out
+
+
 def _short(value: Any, limit: int = 80) -> str:
     """A value as it appears in an error message: cut, so a huge input cannot flood a log or a page."""
     text = repr(value)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .events import TERMINAL, read_events
 
 CONFIG_FILE = "config.yaml"
@@ -168,3 +170,21 @@ def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     ckpts = sorted(Path(run_dir, CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
     return ckpts[-1] if ckpts else None
+
+
+def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
+    """The run history: one row per run folder, newest first, with the key settings and the primary metric."""
+    rows = []
+    for r in list_runs(runs_dir):
+        primary = "spearman" if r.format == "scored" else "ndcg@10"
+        s = r.settings
+        rows.append({
+            "date": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"), "run": r.run_id, "kind": r.kind,
+            "state": r.state, "dataset": Path(r.dataset).name if r.dataset else "", "format": r.format or "",
+            "model": str(s.get("model") or "").split("/")[-1], "epochs": s.get("epochs"), "batch": s.get("batch_size"),
+            "lr": s.get("learning_rate"), "negatives": s.get("num_negatives"), "metric": primary,
+            "before": r.before.get(primary), "after": r.after.get(primary), "path": r.path,
+        })
+    cols = ["date", "run", "kind", "state", "dataset", "format", "model", "epochs", "batch", "lr", "negatives",
+            "metric", "before", "after", "path"]
+    return pd.DataFrame(rows, columns=cols)

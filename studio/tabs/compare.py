@@ -15,11 +15,11 @@ from core import compare as cmp
 from core.config import DEFAULT_MODEL
 from core.data import read_texts
 from core.errors import user_message
-from core.inspect import effective_config
+from core.negatives import effective_config
 from studio import errors
+from studio.files import sanitise_name, upload_dir, upload_problem
 from studio.run_view import data_line
 from studio.style import nothing_yet
-from studio.tabs.data import sanitise_name, upload_dir, upload_problem
 
 MISSING = "train a model first or pick a model directory"
 

@@ -1,6 +1,6 @@
 """Negatives tab: inspect the hard negatives mined for a run, exclude bad ones from the next training, and
 preview other mining thresholds from the cached embeddings. Every handler here is a plain function over
-`core.inspect`; the gradio wiring is at the bottom."""
+`core.negatives`; the gradio wiring is at the bottom."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import inspect as ins
+from core import negatives as ins
 from core.config import build_config, load_config
 from core.errors import user_message
 from core.runs import CONFIG_FILE

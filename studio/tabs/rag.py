@@ -22,7 +22,7 @@ from core.doc_index import build_index, load_index, zip_index
 from core.documents import DOC_SUFFIXES, read_documents, safe_extract_zip
 from core.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
 from studio import errors
-from studio.tabs.data import upload_problem
+from studio.files import upload_problem
 
 MAX_COLLECTION_MB = 500.0  # all uploads of one collection together
 SIDES = {"A": "index_a", "B": "index_b"}

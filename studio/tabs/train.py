@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from core.config import ConfigError, EmbedConfig, build_config, safe_yaml
+from core.config import ConfigError, EmbedConfig, apply_preset, build_config, safe_yaml, set_key
 from core.distributed import max_processes
 from core.evaluation import metrics_table
 from core.events import read_events
@@ -27,7 +27,6 @@ from core.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, list_run
 from studio.context import StudioContext, Visitor
 from studio.plots import loss_figure, metrics_figure, progress_html
 from studio.run_view import estimate_vs_actual, log_lines, restore_run_data, train_info
-from studio.tabs.config import apply_preset, set_key
 
 POLL_S = 1.0
 LOG_LINES = 30
