@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from core.config import ConfigError, EmbedConfig, apply_preset, build_config, safe_yaml, set_key
+from core.config import ConfigError, EmbedConfig, apply_preset, build_config, nest, safe_yaml
 from core.distributed import max_processes
 from core.evaluation import metrics_table
 from core.events import read_events
@@ -118,10 +118,7 @@ def parse_overrides(overrides: Any) -> dict[str, Any]:
         overrides = safe_yaml(overrides, "start_training")
     if not isinstance(overrides, dict):
         raise ConfigError(["overrides must be a mapping of key: value"], "start_training")
-    out: dict[str, Any] = {}
-    for key, value in overrides.items():
-        out = set_key(out, str(key), value) if "." in str(key) else {**out, str(key): value}
-    return out
+    return nest(overrides)
 
 
 def process_choices() -> list[int]:
