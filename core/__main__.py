@@ -73,10 +73,9 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def _fmt_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    m, s = divmod(int(seconds), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+    from .progress import format_eta
+
+    return format_eta(seconds, unknown="?")
 
 
 def _follow(run_dir: Path, done: threading.Event) -> None:

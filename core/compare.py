@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import models
 from .config import EmbedConfig
+from .data import positive_column
 from .evaluation import shown_metrics
 from .models import BUNDLED_NAMES, ModelError, model_prompts, resolve_model, shared_model
 from .search import SearchIndex, get_index, query_scores, ranks_of, similarity
@@ -79,7 +80,7 @@ class EvalData:
 
     @property
     def pos_col(self) -> str:
-        return "document" if self.fmt == "pairs" else "positive"
+        return positive_column(self.fmt)
 
     def split_of(self, query: str) -> str | None:
         if self.fmt == "scored":
@@ -182,7 +183,7 @@ def gold_rank_changes(model_a: str, model_b: str, test_df: pd.DataFrame, fmt: st
             df[f"error_{side}"] = (df[f"score_{side}"] - df["label"]).abs()
         df["change"] = df["error_a"] - df["error_b"]
         return df
-    pos_col = "document" if fmt == "pairs" else "positive"
+    pos_col = positive_column(fmt)
     corpus = list(dict.fromkeys(list(corpus) + list(test_df[pos_col])))  # a test positive is always in the corpus
     position = {t: i for i, t in enumerate(corpus)}
     gold: dict[str, list[int]] = {}
@@ -253,7 +254,7 @@ def run_model_dir(run_dir: str | Path | None) -> str | None:
     if not run_dir:
         return None
     path = Path(run_dir) / "model"
-    return str(path) if (path / "modules.json").exists() or (path / "config.json").exists() else None
+    return str(path) if models.is_model_dir(path) else None
 
 
 def model_choices(runs_dir: str | Path, base_model: str, output_dir: str | None = None) -> list[str]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import EmbedConfig
+from .data import positive_column
 
 PROBE_FILE = "estimate_probe.json"
 PROBE_STEPS = 3  # measured training steps (after one small warm-up step)...
@@ -224,7 +225,7 @@ def _probe_rows(prep, cfg: EmbedConfig, columns: int) -> tuple[list[list[str]], 
     train = prep.train.head(max(64, cfg.batch_size * (PROBE_STEPS + 1)))
     if prep.fmt == "scored":
         return [[a, b] for a, b in zip(train["doc1"], train["doc2"])], [float(s) for s in train["similarity"]]
-    pos = "document" if prep.fmt == "pairs" else "positive"
+    pos = positive_column(prep.fmt)
     base = [[q, p] + ([n] if prep.fmt == "triplets" else []) for q, p, n in
             zip(train["query"], train[pos], train["negative"] if prep.fmt == "triplets" else train[pos])]
     docs = prep.corpus or list(train[pos])
@@ -238,7 +239,7 @@ def _eval_lengths(prep, lengths, bounded_to: int | None) -> list[int]:
         return []
     if prep.fmt == "scored":
         return lengths(list(test["doc1"]) + list(test["doc2"]))
-    pos = "document" if prep.fmt == "pairs" else "positive"
+    pos = positive_column(prep.fmt)
     corpus = list(dict.fromkeys(list(prep.corpus) + list(test[pos])))
     if bounded_to and len(corpus) > bounded_to:
         corpus = random.Random(0).sample(corpus, bounded_to)
@@ -306,7 +307,7 @@ def _encode_phases(cfg: EmbedConfig, prep, probe: dict[str, Any], lengths, colum
     other_miner = resolve_model(cfg.mining_model_name or cfg.model_name) != resolve_model(cfg.model_name)
     mined = columns > 2 + (fmt == "triplets")
     if mined:
-        pos = "document" if fmt == "pairs" else "positive"
+        pos = positive_column(fmt)
         positives = list(prep.train[pos])
         queries = list(dict.fromkeys(prep.train["query"]))
         corpus = list(dict.fromkeys([t for t in dict.fromkeys(prep.corpus) if t not in set(positives)] + positives))
@@ -338,7 +339,7 @@ def _training_plan(cfg: EmbedConfig, prep, columns: int, lengths, device: str) -
     if prep.fmt == "scored":
         cols = [lengths(prep.train["doc1"]), lengths(prep.train["doc2"])]
     else:
-        pos = "document" if prep.fmt == "pairs" else "positive"
+        pos = positive_column(prep.fmt)
         cols = [lengths(prep.train["query"]), lengths(prep.train[pos])]
         if prep.fmt == "triplets":
             cols.append(lengths(prep.train["negative"]))

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .compare import CompareError
+from .models import hub_offline, is_model_dir
 
 HUB_TIMEOUT_S = 8.0  # a push that has not even reached the hub by then is reported as unreachable, not waited on
 
@@ -27,7 +28,7 @@ def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = N
     (which SentenceTransformer loads), never a spill of files into the current directory; with a document index
     built by this model under `<folder>/index/` when `index_dir` is given."""
     model_dir = Path(model_dir)
-    if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
+    if not is_model_dir(model_dir):
         raise CompareError(f"No model at '{model_dir}': train a model first or pick a model directory.")
     if index_dir:
         from .doc_index import check_index_model
@@ -85,9 +86,9 @@ def push_to_hub(model_dir: str | Path, repo_id: str, token: str, private: bool =
         raise HubError("Give a Hugging Face access token with write permission (huggingface.co/settings/tokens).")
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo_id):
         raise HubError(f"Repo id {repo_id!r} is not of the form 'user-or-org/model-name'.")
-    if not (Path(model_dir) / "modules.json").exists():
+    if not is_model_dir(model_dir):
         raise HubError(f"No model at '{model_dir}': train a model first or pick a model directory.")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+    if hub_offline():
         raise HubError("HF_HUB_OFFLINE is set, so nothing was pushed. Unset it on a machine with internet access.")
     why = _reachable(constants.ENDPOINT, min(5.0, timeout_s))
     if why:

@@ -174,9 +174,11 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
     """The run history: one row per run folder, newest first, with the key settings and the primary metric."""
+    from .evaluation import PRIMARY  # the evaluators' module; runs.py stays importable without them
+
     rows = []
     for r in list_runs(runs_dir):
-        primary = "spearman" if r.format == "scored" else "ndcg@10"
+        primary = PRIMARY.get(r.format or "", PRIMARY["pairs"])
         s = r.settings
         rows.append({
             "date": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"), "run": r.run_id, "kind": r.kind,

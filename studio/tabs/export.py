@@ -13,6 +13,7 @@ from core import compare as cmp
 from core import export
 from core.config import load_config
 from core.errors import user_message
+from core.models import is_model_dir
 from core.runs import CONFIG_FILE, runs_frame
 from studio import errors
 from studio.plots import format_size
@@ -28,7 +29,7 @@ def model_for(run_dir: str | None, config: dict[str, Any] | None) -> str:
 
 
 def model_card(model_dir: str | None) -> str:
-    if not model_dir or not (Path(model_dir) / "modules.json").exists():
+    if not model_dir or not is_model_dir(model_dir):
         return NO_MODEL
     text = export.read_model_card(model_dir)
     if not text:
