@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,10 +119,35 @@ def run_state(run_dir: str | Path, events: list[dict[str, Any]] | None = None) -
     return "interrupted", None
 
 
+MAX_LOADED = 4096  # ended runs kept parsed; a run history page lists every run on each load
+_loaded: dict[str, tuple[tuple[int, int], RunInfo]] = {}
+_loaded_lock = threading.Lock()  # the studio lists runs from several request threads
+
+
 def load_run(run_dir: str | Path) -> RunInfo:
+    """A run's summary. An ended run is parsed once per version of its events.jsonl (size, mtime): after its
+    terminal event nothing else in the folder changes unless a resume appends events."""
+    run_dir = Path(run_dir)
+    try:
+        st = (run_dir / EVENTS_FILE).stat()
+        version = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        version = None
+    hit = _loaded.get(str(run_dir))
+    if version and hit and hit[0] == version:
+        return hit[1]
+    info = _read_run(run_dir)
+    if version and info.state in TERMINAL:
+        with _loaded_lock:
+            if len(_loaded) >= MAX_LOADED:
+                _loaded.pop(next(iter(_loaded)))
+            _loaded[str(run_dir)] = (version, info)
+    return info
+
+
+def _read_run(run_dir: Path) -> RunInfo:
     import yaml
 
-    run_dir = Path(run_dir)
     events, _ = read_events(run_dir / EVENTS_FILE)
     state, terminal = run_state(run_dir, events)
     try:

@@ -193,17 +193,21 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
                      autoscroll=True)
     timer = gr.Timer(POLL_S, active=False)
     view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended, timing]
+    drawn = gr.State(None)  # [run folder, events plotted]: a tick rebuilds the figures only when events arrived
 
-    def redraw(run_dir: str | None) -> tuple:
+    def redraw(run_dir: str | None, plotted: list | None = None) -> tuple:
         if not run_dir:
             return (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "",
-                    gr.Timer(active=False), None, "")
+                    gr.Timer(active=False), None, "", None)
         status = status_of(run_dir)
         events = run_events(run_dir)
         live = status["state"] == "running"
-        return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
+        mark = [run_dir, len(events)]
+        figures = ((gr.skip(), gr.skip()) if plotted is not None and list(plotted) == mark
+                   else (loss_figure(events), metrics_figure(events)))
+        return (progress_html(status), *figures, final_table(status),
                 log_lines(events, LOG_LINES) or log_tail(run_dir), gr.Timer(active=live), None if live else run_dir,
-                estimate_vs_actual(events))
+                estimate_vs_actual(events), mark)
 
     def on_estimate(config: dict[str, Any], dataset: dict | None, request: gr.Request) -> str:
         try:
@@ -229,8 +233,9 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
           [ctx.dataset, ctx.config, ctx.run], [info], api_visibility="private", show_progress="hidden")
     start.click(on_start, [ctx.config, ctx.dataset, ctx.run, nproc], [ctx.run, message], api_visibility="private")
     stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
-    ctx.run.change(redraw, [ctx.run], view, api_visibility="private", show_progress="hidden")
-    timer.tick(redraw, [ctx.run], view, concurrency_limit=None, api_visibility="private", show_progress="hidden")
+    ctx.run.change(redraw, [ctx.run], [*view, drawn], api_visibility="private", show_progress="hidden")
+    timer.tick(redraw, [ctx.run, drawn], [*view, drawn], concurrency_limit=None, api_visibility="private",
+               show_progress="hidden")
 
     # ---- API for scripts (hidden components)
     with gr.Column(visible=False):
