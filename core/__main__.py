@@ -73,10 +73,9 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def _fmt_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    m, s = divmod(int(seconds), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+    from .progress import format_eta
+
+    return format_eta(seconds, unknown="?")
 
 
 def _follow(run_dir: Path, done: threading.Event) -> None:
@@ -236,14 +235,10 @@ def _env_int(name: str, default: int) -> int:
 
 def _cmd_mine(a) -> int:
     from .config import load_config
-    from .inspect import InspectError, mine_run
+    from .negatives import mine_run
 
     cfg = load_config(a.config, a.overrides)
-    try:
-        run_dir, result = mine_run(cfg)
-    except InspectError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    run_dir, result = mine_run(cfg)  # an InspectError is printed by main()
     print(json.dumps(result.stats, indent=2))
     print(f"mined rows: {run_dir / 'mined.parquet'}")
     return 0
@@ -463,18 +458,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "similarity" and len(args.texts) < 2:
         print("similarity needs at least two texts", file=sys.stderr)
         return 2
-    from .config import ConfigError
-    from .data import DataError
-    from .models import ModelError
-    from .prepare import DatasetNotFound
+    from .errors import cli_message, expected
 
     try:
         return args.fn(args)
-    except (ConfigError, ModelError, DatasetNotFound, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except DataError as exc:
-        print(exc.report.to_text(), file=sys.stderr)
+    except Exception as exc:  # the user's errors get one paragraph; bugs keep their traceback
+        if not expected(exc):
+            raise
+        print(cli_message(exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\naborted", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""Two embedding models side by side: similarity, search with rank changes, gold ranks on the test split, and
-getting a model out (zip, hub) — the logic behind the studio's Compare and Export tabs, usable without a UI.
+"""Two embedding models side by side: similarity, search with rank changes, gold ranks on the test split — the
+logic behind the studio's Compare tab, usable without a UI. Getting a model out (zip, hub) is core/export.py.
 
 Any two models work (a hub id, the bundled MiniLM, a run's `model/` folder); "A" is usually the base model and
 "B" the fine-tuned one. Ranks are over the whole corpus, 1-based; a positive `change` always means B is better.
@@ -8,26 +8,20 @@ Any two models work (a hub id, the bundled MiniLM, a run's `model/` folder); "A"
 from __future__ import annotations
 
 import math
-import os
-import socket
-import threading
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 
 from . import models
 from .config import EmbedConfig
+from .data import positive_column
 from .evaluation import shown_metrics
 from .models import BUNDLED_NAMES, ModelError, model_prompts, resolve_model, shared_model
-from .runs import list_runs
 from .search import SearchIndex, get_index, query_scores, ranks_of, similarity
 
-HUB_TIMEOUT_S = 8.0  # a push that has not even reached the hub by then is reported as unreachable, not waited on
 K_LIST = (1, 5, 10)
 LOCAL_ROOTS = {"outputs", "runs", "models", "checkpoints", "workspace"}  # folder names that mean "a path", not a hub id
 
@@ -86,7 +80,7 @@ class EvalData:
 
     @property
     def pos_col(self) -> str:
-        return "document" if self.fmt == "pairs" else "positive"
+        return positive_column(self.fmt)
 
     def split_of(self, query: str) -> str | None:
         if self.fmt == "scored":
@@ -189,7 +183,7 @@ def gold_rank_changes(model_a: str, model_b: str, test_df: pd.DataFrame, fmt: st
             df[f"error_{side}"] = (df[f"score_{side}"] - df["label"]).abs()
         df["change"] = df["error_a"] - df["error_b"]
         return df
-    pos_col = "document" if fmt == "pairs" else "positive"
+    pos_col = positive_column(fmt)
     corpus = list(dict.fromkeys(list(corpus) + list(test_df[pos_col])))  # a test positive is always in the corpus
     position = {t: i for i, t in enumerate(corpus)}
     gold: dict[str, list[int]] = {}
@@ -260,7 +254,7 @@ def run_model_dir(run_dir: str | Path | None) -> str | None:
     if not run_dir:
         return None
     path = Path(run_dir) / "model"
-    return str(path) if (path / "modules.json").exists() or (path / "config.json").exists() else None
+    return str(path) if models.is_model_dir(path) else None
 
 
 def model_choices(runs_dir: str | Path, base_model: str, output_dir: str | None = None) -> list[str]:
@@ -279,128 +273,7 @@ def model_choice_pairs(runs_dir: str | Path, base_model: str, output_dir: str | 
     return pairs + [(v, v) for v in dict.fromkeys(keep or []) if v and v not in listed]
 
 
-def read_model_card(model_dir: str | Path | None) -> str:
-    path = Path(model_dir or "") / "README.md"
-    return path.read_text(encoding="utf-8") if model_dir and path.is_file() else ""
-
-
-def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = None,
-               index_dir: str | Path | None = None) -> Path:
-    """Zip a model folder under one top-level folder named after the model, so unzipping gives that one folder
-    (which SentenceTransformer loads), never a spill of files into the current directory; with a document index
-    built by this model under `<folder>/index/` when `index_dir` is given."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
-        raise CompareError(f"No model at '{model_dir}': train a model first or pick a model directory.")
-    if index_dir:
-        from .doc_index import check_index_model
-
-        check_index_model(index_dir, model_dir)
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    stem = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
-    target = dest_dir / f"{stem}.zip"
-    tmp = target.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:  # weights barely compress
-        for f in sorted(model_dir.rglob("*")):
-            if f.is_file():
-                zf.write(f, f"{stem}/{f.relative_to(model_dir).as_posix()}")
-        for f in sorted(Path(index_dir).iterdir()) if index_dir else []:
-            if f.is_file():
-                zf.write(f, f"{stem}/index/{f.name}")
-    tmp.replace(target)
-    return target
-
-
-def zip_folder(path: str | Path) -> str:
-    """The one top-level folder of a zip written by export_zip."""
-    with zipfile.ZipFile(path) as zf:
-        return zf.namelist()[0].split("/")[0] if zf.namelist() else ""
-
-
-class HubError(RuntimeError):
-    """A push that could not be done; the message says why and what to try."""
-
-
-def _reachable(endpoint: str, timeout: float) -> str | None:
-    """None when the hub's host answers a TCP connect, else the reason. Skipped behind a proxy (it decides)."""
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return None
-    url = urlparse(endpoint)
-    try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=timeout).close()
-        return None
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
-def push_to_hub(model_dir: str | Path, repo_id: str, token: str, private: bool = True,
-                timeout_s: float = HUB_TIMEOUT_S) -> str:
-    """Create `repo_id` (if needed) and upload the model folder. Returns the repo URL; raises HubError fast and
-    with a readable message when the input is wrong or the hub cannot be reached."""
-    import re
-
-    from huggingface_hub import HfApi, constants
-
-    repo_id, token = (repo_id or "").strip(), (token or "").strip()
-    if not token:
-        raise HubError("Give a Hugging Face access token with write permission (huggingface.co/settings/tokens).")
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo_id):
-        raise HubError(f"Repo id {repo_id!r} is not of the form 'user-or-org/model-name'.")
-    if not (Path(model_dir) / "modules.json").exists():
-        raise HubError(f"No model at '{model_dir}': train a model first or pick a model directory.")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
-        raise HubError("HF_HUB_OFFLINE is set, so nothing was pushed. Unset it on a machine with internet access.")
-    why = _reachable(constants.ENDPOINT, min(5.0, timeout_s))
-    if why:
-        raise HubError(f"Cannot reach {constants.ENDPOINT} ({why}): this machine looks offline, so nothing was "
-                       "pushed. Download the zip instead and upload it from a machine with internet access.")
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            api = HfApi(token=token)
-            box["url"] = str(api.create_repo(repo_id, private=private, exist_ok=True))
-            api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), commit_message="Upload from embedding-studio")
-        except Exception as exc:  # reported below with its first line: enough to act on
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, daemon=True, name="hub-push")
-    worker.start()
-    # Creating the repo must answer quickly; the upload itself may take long for big models.
-    worker.join(timeout_s)
-    if worker.is_alive() and "url" not in box:
-        raise HubError(f"The hub did not answer within {timeout_s:.0f} s; nothing was pushed. Check the connection.")
-    worker.join()
-    if "error" in box:
-        exc = box["error"]
-        first = (str(exc).splitlines() or [""])[0][:300]
-        hint = " Check that the token has write access." if "401" in first or "403" in first else ""
-        raise HubError(f"Push to {repo_id} failed: {type(exc).__name__}: {first}.{hint}")
-    return box.get("url") or f"{constants.ENDPOINT}/{repo_id}"
-
-
-def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
-    """The run history: one row per run folder, newest first, with the key settings and the primary metric."""
-    rows = []
-    for r in list_runs(runs_dir):
-        primary = "spearman" if r.format == "scored" else "ndcg@10"
-        s = r.settings
-        rows.append({
-            "date": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"), "run": r.run_id, "kind": r.kind,
-            "state": r.state, "dataset": Path(r.dataset).name if r.dataset else "", "format": r.format or "",
-            "model": str(s.get("model") or "").split("/")[-1], "epochs": s.get("epochs"), "batch": s.get("batch_size"),
-            "lr": s.get("learning_rate"), "negatives": s.get("num_negatives"), "metric": primary,
-            "before": r.before.get(primary), "after": r.after.get(primary), "path": r.path,
-        })
-    cols = ["date", "run", "kind", "state", "dataset", "format", "model", "epochs", "batch", "lr", "negatives",
-            "metric", "before", "after", "path"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-__all__ = ["CompareError", "HubError", "EvalData", "check_model", "compare_similarity", "search_both",
+__all__ = ["CompareError", "EvalData", "check_model", "compare_similarity", "search_both",
            "gold_rank_changes", "improved_and_worsened", "ir_metrics", "metrics_frame", "evaluation_data",
-           "export_zip", "push_to_hub", "read_model_card", "model_choices",
-           "model_choice_pairs", "run_model_dir", "runs_frame",
+           "model_choices", "model_choice_pairs", "run_model_dir",
            ]

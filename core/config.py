@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SEED_DATASET_PATH = "data/raw/embedding_dataset.jsonl"  # where the seed walk-through puts its data
@@ -195,15 +196,67 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _all_keys(model: type[BaseModel] = EmbedConfig, prefix: str = "") -> list[str]:
-    keys = []
+# Dotted keys ("mining.num_negatives") are how YAML blocks, CLI overrides, the studio's form and the API name a
+# setting; these helpers are the only code that walks them.
+def schema_fields(model: type[BaseModel] = EmbedConfig, prefix: str = "") -> list[tuple[str, FieldInfo]]:
+    """(dotted key, pydantic field) for every setting of the schema, in declaration order."""
+    out = []
     for name, info in model.model_fields.items():
         ann = info.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            keys += _all_keys(ann, f"{prefix}{name}.")
+            out += schema_fields(ann, f"{prefix}{name}.")
         else:
-            keys.append(prefix + name)
-    return keys
+            out.append((prefix + name, info))
+    return out
+
+
+def keys() -> list[str]:
+    """Every dotted key of the schema."""
+    return [key for key, _ in schema_fields()]
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as {dotted key: value}."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+
+def nest(items: dict[str, Any]) -> dict[str, Any]:
+    """{key or dotted key: value} -> a nested config (later keys win, blocks merge)."""
+    out: dict[str, Any] = {}
+    for key, value in items.items():
+        out = set_key(out, str(key), value)
+    return out
+
+
+def _blocked(config: dict[str, Any], key: str) -> bool:
+    """Whether a part of dotted `key` above its last one already holds a value that is not a block."""
+    node: Any = config
+    for part in key.split(".")[:-1]:
+        node = node.get(part)
+        if node is None:
+            return False
+        if not isinstance(node, dict):
+            return True
+    return False
+
+
+def get_key(config: dict[str, Any], key: str) -> Any:
+    """The value at dotted `key` (e.g. "mining.num_negatives"), None when any part is missing."""
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def set_key(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """A copy of `config` with dotted `key` set (nested blocks copied, never shared with the input)."""
+    out = dict(config)
+    head, _, rest = key.partition(".")
+    out[head] = set_key(dict(out.get(head) or {}), rest, value) if rest else value
+    return out
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -240,7 +293,7 @@ def safe_yaml(text: str, source: str) -> Any:
 
 
 def _suggest(key: str) -> str:
-    close = difflib.get_close_matches(key, _all_keys() + ["preset"], n=1, cutoff=0.5)
+    close = difflib.get_close_matches(key, keys() + ["preset"], n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
@@ -264,15 +317,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             continue
         key, raw = item.split("=", 1)
         key = key.strip()
-        parts = key.split(".")
-        node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                errors.append(f"override '{item}' conflicts with another override")
-                break
+        if _blocked(out, key):
+            errors.append(f"override '{item}' conflicts with another override")
         else:
-            node[parts[-1]] = _parse_value(raw)
+            out = set_key(out, key, _parse_value(raw))
     if errors:
         raise ConfigError(errors, "overrides")
     return out
@@ -382,32 +430,19 @@ def yaml_value(value: Any) -> str:
 
 def config_diff(cfg: EmbedConfig, base: EmbedConfig | None = None) -> list[str]:
     """`key=value` items that turn `base` (default: the schema defaults) into `cfg` — for 'copy as command'."""
-    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
-        return out
-
-    old, new = flat((base or EmbedConfig()).to_dict()), flat(cfg.to_dict())
+    old, new = flatten((base or EmbedConfig()).to_dict()), flatten(cfg.to_dict())
     return [f"{k}={yaml_value(v)}" for k, v in new.items() if old.get(k) != v]
 
 
 def field_specs() -> list[dict[str, Any]]:
     """Every key with its type, default, help text and allowed values — what the studio's form is built from."""
     specs = []
-
-    def walk(model: type[BaseModel], prefix: str) -> None:
-        for name, info in model.model_fields.items():
-            ann = info.annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                walk(ann, f"{prefix}{name}.")
-                continue
-            choices = get_args(ann) if get_origin(ann) is Literal else None
-            default = info.get_default(call_default_factory=True)
-            specs.append({"key": prefix + name, "default": default, "help": info.description or "",
-                          "choices": list(choices) if choices else None, "annotation": str(ann)})
-
-    walk(EmbedConfig, "")
+    for key, info in schema_fields():
+        ann = info.annotation
+        choices = get_args(ann) if get_origin(ann) is Literal else None
+        default = info.get_default(call_default_factory=True)
+        specs.append({"key": key, "default": default, "help": info.description or "",
+                      "choices": list(choices) if choices else None, "annotation": str(ann)})
     return specs
 
 

@@ -28,11 +28,13 @@ from core.data_checks import (
     compute_stats,
     kind,
     length_warnings,
+    positive_column,
     row_warnings,
     token_lengths,
 )
 
 __all__ = ["ALIASES", "COLUMNS", "DataError", "Format", "Issue", "ValidationReport", "compute_stats", "dataset_hash",
+           "positive_column",
            "load_dataset", "overlap_warning", "read_texts", "split_dataset", "token_lengths", "validate_file"]
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")

@@ -20,6 +20,13 @@ COLUMNS: dict[str, list[str]] = {
     "triplets": ["query", "positive", "negative"],
     "scored": ["doc1", "doc2", "similarity"],
 }
+
+
+def positive_column(fmt: str) -> str:
+    """The column holding a query's relevant document: "document" in pairs, "positive" in triplets."""
+    return COLUMNS[fmt][1]
+
+
 # Accepted column names, position i maps to COLUMNS[format][i]. Checked in this order, so the three-column
 # triplet names win over the pair names they contain (anchor/positive/negative also holds anchor/positive).
 ALIASES: dict[str, list[tuple[str, ...]]] = {

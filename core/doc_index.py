@@ -25,7 +25,7 @@ import pandas as pd
 
 from .documents import MAX_FILE_MB, Chunk, chunk_documents, read_documents
 from .fingerprint import model_fingerprint
-from .models import resolve_model
+from .models import is_model_dir, resolve_model
 
 INDEX_VERSION = 1
 EXACT_LIMIT = 100_000  # flat search of 100k MiniLM vectors is ~5 ms; above it HNSW keeps queries in milliseconds
@@ -349,7 +349,7 @@ def load_index(path: str | Path, model: str | Path | None = None, fast_queries: 
     path = Path(path)
     manifest = _read_manifest(path)
     # An index shipped inside its model's folder (model zip: <model>/index/) is searched with that folder.
-    inside = (path.parent / "modules.json").exists() and path.name == "index"
+    inside = is_model_dir(path.parent) and path.name == "index"
     name = str(model) if model else str(path.parent) if inside else manifest["model"]["path"]
     try:
         model_path = resolve_model(name)

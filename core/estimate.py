@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import EmbedConfig
+from .data import positive_column
 
 PROBE_FILE = "estimate_probe.json"
 PROBE_STEPS = 3  # measured training steps (after one small warm-up step)...
@@ -224,7 +225,7 @@ def _probe_rows(prep, cfg: EmbedConfig, columns: int) -> tuple[list[list[str]], 
     train = prep.train.head(max(64, cfg.batch_size * (PROBE_STEPS + 1)))
     if prep.fmt == "scored":
         return [[a, b] for a, b in zip(train["doc1"], train["doc2"])], [float(s) for s in train["similarity"]]
-    pos = "document" if prep.fmt == "pairs" else "positive"
+    pos = positive_column(prep.fmt)
     base = [[q, p] + ([n] if prep.fmt == "triplets" else []) for q, p, n in
             zip(train["query"], train[pos], train["negative"] if prep.fmt == "triplets" else train[pos])]
     docs = prep.corpus or list(train[pos])
@@ -238,7 +239,7 @@ def _eval_lengths(prep, lengths, bounded_to: int | None) -> list[int]:
         return []
     if prep.fmt == "scored":
         return lengths(list(test["doc1"]) + list(test["doc2"]))
-    pos = "document" if prep.fmt == "pairs" else "positive"
+    pos = positive_column(prep.fmt)
     corpus = list(dict.fromkeys(list(prep.corpus) + list(test[pos])))
     if bounded_to and len(corpus) > bounded_to:
         corpus = random.Random(0).sample(corpus, bounded_to)
@@ -252,8 +253,8 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     """Seconds per phase for this prepared data (`prepare.split_data`) and config, on this machine. With
     `cached_only`, None unless the probe for this model, machine and batch shape is cached."""
     from .advice import small_split_warning
+    from .eval_schedule import EVALS_PER_RUN, every
     from .models import load_tokenizer
-    from .training import EVALS_PER_RUN, _every
 
     fmt, columns = prep.fmt, _columns(cfg, prep.fmt)
     t0 = time.perf_counter()
@@ -278,7 +279,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     plan = _training_plan(cfg, prep, columns, lengths, str(probe.get("device", "cpu")))
     step_s = probe["train_s_per_token"] * plan["tokens_per_step"]
     eval_s = enc * sum(_eval_lengths(prep, lengths, cfg.evaluation.max_corpus_size))
-    save_every = plan["eval_steps"] or _every(plan["steps"], EVALS_PER_RUN)
+    save_every = plan["eval_steps"] or every(plan["steps"], EVALS_PER_RUN)
     plan["checkpoints"] = plan["steps"] // save_every
     # One step more: the trainer's set-up and its first step's allocations cost about one step.
     phases["training"] = ((plan["steps"] + 1) * step_s + plan["evaluations"] * eval_s
@@ -306,7 +307,7 @@ def _encode_phases(cfg: EmbedConfig, prep, probe: dict[str, Any], lengths, colum
     other_miner = resolve_model(cfg.mining_model_name or cfg.model_name) != resolve_model(cfg.model_name)
     mined = columns > 2 + (fmt == "triplets")
     if mined:
-        pos = "document" if fmt == "pairs" else "positive"
+        pos = positive_column(fmt)
         positives = list(prep.train[pos])
         queries = list(dict.fromkeys(prep.train["query"]))
         corpus = list(dict.fromkeys([t for t in dict.fromkeys(prep.corpus) if t not in set(positives)] + positives))
@@ -328,17 +329,17 @@ def _test_queries(prep) -> int:
 
 def _training_plan(cfg: EmbedConfig, prep, columns: int, lengths, device: str) -> dict[str, Any]:
     """Steps, evaluations during training and the mean tokens of one batch, as training.py will see them."""
-    from .training import _eval_steps
+    from .eval_schedule import eval_steps as schedule_eval_steps
 
     rows = len(prep.train)
     steps_per_epoch = max(1, rows // cfg.batch_size)  # what training.py plans its evaluations with...
     steps = max(1, math.ceil(math.ceil(rows / cfg.batch_size) * cfg.num_epochs))  # ...the trainer runs a last partial batch
     bounded = _eval_lengths(prep, lambda texts: [0] * len(texts), cfg.evaluation.max_corpus_size)
-    eval_steps = _eval_steps(cfg, steps_per_epoch, columns, len(bounded)) if not prep.test.empty else None
+    eval_steps = schedule_eval_steps(cfg, steps_per_epoch, columns, len(bounded)) if not prep.test.empty else None
     if prep.fmt == "scored":
         cols = [lengths(prep.train["doc1"]), lengths(prep.train["doc2"])]
     else:
-        pos = "document" if prep.fmt == "pairs" else "positive"
+        pos = positive_column(prep.fmt)
         cols = [lengths(prep.train["query"]), lengths(prep.train[pos])]
         if prep.fmt == "triplets":
             cols.append(lengths(prep.train["negative"]))

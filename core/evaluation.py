@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from .config import IR_METRICS
+from .data import positive_column
 from .distributed import local_devices
 
 PRIMARY = {"pairs": "ndcg@10", "triplets": "ndcg@10", "scored": "spearman"}
@@ -25,7 +26,7 @@ def documents_of(df: pd.DataFrame, fmt: str) -> list[str]:
 
 def ir_data(test: pd.DataFrame, fmt: str, corpus: list[str]) -> tuple[dict, dict, dict]:
     """(queries, corpus, relevant_docs) dicts with stable ids for the IR evaluator."""
-    pos_col = "document" if fmt == "pairs" else "positive"
+    pos_col = positive_column(fmt)
     doc_id = {t: f"d{i}" for i, t in enumerate(dict.fromkeys(corpus))}
     for t in test[pos_col]:  # a test positive is always in the corpus
         doc_id.setdefault(t, f"d{len(doc_id)}")

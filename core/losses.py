@@ -14,6 +14,8 @@ from .distributed import world_size
 from .models import takes_attention_mask
 
 CHUNK_TOKENS = 1024
+LOSS_CLASSES = {"cosent": "CoSENTLoss", "cached_mnrl": "CachedMultipleNegativesRankingLoss",
+                "mnrl": "MultipleNegativesRankingLoss"}
 
 
 def embed_by_length(model, features: dict, chunk_tokens: int = CHUNK_TOKENS) -> torch.Tensor:
@@ -50,12 +52,17 @@ def _chunked(loss_class):
     return LengthChunked
 
 
+def loss_kind(cfg, fmt: str) -> str:
+    """The config's loss with "auto" resolved: CoSENT for scored pairs, the cached MNRL when mini_batch_size is set."""
+    if cfg.loss != "auto":
+        return cfg.loss
+    return "cosent" if fmt == "scored" else "cached_mnrl" if cfg.mini_batch_size else "mnrl"
+
+
 def build_loss(cfg, fmt: str, model):
     from sentence_transformers.sentence_transformer import losses
 
-    kind = cfg.loss
-    if kind == "auto":
-        kind = "cosent" if fmt == "scored" else "cached_mnrl" if cfg.mini_batch_size else "mnrl"
+    kind = loss_kind(cfg, fmt)
     # Chunks help a CPU only; the cached loss already embeds mini-batches; Matryoshka wraps the forward itself;
     # cutting a chunk to its longest text assumes the padding is on the right.
     # Only modules that read padded batches with an attention mask have padding to save (not a StaticEmbedding).

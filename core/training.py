@@ -7,7 +7,6 @@ Everything a UI needs to know is written to the run's events.jsonl.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import threading
@@ -20,15 +19,15 @@ from typing import Any
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
 
 from . import distributed
+from . import eval_schedule as schedule
 from .advice import warn_after_baseline
 from .config import EmbedConfig
-from .data import DataError
+from .errors import run_message
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
 from .losses import build_loss
 from .model_card import examples_of, write_model_card
 from .models import (
-    ModelError,
     check_output_dir,
     load_model,
     model_prompts,
@@ -36,7 +35,7 @@ from .models import (
     set_prompts,
     takes_attention_mask,
 )
-from .prepare import TRAIN_TABLE, DatasetNotFound, build_table, load_and_split
+from .prepare import TRAIN_TABLE, build_table, load_and_split
 from .progress import PhaseTracker, start_phases
 from .runs import (
     CHECKPOINTS,
@@ -55,10 +54,6 @@ from .runs import (
 )
 
 log = logging.getLogger("core")
-EVALS_PER_RUN = 4  # when eval_steps is not set: at most this many evaluations during training...
-MIN_EVAL_GAP = 5  # ...never more often than this: each evaluation re-encodes the corpus and saves a checkpoint...
-EVAL_SHARE = 0.15  # ...and together they may cost at most this share of the training compute (a CPU run is
-# otherwise dominated by them: 4 evaluations of a 1,000-document corpus cost as much as 17 MedQuAD steps)
 STATIC_MIN_LR = 1e-3  # below this a StaticEmbedding model (trained at ~0.1-0.2) hardly moves: warn
 
 
@@ -196,7 +191,7 @@ def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str 
         check_output_dir(cfg.output_dir)
         return _train(cfg, run_dir, writer, callback, resume_ckpt)
     except Exception as exc:  # every failure becomes a `failed` event with an actionable message
-        message = _user_message(exc)
+        message = run_message(exc, LOG_FILE)
         log.error("run failed: %s\n%s", message, traceback.format_exc())
         writer.emit("failed", message=message)
         return RunResult(run_dir, "failed", message=message)
@@ -206,60 +201,10 @@ def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str 
         handler.close()
 
 
-def _user_message(exc: Exception) -> str:
-    if isinstance(exc, DataError):
-        return exc.report.to_text()
-    if isinstance(exc, (ModelError, DatasetNotFound, FileNotFoundError, ValueError)):
-        return str(exc)
-    text = str(exc)
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-        return ("Out of memory. Lower batch_size, set mini_batch_size (e.g. 8) to use the cached loss, lower "
-                "max_seq_length, or use the `memory` preset.")
-    return f"{type(exc).__name__}: {text or 'unexpected error'} (details in the run's {LOG_FILE})"
-
-
-def _eval_steps(cfg: EmbedConfig, steps_per_epoch: int, columns: int, eval_texts: int) -> int | None:
-    """Steps between evaluations during training; None = no evaluation until the final one.
-
-    Automatic (eval_steps unset): as many evaluations as EVAL_SHARE of the training compute pays for, at most
-    EVALS_PER_RUN. A training step is a forward and a backward pass (about 3 forward passes) over
-    batch_size x columns texts; an evaluation is one forward pass over its queries and documents. Early stopping
-    needs evaluations to act on, so with a patience the run gets EVALS_PER_RUN of them whatever they cost."""
-    if cfg.evaluation.eval_steps:
-        return cfg.evaluation.eval_steps
-    total = _total_steps(cfg, steps_per_epoch)
-    affordable = int(EVAL_SHARE * total * 3 * cfg.batch_size * columns / max(1, eval_texts))
-    n = EVALS_PER_RUN if cfg.evaluation.early_stopping_patience else min(EVALS_PER_RUN, affordable)
-    if n <= 1:  # a single one would fall on the last step, which the final evaluation measures anyway
-        return None
-    return _every(total, n)
-
-
-def _total_steps(cfg: EmbedConfig, steps_per_epoch: int) -> int:
-    return max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
-
-
-def _every(total: int, n: int) -> int:
-    """Steps between `n` events spread over `total` steps, never closer than MIN_EVAL_GAP."""
-    return max(math.ceil(total / n), min(total, MIN_EVAL_GAP))
-
-
-def _eval_texts(evaluator) -> int:
-    """How many texts one run of `evaluator` encodes (queries + corpus, or both sides of each pair)."""
-    if evaluator is None:
-        return 0
-    if hasattr(evaluator, "evaluators"):
-        return sum(_eval_texts(e) for e in evaluator.evaluators)
-    if hasattr(evaluator, "corpus"):
-        return len(evaluator.queries) + len(evaluator.corpus)
-    return sum(len(getattr(evaluator, a, ())) for a in ("sentences1", "sentences2", "anchors", "positives", "negatives"))
-
-
 def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _EventCallback,
            resume_ckpt: str | None) -> RunResult:
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    from sentence_transformers import SentenceTransformerTrainer
 
     t_start = time.time()
     device = distributed.init_process_group()
@@ -272,48 +217,18 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     phases = callback.phases = PhaseTracker(writer, estimate)  # other ranks' writer writes nothing
     t_before = time.time()
     primary = PRIMARY[prep.fmt]
-    ev_batch, (final_eval, step_eval) = max(32, cfg.batch_size), _evaluators(cfg, prep, prompts)
+    final_eval, step_eval = _evaluators(cfg, prep, prompts)
     world = distributed.world_size()
 
     if cfg.report_to == "tensorboard":
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")  # transformers 5 reads it from here
     train_ds = Dataset.from_pandas(prep.table, preserve_index=False)
     steps_per_epoch = max(1, len(train_ds) // (cfg.batch_size * world))  # each step takes one batch per rank
-    eval_steps = _eval_steps(cfg, steps_per_epoch, len(train_ds.column_names), _eval_texts(step_eval))
+    eval_steps = schedule.eval_steps(cfg, steps_per_epoch, len(train_ds.column_names), schedule.eval_texts(step_eval))
     has_eval = step_eval is not None and eval_steps is not None
     # Without evaluations, checkpoints are still written now and then so that an interrupted run can resume.
-    save_steps = eval_steps or _every(_total_steps(cfg, steps_per_epoch), EVALS_PER_RUN)
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(run_dir / CHECKPOINTS),
-        num_train_epochs=cfg.num_epochs,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=ev_batch,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        warmup_ratio=cfg.warmup_ratio,
-        lr_scheduler_type=cfg.lr_scheduler,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
-        dataloader_pin_memory=False,
-        batch_sampler=BatchSamplers.NO_DUPLICATES if prep.fmt != "scored" else BatchSamplers.BATCH_SAMPLER,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=eval_steps,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=2 if has_eval else 1,
-        load_best_model_at_end=has_eval and cfg.evaluation.save_best_model,
-        metric_for_best_model=f"eval_{_metric_key(step_eval, primary)}" if has_eval else None,
-        greater_is_better=True,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        report_to=["tensorboard"] if cfg.report_to == "tensorboard" else "none",
-        disable_tqdm=True,
-        dataloader_drop_last=False,
-        **({"prompts": column_prompts(train_ds.column_names, prompts)} if any(prompts.values()) else {}),
-        **distributed.training_args(),
-        **_precision(cfg),
-    )
+    save_steps = eval_steps or schedule.every(schedule.total_steps(cfg, steps_per_epoch), schedule.EVALS_PER_RUN)
+    args = _training_args(cfg, run_dir, prep, train_ds, prompts, step_eval, eval_steps, save_steps)
     callbacks: list[Any] = [callback]
     if has_eval and cfg.evaluation.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.evaluation.early_stopping_patience))
@@ -331,14 +246,7 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     samples = len(train_ds) * cfg.num_epochs
     state = "stopped" if callback.stopped else "finished"
 
-    # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early.
-    bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
-    after = None if bounded else _known_final_metrics(trainer.state, callback, args.load_best_model_at_end)
-    measured = after is None and (state == "finished" or not callback.evals)
-    if measured:  # a run stopped before any evaluation is measured too
-        after = distributed.on_rank0(lambda: evaluate(model, final_eval), model)
-    elif after is None:
-        after = _last_metrics(run_dir)
+    after, measured = _final_metrics(cfg, prep, trainer, callback, model, final_eval, run_dir, state)
     if not distributed.is_main():
         return RunResult(run_dir, state)  # rank 0 decides what to keep and writes it
     if state == "finished" or measured:
@@ -369,6 +277,62 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     writer.emit(state, model_dir=model_dir, metrics=after, before=before, step=trainer.state.global_step,
                 timing=timing, run_dir=str(run_dir), message=message)
     return RunResult(run_dir, state, model_dir, before, after)
+
+
+def _training_args(cfg: EmbedConfig, run_dir: Path, prep, train_ds, prompts: dict[str, str], step_eval,
+                   eval_steps: int | None, save_steps: int):
+    """The trainer's arguments: the config's settings, the evaluation/save schedule, distributed and precision."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    has_eval = step_eval is not None and eval_steps is not None
+    primary = PRIMARY[prep.fmt]
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir / CHECKPOINTS),
+        num_train_epochs=cfg.num_epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(32, cfg.batch_size),
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_ratio=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
+        dataloader_pin_memory=False,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if prep.fmt != "scored" else BatchSamplers.BATCH_SAMPLER,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2 if has_eval else 1,
+        load_best_model_at_end=has_eval and cfg.evaluation.save_best_model,
+        metric_for_best_model=f"eval_{_metric_key(step_eval, primary)}" if has_eval else None,
+        greater_is_better=True,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        report_to=["tensorboard"] if cfg.report_to == "tensorboard" else "none",
+        disable_tqdm=True,
+        dataloader_drop_last=False,
+        **({"prompts": column_prompts(train_ds.column_names, prompts)} if any(prompts.values()) else {}),
+        **distributed.training_args(),
+        **_precision(cfg),
+    )
+
+
+def _final_metrics(cfg: EmbedConfig, prep, trainer, callback: _EventCallback, model, final_eval, run_dir: Path,
+                   state: str) -> tuple[dict[str, float], bool]:
+    """(metrics after training, whether they were measured now): the last full evaluation of the kept checkpoint
+    when the trainer already ran it, else a final evaluation, else (a run stopped after evaluating) the last one."""
+    # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early.
+    bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
+    after = None if bounded else _known_final_metrics(trainer.state, callback, trainer.args.load_best_model_at_end)
+    measured = after is None and (state == "finished" or not callback.evals)
+    if measured:  # a run stopped before any evaluation is measured too
+        after = distributed.on_rank0(lambda: evaluate(model, final_eval), model)
+    elif after is None:
+        after = _last_metrics(run_dir)
+    return after, measured
 
 
 def column_prompts(columns: list[str], prompts: dict[str, str]) -> dict[str, str]:

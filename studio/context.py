@@ -2,7 +2,8 @@
 
 Each tab module exposes ``create_<name>_tab(ctx: StudioContext) -> dict[str, component]`` and is called inside
 ``with gr.Tab(...)`` by :func:`studio.app.create_app`. Tabs share state only through the ``gr.State`` objects
-below, so a tab never needs to import another tab.
+below, so a tab never imports another tab; what several tabs need lives in a studio module (files.py,
+errors.py, plots.py, run_view.py).
 
 Every handler that touches files asks ``ctx.visitor(request)`` first. In public mode that is a visitor with their
 own folder (uploads, configs, exclusions, runs, models, exports) and a Sandbox that every path they give passes

@@ -13,6 +13,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.progress import format_eta
+
 IR_CURVES = ["ndcg@10", "mrr@10", "accuracy@1"]  # what the Train tab plots for pairs and triplets
 SCORED_CURVES = ["spearman"]  # and for scored pairs (CoSENT)
 COLORS = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#db2777"]
@@ -163,15 +165,6 @@ def format_size(n_bytes: float) -> str:
             break
         value /= 1024
     return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def phase_parts(status: dict[str, Any]) -> list[str]:

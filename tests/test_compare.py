@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from core import compare as cmp
+from core import export
 from core.config import DEFAULT_MODEL, build_config
+from core.runs import runs_frame
 from tests.conftest import write_jsonl
 
 
@@ -120,7 +122,7 @@ def test_a_dotted_hub_id_is_looked_up_on_the_hub(unreachable_hub):
 def test_export_zip_unzips_to_a_loadable_model(env):
     from sentence_transformers import SentenceTransformer
 
-    path = cmp.export_zip(env.short, env.tmp / "exports")
+    path = export.export_zip(env.short, env.tmp / "exports")
     folder = Path(env.short).name
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
@@ -132,25 +134,25 @@ def test_export_zip_unzips_to_a_loadable_model(env):
     text = ["How do I reset my password?"]
     assert np.allclose(loaded.encode(text), original.encode(text), atol=1e-6)
     assert loaded.max_seq_length == 12
-    assert "Short MiniLM" in cmp.read_model_card(env.short)
+    assert "Short MiniLM" in export.read_model_card(env.short)
     with pytest.raises(cmp.CompareError, match="train a model first"):
-        cmp.export_zip(env.tmp / "nothing", env.tmp / "exports")
+        export.export_zip(env.tmp / "nothing", env.tmp / "exports")
 
 
 def test_hub_push_offline_is_fast_and_clear(env, monkeypatch, unreachable_hub):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # really try: the hub's endpoint is a closed local port
     start = time.time()
-    with pytest.raises(cmp.HubError) as err:
-        cmp.push_to_hub(env.short, "someone/test-model", "hf_not_a_real_token")
+    with pytest.raises(export.HubError) as err:
+        export.push_to_hub(env.short, "someone/test-model", "hf_not_a_real_token")
     assert time.time() - start < 10
     assert "nothing was pushed" in str(err.value) and "offline" in str(err.value).lower()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(cmp.HubError, match="HF_HUB_OFFLINE"):
-        cmp.push_to_hub(env.short, "someone/test-model", "hf_x")
-    with pytest.raises(cmp.HubError, match="user-or-org/model-name"):
-        cmp.push_to_hub(env.short, "not a repo", "hf_x")
-    with pytest.raises(cmp.HubError, match="token"):
-        cmp.push_to_hub(env.short, "someone/test-model", "")
+    with pytest.raises(export.HubError, match="HF_HUB_OFFLINE"):
+        export.push_to_hub(env.short, "someone/test-model", "hf_x")
+    with pytest.raises(export.HubError, match="user-or-org/model-name"):
+        export.push_to_hub(env.short, "not a repo", "hf_x")
+    with pytest.raises(export.HubError, match="token"):
+        export.push_to_hub(env.short, "someone/test-model", "")
 
 
 def test_model_choices_and_runs_frame(env, tmp_path):
@@ -163,6 +165,6 @@ def test_model_choices_and_runs_frame(env, tmp_path):
     (run / "metrics.json").write_text('{"before": {"ndcg@10": 0.5}, "after": {"ndcg@10": 0.7}}', encoding="utf-8")
     choices = cmp.model_choices(tmp_path / "runs", DEFAULT_MODEL, env.short)
     assert choices == [DEFAULT_MODEL, env.short, str(run / "model")]
-    df = cmp.runs_frame(tmp_path / "runs")
+    df = runs_frame(tmp_path / "runs")
     assert df.iloc[0]["run"] == run.name and df.iloc[0]["state"] == "finished"
     assert (df.iloc[0]["before"], df.iloc[0]["after"]) == (0.5, 0.7)

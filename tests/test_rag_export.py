@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from core import compare as cmp
+from core import export
 from core.config import DEFAULT_MODEL
 from core.doc_index import IndexMismatchError, build_index, load_index
 from core.model_card import search_section
@@ -24,9 +24,9 @@ def test_model_zip_with_index_and_the_cards_snippet(tmp_path):
     model = shutil.copytree(resolve_model(DEFAULT_MODEL), tmp_path / "model")
     docs = make_documents(tmp_path / "docs", bad=False)
     build_index(model, docs, tmp_path / "index", chunk_tokens=30)
-    path = cmp.export_zip(model, tmp_path / "exports", index_dir=tmp_path / "index")
+    path = export.export_zip(model, tmp_path / "exports", index_dir=tmp_path / "index")
     with zipfile.ZipFile(path) as zf:
-        top = cmp.zip_folder(path)  # one top-level folder named after the model
+        top = export.zip_folder(path)  # one top-level folder named after the model
         assert {f"{top}/index/index.faiss", f"{top}/index/chunks.parquet", f"{top}/index/manifest.json"} <= set(
             zf.namelist())
         zf.extractall(tmp_path / "unzipped")
@@ -45,4 +45,4 @@ def test_model_zip_with_index_and_the_cards_snippet(tmp_path):
     manifest["model"]["fingerprint"] = "f" * 24
     (tmp_path / "index" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError):
-        cmp.export_zip(unzipped, tmp_path / "exports", index_dir=tmp_path / "index")
+        export.export_zip(unzipped, tmp_path / "exports", index_dir=tmp_path / "index")

@@ -236,7 +236,7 @@ def test_ctrl_c_stops_the_cli_and_keeps_a_model(tmp_path, sample_pairs):
 
 def test_automatic_evaluation_schedule_follows_its_cost():
     from core.config import EmbedConfig
-    from core.training import _eval_steps
+    from core.eval_schedule import eval_steps as _eval_steps
 
     cfg = EmbedConfig()
     # 56 steps of 32 (query, positive, negative) rows vs a 1,000-text evaluation: 15% of the training buys 2 of them.

@@ -4,7 +4,6 @@ the two stable endpoints are `compare_similarity` and `compare_search`."""
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,13 @@ import pandas as pd
 from core import compare as cmp
 from core.config import DEFAULT_MODEL
 from core.data import read_texts
-from core.inspect import effective_config, expected, user_message
+from core.errors import user_message
+from core.negatives import effective_config
+from studio import errors
+from studio.files import sanitise_name, upload_dir, upload_problem
 from studio.run_view import data_line
 from studio.style import nothing_yet
-from studio.tabs.data import sanitise_name, upload_dir, upload_problem
 
-log = logging.getLogger("studio")
 MISSING = "train a model first or pick a model directory"
 
 
@@ -29,9 +29,7 @@ def _short(text: str, n: int = 160) -> str:
 
 
 def _error(exc: Exception) -> gr.Error:
-    if not expected(exc):
-        log.exception("compare tab")
-    return gr.Error(user_message(exc))
+    return errors.error(exc, "compare tab")
 
 
 def model_b_default(run_dir: str | None, config: dict[str, Any] | None) -> str:

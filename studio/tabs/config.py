@@ -21,16 +21,18 @@ from core.config import (
     PRESETS,
     ConfigError,
     EmbedConfig,
+    apply_preset,
     build_config,
     config_diff,
     config_from_yaml_text,
     field_specs,
+    get_key,
     load_config,
+    set_key,
     yaml_value,
 )
-from core.config import apply_preset as core_apply_preset
 from studio.context import StudioContext
-from studio.tabs.data import ROOT, sanitise_name
+from studio.files import ROOT, sanitise_name
 
 DEFAULT_CONFIG = ROOT / "assets" / "configs" / "default.yaml"
 FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
@@ -40,21 +42,6 @@ FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
     "prompts.query", "prompts.document",
 ]
 _SPECS = {s["key"]: s for s in field_specs()}
-
-
-def get_key(config: dict[str, Any], key: str) -> Any:
-    node: Any = config
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def set_key(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """A copy of `config` with dotted `key` set (nested blocks copied, never shared with the input)."""
-    out = dict(config)
-    head, _, rest = key.partition(".")
-    out[head] = set_key(dict(out.get(head) or {}), rest, value) if rest else value
-    return out
 
 
 def _component(spec: dict[str, Any], value: Any, models: list[tuple[str, str]] | None = None) -> gr.components.Component:
@@ -94,11 +81,6 @@ def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
             value = int(value)  # the form's 8.0 means 8
         out = set_key(out, key, value)
     return out
-
-
-def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """The preset over the config by the CLI's rule (core.config.apply_preset): keys the config chose are kept."""
-    return core_apply_preset(config, name)
 
 
 def copy_command(config: dict[str, Any], base: str | Path = DEFAULT_CONFIG) -> str:

@@ -3,7 +3,6 @@ run history — picking a run makes it the studio's current run (Train redraws i
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +10,16 @@ import gradio as gr
 import pandas as pd
 
 from core import compare as cmp
+from core import export
 from core.config import load_config
-from core.inspect import expected, user_message
-from core.runs import CONFIG_FILE
+from core.errors import user_message
+from core.models import is_model_dir
+from core.runs import CONFIG_FILE, runs_frame
+from studio import errors
 from studio.plots import format_size
 from studio.run_view import restore_run_data
 from studio.style import nothing_yet
 
-log = logging.getLogger("studio")
 NO_MODEL = "*No model here yet: train a model first or pick a model directory.*"
 
 
@@ -28,9 +29,9 @@ def model_for(run_dir: str | None, config: dict[str, Any] | None) -> str:
 
 
 def model_card(model_dir: str | None) -> str:
-    if not model_dir or not (Path(model_dir) / "modules.json").exists():
+    if not model_dir or not is_model_dir(model_dir):
         return NO_MODEL
-    text = cmp.read_model_card(model_dir)
+    text = export.read_model_card(model_dir)
     if not text:
         return "*This model has no README.md model card.*"
     if text.startswith("---"):  # the YAML front matter is for the Hub, not for reading
@@ -40,8 +41,8 @@ def model_card(model_dir: str | None) -> str:
 
 
 def build_zip(model_dir: str, workspace: str | Path, index_dir: str | None = None) -> tuple[str, str]:
-    path = cmp.export_zip(model_dir, Path(workspace) / "exports", index_dir=(index_dir or "").strip() or None)
-    folder = cmp.zip_folder(path)
+    path = export.export_zip(model_dir, Path(workspace) / "exports", index_dir=(index_dir or "").strip() or None)
+    folder = export.zip_folder(path)
     extra = f" with its document index in `{folder}/index/`" if (index_dir or "").strip() else ""
     return str(path), (f"Zipped {model_dir}{extra} → `{path.name}` ({format_size(path.stat().st_size)}). Unzip it to "
                        f"get the folder `{folder}/` and load it with `SentenceTransformer(\"{folder}\")`.")
@@ -57,12 +58,12 @@ def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> str:
 
 
 def hub_push(model_dir: str, repo_id: str, token: str, private: bool) -> str:
-    url = cmp.push_to_hub(model_dir, repo_id, token, private=private)
+    url = export.push_to_hub(model_dir, repo_id, token, private=private)
     return f"Pushed {model_dir} to [{repo_id}]({url})."
 
 
 def history(runs_dir: str | Path | None) -> pd.DataFrame:
-    df = cmp.runs_frame(runs_dir or "")
+    df = runs_frame(runs_dir or "")
     for c in ("before", "after"):
         df[c] = df[c].map(lambda v: None if v is None or pd.isna(v) else round(float(v), 4))
     # The outcome first (before/after), the settings after it: the table is wider than the page.
@@ -127,11 +128,7 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     runs_status = gr.Markdown()
 
     def fail(exc: Exception) -> str:
-        if not expected(exc):
-            log.exception("export tab")
-        msg = user_message(exc)
-        gr.Warning(msg)
-        return f"⚠️ {msg}"
+        return errors.warn(exc, "export tab")
 
     def on_zip(model_dir: str, index: str | None = None, request: gr.Request | None = None,
                progress: gr.Progress = gr.Progress()):  # noqa: B008

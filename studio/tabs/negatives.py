@@ -1,10 +1,9 @@
 """Negatives tab: inspect the hard negatives mined for a run, exclude bad ones from the next training, and
 preview other mining thresholds from the cached embeddings. Every handler here is a plain function over
-`core.inspect`; the gradio wiring is at the bottom."""
+`core.negatives`; the gradio wiring is at the bottom."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,14 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import inspect as ins
+from core import negatives as ins
 from core.config import build_config, load_config
+from core.errors import user_message
 from core.runs import CONFIG_FILE
+from studio import errors
 from studio.run_view import data_line
 from studio.style import nothing_yet
 
-log = logging.getLogger("studio")
 MAX_ROWS = 500  # shown at once: a browser table of thousands of long texts is slow; the filter narrows it
 SHOWN = ["exclude", "query", "positive", "negative", "rank", "positive_score", "negative_score", "gap", "suspected"]
 # exclude, query, positive, negative, 4 scores, suspected: the three texts share the width, all columns in view
@@ -142,11 +142,7 @@ def confined(v: Any, config: dict[str, Any], dataset: dict[str, Any] | None) -> 
 
 
 def _warn(exc: Exception) -> str:
-    msg = ins.user_message(exc)
-    if not ins.expected(exc):
-        log.exception("negatives tab")
-    gr.Warning(msg)
-    return f"⚠️ {msg}"
+    return errors.warn(exc, "negatives tab")
 
 
 def create_negatives_tab(ctx: Any) -> dict[str, Any]:
@@ -200,7 +196,7 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             run = ctx.visitor(request).run(run_dir)
             return (*_loaded(load_run(str(run) if run else None), text, sus, sort, config), "")
         except Exception as exc:  # a run without mined rows is normal: say so in place, drop the old rows
-            return dict(EMPTY), _table(None, set()), ins.user_message(exc), score_histogram(None), ""
+            return dict(EMPTY), _table(None, set()), user_message(exc), score_histogram(None), ""
 
     def on_mine(config: dict[str, Any], dataset: dict[str, Any] | None, search: str, suspects_only: bool,
                 sort_by: str, request: gr.Request,

@@ -7,7 +7,6 @@ string): docs/ (the uploads), index_a/ and index_b/ (core.doc_index folders), ex
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 import shutil
@@ -21,11 +20,10 @@ from core import compare as cmp
 from core.config import DEFAULT_MODEL
 from core.doc_index import build_index, load_index, zip_index
 from core.documents import DOC_SUFFIXES, read_documents, safe_extract_zip
-from core.inspect import expected, user_message
 from core.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
-from studio.tabs.data import upload_problem
+from studio import errors
+from studio.files import upload_problem
 
-log = logging.getLogger("studio")
 MAX_COLLECTION_MB = 500.0  # all uploads of one collection together
 SIDES = {"A": "index_a", "B": "index_b"}
 CID = re.compile(r"^[0-9a-f]{16}$")
@@ -78,9 +76,7 @@ def build_both(cid: str | None, model_a: str, model_b: str, workspace: str | Pat
             report = build_index(model, root / "docs", root / SIDES[side], progress=cb)
             lines.append(f"**Model {side}** (`{model}`): " + report.to_text().replace("\n", "  \n"))
         except Exception as exc:
-            if not expected(exc):
-                log.exception("rag tab build")
-            lines.append(f"**Model {side}** (`{model}`): ⚠️ {user_message(exc)}")
+            lines.append(f"**Model {side}** (`{model}`): ⚠️ {errors.message(exc, 'rag tab build')}")
     return "\n\n".join(lines)
 
 
@@ -166,11 +162,7 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
         dl_line = gr.Markdown()
 
     def fail(exc: Exception) -> str:
-        if not expected(exc):
-            log.exception("rag tab")
-        msg = user_message(exc)
-        gr.Warning(msg)
-        return f"⚠️ {msg}"
+        return errors.warn(exc, "rag tab")
 
     def on_upload(paths, cid, request: gr.Request):
         try:

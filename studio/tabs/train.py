@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from core.config import ConfigError, EmbedConfig, build_config, safe_yaml
+from core.config import ConfigError, EmbedConfig, apply_preset, build_config, nest, safe_yaml
 from core.distributed import max_processes
 from core.evaluation import metrics_table
 from core.events import read_events
@@ -27,7 +27,6 @@ from core.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, list_run
 from studio.context import StudioContext, Visitor
 from studio.plots import loss_figure, metrics_figure, progress_html
 from studio.run_view import estimate_vs_actual, log_lines, restore_run_data, train_info
-from studio.tabs.config import apply_preset, set_key
 
 POLL_S = 1.0
 LOG_LINES = 30
@@ -119,10 +118,7 @@ def parse_overrides(overrides: Any) -> dict[str, Any]:
         overrides = safe_yaml(overrides, "start_training")
     if not isinstance(overrides, dict):
         raise ConfigError(["overrides must be a mapping of key: value"], "start_training")
-    out: dict[str, Any] = {}
-    for key, value in overrides.items():
-        out = set_key(out, str(key), value) if "." in str(key) else {**out, str(key): value}
-    return out
+    return nest(overrides)
 
 
 def process_choices() -> list[int]:
@@ -197,17 +193,21 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
                      autoscroll=True)
     timer = gr.Timer(POLL_S, active=False)
     view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended, timing]
+    drawn = gr.State(None)  # [run folder, events plotted]: a tick rebuilds the figures only when events arrived
 
-    def redraw(run_dir: str | None) -> tuple:
+    def redraw(run_dir: str | None, plotted: list | None = None) -> tuple:
         if not run_dir:
             return (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "",
-                    gr.Timer(active=False), None, "")
+                    gr.Timer(active=False), None, "", None)
         status = status_of(run_dir)
         events = run_events(run_dir)
         live = status["state"] in ("running", "queued")  # a queued run is polled until it has run
-        return (progress_html(status), loss_figure(events), metrics_figure(events), final_table(status),
+        mark = [run_dir, len(events)]
+        figures = ((gr.skip(), gr.skip()) if plotted is not None and list(plotted) == mark
+                   else (loss_figure(events), metrics_figure(events)))
+        return (progress_html(status), *figures, final_table(status),
                 log_lines(events, LOG_LINES) or log_tail(run_dir), gr.Timer(active=live), None if live else run_dir,
-                estimate_vs_actual(events))
+                estimate_vs_actual(events), mark)
 
     def on_estimate(config: dict[str, Any], dataset: dict | None, request: gr.Request) -> str:
         try:
@@ -233,8 +233,9 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
           [ctx.dataset, ctx.config, ctx.run], [info], api_visibility="private", show_progress="hidden")
     start.click(on_start, [ctx.config, ctx.dataset, ctx.run, nproc], [ctx.run, message], api_visibility="private")
     stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
-    ctx.run.change(redraw, [ctx.run], view, api_visibility="private", show_progress="hidden")
-    timer.tick(redraw, [ctx.run], view, concurrency_limit=None, api_visibility="private", show_progress="hidden")
+    ctx.run.change(redraw, [ctx.run], [*view, drawn], api_visibility="private", show_progress="hidden")
+    timer.tick(redraw, [ctx.run, drawn], [*view, drawn], concurrency_limit=None, api_visibility="private",
+               show_progress="hidden")
 
     # ---- API for scripts (hidden components)
     with gr.Column(visible=False):

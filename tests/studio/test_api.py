@@ -132,7 +132,8 @@ def test_second_start_waits_in_the_queue_then_cancel_and_stop(client, tmp_path: 
 
 
 def test_copy_command_reproduces_the_config(studio) -> None:
-    from studio.tabs.config import DEFAULT_CONFIG, absolute_paths, copy_command, set_key
+    from core.config import set_key
+    from studio.tabs.config import DEFAULT_CONFIG, absolute_paths, copy_command
 
     demo, _ = studio
     cfg = set_key(set_key(demo.studio_context.config.value, "mining.num_negatives", 5), "dataset_name", "my data")

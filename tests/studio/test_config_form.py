@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.config import EmbedConfig, build_config
-from studio.tabs.config import FORM_KEYS, apply_preset, form_to_config, get_key
+from core.config import EmbedConfig, apply_preset, build_config, get_key
+from studio.tabs.config import FORM_KEYS, form_to_config
 
 
 def test_prompt_fields_keep_their_spaces_and_empty_means_the_models_own():

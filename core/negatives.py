@@ -204,19 +204,3 @@ def stats_preview(current: dict[str, Any], preview: dict[str, Any]) -> pd.DataFr
     rows.append({"stat": "mean gap", "current": ga, "preview": gb,
                  "change": round(gb - ga, 4) if ga is not None and gb is not None else None})
     return pd.DataFrame(rows, columns=["stat", "current", "preview", "change"])
-
-
-def user_message(exc: BaseException) -> str:
-    """One readable paragraph for an error from the engine (what the studio shows instead of a traceback)."""
-    from .data import DataError
-
-    if isinstance(exc, DataError):
-        return exc.report.to_text()
-    text = str(exc).strip() or "unexpected error"
-    # The engine's own errors (ConfigError, ModelError, ...) and its ValueErrors already say what to do.
-    return text if expected(exc) else f"{type(exc).__name__}: {text}"
-
-
-def expected(exc: BaseException) -> bool:
-    """An error the user can fix from its message (bad input, missing file/model), not a bug worth a traceback."""
-    return type(exc).__module__.startswith("core") or isinstance(exc, (ValueError, FileNotFoundError))

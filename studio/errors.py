@@ -1,0 +1,29 @@
+"""How a tab shows an error: core/errors.py decides the message, this logs bugs and puts it on screen."""
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from core.errors import expected, user_message
+
+log = logging.getLogger("studio")
+
+
+def message(exc: BaseException, where: str) -> str:
+    """The user's paragraph for exc; a traceback in the log when it is a bug rather than bad input."""
+    if not expected(exc):
+        log.exception(where)
+    return user_message(exc)
+
+
+def warn(exc: BaseException, where: str) -> str:
+    """Show exc as a toast and return it as a status line."""
+    msg = message(exc, where)
+    gr.Warning(msg)
+    return f"⚠️ {msg}"
+
+
+def error(exc: BaseException, where: str) -> gr.Error:
+    """exc as the gr.Error a handler raises."""
+    return gr.Error(message(exc, where))
