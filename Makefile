@@ -40,14 +40,15 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.dev-installed
 
-test: dev
+test: dev lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: dev
 	$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 lint: dev
-	$(VENV)/bin/ruff check core studio tests app.py
+	$(VENV)/bin/ruff check core studio tests app.py scripts
+	$(VENV)/bin/ruff format --check core studio tests app.py scripts
 
 studio: install
 	GRADIO_SERVER_PORT=$${GRADIO_SERVER_PORT:-$(PORT)} $(PY) app.py

@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     demo = create_app()
     demo.queue(default_concurrency_limit=HEAVY_CONCURRENCY)
     # quiet: Gradio's banner would suggest `share=True`, which this studio never does; the address is printed here.
-    demo.launch(server_name=host, server_port=port, share=False, quiet=True, prevent_thread_lock=True,
-                **launch_kwargs())
+    demo.launch(
+        server_name=host, server_port=port, share=False, quiet=True, prevent_thread_lock=True, **launch_kwargs()
+    )
     mode = "public mode" if demo.studio_context.public else "local mode"
     print(f"Embedding Fine-Tuning Studio on {demo.local_url} ({mode}; Ctrl+C stops it)", flush=True)
     demo.block_thread()

@@ -56,8 +56,12 @@ def _cmd_validate_config(a) -> int:
         name = getattr(cfg, key) or cfg.model_name
         print(f"{key}: {name} -> {resolve_model(name)}")
     path = resolve_dataset(cfg)
-    report = validate_file(path, format=None if cfg.format == "auto" else cfg.format,
-                           tokenizer=load_tokenizer(cfg.model_name), max_seq_length=cfg.max_seq_length)
+    report = validate_file(
+        path,
+        format=None if cfg.format == "auto" else cfg.format,
+        tokenizer=load_tokenizer(cfg.model_name),
+        max_seq_length=cfg.max_seq_length,
+    )
     print(report.to_text())
     if report.ok:  # what training will use when sample_size/test_size exceed the data
         notes: list[str] = []
@@ -95,18 +99,24 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
                 selected = ((e.get("config") or {}).get("evaluation") or {}).get("metrics")
                 d = e.get("data") or {}
                 procs = f" x {e['world_size']} processes" if (e.get("world_size") or 1) > 1 else ""
-                say(f"run {run_dir}  device={e.get('device')}{procs}  data={d.get('path')} ({d.get('format')}, "
-                    f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})")
+                say(
+                    f"run {run_dir}  device={e.get('device')}{procs}  data={d.get('path')} ({d.get('format')}, "
+                    f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})"
+                )
                 for w in d.get("warnings", []):
                     say(f"  warning: {w}")
             elif t == "mining_done":
                 s = e["stats"]
-                say(f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
+                say(
+                    f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
                     f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
-                    f"rows short of negatives {s['rows_without_enough_negatives']}")
+                    f"rows short of negatives {s['rows_without_enough_negatives']}"
+                )
             elif t == "train_step":
-                line = (f"{_bar(e['step'], e['max_steps'])} step {e['step']}/{e['max_steps']} epoch {e['epoch']:.2f} "
-                        f"loss {e['loss']:.4f} ETA {_fmt_eta(e.get('eta_s'))}")
+                line = (
+                    f"{_bar(e['step'], e['max_steps'])} step {e['step']}/{e['max_steps']} epoch {e['epoch']:.2f} "
+                    f"loss {e['loss']:.4f} ETA {_fmt_eta(e.get('eta_s'))}"
+                )
                 say(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
             elif t == "eval":
                 m = e["metrics"]
@@ -114,8 +124,11 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
                 shown = ", ".join(f"{k} {m[k]:.4f}" for k in shown_metrics(selected, m))
                 say(("\n" if tty else "") + f"eval ({label}): {shown}")
             elif t == "estimate":
-                say(f"estimate on this machine: {_fmt_eta(e.get('total_s'))} (" + ", ".join(
-                    f"{k.replace('_', ' ')} {_fmt_eta(v)}" for k, v in (e.get("phases") or {}).items() if v) + ")")
+                say(
+                    f"estimate on this machine: {_fmt_eta(e.get('total_s'))} ("
+                    + ", ".join(f"{k.replace('_', ' ')} {_fmt_eta(v)}" for k, v in (e.get("phases") or {}).items() if v)
+                    + ")"
+                )
             elif t == "warning":
                 say(("\n" if tty else "") + f"warning: {e.get('message')}")
             elif t == "checkpoint":
@@ -134,8 +147,11 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
 def _start_tensorboard(run_dir: Path, port: int):
     logdir = run_dir / "tensorboard"
     logdir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     print(f"TensorBoard on http://127.0.0.1:{port} (pid {proc.pid}); it stops when training ends.")
     return proc
 
@@ -149,11 +165,15 @@ def _cmd_train(a) -> int:
     cfg = load_config(a.config, overrides)
     launch = _launch_of(a)
     if launch.nproc < 1 or launch.nnodes < 1 or not 0 <= launch.node_rank < launch.nnodes:
-        raise ValueError(f"--nproc {launch.nproc} --nnodes {launch.nnodes} --node-rank {launch.node_rank}: need "
-                         "nproc >= 1, nnodes >= 1 and 0 <= node-rank < nnodes")
+        raise ValueError(
+            f"--nproc {launch.nproc} --nnodes {launch.nnodes} --node-rank {launch.node_rank}: need "
+            "nproc >= 1, nnodes >= 1 and 0 <= node-rank < nnodes"
+        )
     if launch.nnodes > 1 and not a.run_dir:
-        raise ValueError("training on several machines needs --run-dir: the same folder on a filesystem every "
-                         "machine shares (rank 0 writes the run there, every rank reads its checkpoints)")
+        raise ValueError(
+            "training on several machines needs --run-dir: the same folder on a filesystem every "
+            "machine shares (rank 0 writes the run there, every rank reads its checkpoints)"
+        )
     if a.run_dir:
         run_dir, ckpt = Path(a.run_dir), None
         if cfg.resume:
@@ -222,9 +242,17 @@ def _train_distributed(cfg, run_dir: Path, ckpt: str | None, launch, a) -> int:
         return 0 if code == 0 else 1
     state, end = run_state(run_dir)
     if state in ("finished", "stopped"):
-        print("\n" + metrics_table(end.get("before") or {}, end.get("metrics") or {},
-                                   cfg.evaluation.metrics + ["spearman", "triplet_accuracy"]))
-        print(f"\nrun folder: {run_dir}\nmodel: {end.get('model_dir')}  (SentenceTransformer('{end.get('model_dir')}'))")
+        print(
+            "\n"
+            + metrics_table(
+                end.get("before") or {},
+                end.get("metrics") or {},
+                cfg.evaluation.metrics + ["spearman", "triplet_accuracy"],
+            )
+        )
+        print(
+            f"\nrun folder: {run_dir}\nmodel: {end.get('model_dir')}  (SentenceTransformer('{end.get('model_dir')}'))"
+        )
     return 0 if state in ("finished", "stopped") and code == 0 else 1
 
 
@@ -273,14 +301,18 @@ def _cmd_eval(a) -> int:
         fmt = report.format
         _, test = split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed)
         corpus_src = df
-    corpus = list(dict.fromkeys(documents_of(corpus_src, fmt) + (read_texts(cfg.corpus_path) if cfg.corpus_path else [])))
+    corpus = list(
+        dict.fromkeys(documents_of(corpus_src, fmt) + (read_texts(cfg.corpus_path) if cfg.corpus_path else []))
+    )
     if test.empty:
         print("the test split is empty: set test_size or pass --data FILE")
         return 1
 
     def measure(name: str) -> dict[str, float]:  # each model with its prompts (the config's, else its own)
         model = load_model(name, max_seq_length=cfg.max_seq_length)
-        return evaluate(model, build_evaluator(test, fmt, corpus, prompts=set_prompts(model, model_prompts(model, cfg.prompts))))
+        return evaluate(
+            model, build_evaluator(test, fmt, corpus, prompts=set_prompts(model, model_prompts(model, cfg.prompts)))
+        )
 
     after = measure(a.model)
     before = measure(cfg.model_name) if a.baseline else {}
@@ -394,12 +426,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="write into this run folder (the studio uses this)")
     t.add_argument("--tensorboard", action="store_true", help="log to TensorBoard and serve it while training")
     t.add_argument("--tensorboard-port", type=int, default=6006)
-    t.add_argument("--nproc", type=int, default=1,
-                   help="data-parallel processes on this machine (one per GPU), started with torchrun")
+    t.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (one per GPU), started with torchrun",
+    )
     t.add_argument("--nnodes", type=int, default=_env_int("NNODES", 1), help="machines in the run (env NNODES)")
     t.add_argument("--node-rank", type=int, default=_env_int("NODE_RANK", 0), help="this machine's index (NODE_RANK)")
-    t.add_argument("--master-addr", default=os.environ.get("MASTER_ADDR") or None,
-                   help="address of the machine with node rank 0 (MASTER_ADDR)")
+    t.add_argument(
+        "--master-addr",
+        default=os.environ.get("MASTER_ADDR") or None,
+        help="address of the machine with node rank 0 (MASTER_ADDR)",
+    )
     t.add_argument("--master-port", type=int, default=_env_int("MASTER_PORT", 29500), help="its port (MASTER_PORT)")
     t.add_argument("overrides", nargs="*", metavar="key=value")
     t.set_defaults(fn=_cmd_train)

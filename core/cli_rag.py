@@ -22,8 +22,9 @@ def _progress(label: str):
         rate = done / max(1e-9, time.perf_counter() - state["t0"])
         bar = "#" * (pct * 30 // 100) + "-" * (30 - pct * 30 // 100)
         line = f"{label} [{bar}] {done}/{total} chunks ({rate:.0f}/s)"
-        print(("\r" + line) if tty else line, end="\n" if (done >= total or not tty) else "", file=sys.stderr,
-              flush=True)
+        print(
+            ("\r" + line) if tty else line, end="\n" if (done >= total or not tty) else "", file=sys.stderr, flush=True
+        )
 
     return show
 
@@ -32,16 +33,24 @@ def _build(model: str, documents: str, out: str | Path, a, label: str = "embeddi
     from .doc_index import build_index
     from .documents import MAX_FILE_MB
 
-    report = build_index(model, documents, out, chunk_tokens=a.chunk_tokens, overlap=a.overlap,
-                         exact_limit=a.exact_limit, max_file_mb=a.max_file_mb or MAX_FILE_MB, batch_size=a.batch_size,
-                         progress=_progress(label))
+    report = build_index(
+        model,
+        documents,
+        out,
+        chunk_tokens=a.chunk_tokens,
+        overlap=a.overlap,
+        exact_limit=a.exact_limit,
+        max_file_mb=a.max_file_mb or MAX_FILE_MB,
+        batch_size=a.batch_size,
+        progress=_progress(label),
+    )
     print(report.to_text())
     return report
 
 
 def _cmd_index_build(a) -> int:
     _build(a.model, a.documents, a.out, a)
-    print(f"search it: python -m core index search --index {a.out} \"your question\" -k 5")
+    print(f'search it: python -m core index search --index {a.out} "your question" -k 5')
     return 0
 
 
@@ -91,8 +100,12 @@ def _cmd_export_onnx(a) -> int:
 
 
 def _index_options(p) -> None:
-    p.add_argument("--chunk-tokens", type=int, default=None,
-                   help="tokens per chunk (default and upper bound: the model's max_seq_length less special tokens)")
+    p.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=None,
+        help="tokens per chunk (default and upper bound: the model's max_seq_length less special tokens)",
+    )
     p.add_argument("--overlap", type=int, default=32, help="tokens shared by consecutive chunks")
     p.add_argument("--exact-limit", type=int, default=100_000, help="above this many chunks, an HNSW index")
     p.add_argument("--max-file-mb", type=float, help="larger files are skipped (default 50)")

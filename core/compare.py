@@ -36,16 +36,21 @@ def check_model(name: str | None, role: str = "model") -> str:
     if not name:
         raise CompareError(f"No {role} given: train a model first or pick a model directory.")
     first = Path(name).parts[0] if Path(name).parts else ""
-    path_like = (name.startswith((".", "/", "~")) or name.count("/") != 1  # `org/name-v1.5` is a hub id
-                 or first in LOCAL_ROOTS or Path(first).is_dir())
+    path_like = (
+        name.startswith((".", "/", "~"))
+        or name.count("/") != 1  # `org/name-v1.5` is a hub id
+        or first in LOCAL_ROOTS
+        or Path(first).is_dir()
+    )
     if path_like and name.lower() not in BUNDLED_NAMES and not Path(name).expanduser().is_dir():
         # Checked here so a missing output folder is not first looked up on the hub as 'outputs/embedding_model'.
         raise CompareError(f"No model at '{name}' ({role}): train a model first or pick a model directory.")
     try:
         return resolve_model(name)
     except ModelError as exc:
-        raise CompareError(f"Model '{name}' ({role}) could not be used: train a model first or pick a model "
-                           f"directory. Details: {exc}") from None
+        raise CompareError(
+            f"Model '{name}' ({role}) could not be used: train a model first or pick a model directory. Details: {exc}"
+        ) from None
 
 
 def split_lines(text: str | list[str]) -> list[str]:
@@ -69,6 +74,7 @@ def compare_similarity(text_a: str, others: str | list[str], model_a: str, model
 
 
 # ---- evaluation data: the same split and corpus as training (prepare.load_and_split), without a run folder ----
+
 
 @dataclass
 class EvalData:
@@ -111,7 +117,9 @@ def evaluation_data(cfg: EmbedConfig) -> EvalData:
         prep = split_data(cfg)
         corpus = prep.corpus
         if prep.fmt == "scored":  # no documents as such: search over every text of the file
-            texts = list(prep.train["doc1"]) + list(prep.train["doc2"]) + list(prep.test["doc1"]) + list(prep.test["doc2"])
+            texts = (
+                list(prep.train["doc1"]) + list(prep.train["doc2"]) + list(prep.test["doc1"]) + list(prep.test["doc2"])
+            )
             corpus = list(dict.fromkeys(texts + corpus))
         _eval_cache.clear()  # one dataset at a time is what the studio shows
         _eval_cache[key] = EvalData(prep.fmt, prep.train, prep.test, corpus, str(path))
@@ -119,6 +127,7 @@ def evaluation_data(cfg: EmbedConfig) -> EvalData:
 
 
 # ---- search and ranks ----
+
 
 def _scores(index: SearchIndex, queries: list[str]) -> np.ndarray:
     q = index.encode_queries(queries)
@@ -136,8 +145,16 @@ def _arrow(other_rank: int, rank: int) -> str:
     return f"▲{d}" if d > 0 else f"▼{-d}" if d < 0 else "="
 
 
-def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str], gold: set[str] | None = None,
-                cache_dir: str | None = None, prompts: dict[str, str | None] | None = None) -> dict[str, Any]:
+def search_both(
+    query: str,
+    k: int,
+    model_a: str,
+    model_b: str,
+    corpus: list[str],
+    gold: set[str] | None = None,
+    cache_dir: str | None = None,
+    prompts: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
     """Top-k of `query` in `corpus` under each model. Each hit: rank, score, text, gold, other_rank (its rank under
     the other model) and change ("▲3": this model ranks it 3 places higher than the other one)."""
     if not (query or "").strip():
@@ -155,15 +172,30 @@ def search_both(query: str, k: int, model_a: str, model_b: str, corpus: list[str
     for side, other in (("model_a", "model_b"), ("model_b", "model_a")):
         top = np.argsort(-scores[side], kind="stable")[:k]
         own, theirs = rank(side, top), rank(other, top)
-        out[side] = [{"rank": int(r), "score": round(float(scores[side][i]), 4), "text": corpus[i],
-                      "gold": corpus[i] in gold, "other_rank": int(o), "change": _arrow(int(o), int(r))}
-                     for i, r, o in zip(top, own, theirs)]
+        out[side] = [
+            {
+                "rank": int(r),
+                "score": round(float(scores[side][i]), 4),
+                "text": corpus[i],
+                "gold": corpus[i] in gold,
+                "other_rank": int(o),
+                "change": _arrow(int(o), int(r)),
+            }
+            for i, r, o in zip(top, own, theirs)
+        ]
     out["gold_rank"] = {side: int(rank(side, gold_ids).min()) if len(gold_ids) else None for side in paths}
     return out
 
 
-def gold_rank_changes(model_a: str, model_b: str, test_df: pd.DataFrame, fmt: str, corpus: list[str],
-                      cache_dir: str | None = None, prompts: dict[str, str | None] | None = None) -> pd.DataFrame:
+def gold_rank_changes(
+    model_a: str,
+    model_b: str,
+    test_df: pd.DataFrame,
+    fmt: str,
+    corpus: list[str],
+    cache_dir: str | None = None,
+    prompts: dict[str, str | None] | None = None,
+) -> pd.DataFrame:
     """Per test query: the best rank of a gold document under each model and `change` = rank_a - rank_b
     (> 0: B ranks the gold higher). Scored pairs instead: |cosine - label| per model, change = error_a - error_b.
 
@@ -177,8 +209,10 @@ def gold_rank_changes(model_a: str, model_b: str, test_df: pd.DataFrame, fmt: st
         for side, path in (("a", pa), ("b", pb)):
             model = shared_model(path)
             prompt = model_prompts(model, prompts)["query"]  # symmetric pairs: both sides as queries, as trained
-            e1, e2 = (model.encode(list(df[c]), prompt=prompt, normalize_embeddings=True, convert_to_numpy=True)
-                      for c in ("doc1", "doc2"))
+            e1, e2 = (
+                model.encode(list(df[c]), prompt=prompt, normalize_embeddings=True, convert_to_numpy=True)
+                for c in ("doc1", "doc2")
+            )
             df[f"score_{side}"] = np.round((e1 * e2).sum(axis=1).astype(float), 4)
             df[f"error_{side}"] = (df[f"score_{side}"] - df["label"]).abs()
         df["change"] = df["error_a"] - df["error_b"]
@@ -242,12 +276,15 @@ def metrics_frame(changes: pd.DataFrame, fmt: str, metrics: list[str] | None = N
         b = {"spearman": float(spearmanr(changes["score_b"], changes["label"])[0])}
     else:
         a, b = ir_metrics(list(changes["all_ranks_a"])), ir_metrics(list(changes["all_ranks_b"]))
-    rows = [{"metric": m, "model A": round(a[m], 4), "model B": round(b[m], 4), "change": round(b[m] - a[m], 4)}
-            for m in shown_metrics(metrics, a)]
+    rows = [
+        {"metric": m, "model A": round(a[m], 4), "model B": round(b[m], 4), "change": round(b[m] - a[m], 4)}
+        for m in shown_metrics(metrics, a)
+    ]
     return pd.DataFrame(rows, columns=["metric", "model A", "model B", "change"])
 
 
 # ---- getting a model out ----
+
 
 def run_model_dir(run_dir: str | Path | None) -> str | None:
     """A run's own fine-tuned model (`<run>/model`): output_dir is overwritten by the next training."""
@@ -264,8 +301,9 @@ def model_choices(runs_dir: str | Path, base_model: str, output_dir: str | None 
     return list(dict.fromkeys([base_model, *tuned]))
 
 
-def model_choice_pairs(runs_dir: str | Path, base_model: str, output_dir: str | None = None,
-                       keep: list[str] | None = None) -> list[tuple[str, str]]:
+def model_choice_pairs(
+    runs_dir: str | Path, base_model: str, output_dir: str | None = None, keep: list[str] | None = None
+) -> list[tuple[str, str]]:
     """(label, value) pairs for a dropdown (label: source, "needs download", dimension, size), plus `keep` values
     (the current picks) that are not listed."""
     pairs = [(c["label"], c["value"]) for c in models.model_choices(runs_dir, base_model, output_dir)]
@@ -273,7 +311,18 @@ def model_choice_pairs(runs_dir: str | Path, base_model: str, output_dir: str | 
     return pairs + [(v, v) for v in dict.fromkeys(keep or []) if v and v not in listed]
 
 
-__all__ = ["CompareError", "EvalData", "check_model", "compare_similarity", "search_both",
-           "gold_rank_changes", "improved_and_worsened", "ir_metrics", "metrics_frame", "evaluation_data",
-           "model_choices", "model_choice_pairs", "run_model_dir",
-           ]
+__all__ = [
+    "CompareError",
+    "EvalData",
+    "check_model",
+    "compare_similarity",
+    "search_both",
+    "gold_rank_changes",
+    "improved_and_worsened",
+    "ir_metrics",
+    "metrics_frame",
+    "evaluation_data",
+    "model_choices",
+    "model_choice_pairs",
+    "run_model_dir",
+]

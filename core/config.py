@@ -22,8 +22,13 @@ MAX_YAML_DEPTH = 32  # a config nests three levels
 IR_METRICS = ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"]
 OTHER_METRICS = ["spearman", "pearson", "triplet_accuracy"]
 # A family name (as the seed guide writes them) selects the family's concrete keys.
-METRIC_FAMILIES = {"accuracy": ["accuracy@1", "accuracy@5", "accuracy@10"], "map": ["map@100"], "mrr": ["mrr@10"],
-                   "ndcg": ["ndcg@10"], "recall": ["recall@10"]}
+METRIC_FAMILIES = {
+    "accuracy": ["accuracy@1", "accuracy@5", "accuracy@10"],
+    "map": ["map@100"],
+    "mrr": ["mrr@10"],
+    "ndcg": ["ndcg@10"],
+    "recall": ["recall@10"],
+}
 
 
 class ConfigError(ValueError):
@@ -41,12 +46,17 @@ class _Block(BaseModel):
 
 
 class MiningConfig(_Block):
-    enabled: bool = Field(True, description="Mine hard negatives for pairs (and add more to triplets if num_negatives > 0).")
+    enabled: bool = Field(
+        True, description="Mine hard negatives for pairs (and add more to triplets if num_negatives > 0)."
+    )
     num_negatives: int = Field(
-        1, ge=0, le=50,
+        1,
+        ge=0,
+        le=50,
         description="Hard negatives mined per query and added to its training row (each costs about as much as the "
         "row's positive). 0 = train on the pairs with in-batch negatives only: about 1.7x faster on a CPU, lower NDCG "
-        "(BENCHMARKS.md). Mining to inspect (Negatives tab, `python -m core mine`) takes at least 1.")
+        "(BENCHMARKS.md). Mining to inspect (Negatives tab, `python -m core mine`) takes at least 1.",
+    )
     batch_size: int = Field(64, ge=1, le=MAX_BATCH, description="Encoding batch size of the mining model.")
     margin: float | None = Field(
         0.05,
@@ -57,9 +67,13 @@ class MiningConfig(_Block):
     margin_type: Literal["relative", "absolute"] = Field("relative", description="How `margin` is measured.")
     range_min: int = Field(0, ge=0, description="Skip the `range_min` most similar candidates (rank 0 = most similar).")
     range_max: int = Field(50, ge=1, le=10_000, description="Consider candidates up to this rank.")
-    max_score: float | None = Field(None, ge=-1, le=1, description="Drop candidates scoring above this (likely positives).")
+    max_score: float | None = Field(
+        None, ge=-1, le=1, description="Drop candidates scoring above this (likely positives)."
+    )
     min_score: float | None = Field(None, ge=-1, le=1, description="Drop candidates scoring below this (too easy).")
-    sampling_strategy: Literal["top", "random"] = Field("top", description="Take the top candidates, or sample randomly.")
+    sampling_strategy: Literal["top", "random"] = Field(
+        "top", description="Take the top candidates, or sample randomly."
+    )
     augment_triplets: bool = Field(False, description="Triplet data: also mine num_negatives more (its own are kept).")
     exclude_path: str | None = Field(
         None, description="JSONL of {query, negative} rows never to use as negatives (written by the Negatives tab)."
@@ -77,11 +91,17 @@ class EvaluationConfig(_Block):
     metrics: list[str] = Field(
         default_factory=lambda: list(IR_METRICS),
         description="Metrics shown in tables, curves and the model card. A family name selects the family: accuracy "
-        "(@1/5/10), map (@100), mrr (@10), ndcg (@10), recall (@10).")
+        "(@1/5/10), map (@100), mrr (@10), ndcg (@10), recall (@10).",
+    )
     eval_steps: int | None = Field(
-        None, ge=1, description="Evaluate every N steps during training (None = up to 4 times per run, as many as "
-        "15% of the training compute pays for; the final evaluation always runs).")
-    save_best_model: bool = Field(True, description="Keep the checkpoint with the best NDCG@10 (Spearman for scored pairs).")
+        None,
+        ge=1,
+        description="Evaluate every N steps during training (None = up to 4 times per run, as many as "
+        "15% of the training compute pays for; the final evaluation always runs).",
+    )
+    save_best_model: bool = Field(
+        True, description="Keep the checkpoint with the best NDCG@10 (Spearman for scored pairs)."
+    )
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop after this many evaluations without improvement (None = never)."
     )
@@ -102,18 +122,24 @@ class EvaluationConfig(_Block):
 
 class PromptsConfig(_Block):
     query: str | None = Field(
-        None, description="Text put before every query (e.g. e5's 'query: '); None = the model's own saved prompt.")
+        None, description="Text put before every query (e.g. e5's 'query: '); None = the model's own saved prompt."
+    )
     document: str | None = Field(
-        None, description="Text put before every document (e.g. e5's 'passage: '); None = the model's own saved prompt.")
+        None, description="Text put before every document (e.g. e5's 'passage: '); None = the model's own saved prompt."
+    )
 
 
 class EmbedConfig(_Block):
     # data
-    dataset_name: str = Field("embedding_dataset", description="A label for the data, or a file/directory/hub dataset id.")
+    dataset_name: str = Field(
+        "embedding_dataset", description="A label for the data, or a file/directory/hub dataset id."
+    )
     dataset_path: str | None = Field(None, description="Path to the training file (JSONL, JSON, CSV, TSV, Parquet).")
     corpus_path: str | None = Field(None, description="Extra documents for mining and evaluation (a file of texts).")
     format: Literal["auto", "pairs", "triplets", "scored"] = Field("auto", description="Data format (auto = detect).")
-    sample_size: float | None = Field(None, gt=0, description="Use a seeded random sample: a count (>1) or a fraction (<=1).")
+    sample_size: float | None = Field(
+        None, gt=0, description="Use a seeded random sample: a count (>1) or a fraction (<=1)."
+    )
     test_size: float = Field(0.1, ge=0, description="Held-out split for evaluation: a count (>1) or a fraction (<1).")
     seed: int = Field(42, description="Seed for sampling, splitting, mining and training.")
     # models
@@ -122,8 +148,9 @@ class EmbedConfig(_Block):
     max_seq_length: int | None = Field(256, ge=8, le=8192, description="Truncate texts to this many tokens.")
     # training
     num_epochs: float = Field(1, gt=0, le=100, description="Passes over the training data.")
-    batch_size: int = Field(32, ge=1, le=MAX_BATCH,
-                            description="Pairs per batch; MNRL uses the others as in-batch negatives.")
+    batch_size: int = Field(
+        32, ge=1, le=MAX_BATCH, description="Pairs per batch; MNRL uses the others as in-batch negatives."
+    )
     mini_batch_size: int | None = Field(
         None, ge=1, le=MAX_BATCH, description="Use the cached loss with this mini-batch: big batches in little memory."
     )
@@ -270,16 +297,21 @@ def safe_yaml(text: str, source: str) -> Any:
     expanded (nested aliases make a few hundred bytes expand into billions of nodes). Raises ConfigError."""
     if len(text.encode("utf-8", errors="replace")) > MAX_YAML_BYTES:
         raise ConfigError([f"YAML text is over {MAX_YAML_BYTES // 1024} KB; a config is a few hundred bytes"], source)
-    opens = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
-             yaml.BlockMappingStartToken)
+    opens = (
+        yaml.FlowSequenceStartToken,
+        yaml.FlowMappingStartToken,
+        yaml.BlockSequenceStartToken,
+        yaml.BlockMappingStartToken,
+    )
     closes = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
     depth = 0
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):  # tokens only: linear, nothing is built yet
             line = token.start_mark.line + 1
             if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
-                raise ConfigError([f"line {line}: YAML anchors and aliases (&, *) are not accepted; write the "
-                                   "values out"], source)
+                raise ConfigError(
+                    [f"line {line}: YAML anchors and aliases (&, *) are not accepted; write the values out"], source
+                )
             depth += isinstance(token, opens) - isinstance(token, closes)
             if depth > MAX_YAML_DEPTH:  # the parser recurses per level: refuse before it does
                 raise ConfigError([f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep"], source)
@@ -345,8 +377,9 @@ def _format_errors(exc: ValidationError) -> list[str]:
     return lines
 
 
-def build_config(data: dict[str, Any] | None = None, overrides: list[str] | dict[str, Any] | None = None,
-                 source: str | None = None) -> EmbedConfig:
+def build_config(
+    data: dict[str, Any] | None = None, overrides: list[str] | dict[str, Any] | None = None, source: str | None = None
+) -> EmbedConfig:
     """Validate a raw mapping (+ overrides) into an EmbedConfig, applying its `preset` underneath."""
     data = dict(data or {})
     if isinstance(overrides, list):
@@ -441,8 +474,15 @@ def field_specs() -> list[dict[str, Any]]:
         ann = info.annotation
         choices = get_args(ann) if get_origin(ann) is Literal else None
         default = info.get_default(call_default_factory=True)
-        specs.append({"key": key, "default": default, "help": info.description or "",
-                      "choices": list(choices) if choices else None, "annotation": str(ann)})
+        specs.append(
+            {
+                "key": key,
+                "default": default,
+                "help": info.description or "",
+                "choices": list(choices) if choices else None,
+                "annotation": str(ann),
+            }
+        )
     return specs
 
 

@@ -81,8 +81,11 @@ class Sandbox:
             return str(path)
         if is_cached_hub_id(name) or self.allow_downloads:
             return name
-        raise PathRefused(key, f"{_shown(name)} is not cached on this server, and public mode downloads no models. "
-                               "Use the bundled model, one you fine-tuned here, or a model the server already has.")
+        raise PathRefused(
+            key,
+            f"{_shown(name)} is not cached on this server, and public mode downloads no models. "
+            "Use the bundled model, one you fine-tuned here, or a model the server already has.",
+        )
 
     def config(self, cfg: EmbedConfig) -> EmbedConfig:
         """`cfg` with every path and model checked and made absolute. Raises PathRefused on the first refusal."""
@@ -95,8 +98,9 @@ class Sandbox:
         for key in WRITE_KEYS:
             data[key] = str(self.path(data[key], key, write=True))
         if data["mining"].get("exclude_path"):
-            data["mining"]["exclude_path"] = str(self.path(data["mining"]["exclude_path"], "mining.exclude_path",
-                                                           write=True))
+            data["mining"]["exclude_path"] = str(
+                self.path(data["mining"]["exclude_path"], "mining.exclude_path", write=True)
+            )
         for key in ("model_name", "mining_model_name"):
             if data.get(key):
                 data[key] = self.model(data[key], key)

@@ -33,9 +33,23 @@ from core.data_checks import (
     token_lengths,
 )
 
-__all__ = ["ALIASES", "COLUMNS", "DataError", "Format", "Issue", "ValidationReport", "compute_stats", "dataset_hash",
-           "positive_column",
-           "load_dataset", "overlap_warning", "read_texts", "split_dataset", "token_lengths", "validate_file"]
+__all__ = [
+    "ALIASES",
+    "COLUMNS",
+    "DataError",
+    "Format",
+    "Issue",
+    "ValidationReport",
+    "compute_stats",
+    "dataset_hash",
+    "positive_column",
+    "load_dataset",
+    "overlap_warning",
+    "read_texts",
+    "split_dataset",
+    "token_lengths",
+    "validate_file",
+]
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
 TEXT_COLUMNS = ("text", "document", "content", "passage", "positive", "answer")  # read_texts looks for these first
@@ -70,9 +84,15 @@ class ValidationReport:
         return not self.errors
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "format": self.format, "rows": self.rows, "ok": self.ok,
-                "errors": [i.to_dict() for i in self.errors], "warnings": [i.to_dict() for i in self.warnings],
-                "stats": self.stats}
+        return {
+            "path": self.path,
+            "format": self.format,
+            "rows": self.rows,
+            "ok": self.ok,
+            "errors": [i.to_dict() for i in self.errors],
+            "warnings": [i.to_dict() for i in self.warnings],
+            "stats": self.stats,
+        }
 
     def to_text(self) -> str:
         verdict = "OK" if self.ok else f"REJECTED ({len(self.errors)} error{'s' * (len(self.errors) != 1)})"
@@ -99,8 +119,10 @@ class DataError(ValueError):
 def _stats_lines(stats: dict) -> list[str]:
     out = []
     for col, s in stats.get("char_lengths", {}).items():
-        out.append(f"  {col}: {stats.get(f'distinct_{col}', '?')} distinct, "
-                   f"characters p50 {s['p50']}, p95 {s['p95']}, max {s['max']}")
+        out.append(
+            f"  {col}: {stats.get(f'distinct_{col}', '?')} distinct, "
+            f"characters p50 {s['p50']}, p95 {s['p95']}, max {s['max']}"
+        )
     for col, s in stats.get("token_lengths", {}).items():
         over = f", {s['over_max']} over {s['max_seq_length']}" if s.get("over_max") is not None else ""
         sample = f" (sample of {s['n']})" if s["sampled"] else ""
@@ -279,8 +301,13 @@ def _read(path: Path, errors: IssueList) -> _Source:
 # ---------------------------------------------------------------- public API
 
 
-def validate_file(path: str | Path, format: Format | None = None, tokenizer: Any = None,
-                  max_seq_length: int | None = None, max_errors: int = 200) -> ValidationReport:
+def validate_file(
+    path: str | Path,
+    format: Format | None = None,
+    tokenizer: Any = None,
+    max_seq_length: int | None = None,
+    max_errors: int = 200,
+) -> ValidationReport:
     """Read, detect the format, check every row and compute stats. Bad content never raises: see the report."""
     if format == "auto":
         format = None
@@ -292,16 +319,19 @@ def validate_file(path: str | Path, format: Format | None = None, tokenizer: Any
     if not path.exists():
         errors.add(f"file not found: {path}")
     elif not path.is_dir() and path.suffix.lower() not in SUFFIXES:
-        errors.add(f"unsupported file type '{path.suffix}': supported are {', '.join(SUFFIXES)} "
-                   "or a folder saved with datasets' save_to_disk")
+        errors.add(
+            f"unsupported file type '{path.suffix}': supported are {', '.join(SUFFIXES)} "
+            "or a folder saved with datasets' save_to_disk"
+        )
     else:
         src = _read(path, errors)
         report.rows = src.total
         if not src.total and not len(errors):
             errors.add("no records: the file holds no data rows")
         if src.records:
-            fmt, frame, warnings = check_records(src.records, src.header, src.header_line, format, errors,
-                                                 src.from_text)
+            fmt, frame, warnings = check_records(
+                src.records, src.header, src.header_line, format, errors, src.from_text
+            )
             report.format = fmt
             if fmt is not None:
                 names = dict(zip(COLUMNS[fmt], _written_names(src.records, fmt), strict=True))
@@ -324,8 +354,9 @@ def _written_names(records: Records, fmt: str) -> list[str]:
     return COLUMNS[fmt]
 
 
-def load_dataset(path: str | Path, format: Format | None = None, tokenizer: Any = None,
-                 max_seq_length: int | None = None) -> pd.DataFrame:
+def load_dataset(
+    path: str | Path, format: Format | None = None, tokenizer: Any = None, max_seq_length: int | None = None
+) -> pd.DataFrame:
     """The validated canonical rows of a file; raises DataError (with `.report`) when it has any error."""
     report = validate_file(path, format, tokenizer, max_seq_length)
     if not report.ok:
@@ -399,8 +430,14 @@ MAX_TEST_SHARE = 0.2  # a test_size larger than the data is capped to this share
 MIN_TEST_QUERIES = 5  # ...and with fewer distinct queries than this, evaluation runs on the training pairs
 
 
-def split_dataset(df: pd.DataFrame, sample_size: float | None, test_size: float, seed: int,
-                  group_column: str | None = None, notes: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_dataset(
+    df: pd.DataFrame,
+    sample_size: float | None,
+    test_size: float,
+    seed: int,
+    group_column: str | None = None,
+    notes: list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded sample (count if >1, else fraction), then a group-aware train/test split: rows sharing a
     `group_column` value (default query/doc1) all land on one side, so no test query was seen in training.
 
@@ -420,16 +457,20 @@ def split_dataset(df: pd.DataFrame, sample_size: float | None, test_size: float,
     sizes = df.groupby(column, sort=False, dropna=False).size()
     if target >= len(df) and len(df):
         if len(sizes) < MIN_TEST_QUERIES:
-            notes.append(f"test_size={_num(test_size)} leaves no training rows out of {len(df)} and only {len(sizes)} "
-                         "distinct queries: evaluating on the training pairs (scores will look better than they are)")
+            notes.append(
+                f"test_size={_num(test_size)} leaves no training rows out of {len(df)} and only {len(sizes)} "
+                "distinct queries: evaluating on the training pairs (scores will look better than they are)"
+            )
             test = df.reset_index(drop=True)
             train = test.copy()
             test.attrs["on_train"] = True
             return train, test
         groups = max(1, int(len(sizes) * MAX_TEST_SHARE))
         target = int(sizes.sort_values().iloc[:groups].sum())
-        notes.append(f"test_size={_num(test_size)} is larger than the data ({len(df)} rows): used {groups} of "
-                     f"{len(sizes)} queries for the test split (at most {MAX_TEST_SHARE:.0%})")
+        notes.append(
+            f"test_size={_num(test_size)} is larger than the data ({len(df)} rows): used {groups} of "
+            f"{len(sizes)} queries for the test split (at most {MAX_TEST_SHARE:.0%})"
+        )
     order = np.random.default_rng(seed).permutation(len(sizes))
     chosen, taken = [], 0
     for i in order:
@@ -462,7 +503,9 @@ def overlap_warning(train: pd.DataFrame, test: pd.DataFrame) -> Issue | None:
     same = test.merge(train[cols].drop_duplicates(), on=cols, how="inner") if cols else test.iloc[:0]
     parts = []
     if shared:
-        parts.append(f"{len(shared)} {column} texts appear in both train and test, e.g. {str(min(shared, key=str))[:80]!r}")
+        parts.append(
+            f"{len(shared)} {column} texts appear in both train and test, e.g. {str(min(shared, key=str))[:80]!r}"
+        )
     if len(same):
         parts.append(f"{len(same)} test rows are identical to training rows")
     if not parts:
@@ -477,7 +520,9 @@ def dataset_hash(df: pd.DataFrame) -> str:
     digest = hashlib.sha256(json.dumps(cols).encode())
     for row in df[cols].itertuples(index=False):
         # plain Python values: numpy scalars and int-vs-float scores must not change the hash
-        values = [float(v) if c == "similarity" else v.item() if isinstance(v, np.generic) else v
-                  for c, v in zip(cols, row, strict=True)]
+        values = [
+            float(v) if c == "similarity" else v.item() if isinstance(v, np.generic) else v
+            for c, v in zip(cols, row, strict=True)
+        ]
         digest.update(b"\n" + json.dumps(values, ensure_ascii=False, default=str).encode())
     return digest.hexdigest()[:16]

@@ -160,8 +160,14 @@ def score_value(value: Any, from_text: bool) -> tuple[float | None, str | None]:
     return number, None
 
 
-def check_records(records: list[tuple[int, dict[str, Any]]], header: list[str] | None, header_line: int | None,
-                  forced: str | None, errors: IssueList, from_text: bool) -> tuple[str | None, pd.DataFrame, list[Issue]]:
+def check_records(
+    records: list[tuple[int, dict[str, Any]]],
+    header: list[str] | None,
+    header_line: int | None,
+    forced: str | None,
+    errors: IssueList,
+    from_text: bool,
+) -> tuple[str | None, pd.DataFrame, list[Issue]]:
     """Detect the format and check every record. Returns (format, valid rows as a canonical frame, warnings)."""
     keymaps = [{k.strip().lower(): k for k in reversed(list(rec))} for _, rec in records]  # first spelling wins
     if header is not None:  # tabular: one header decides for every row
@@ -190,8 +196,10 @@ def check_records(records: list[tuple[int, dict[str, Any]]], header: list[str] |
         if not set(alias) <= set(keymap):
             other = match_alias(set(keymap))
             if other is not None:  # a whole record of another format (or other column names): mixed file
-                errors.add(f"looks like {describe(other)}, but this file is {describe(alias)}: "
-                           "one file must hold one format", line)
+                errors.add(
+                    f"looks like {describe(other)}, but this file is {describe(alias)}: one file must hold one format",
+                    line,
+                )
             for col in [] if other else [c for c in alias if c not in keymap]:
                 errors.add("missing field", line, col)
             continue
@@ -219,8 +227,9 @@ def check_records(records: list[tuple[int, dict[str, Any]]], header: list[str] |
     if fmt == "scored" and len(frame):
         warnings += _check_scale(frame, score_fields, errors)
     if extra:
-        warnings.append(Issue(f"ignoring extra column(s) {', '.join(repr(k) for k in extra)}: "
-                              f"only {', '.join(alias)} are used"))
+        warnings.append(
+            Issue(f"ignoring extra column(s) {', '.join(repr(k) for k in extra)}: only {', '.join(alias)} are used")
+        )
     return fmt, frame, warnings
 
 
@@ -229,8 +238,11 @@ def _check_scale(frame: pd.DataFrame, fields: list[str], errors: IssueList) -> l
     scores = frame["similarity"]
     outside = (scores < 0) | (scores > 5)
     for pos in np.flatnonzero(outside.to_numpy()):
-        errors.add(f"similarity {scores.iat[pos]:g} out of range: scores must lie in [0, 1] (or all in [0, 5])",
-                   int(frame["_line"].iat[pos]), fields[pos])
+        errors.add(
+            f"similarity {scores.iat[pos]:g} out of range: scores must lie in [0, 1] (or all in [0, 5])",
+            int(frame["_line"].iat[pos]),
+            fields[pos],
+        )
     frame.drop(frame.index[outside.to_numpy()], inplace=True)
     frame.reset_index(drop=True, inplace=True)
     if outside.any() or not (frame["similarity"] > 1).any():
@@ -256,13 +268,20 @@ def row_warnings(frame: pd.DataFrame, fmt: str, row_based: bool, total: int | No
         crowded = counts[counts > MANY_DOCUMENTS].sort_values(ascending=False)
         if len(crowded):
             first = frame.loc[frame["query"] == crowded.index[0], "_line"].iat[0]
-            out.append(Issue(
-                f"{len(crowded)} {'query appears' if len(crowded) == 1 else 'queries appear'} with more than {MANY_DOCUMENTS} different documents, e.g. "
-                f"{crowded.index[0][:80]!r} with {crowded.iat[0]} (first at {unit[:-1]} {first}): in-batch "
-                "training may treat their other documents as negatives"))
+            out.append(
+                Issue(
+                    f"{len(crowded)} {'query appears' if len(crowded) == 1 else 'queries appear'} with more than {MANY_DOCUMENTS} different documents, e.g. "
+                    f"{crowded.index[0][:80]!r} with {crowded.iat[0]} (first at {unit[:-1]} {first}): in-batch "
+                    "training may treat their other documents as negatives"
+                )
+            )
     if total < MIN_ROWS:
-        out.append(Issue(f"only {total} row{'s' * (total != 1)}: very little data for fine-tuning; "
-                         "a few hundred pairs or more is recommended"))
+        out.append(
+            Issue(
+                f"only {total} row{'s' * (total != 1)}: very little data for fine-tuning; "
+                "a few hundred pairs or more is recommended"
+            )
+        )
     return out
 
 
@@ -274,7 +293,7 @@ def token_lengths(df: pd.DataFrame, tokenizer: Any, field: str, limit: int | Non
     texts = [str(t) for t in texts]
     out: list[int] = []
     for start in range(0, len(texts), 512):  # batches keep memory flat on big files
-        batch = texts[start:start + 512]
+        batch = texts[start : start + 512]
         if callable(tokenizer):
             try:  # verbose=False: we report over-long texts ourselves, without HF's "indexing errors" log line
                 ids = tokenizer(batch, add_special_tokens=True, verbose=False)["input_ids"]
@@ -311,9 +330,11 @@ def compute_stats(df: pd.DataFrame, format: str, tokenizer: Any = None, max_seq_
             stats["token_lengths"][col] = entry
     if format == "scored":
         counts, edges = np.histogram(df["similarity"].clip(0, 1), bins=10, range=(0.0, 1.0))
-        stats["similarity_histogram"] = {"bins": [round(float(e), 2) for e in edges],
-                                         "counts": [int(c) for c in counts],
-                                         "mean": round(float(df["similarity"].mean()), 4)}
+        stats["similarity_histogram"] = {
+            "bins": [round(float(e), 2) for e in edges],
+            "counts": [int(c) for c in counts],
+            "mean": round(float(df["similarity"].mean()), 4),
+        }
     return stats
 
 

@@ -140,8 +140,16 @@ def torchrun_command(launch: Launch, run_dir: str | Path, resume_ckpt: str | Non
     if launch.nnodes == 1 and not launch.master_addr:
         cmd.append("--standalone")  # one machine: torchrun picks a free port itself
     else:
-        cmd += ["--nnodes", str(launch.nnodes), "--node-rank", str(launch.node_rank),
-                "--master-addr", launch.master_addr or "127.0.0.1", "--master-port", str(launch.master_port or 29500)]
+        cmd += [
+            "--nnodes",
+            str(launch.nnodes),
+            "--node-rank",
+            str(launch.node_rank),
+            "--master-addr",
+            launch.master_addr or "127.0.0.1",
+            "--master-port",
+            str(launch.master_port or 29500),
+        ]
     cmd += ["-m", "core.distributed", "--run-dir", str(run_dir)]
     return cmd + (["--resume-from", str(resume_ckpt)] if resume_ckpt else [])
 
@@ -158,8 +166,9 @@ def _tie_to_launcher() -> None:
         pass
 
 
-def launch_and_follow(launch: Launch, run_dir: Path, resume_ckpt: str | None,
-                      follow: Callable[[Path, threading.Event], None]) -> int:
+def launch_and_follow(
+    launch: Launch, run_dir: Path, resume_ckpt: str | None, follow: Callable[[Path, threading.Event], None]
+) -> int:
     """Start the workers of `run_dir` under torchrun, follow its events, return torchrun's exit code. Ctrl-C (or
     SIGTERM) asks for a stop at the next step, a second one ends the workers. The workers' console output (library
     warnings, tracebacks) goes to workers.log in the run folder: what the user reads is the event stream."""
@@ -173,8 +182,13 @@ def launch_and_follow(launch: Launch, run_dir: Path, resume_ckpt: str | None,
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     log_path = run_dir / (WORKERS_LOG if launch.node_rank == 0 else f"workers-node{launch.node_rank}.log")
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(torchrun_command(launch, run_dir, resume_ckpt), env=env, stdout=log,
-                                stderr=subprocess.STDOUT, preexec_fn=_tie_to_launcher)
+        proc = subprocess.Popen(
+            torchrun_command(launch, run_dir, resume_ckpt),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_tie_to_launcher,
+        )
     print(f"{launch.nproc * launch.nnodes} processes under torchrun; their console output: {log_path}", flush=True)
 
     def ask_stop(signum, frame):
@@ -182,8 +196,10 @@ def launch_and_follow(launch: Launch, run_dir: Path, resume_ckpt: str | None,
             proc.terminate()
             return
         request_stop(run_dir)
-        print("\nStopping every process after the current step (keeps the best model so far); "
-              "Ctrl-C again to abort.", flush=True)
+        print(
+            "\nStopping every process after the current step (keeps the best model so far); Ctrl-C again to abort.",
+            flush=True,
+        )
 
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, ask_stop)
@@ -194,7 +210,8 @@ def launch_and_follow(launch: Launch, run_dir: Path, resume_ckpt: str | None,
     code = proc.wait()
     if launch.node_rank == 0 and run_state(run_dir)[0] in ("running", "interrupted"):
         EventWriter(run_dir / EVENTS_FILE).emit(
-            "failed", message=f"the training processes exited with {code} (see {LOG_FILE} and {WORKERS_LOG})")
+            "failed", message=f"the training processes exited with {code} (see {LOG_FILE} and {WORKERS_LOG})"
+        )
     return code
 
 

@@ -82,7 +82,7 @@ def _embed(encoder, texts: list[str], batch_size: int, progress: Progress | None
     order = np.argsort([-len(t) for t in texts], kind="stable")
     out: np.ndarray | None = None
     for start in range(0, len(texts), ENCODE_BLOCK):
-        ids = order[start:start + ENCODE_BLOCK]
+        ids = order[start : start + ENCODE_BLOCK]
         emb = encoder.encode([texts[i] for i in ids], batch_size)
         if out is None:
             out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
@@ -115,12 +115,17 @@ class BuildReport:
         return asdict(self)
 
     def to_text(self) -> str:
-        rate = (f", embedding {self.embed_seconds:.1f} s = {self.embedded / self.embed_seconds:.0f} chunks/s"
-                if self.embedded and self.embed_seconds else "")
-        lines = [f"index {self.out}: {self.documents} documents -> {self.chunks} chunks; embedded {self.embedded}, "
-                 f"reused {self.reused}, removed {self.removed} ({self.seconds:.1f} s{rate})",
-                 f"search: {self.index_type}" + (f", recall@10 vs exact {self.recall_at_10:.3f}"
-                                                 if self.recall_at_10 is not None else "")]
+        rate = (
+            f", embedding {self.embed_seconds:.1f} s = {self.embedded / self.embed_seconds:.0f} chunks/s"
+            if self.embedded and self.embed_seconds
+            else ""
+        )
+        lines = [
+            f"index {self.out}: {self.documents} documents -> {self.chunks} chunks; embedded {self.embedded}, "
+            f"reused {self.reused}, removed {self.removed} ({self.seconds:.1f} s{rate})",
+            f"search: {self.index_type}"
+            + (f", recall@10 vs exact {self.recall_at_10:.3f}" if self.recall_at_10 is not None else ""),
+        ]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"skipped {s['source']}: {s['reason']}" for s in self.skipped]
         return "\n".join(lines)
@@ -133,8 +138,14 @@ def _previous(out: Path, fingerprint: str, chunking: dict) -> tuple[dict[str, np
     if not manifest:
         return {}, {}, []
     if manifest["model"]["fingerprint"] != fingerprint:
-        return {}, {}, [f"the existing index was built with another model ({manifest['model']['path']}): every "
-                        "chunk is embedded again"]
+        return (
+            {},
+            {},
+            [
+                f"the existing index was built with another model ({manifest['model']['path']}): every "
+                "chunk is embedded again"
+            ],
+        )
     import faiss
 
     frame = pd.read_parquet(out / "chunks.parquet")
@@ -146,7 +157,8 @@ def _previous(out: Path, fingerprint: str, chunking: dict) -> tuple[dict[str, np
         for row in frame.itertuples(index=False):
             record = None if pd.isna(row.record) else int(row.record)
             known.setdefault((row.source, record, row.doc_hash), []).append(
-                Chunk(row.text, row.source, record, int(row.start), int(row.end), row.hash, row.doc_hash))
+                Chunk(row.text, row.source, record, int(row.start), int(row.end), row.hash, row.doc_hash)
+            )
     return dict(zip(frame["hash"], vectors)), known, []
 
 
@@ -184,8 +196,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _vectors(encoder, frame: pd.DataFrame, old: dict[str, np.ndarray], report: BuildReport, batch_size: int,
-             progress: Progress | None) -> np.ndarray:
+def _vectors(
+    encoder,
+    frame: pd.DataFrame,
+    old: dict[str, np.ndarray],
+    report: BuildReport,
+    batch_size: int,
+    progress: Progress | None,
+) -> np.ndarray:
     """One vector per chunk row: reused by content hash, else embedded (each distinct new text once)."""
     new_hashes = list(dict.fromkeys(h for h in frame["hash"] if h not in old))
     text_of = dict(zip(frame["hash"], frame["text"]))
@@ -199,9 +217,18 @@ def _vectors(encoder, frame: pd.DataFrame, old: dict[str, np.ndarray], report: B
     return np.stack([vectors_of[h] for h in frame["hash"]]).astype(np.float32)
 
 
-def build_index(model: str | Path, documents: str | Path, out: str | Path, *, chunk_tokens: int | None = None,
-                overlap: int = DEFAULT_OVERLAP, exact_limit: int = EXACT_LIMIT, max_file_mb: float = MAX_FILE_MB,
-                batch_size: int = 64, progress: Progress | None = None) -> BuildReport:
+def build_index(
+    model: str | Path,
+    documents: str | Path,
+    out: str | Path,
+    *,
+    chunk_tokens: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    exact_limit: int = EXACT_LIMIT,
+    max_file_mb: float = MAX_FILE_MB,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> BuildReport:
     """Build or update the index folder `out` for `documents` (a folder or one file) with `model`. Raises
     DocIndexError when no document is usable (the message lists every skipped file)."""
     t0 = time.perf_counter()
@@ -213,19 +240,31 @@ def build_index(model: str | Path, documents: str | Path, out: str | Path, *, ch
     fingerprint = model_fingerprint(model_path)
     load_seconds = round(time.perf_counter() - t0, 3)
     limit = encoder.max_seq_length - encoder.tokenizer.num_special_tokens_to_add()  # [CLS] and [SEP] count too
-    chunking = {"max_tokens": min(chunk_tokens or limit, limit), "overlap": overlap,
-                "tokenizer": type(encoder.tokenizer).__name__, "max_file_mb": max_file_mb}
+    chunking = {
+        "max_tokens": min(chunk_tokens or limit, limit),
+        "overlap": overlap,
+        "tokenizer": type(encoder.tokenizer).__name__,
+        "max_file_mb": max_file_mb,
+    }
     docs, skipped = read_documents(documents, max_file_mb)
     report = BuildReport(str(out), documents=len(docs), skipped=[asdict(s) for s in skipped], load_seconds=load_seconds)
     if chunk_tokens and chunk_tokens > limit:
-        report.notes.append(f"chunk size {chunk_tokens} tokens lowered to {limit}: the model reads at most "
-                            f"{encoder.max_seq_length} tokens (special tokens included)")
+        report.notes.append(
+            f"chunk size {chunk_tokens} tokens lowered to {limit}: the model reads at most "
+            f"{encoder.max_seq_length} tokens (special tokens included)"
+        )
     old, known, notes = _previous(out, fingerprint, chunking)
     report.notes += notes
     chunks = chunk_documents(docs, encoder.tokenizer, chunking["max_tokens"], overlap, known)
     if not chunks:
-        raise DocIndexError(f"no usable documents in {documents}" + (": every file was skipped:\n" + "\n".join(
-            f"  {s.source}: {s.reason}" for s in skipped) if skipped else " (nothing to read there)"))
+        raise DocIndexError(
+            f"no usable documents in {documents}"
+            + (
+                ": every file was skipped:\n" + "\n".join(f"  {s.source}: {s.reason}" for s in skipped)
+                if skipped
+                else " (nothing to read there)"
+            )
+        )
     frame = pd.DataFrame([asdict(c) for c in chunks]).astype({"record": "Int64"})
     vectors = _vectors(encoder, frame, old, report, batch_size, progress)
     index, kind, recall = _make_index(vectors, exact_limit)
@@ -234,11 +273,19 @@ def build_index(model: str | Path, documents: str | Path, out: str | Path, *, ch
     manifest = {
         "version": INDEX_VERSION,
         "model": {"path": model_path, "fingerprint": fingerprint, "max_seq_length": encoder.max_seq_length},
-        "dimension": int(vectors.shape[1]), "normalized": True, "metric": "cosine (inner product of unit vectors)",
+        "dimension": int(vectors.shape[1]),
+        "normalized": True,
+        "metric": "cosine (inner product of unit vectors)",
         "chunking": chunking,
-        "index": {"type": kind, "faiss_class": type(index).__name__, "exact_limit": exact_limit,
-                  "recall_at_10": recall},
-        "documents": str(Path(documents).resolve()), "chunks": len(frame), "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "index": {
+            "type": kind,
+            "faiss_class": type(index).__name__,
+            "exact_limit": exact_limit,
+            "recall_at_10": recall,
+        },
+        "documents": str(Path(documents).resolve()),
+        "chunks": len(frame),
+        "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "versions": _versions(),
     }
     _write_swap(out, index, frame, manifest, report)
@@ -273,8 +320,10 @@ def _read_manifest(path: Path, required: bool = True) -> dict | None:
     f = Path(path) / "manifest.json"
     if not f.exists():
         if required:
-            raise DocIndexError(f"no index at {path} (no manifest.json): build one with "
-                              f"`python -m core index build --model DIR --documents PATH --out {path}`")
+            raise DocIndexError(
+                f"no index at {path} (no manifest.json): build one with "
+                f"`python -m core index build --model DIR --documents PATH --out {path}`"
+            )
         return None
     try:
         return json.loads(f.read_text(encoding="utf-8"))
@@ -316,10 +365,23 @@ class DocIndex:
             emb = self.encoder.encode(list(queries), batch_size)
         scores, ids = self.index.search(emb, min(max(1, int(k)), len(self)))
         rows = self.chunks
-        return [[ChunkHit(r + 1, float(s), rows.at[i, "text"], rows.at[i, "source"],
-                          None if pd.isna(rows.at[i, "record"]) else int(rows.at[i, "record"]),
-                          int(rows.at[i, "start"]), int(rows.at[i, "end"]), int(i))
-                 for r, (s, i) in enumerate(zip(srow, irow)) if i >= 0] for srow, irow in zip(scores, ids)]
+        return [
+            [
+                ChunkHit(
+                    r + 1,
+                    float(s),
+                    rows.at[i, "text"],
+                    rows.at[i, "source"],
+                    None if pd.isna(rows.at[i, "record"]) else int(rows.at[i, "record"]),
+                    int(rows.at[i, "start"]),
+                    int(rows.at[i, "end"]),
+                    int(i),
+                )
+                for r, (s, i) in enumerate(zip(srow, irow))
+                if i >= 0
+            ]
+            for srow, irow in zip(scores, ids)
+        ]
 
     def search(self, query: str, k: int = 5) -> list[ChunkHit]:
         return self.search_many([query], k)[0]
@@ -332,7 +394,8 @@ def _check_fingerprint(path: Path, manifest: dict, model_path: str, name: str) -
             f"index {path} was built with model {built['path']} (fingerprint {built['fingerprint']}), but "
             f"{model_path} has fingerprint {got}: it is another model (or was retrained), so its query vectors "
             "would not match the index. Search with the model the index was built with, or rebuild the index: "
-            f"`python -m core index build --model {name} --documents {manifest.get('documents')} --out {path}`.")
+            f"`python -m core index build --model {name} --documents {manifest.get('documents')} --out {path}`."
+        )
 
 
 def check_index_model(path: str | Path, model: str | Path) -> None:
@@ -354,8 +417,10 @@ def load_index(path: str | Path, model: str | Path | None = None, fast_queries: 
     try:
         model_path = resolve_model(name)
     except Exception as exc:
-        raise DocIndexError(f"the index at {path} needs its model to encode queries, but {exc} "
-                            "Pass --model with the model folder the index was built with.") from None
+        raise DocIndexError(
+            f"the index at {path} needs its model to encode queries, but {exc} "
+            "Pass --model with the model folder the index was built with."
+        ) from None
     _check_fingerprint(path, manifest, model_path, name)
     chunks = pd.read_parquet(path / "chunks.parquet")
     index = faiss.read_index(str(path / "index.faiss"))

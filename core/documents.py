@@ -126,8 +126,11 @@ def read_documents(path: str | Path, max_file_mb: float = MAX_FILE_MB) -> tuple[
             skipped.append(Skipped(source, "broken symbolic link"))
             continue
         if f.suffix.lower() not in DOC_SUFFIXES:
-            skipped.append(Skipped(source, f"unsupported file type '{f.suffix or '(none)'}': supported are "
-                                           f"{', '.join(DOC_SUFFIXES)}"))
+            skipped.append(
+                Skipped(
+                    source, f"unsupported file type '{f.suffix or '(none)'}': supported are {', '.join(DOC_SUFFIXES)}"
+                )
+            )
             continue
         size_mb = f.stat().st_size / 1e6
         if size_mb > max_file_mb:
@@ -178,8 +181,11 @@ def chunk_spans(text: str, tokenizer, max_tokens: int, overlap: int = 0) -> list
     if max_tokens < 1:
         raise ValueError(f"chunk size must be at least 1 token, got {max_tokens}")
     if len(text) > SEGMENT_CHARS:
-        return [(s + a, s + b) for s, e in _segments(text, SEGMENT_CHARS) for a, b in _segment_spans(text[s:e], tokenizer,
-                                                                                      max_tokens, overlap)]
+        return [
+            (s + a, s + b)
+            for s, e in _segments(text, SEGMENT_CHARS)
+            for a, b in _segment_spans(text[s:e], tokenizer, max_tokens, overlap)
+        ]
     return _segment_spans(text, tokenizer, max_tokens, overlap)
 
 
@@ -192,8 +198,10 @@ def _segment_spans(text: str, tokenizer, max_tokens: int, overlap: int) -> list[
     n = len(offsets)
     if n == 0:
         return []
-    rank = [3] + [_break_rank(text, offsets[j - 1][1], offsets[j][0], text[offsets[j - 1][0]:offsets[j - 1][1]])
-                  for j in range(1, n)]
+    rank = [3] + [
+        _break_rank(text, offsets[j - 1][1], offsets[j][0], text[offsets[j - 1][0] : offsets[j - 1][1]])
+        for j in range(1, n)
+    ]
     spans, i = [], 0
     while i < n:
         if n - i <= max_tokens:
@@ -212,8 +220,9 @@ def _segment_spans(text: str, tokenizer, max_tokens: int, overlap: int) -> list[
     return spans
 
 
-def chunk_documents(docs: list[Document], tokenizer, max_tokens: int, overlap: int = 0,
-                    known: dict[tuple, list[Chunk]] | None = None) -> list[Chunk]:
+def chunk_documents(
+    docs: list[Document], tokenizer, max_tokens: int, overlap: int = 0, known: dict[tuple, list[Chunk]] | None = None
+) -> list[Chunk]:
     """Chunks of every document; `known` maps (source, record, doc_hash) to the chunks of a previous build made with
     the same tokenizer and settings, reused as they are."""
     chunks = []
@@ -236,8 +245,9 @@ MAX_ZIP_MEMBERS = 5000
 MAX_ZIP_MB = 500.0
 
 
-def safe_extract_zip(archive: str | Path, dest: str | Path, max_members: int = MAX_ZIP_MEMBERS,
-                     max_mb: float = MAX_ZIP_MB) -> list[Path]:
+def safe_extract_zip(
+    archive: str | Path, dest: str | Path, max_members: int = MAX_ZIP_MEMBERS, max_mb: float = MAX_ZIP_MB
+) -> list[Path]:
     """Extract a zip of documents into `dest`, refusing (ValueError, nothing written) absolute or `..` member paths,
     symbolic links, more than `max_members` members or more than `max_mb` uncompressed; sizes are counted on the
     bytes actually written too, so a lying header cannot overrun the cap (what was written is then removed)."""
@@ -288,5 +298,13 @@ def _write_members(zf, members, dest: Path, name: str, max_mb: float, written: l
                 out.write(block)
 
 
-__all__ = ["Chunk", "Document", "Skipped", "chunk_documents", "chunk_spans", "content_hash",
-           "read_documents", "safe_extract_zip"]
+__all__ = [
+    "Chunk",
+    "Document",
+    "Skipped",
+    "chunk_documents",
+    "chunk_spans",
+    "content_hash",
+    "read_documents",
+    "safe_extract_zip",
+]

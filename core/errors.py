@@ -1,10 +1,13 @@
 """One error policy for CLI, training and studio: which exceptions are the user's to fix, and the one paragraph
 they read instead of a traceback. The engine's own errors (ConfigError, DataError, ModelError, ...) and its
 ValueErrors already say what to do; anything else is a bug worth a traceback in the log."""
+
 from __future__ import annotations
 
-OUT_OF_MEMORY = ("Out of memory. Lower batch_size, set mini_batch_size (e.g. 8) to use the cached loss, lower "
-                 "max_seq_length, or use the `memory` preset.")
+OUT_OF_MEMORY = (
+    "Out of memory. Lower batch_size, set mini_batch_size (e.g. 8) to use the cached loss, lower "
+    "max_seq_length, or use the `memory` preset."
+)
 
 
 def expected(exc: BaseException) -> bool:

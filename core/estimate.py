@@ -55,8 +55,12 @@ def _columns(cfg: EmbedConfig, fmt: str) -> int:
 
 def _chunked(cfg: EmbedConfig, device: str) -> bool:
     """Whether training embeds length-sorted chunks (losses.build_loss on a CPU): then padding costs nothing."""
-    return device == "cpu" and not cfg.matryoshka_dims and not cfg.mini_batch_size and cfg.loss in ("auto", "mnrl",
-                                                                                                       "cosent")
+    return (
+        device == "cpu"
+        and not cfg.matryoshka_dims
+        and not cfg.mini_batch_size
+        and cfg.loss in ("auto", "mnrl", "cosent")
+    )
 
 
 def _probe_key(cfg: EmbedConfig, fmt: str) -> str:
@@ -64,8 +68,19 @@ def _probe_key(cfg: EmbedConfig, fmt: str) -> str:
     from .models import resolve_model
 
     model = Path(model_cache_dir("", resolve_model(cfg.model_name))).name  # path + modification time
-    parts = [model, machine_id(), cfg.batch_size, _columns(cfg, fmt), fmt == "scored", cfg.loss, cfg.mini_batch_size,
-             cfg.precision, cfg.gradient_checkpointing, bool(cfg.matryoshka_dims), cfg.mining.batch_size]
+    parts = [
+        model,
+        machine_id(),
+        cfg.batch_size,
+        _columns(cfg, fmt),
+        fmt == "scored",
+        cfg.loss,
+        cfg.mini_batch_size,
+        cfg.precision,
+        cfg.gradient_checkpointing,
+        bool(cfg.matryoshka_dims),
+        cfg.mining.batch_size,
+    ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
 
 
@@ -98,8 +113,9 @@ def _device_sync() -> None:
         torch.cuda.synchronize()
 
 
-def run_probe(cfg: EmbedConfig, fmt: str, rows: list[list[str]], texts: list[str],
-              scores: list[float] | None = None) -> dict[str, Any]:
+def run_probe(
+    cfg: EmbedConfig, fmt: str, rows: list[list[str]], texts: list[str], scores: list[float] | None = None
+) -> dict[str, Any]:
     """Measure on this machine: model load, encode rate, training step rate, save time. `rows` are real training
     rows (one text per column), `texts` real texts to encode."""
     import torch
@@ -128,13 +144,21 @@ def run_probe(cfg: EmbedConfig, fmt: str, rows: list[list[str]], texts: list[str
     del model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return {"load_s": load_s, "encode_s_per_token": encode_s / max(1, encode_tokens),
-            "train_s_per_token": train_s / max(1.0, train_tokens), "save_s": save_s, "device": device,
-            "base_model": base_model, "machine": machine_id(), "measured_at": time.time()}
+    return {
+        "load_s": load_s,
+        "encode_s_per_token": encode_s / max(1, encode_tokens),
+        "train_s_per_token": train_s / max(1.0, train_tokens),
+        "save_s": save_s,
+        "device": device,
+        "base_model": base_model,
+        "machine": machine_id(),
+        "measured_at": time.time(),
+    }
 
 
-def _probe_steps(cfg: EmbedConfig, fmt: str, model, rows: list[list[str]],
-                 scores: list[float] | None) -> tuple[float, float]:
+def _probe_steps(
+    cfg: EmbedConfig, fmt: str, model, rows: list[list[str]], scores: list[float] | None
+) -> tuple[float, float]:
     """(seconds, batch tokens) of PROBE_STEPS real optimizer steps of the configured loss (after a warm-up step)."""
     import torch
 
@@ -226,8 +250,10 @@ def _probe_rows(prep, cfg: EmbedConfig, columns: int) -> tuple[list[list[str]], 
     if prep.fmt == "scored":
         return [[a, b] for a, b in zip(train["doc1"], train["doc2"])], [float(s) for s in train["similarity"]]
     pos = positive_column(prep.fmt)
-    base = [[q, p] + ([n] if prep.fmt == "triplets" else []) for q, p, n in
-            zip(train["query"], train[pos], train["negative"] if prep.fmt == "triplets" else train[pos])]
+    base = [
+        [q, p] + ([n] if prep.fmt == "triplets" else [])
+        for q, p, n in zip(train["query"], train[pos], train["negative"] if prep.fmt == "triplets" else train[pos])
+    ]
     docs = prep.corpus or list(train[pos])
     return [row + [rng.choice(docs) for _ in range(columns - len(row))] for row in base], None
 
@@ -264,8 +290,10 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     if probe is None:
         rows, scores = _probe_rows(prep, cfg, columns)
         texts = [t for row in rows for t in row]
-        probe, cached = run_probe(cfg, fmt, rows, random.Random(cfg.seed).sample(texts, min(len(texts), PROBE_TEXTS)),
-                                  scores), False
+        probe, cached = (
+            run_probe(cfg, fmt, rows, random.Random(cfg.seed).sample(texts, min(len(texts), PROBE_TEXTS)), scores),
+            False,
+        )
         _store_probe(cfg, fmt, probe)
     probe_s = time.perf_counter() - t0
     tok = load_tokenizer(cfg.model_name)
@@ -282,24 +310,41 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     save_every = plan["eval_steps"] or every(plan["steps"], EVALS_PER_RUN)
     plan["checkpoints"] = plan["steps"] // save_every
     # One step more: the trainer's set-up and its first step's allocations cost about one step.
-    phases["training"] = ((plan["steps"] + 1) * step_s + plan["evaluations"] * eval_s
-                          + plan["checkpoints"] * 3 * probe["save_s"])  # a checkpoint holds the optimizer too
+    phases["training"] = (
+        (plan["steps"] + 1) * step_s + plan["evaluations"] * eval_s + plan["checkpoints"] * 3 * probe["save_s"]
+    )  # a checkpoint holds the optimizer too
     bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
     known = plan["evaluations"] > 0 and not bounded and cfg.evaluation.save_best_model
     phases["final_evaluation"] = 0.0 if known else enc * sum(full_eval)
     phases["saving"] = 2 * probe["save_s"]  # saved into the run folder, then copied to output_dir
     phases = {k: round(v, 1) for k, v in phases.items()}
-    plan.update(step_s=round(step_s, 3), evaluation_s=round(eval_s, 2), test_queries=_test_queries(prep),
-                corpus_size=len(prep.corpus), train_rows=len(prep.train), columns=columns)
+    plan.update(
+        step_s=round(step_s, 3),
+        evaluation_s=round(eval_s, 2),
+        test_queries=_test_queries(prep),
+        corpus_size=len(prep.corpus),
+        train_rows=len(prep.train),
+        columns=columns,
+    )
     warning = small_split_warning(plan["test_queries"], len(prep.train) + len(prep.test), cfg.test_size)
-    return {"phases": phases, "total_s": round(sum(phases.values()), 1), "plan": plan,
-            "warnings": [warning] if warning and not prep.test.empty else [],
-            "probe": {"cached": cached, "seconds": round(probe_s, 1), "device": probe.get("device"),
-                      "machine": probe.get("machine"), "measured_at": probe.get("measured_at")}}
+    return {
+        "phases": phases,
+        "total_s": round(sum(phases.values()), 1),
+        "plan": plan,
+        "warnings": [warning] if warning and not prep.test.empty else [],
+        "probe": {
+            "cached": cached,
+            "seconds": round(probe_s, 1),
+            "device": probe.get("device"),
+            "machine": probe.get("machine"),
+            "measured_at": probe.get("measured_at"),
+        },
+    }
 
 
-def _encode_phases(cfg: EmbedConfig, prep, probe: dict[str, Any], lengths, columns: int,
-                   full_eval: list[int]) -> dict[str, float]:
+def _encode_phases(
+    cfg: EmbedConfig, prep, probe: dict[str, Any], lengths, columns: int, full_eval: list[int]
+) -> dict[str, float]:
     """Mining (skipped for embeddings in the mining cache) and the baseline evaluation, from the encode rate."""
     from .models import resolve_model
 
@@ -333,7 +378,9 @@ def _training_plan(cfg: EmbedConfig, prep, columns: int, lengths, device: str) -
 
     rows = len(prep.train)
     steps_per_epoch = max(1, rows // cfg.batch_size)  # what training.py plans its evaluations with...
-    steps = max(1, math.ceil(math.ceil(rows / cfg.batch_size) * cfg.num_epochs))  # ...the trainer runs a last partial batch
+    steps = max(
+        1, math.ceil(math.ceil(rows / cfg.batch_size) * cfg.num_epochs)
+    )  # ...the trainer runs a last partial batch
     bounded = _eval_lengths(prep, lambda texts: [0] * len(texts), cfg.evaluation.max_corpus_size)
     eval_steps = schedule_eval_steps(cfg, steps_per_epoch, columns, len(bounded)) if not prep.test.empty else None
     if prep.fmt == "scored":
@@ -346,8 +393,12 @@ def _training_plan(cfg: EmbedConfig, prep, columns: int, lengths, device: str) -
         docs = lengths(prep.corpus) or cols[1]
         cols += [docs] * (columns - len(cols))
     chunked = _chunked(cfg, device)
-    return {"steps": steps, "eval_steps": eval_steps, "evaluations": steps // eval_steps if eval_steps else 0,
-            "tokens_per_step": round(_batch_tokens(cols, cfg.batch_size, chunked, cfg.seed), 1)}
+    return {
+        "steps": steps,
+        "eval_steps": eval_steps,
+        "evaluations": steps // eval_steps if eval_steps else 0,
+        "tokens_per_step": round(_batch_tokens(cols, cfg.batch_size, chunked, cfg.seed), 1),
+    }
 
 
 def estimate(cfg: EmbedConfig) -> dict[str, Any]:
@@ -371,15 +422,23 @@ def fmt_s(seconds: float | None) -> str:
 
 def actual_phases(timing: dict[str, float]) -> dict[str, float]:
     """A finished run's metrics.json timing in the estimate's phases (its mining_s includes loading)."""
-    return {"loading+mining": timing.get("mining_s", 0.0), "baseline": timing.get("baseline_eval_s", 0.0),
-            "training": timing.get("train_s", 0.0), "final_evaluation": timing.get("final_eval_s", 0.0)}
+    return {
+        "loading+mining": timing.get("mining_s", 0.0),
+        "baseline": timing.get("baseline_eval_s", 0.0),
+        "training": timing.get("train_s", 0.0),
+        "final_evaluation": timing.get("final_eval_s", 0.0),
+    }
 
 
 def estimate_error(est: dict[str, Any], timing: dict[str, float]) -> dict[str, Any]:
     """(estimate - measured) / measured for the total and each phase a run's timing reports."""
     p = est["phases"]
-    guess = {"loading+mining": p["loading"] + p["mining"], "baseline": p["baseline"], "training": p["training"],
-             "final_evaluation": p["final_evaluation"]}
+    guess = {
+        "loading+mining": p["loading"] + p["mining"],
+        "baseline": p["baseline"],
+        "training": p["training"],
+        "final_evaluation": p["final_evaluation"],
+    }
     real = actual_phases(timing)
     total_guess, total_real = sum(guess.values()), sum(real.values())
     out = {k: round((guess[k] - real[k]) / real[k], 3) if real[k] >= 1 else None for k in guess}
@@ -396,11 +455,15 @@ def estimate_markdown(est: dict[str, Any], actual: dict[str, float] | None = Non
         if actual is not None:
             row += f" {fmt_s(actual[name]) if name in actual else '–'} |"
         lines.append(row)
-    lines.append(f"| **total** | **{fmt_s(est['total_s'])}** |" + (
-        f" **{fmt_s(sum(actual.values()))}** |" if actual is not None else ""))
+    lines.append(
+        f"| **total** | **{fmt_s(est['total_s'])}** |"
+        + (f" **{fmt_s(sum(actual.values()))}** |" if actual is not None else "")
+    )
     plan, probe = est["plan"], est["probe"]
     how = "cached probe" if probe["cached"] else f"probe {probe['seconds']} s"
-    note = (f"{plan['steps']} steps of {plan['step_s']:.2f} s, {plan['evaluations']} evaluations during training, "
-            f"{plan['train_rows']} training rows, {plan['test_queries']} test queries, {plan['corpus_size']} documents "
-            f"· measured on {probe.get('device')} ({how})")
+    note = (
+        f"{plan['steps']} steps of {plan['step_s']:.2f} s, {plan['evaluations']} evaluations during training, "
+        f"{plan['train_rows']} training rows, {plan['test_queries']} test queries, {plan['corpus_size']} documents "
+        f"· measured on {probe.get('device')} ({how})"
+    )
     return "\n".join(lines) + "\n\n" + note + "".join(f"\n\n⚠️ {w}" for w in est.get("warnings", []))

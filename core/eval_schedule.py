@@ -47,4 +47,6 @@ def eval_texts(evaluator) -> int:
         return sum(eval_texts(e) for e in evaluator.evaluators)
     if hasattr(evaluator, "corpus"):
         return len(evaluator.queries) + len(evaluator.corpus)
-    return sum(len(getattr(evaluator, a, ())) for a in ("sentences1", "sentences2", "anchors", "positives", "negatives"))
+    return sum(
+        len(getattr(evaluator, a, ())) for a in ("sentences1", "sentences2", "anchors", "positives", "negatives")
+    )

@@ -38,9 +38,16 @@ def ir_data(test: pd.DataFrame, fmt: str, corpus: list[str]) -> tuple[dict, dict
     return {v: k for k, v in q_id.items()}, {v: k for k, v in doc_id.items()}, relevant
 
 
-def build_evaluator(test: pd.DataFrame, fmt: str, corpus: list[str], batch_size: int = 64,
-                    max_corpus_size: int | None = None, seed: int = 42, name: str = "test",
-                    prompts: dict[str, str] | None = None):
+def build_evaluator(
+    test: pd.DataFrame,
+    fmt: str,
+    corpus: list[str],
+    batch_size: int = 64,
+    max_corpus_size: int | None = None,
+    seed: int = 42,
+    name: str = "test",
+    prompts: dict[str, str] | None = None,
+):
     """The evaluator for `fmt` on the test split. `max_corpus_size` bounds the corpus (relevant documents are
     always kept) so evaluations during training stay cheap; the final evaluation passes None. `prompts`
     ({"query", "document"}) go before queries and documents (the triplet evaluator takes them from model.prompts)."""
@@ -55,9 +62,14 @@ def build_evaluator(test: pd.DataFrame, fmt: str, corpus: list[str], batch_size:
         return None
     if fmt == "scored":  # symmetric: both sides as queries, the way training prompts them
         q = (prompts or {}).get("query") or ""
-        return EmbeddingSimilarityEvaluator([q + t for t in test["doc1"]], [q + t for t in test["doc2"]],
-                                            list(test["similarity"]), batch_size=batch_size, name=name,
-                                            write_csv=False)
+        return EmbeddingSimilarityEvaluator(
+            [q + t for t in test["doc1"]],
+            [q + t for t in test["doc2"]],
+            list(test["similarity"]),
+            batch_size=batch_size,
+            name=name,
+            write_csv=False,
+        )
     queries, docs, relevant = ir_data(test, fmt, corpus)
     if max_corpus_size and len(docs) > max_corpus_size:
         needed = {d for ids in relevant.values() for d in ids}
@@ -65,15 +77,32 @@ def build_evaluator(test: pd.DataFrame, fmt: str, corpus: list[str], batch_size:
         keep = needed | set(random.Random(seed).sample(others, max(0, min(len(others), max_corpus_size - len(needed)))))
         docs = {d: t for d, t in docs.items() if d in keep}
     ir = InformationRetrievalEvaluator(
-        queries, docs, relevant, accuracy_at_k=[1, 5, 10], precision_recall_at_k=[10], mrr_at_k=[10],
-        ndcg_at_k=[10], map_at_k=[100], batch_size=batch_size, name=name, write_csv=False,
-        score_functions=None, main_score_function="cosine",
-        query_prompt=(prompts or {}).get("query"), corpus_prompt=(prompts or {}).get("document"),
+        queries,
+        docs,
+        relevant,
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[10],
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        map_at_k=[100],
+        batch_size=batch_size,
+        name=name,
+        write_csv=False,
+        score_functions=None,
+        main_score_function="cosine",
+        query_prompt=(prompts or {}).get("query"),
+        corpus_prompt=(prompts or {}).get("document"),
     )
     if fmt == "pairs":
         return ir
-    trip = TripletEvaluator(list(test["query"]), list(test["positive"]), list(test["negative"]),
-                            batch_size=batch_size, name=f"{name}_triplet", write_csv=False)
+    trip = TripletEvaluator(
+        list(test["query"]),
+        list(test["positive"]),
+        list(test["negative"]),
+        batch_size=batch_size,
+        name=f"{name}_triplet",
+        write_csv=False,
+    )
     return SequentialEvaluator([ir, trip], main_score_function=lambda scores: scores[0])
 
 
@@ -105,8 +134,18 @@ def evaluate(model, evaluator, known: dict[str, Any] | None = None) -> dict[str,
     devices = local_devices()
     if devices and not known and hasattr(evaluator, "corpus"):  # one process, several GPUs: encode on all of them
         texts = list(evaluator.corpus)
-        known = dict(zip(texts, model.encode_document(texts, device=devices, batch_size=evaluator.batch_size,
-                                                      normalize_embeddings=True, convert_to_numpy=True)))
+        known = dict(
+            zip(
+                texts,
+                model.encode_document(
+                    texts,
+                    device=devices,
+                    batch_size=evaluator.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                ),
+            )
+        )
     if known and hasattr(evaluator, "corpus") and all(t in known for t in evaluator.corpus):
         import numpy as np
         import torch

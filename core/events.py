@@ -18,8 +18,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 EventType = Literal[
-    "queued", "run_started", "estimate", "phase", "mining_progress", "mining_done", "train_step", "eval",
-    "checkpoint", "warning", "finished", "stopped", "failed"
+    "queued",
+    "run_started",
+    "estimate",
+    "phase",
+    "mining_progress",
+    "mining_done",
+    "train_step",
+    "eval",
+    "checkpoint",
+    "warning",
+    "finished",
+    "stopped",
+    "failed",
 ]
 TERMINAL = {"finished", "stopped", "failed"}
 log = logging.getLogger("core.events")  # a run's train.log gets every event too, next to any traceback
@@ -52,8 +63,13 @@ class EventWriter:
         with self._lock, self.path.open("a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
-        log.info("%s %s", type, json.dumps({k: v for k, v in event.items() if k not in ("type", "time", "config")},
-                                           ensure_ascii=False)[:2000])
+        log.info(
+            "%s %s",
+            type,
+            json.dumps({k: v for k, v in event.items() if k not in ("type", "time", "config")}, ensure_ascii=False)[
+                :2000
+            ],
+        )
         return event
 
 

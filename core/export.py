@@ -22,8 +22,9 @@ def read_model_card(model_dir: str | Path | None) -> str:
     return path.read_text(encoding="utf-8") if model_dir and path.is_file() else ""
 
 
-def export_zip(model_dir: str | Path, dest_dir: str | Path, name: str | None = None,
-               index_dir: str | Path | None = None) -> Path:
+def export_zip(
+    model_dir: str | Path, dest_dir: str | Path, name: str | None = None, index_dir: str | Path | None = None
+) -> Path:
     """Zip a model folder under one top-level folder named after the model, so unzipping gives that one folder
     (which SentenceTransformer loads), never a spill of files into the current directory; with a document index
     built by this model under `<folder>/index/` when `index_dir` is given."""
@@ -66,15 +67,17 @@ def _reachable(endpoint: str, timeout: float) -> str | None:
         return None
     url = urlparse(endpoint)
     try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=timeout).close()
+        socket.create_connection(
+            (url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout
+        ).close()
         return None
     except OSError as exc:
         return f"{type(exc).__name__}: {exc}"
 
 
-def push_to_hub(model_dir: str | Path, repo_id: str, token: str, private: bool = True,
-                timeout_s: float = HUB_TIMEOUT_S) -> str:
+def push_to_hub(
+    model_dir: str | Path, repo_id: str, token: str, private: bool = True, timeout_s: float = HUB_TIMEOUT_S
+) -> str:
     """Create `repo_id` (if needed) and upload the model folder. Returns the repo URL; raises HubError fast and
     with a readable message when the input is wrong or the hub cannot be reached."""
     import re
@@ -92,15 +95,19 @@ def push_to_hub(model_dir: str | Path, repo_id: str, token: str, private: bool =
         raise HubError("HF_HUB_OFFLINE is set, so nothing was pushed. Unset it on a machine with internet access.")
     why = _reachable(constants.ENDPOINT, min(5.0, timeout_s))
     if why:
-        raise HubError(f"Cannot reach {constants.ENDPOINT} ({why}): this machine looks offline, so nothing was "
-                       "pushed. Download the zip instead and upload it from a machine with internet access.")
+        raise HubError(
+            f"Cannot reach {constants.ENDPOINT} ({why}): this machine looks offline, so nothing was "
+            "pushed. Download the zip instead and upload it from a machine with internet access."
+        )
     box: dict[str, Any] = {}
 
     def work() -> None:
         try:
             api = HfApi(token=token)
             box["url"] = str(api.create_repo(repo_id, private=private, exist_ok=True))
-            api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), commit_message="Upload from embedding-studio")
+            api.upload_folder(
+                repo_id=repo_id, folder_path=str(model_dir), commit_message="Upload from embedding-studio"
+            )
         except Exception as exc:  # reported below with its first line: enough to act on
             box["error"] = exc
 

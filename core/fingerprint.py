@@ -37,9 +37,14 @@ def _fingerprint(path: str, stamp: tuple) -> str:
 
 
 def _model_files(root: Path) -> list[Path]:
-    return sorted(p for p in [*root.glob("*"), *root.glob("*/*")] if p.is_file() and p.name not in FINGERPRINT_SKIP
-                  and p.suffix in FINGERPRINT_SUFFIXES and not NOT_MODEL_DIRS & set(
-                      p.relative_to(root).parts[:-1]))
+    return sorted(
+        p
+        for p in [*root.glob("*"), *root.glob("*/*")]
+        if p.is_file()
+        and p.name not in FINGERPRINT_SKIP
+        and p.suffix in FINGERPRINT_SUFFIXES
+        and not NOT_MODEL_DIRS & set(p.relative_to(root).parts[:-1])
+    )
 
 
 def model_fingerprint(model_dir: str | Path) -> str:

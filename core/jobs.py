@@ -101,8 +101,9 @@ class TrainingQueue:
                 continue
             started = _start_time(pid)
             if started is not None and abs(started - float(lock.get("start_time", 0))) < 2 and _pid_alive(pid):
-                self.running.append(Job(run_dir, pid=pid, started=lock.get("started"),
-                                        time_limit_s=lock.get("time_limit_s")))
+                self.running.append(
+                    Job(run_dir, pid=pid, started=lock.get("started"), time_limit_s=lock.get("time_limit_s"))
+                )
             else:  # the process is gone (or the pid now belongs to another process)
                 path.unlink(missing_ok=True)
                 _mark_ended(run_dir, None)
@@ -119,12 +120,20 @@ class TrainingQueue:
             except (TypeError, KeyError):
                 continue
             if run_dir.is_dir() and run_state(run_dir)[0] == "queued":
-                self.waiting.append(Job(run_dir, submitted=item.get("submitted", time.time()),
-                                        time_limit_s=item.get("time_limit_s"), nproc=int(item.get("nproc", 1))))
+                self.waiting.append(
+                    Job(
+                        run_dir,
+                        submitted=item.get("submitted", time.time()),
+                        time_limit_s=item.get("time_limit_s"),
+                        nproc=int(item.get("nproc", 1)),
+                    )
+                )
 
     def _save_waiting(self) -> None:
-        data = [{"run_dir": str(j.run_dir), "submitted": j.submitted, "time_limit_s": j.time_limit_s,
-                 "nproc": j.nproc} for j in self.waiting]
+        data = [
+            {"run_dir": str(j.run_dir), "submitted": j.submitted, "time_limit_s": j.time_limit_s, "nproc": j.nproc}
+            for j in self.waiting
+        ]
         text = json.dumps(data)
         if text == self._saved:  # the watcher pumps every second; write only what changed
             return
@@ -148,8 +157,12 @@ class TrainingQueue:
         with self._lock:
             for i, job in enumerate(self.waiting):
                 if job.run_dir == run_dir:
-                    return {"state": "queued", "position": i + 1, "ahead": i,
-                            "estimated_start_s": self._estimated_wait(i)}
+                    return {
+                        "state": "queued",
+                        "position": i + 1,
+                        "ahead": i,
+                        "estimated_start_s": self._estimated_wait(i),
+                    }
             if any(j.run_dir == run_dir for j in self.running):
                 return {"state": "running"}
         return {"state": None}
@@ -163,8 +176,12 @@ class TrainingQueue:
                 return False
             self.waiting.remove(job)
             self._save_waiting()
-        EventWriter(run_dir / EVENTS_FILE).emit("stopped", model_dir=None, message="Cancelled while waiting in the "
-                                                "queue; nothing was trained.", cancelled=True)
+        EventWriter(run_dir / EVENTS_FILE).emit(
+            "stopped",
+            model_dir=None,
+            message="Cancelled while waiting in the queue; nothing was trained.",
+            cancelled=True,
+        )
         return True
 
     def live(self) -> list[Path]:
@@ -202,12 +219,22 @@ class TrainingQueue:
 
     def _launch(self, job: Job) -> None:
         log = open(job.run_dir / PROCESS_LOG, "ab")
-        job.process = subprocess.Popen(train_command(job.run_dir / CONFIG_FILE, job.run_dir, job.nproc), stdout=log,
-                                       stderr=subprocess.STDOUT, env=child_env(), cwd=os.getcwd())
+        job.process = subprocess.Popen(
+            train_command(job.run_dir / CONFIG_FILE, job.run_dir, job.nproc),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            cwd=os.getcwd(),
+        )
         log.close()
         job.pid, job.started = job.process.pid, time.time()
-        lock = {"pid": job.pid, "start_time": _start_time(job.pid) or 0.0, "run_dir": str(job.run_dir),
-                "started": job.started, "time_limit_s": job.time_limit_s}
+        lock = {
+            "pid": job.pid,
+            "start_time": _start_time(job.pid) or 0.0,
+            "run_dir": str(job.run_dir),
+            "started": job.started,
+            "time_limit_s": job.time_limit_s,
+        }
         self._lock_path(job.run_dir).write_text(json.dumps(lock), encoding="utf-8")
 
     def _finish(self, job: Job) -> None:
@@ -227,8 +254,11 @@ class TrainingQueue:
                     for job in self.running:
                         if job.time_limit_s and job.started and time.time() - job.started > job.time_limit_s:
                             minutes = job.time_limit_s / 60
-                            request_stop(job.run_dir, f"It reached this server's training time limit of {minutes:g} "
-                                                      "min, so it stopped and kept its best model so far.")
+                            request_stop(
+                                job.run_dir,
+                                f"It reached this server's training time limit of {minutes:g} "
+                                "min, so it stopped and kept its best model so far.",
+                            )
                     self._pump()
             except Exception:  # the watcher must outlive any one bad run folder
                 import logging
@@ -246,13 +276,19 @@ def _mark_ended(run_dir: Path, code: int | None) -> None:
     one: its first real error line and the log files that exist."""
     state, _ = run_state(run_dir)
     if state not in TERMINAL:
-        why = ("the training process was stopped" if code in (-9, -15) else
-               f"the training process exited with {code}" if code is not None else "the training process ended")
+        why = (
+            "the training process was stopped"
+            if code in (-9, -15)
+            else f"the training process exited with {code}"
+            if code is not None
+            else "the training process ended"
+        )
         error = first_error(run_dir / PROCESS_LOG)
         logs = [name for name in (PROCESS_LOG, LOG_FILE) if (run_dir / name).is_file()] or [PROCESS_LOG]
         where = " and ".join(str(run_dir / name) for name in logs)
-        EventWriter(run_dir / EVENTS_FILE).emit("failed", message=(f"{error}\n" if error else "") +
-                                                f"{why} (details in {where})")
+        EventWriter(run_dir / EVENTS_FILE).emit(
+            "failed", message=(f"{error}\n" if error else "") + f"{why} (details in {where})"
+        )
 
 
 def train_command(config_path: str | Path, run_dir: str | Path, nproc: int = 1) -> list[str]:
@@ -274,8 +310,9 @@ def queue(locks_dir: str | Path | None = None) -> TrainingQueue:
         return _queue
 
 
-def start_training(cfg: EmbedConfig, run_dir: str | Path | None = None, time_limit_s: float | None = None,
-                   nproc: int = 1) -> tuple[Path, dict[str, Any]]:
+def start_training(
+    cfg: EmbedConfig, run_dir: str | Path | None = None, time_limit_s: float | None = None, nproc: int = 1
+) -> tuple[Path, dict[str, Any]]:
     """Write the config into a new run folder and queue the training (`nproc` data-parallel processes; it starts at
     once when a slot is free). Returns (run_dir, {"state": "running"} or {"state": "queued", "position": N, ...})."""
     run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.runs_dir, cfg.dataset_name)
@@ -296,8 +333,12 @@ def child_env() -> dict[str, str]:
     """The training child's environment: the project first on PYTHONPATH, so `python -m core` runs the server's own
     code whatever the working directory, an installed copy of the package or the caller's PYTHONPATH."""
     path = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1",
-            "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(path),
+        "PYTHONUNBUFFERED": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
 
 
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)|Killed)\b")
@@ -314,8 +355,6 @@ def first_error(log_path: str | Path, limit: int = 64 * 1024) -> str | None:
         lines = f.read().decode("utf-8", errors="replace").splitlines()
     found = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
     return found[-1][:500] if found else None
-
-
 
 
 def stop_training(run_dir: str | Path | None = None, wait_s: float = 0.0) -> Path | None:
@@ -356,8 +395,19 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
     last = steps[-1] if steps else {}
     baseline = next((e["metrics"] for e in evals if e.get("baseline")), {})
     mining = next((e for e in reversed(events) if e["type"] in ("mining_progress", "mining_done")), None)
-    phase = ("done" if terminal else "queued" if state == "queued" else "training" if steps else
-             "evaluating baseline" if mining and mining["type"] == "mining_done" else "mining" if mining else "loading")
+    phase = (
+        "done"
+        if terminal
+        else "queued"
+        if state == "queued"
+        else "training"
+        if steps
+        else "evaluating baseline"
+        if mining and mining["type"] == "mining_done"
+        else "mining"
+        if mining
+        else "loading"
+    )
     now = current_phase(events)
     if now is not None and not terminal:  # the run says which phase it is in; the guess above is for older runs
         phase = phase_label(now)
@@ -372,8 +422,9 @@ def run_status(run_dir: str | Path | None) -> dict[str, Any]:
         "epoch": last.get("epoch"),
         "loss": last.get("loss"),
         "eta_s": last.get("eta_s"),
-        "phase_progress": None if terminal or now is None else {k: now.get(k) for k in ("phase", "done", "total",
-                                                                                           "eta_s", "time")},
+        "phase_progress": None
+        if terminal or now is None
+        else {k: now.get(k) for k in ("phase", "done", "total", "eta_s", "time")},
         "estimate": next((e for e in events if e["type"] == "estimate"), None),
         "phase_times": phase_times(events),
         "baseline": baseline,

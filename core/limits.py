@@ -42,11 +42,16 @@ class Limits:
     loaded_models: int = 4  # STUDIO_MAX_MODELS: models kept in memory for search and mining, least recently used go
 
     ENV = {
-        "max_trainings": "STUDIO_MAX_TRAININGS", "upload_mb": "STUDIO_MAX_UPLOAD_MB",
-        "dataset_rows": "STUDIO_MAX_ROWS", "corpus_docs": "STUDIO_MAX_CORPUS_DOCS",
-        "num_epochs": "STUDIO_MAX_EPOCHS", "train_minutes": "STUDIO_MAX_TRAIN_MINUTES",
-        "mine_rows": "STUDIO_MAX_MINE_ROWS", "visitor_ttl_hours": "STUDIO_VISITOR_TTL_HOURS",
-        "visitor_disk_mb": "STUDIO_VISITOR_DISK_MB", "loaded_models": "STUDIO_MAX_MODELS",
+        "max_trainings": "STUDIO_MAX_TRAININGS",
+        "upload_mb": "STUDIO_MAX_UPLOAD_MB",
+        "dataset_rows": "STUDIO_MAX_ROWS",
+        "corpus_docs": "STUDIO_MAX_CORPUS_DOCS",
+        "num_epochs": "STUDIO_MAX_EPOCHS",
+        "train_minutes": "STUDIO_MAX_TRAIN_MINUTES",
+        "mine_rows": "STUDIO_MAX_MINE_ROWS",
+        "visitor_ttl_hours": "STUDIO_VISITOR_TTL_HOURS",
+        "visitor_disk_mb": "STUDIO_VISITOR_DISK_MB",
+        "loaded_models": "STUDIO_MAX_MODELS",
     }
 
     @classmethod
@@ -66,10 +71,12 @@ class Limits:
 
     def describe(self) -> str:
         """One line for the page header."""
-        return (f"uploads ≤ {self.upload_mb:g} MB · datasets ≤ {self.dataset_rows:,} rows · corpora ≤ "
-                f"{self.corpus_docs:,} documents · ≤ {self.num_epochs:g} epochs · training ≤ {self.train_minutes:g} min · "
-                f"{self.max_trainings} training(s) at a time, others queue · your files are deleted "
-                f"{self.visitor_ttl_hours:g} h after your last visit (≤ {self.visitor_disk_mb:g} MB)")
+        return (
+            f"uploads ≤ {self.upload_mb:g} MB · datasets ≤ {self.dataset_rows:,} rows · corpora ≤ "
+            f"{self.corpus_docs:,} documents · ≤ {self.num_epochs:g} epochs · training ≤ {self.train_minutes:g} min · "
+            f"{self.max_trainings} training(s) at a time, others queue · your files are deleted "
+            f"{self.visitor_ttl_hours:g} h after your last visit (≤ {self.visitor_disk_mb:g} MB)"
+        )
 
 
 def max_trainings() -> int:

@@ -14,8 +14,11 @@ from .distributed import world_size
 from .models import takes_attention_mask
 
 CHUNK_TOKENS = 1024
-LOSS_CLASSES = {"cosent": "CoSENTLoss", "cached_mnrl": "CachedMultipleNegativesRankingLoss",
-                "mnrl": "MultipleNegativesRankingLoss"}
+LOSS_CLASSES = {
+    "cosent": "CoSENTLoss",
+    "cached_mnrl": "CachedMultipleNegativesRankingLoss",
+    "mnrl": "MultipleNegativesRankingLoss",
+}
 
 
 def embed_by_length(model, features: dict, chunk_tokens: int = CHUNK_TOKENS) -> torch.Tensor:
@@ -29,7 +32,7 @@ def embed_by_length(model, features: dict, chunk_tokens: int = CHUNK_TOKENS) -> 
     while start < len(order):
         width = int(lengths[order[start]])  # the chunk's longest text: lengths fall from here
         size = max(1, chunk_tokens // max(1, width))
-        idx = order[start:start + size]
+        idx = order[start : start + size]
         sub = {k: _rows(v, idx, width, len(mask)) for k, v in features.items()}
         chunks.append(model(sub)["sentence_embedding"])
         start += size
@@ -66,8 +69,12 @@ def build_loss(cfg, fmt: str, model):
     # Chunks help a CPU only; the cached loss already embeds mini-batches; Matryoshka wraps the forward itself;
     # cutting a chunk to its longest text assumes the padding is on the right.
     # Only modules that read padded batches with an attention mask have padding to save (not a StaticEmbedding).
-    chunk = (str(model.device) == "cpu" and not cfg.matryoshka_dims and takes_attention_mask(model)
-             and getattr(model.tokenizer, "padding_side", "right") == "right")
+    chunk = (
+        str(model.device) == "cpu"
+        and not cfg.matryoshka_dims
+        and takes_attention_mask(model)
+        and getattr(model.tokenizer, "padding_side", "right") == "right"
+    )
     # Under torchrun, in-batch negatives come from every rank's batch: the global batch is batch_size x ranks.
     # The library gathers in compute_loss_from_embeddings, which the length-chunked forward calls too.
     gather = {"gather_across_devices": True} if cfg.gather_across_devices and world_size() > 1 else {}

@@ -36,8 +36,9 @@ class MiningResult:
     corpus_embeddings: dict[str, np.ndarray] | None = None  # text -> normalised embedding by the mining model
 
 
-def _cached_corpus_embeddings(cache_dir: str | None, model, corpus: list[str],
-                              corpus_prompt: str | None = None) -> dict[str, np.ndarray] | None:
+def _cached_corpus_embeddings(
+    cache_dir: str | None, model, corpus: list[str], corpus_prompt: str | None = None
+) -> dict[str, np.ndarray] | None:
     """The corpus embeddings `mine_hard_negatives` saved in its cache, so the baseline evaluation need not encode
     the corpus again. Follows the library's cache naming (sentence_transformers/util/hard_negatives.py); when that
     changes, the file is simply not found and the evaluation encodes as usual."""
@@ -100,8 +101,9 @@ def _skip_counts(printed: str) -> dict[str, int]:
     counts = {m.group(3): int(m.group(1).replace(",", "")) for m in _SKIPPED.finditer(printed)}
     lines = [line for line in printed.splitlines() if "Skipped" in line or "potential negatives" in line]
     if len(lines) > len(counts):
-        logger.warning("mining: the library's skip statistics changed format; skip counts may be missing: %s",
-                       lines[0][:200])
+        logger.warning(
+            "mining: the library's skip statistics changed format; skip counts may be missing: %s", lines[0][:200]
+        )
     return counts
 
 
@@ -206,17 +208,36 @@ def mine(
                 kept.append((n, ps, ns))
         negatives.append([n for n, _, _ in kept])
         for rank, (n, ps, ns) in enumerate(kept):
-            rows.append({
-                "query": q, "positive": p, "negative": n, "rank": rank,
-                "positive_score": ps, "negative_score": ns, "gap": ps - ns,
-                "suspected_false_negative": is_within_margin(ps, ns, cfg) or near_duplicate(n, p),
-            })
-    table = pd.DataFrame(rows, columns=["query", "positive", "negative", "rank", "positive_score", "negative_score",
-                                        "gap", "suspected_false_negative"])
+            rows.append(
+                {
+                    "query": q,
+                    "positive": p,
+                    "negative": n,
+                    "rank": rank,
+                    "positive_score": ps,
+                    "negative_score": ns,
+                    "gap": ps - ns,
+                    "suspected_false_negative": is_within_margin(ps, ns, cfg) or near_duplicate(n, p),
+                }
+            )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "query",
+            "positive",
+            "negative",
+            "rank",
+            "positive_score",
+            "negative_score",
+            "gap",
+            "suspected_false_negative",
+        ],
+    )
     stats = _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra))
     library_corpus = list(dict.fromkeys(extra + list(positives)))  # the order mine_hard_negatives encodes in
-    return MiningResult(table, stats, negatives, _cached_corpus_embeddings(cache_dir, model, library_corpus,
-                                                                                 corpus_prompt))
+    return MiningResult(
+        table, stats, negatives, _cached_corpus_embeddings(cache_dir, model, library_corpus, corpus_prompt)
+    )
 
 
 def _summary(values: pd.Series) -> dict[str, float]:
@@ -247,8 +268,15 @@ def _stats(table, queries, positives, negatives, log, cfg, n_excluded, n_extra) 
     }
 
 
-def training_table(queries: list[str], positives: list[str], negatives: list[list[str]], n: int,
-                   pool: list[str], seed: int, given: list[str] | None = None) -> pd.DataFrame:
+def training_table(
+    queries: list[str],
+    positives: list[str],
+    negatives: list[list[str]],
+    n: int,
+    pool: list[str],
+    seed: int,
+    given: list[str] | None = None,
+) -> pd.DataFrame:
     """(query, positive, negative_1..n) columns for MultipleNegativesRankingLoss, which needs the same number of
     negatives on every row: rows with fewer mined negatives are topped up with random documents from `pool`
     that are not a positive of that query (easy negatives; MNRL's in-batch negatives are of that kind anyway).
@@ -274,5 +302,3 @@ def training_table(queries: list[str], positives: list[str], negatives: list[lis
         for j in range(width):
             cols[f"negative_{j + 1}"].append(row[j])
     return pd.DataFrame(cols)
-
-

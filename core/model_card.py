@@ -33,8 +33,6 @@ def portable_config(cfg: EmbedConfig) -> dict[str, Any]:
     return data
 
 
-
-
 EXAMPLE_CHARS = 160  # a usage example, not the whole document
 
 
@@ -55,8 +53,13 @@ def _short(text: str) -> str:
     return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1].rstrip() + "…"
 
 
-def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, Any], metrics: dict[str, Any],
-                     examples: list[str] | None = None) -> Path:
+def write_model_card(
+    model_dir: str | Path,
+    cfg: EmbedConfig,
+    data: dict[str, Any],
+    metrics: dict[str, Any],
+    examples: list[str] | None = None,
+) -> Path:
     base = portable_config(cfg)["model_name"]
     header = {
         "library_name": "sentence-transformers",
@@ -71,18 +74,28 @@ def write_model_card(model_dir: str | Path, cfg: EmbedConfig, data: dict[str, An
     mined = fmt != "scored" and cfg.mining.enabled and cfg.mining.num_negatives > 0
     timing = metrics.get("timing", {})
     prompts = _saved_prompts(model_dir)
-    prompt_line = ("\nPrompts (saved with the model; `model.encode_query` / `model.encode_document` apply them): "
-                   + ", ".join(f"{k} `{v}`" for k, v in prompts.items()) + ".\n") if prompts else ""
-    texts = examples if examples and len(examples) >= 2 else ["How do I reset my password?",
-                                                              "Steps to change a forgotten password"]
+    prompt_line = (
+        (
+            "\nPrompts (saved with the model; `model.encode_query` / `model.encode_document` apply them): "
+            + ", ".join(f"{k} `{v}`" for k, v in prompts.items())
+            + ".\n"
+        )
+        if prompts
+        else ""
+    )
+    texts = (
+        examples
+        if examples and len(examples) >= 2
+        else ["How do I reset my password?", "Steps to change a forgotten password"]
+    )
     text = f"""---
 {yaml.safe_dump(header, sort_keys=False).strip()}
 ---
 
-# Fine-tuned {base.split('/')[-1]}
+# Fine-tuned {base.split("/")[-1]}
 
 A [sentence-transformers](https://www.sbert.net) model fine-tuned from `{base}` on `{cfg.dataset_name}`
-with {loss}{' and mined hard negatives' if mined else ''}.
+with {loss}{" and mined hard negatives" if mined else ""}.
 {prompt_line}
 ```python
 from sentence_transformers import SentenceTransformer
@@ -94,21 +107,21 @@ print(model.similarity(embeddings, embeddings))
 
 {search_section(Path(cfg.output_dir).name)}
 ## Data
-- file: `{Path(str(data.get('path') or '')).name}`, format: **{fmt}**, rows: {data.get('rows')} (train {data.get('train_rows')}, test {data.get('test_rows')})
-- sha256 (content): `{data.get('hash')}`
-- evaluation corpus: {data.get('corpus_size')} documents
+- file: `{Path(str(data.get("path") or "")).name}`, format: **{fmt}**, rows: {data.get("rows")} (train {data.get("train_rows")}, test {data.get("test_rows")})
+- sha256 (content): `{data.get("hash")}`
+- evaluation corpus: {data.get("corpus_size")} documents
 
 ## Evaluation (test split, before → after)
-{metrics_table(metrics.get('before', {}), metrics.get('after', {}), cfg.evaluation.metrics)}
+{metrics_table(metrics.get("before", {}), metrics.get("after", {}), cfg.evaluation.metrics)}
 
-Primary metric: `{metrics.get('primary')}`. Steps: {metrics.get('steps')}. Training time: {timing.get('train_s', '?')} s.
+Primary metric: `{metrics.get("primary")}`. Steps: {metrics.get("steps")}. Training time: {timing.get("train_s", "?")} s.
 
 ## Config
 ```yaml
 {yaml.safe_dump(portable_config(cfg), sort_keys=False, allow_unicode=True).strip()}
 ```
 
-Trained on {time.strftime('%Y-%m-%d')} with embedding-studio.
+Trained on {time.strftime("%Y-%m-%d")} with embedding-studio.
 """
     path = Path(model_dir) / "README.md"
     path.write_text(text, encoding="utf-8")

@@ -96,8 +96,10 @@ def check_output_dir(path: str | Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"output_dir '{out}' is a file; give a folder for the model")
     if out.is_dir() and any(out.iterdir()) and not is_model_dir(out):
-        raise ValueError(f"output_dir '{out}' is a folder that holds other files and no saved model; saving would "
-                         "replace it. Choose a new or empty folder, or an earlier model output.")
+        raise ValueError(
+            f"output_dir '{out}' is a folder that holds other files and no saved model; saving would "
+            "replace it. Choose a new or empty folder, or an earlier model output."
+        )
 
 
 def is_cached_hub_id(name: str) -> bool:
@@ -263,8 +265,12 @@ def _cached_models(hf_cache: str | Path | None = None) -> dict[str, Path]:
     return out
 
 
-def model_choices(runs_dir: str | Path | None = None, base_model: str | None = None,
-                  output_dir: str | None = None, hf_cache: str | Path | None = None) -> list[dict[str, Any]]:
+def model_choices(
+    runs_dir: str | Path | None = None,
+    base_model: str | None = None,
+    output_dir: str | None = None,
+    hf_cache: str | Path | None = None,
+) -> list[dict[str, Any]]:
     """Models worth offering in a picker, each {value, label, source, dim, size_mb, cached}: the base model, the
     bundled MiniLM, output_dir and every run's model (newest first), every sentence-transformers model in the
     local Hugging Face cache (`hf_cache`, default the usual one), then the guide's suggestions (label says "needs
@@ -311,5 +317,11 @@ def _describe(value: str, source: str, path: Path | None, cached: dict[str, Path
     parts += [f"{dim}-d"] if dim else []
     parts += [f"{size} MB"] if size else []
     # The name last: a picker shows the label, and a path reads best whole at the end.
-    return {"value": value, "label": f"[{' · '.join(parts)}] {value}", "source": source, "dim": dim,
-            "size_mb": size, "cached": not needs}
+    return {
+        "value": value,
+        "label": f"[{' · '.join(parts)}] {value}",
+        "source": source,
+        "dim": dim,
+        "size_mb": size,
+        "cached": not needs,
+    }

@@ -24,8 +24,16 @@ from .models import load_model, model_prompts, resolve_model
 from .prepare import build_table, load_and_split
 from .runs import CONFIG_FILE, EVENTS_FILE, MINED_FILE, MINING_STATS_FILE, new_run_dir, read_json
 
-COLUMNS = ["query", "positive", "negative", "rank", "positive_score", "negative_score", "gap",
-           "suspected_false_negative"]
+COLUMNS = [
+    "query",
+    "positive",
+    "negative",
+    "rank",
+    "positive_score",
+    "negative_score",
+    "gap",
+    "suspected_false_negative",
+]
 SORTS: dict[str, tuple[str, bool] | None] = {
     "hardest first (smallest gap)": ("gap", True),
     "negative score, high first": ("negative_score", False),
@@ -33,8 +41,13 @@ SORTS: dict[str, tuple[str, bool] | None] = {
     "query A-Z": ("query", True),
     "file order": None,
 }
-PREVIEW_STATS = ["negatives", "skipped_by_margin", "rows_without_enough_negatives", "suspected_false_negatives",
-                 "excluded"]
+PREVIEW_STATS = [
+    "negatives",
+    "skipped_by_margin",
+    "rows_without_enough_negatives",
+    "suspected_false_negatives",
+    "excluded",
+]
 
 
 class InspectError(ValueError):
@@ -54,8 +67,10 @@ def mining_inputs(cfg: EmbedConfig) -> tuple[list[str], list[str], list[str]]:
     document of the dataset plus `corpus_path`."""
     data = evaluation_data(cfg)
     if data.fmt == "scored":
-        raise InspectError("Scored pairs (doc1, doc2, similarity) are trained with CoSENT: there are no negatives "
-                           "to mine. Use pairs or triplets data.")
+        raise InspectError(
+            "Scored pairs (doc1, doc2, similarity) are trained with CoSENT: there are no negatives "
+            "to mine. Use pairs or triplets data."
+        )
     return list(data.train["query"]), list(data.train[data.pos_col]), data.corpus
 
 
@@ -86,9 +101,16 @@ def remine(cfg: EmbedConfig, progress: Callable[[str, float], None] | None = Non
     """Mine the train split again with `cfg.mining`; the embeddings come from the cache after the first time."""
     queries, positives, corpus = mining_inputs(cfg)
     model, path = mining_model(cfg)
-    return mine(queries, positives, model, cfg.mining, corpus=corpus,
-                cache_dir=model_cache_dir(cfg.cache_dir, path), progress=progress,
-                prompts=model_prompts(model, cfg.prompts))
+    return mine(
+        queries,
+        positives,
+        model,
+        cfg.mining,
+        corpus=corpus,
+        cache_dir=model_cache_dir(cfg.cache_dir, path),
+        progress=progress,
+        prompts=model_prompts(model, cfg.prompts),
+    )
 
 
 def mine_run(cfg: EmbedConfig, runs_dir: str | Path | None = None) -> tuple[Path, MiningResult | None]:
@@ -99,8 +121,9 @@ def mine_run(cfg: EmbedConfig, runs_dir: str | Path | None = None) -> tuple[Path
     if fmt == "scored":
         mining_inputs(cfg)  # raises with the reason
     if not m.enabled or (fmt == "triplets" and not m.augment_triplets):
-        raise InspectError("Nothing to mine with this config: set mining.enabled "
-                           "(triplet data also needs mining.augment_triplets).")
+        raise InspectError(
+            "Nothing to mine with this config: set mining.enabled (triplet data also needs mining.augment_triplets)."
+        )
     if m.num_negatives == 0:  # training on pairs alone; asking to mine means "show me the negatives"
         cfg = with_thresholds(cfg, num_negatives=1)
     model, _ = mining_model(cfg)
@@ -123,14 +146,17 @@ def load_mined(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     run_dir = Path(run_dir)
     path = run_dir / MINED_FILE
     if not path.exists():
-        raise InspectError(f"Run {run_dir.name} has no mined negatives (mining still running, a run that trained on "
-                           "pairs alone with mining.num_negatives=0, or scored data). Press 'Mine now' to mine the "
-                           "current dataset without training.")
+        raise InspectError(
+            f"Run {run_dir.name} has no mined negatives (mining still running, a run that trained on "
+            "pairs alone with mining.num_negatives=0, or scored data). Press 'Mine now' to mine the "
+            "current dataset without training."
+        )
     return pd.read_parquet(path), read_json(run_dir / MINING_STATS_FILE, {}) or {}
 
 
-def filter_mined(df: pd.DataFrame, text: str = "", suspects_only: bool = False,
-                 sort_by: str = "hardest first (smallest gap)") -> pd.DataFrame:
+def filter_mined(
+    df: pd.DataFrame, text: str = "", suspects_only: bool = False, sort_by: str = "hardest first (smallest gap)"
+) -> pd.DataFrame:
     """Rows whose query, positive or negative contains `text` (case-insensitive), optionally only the suspected
     false negatives, sorted by one of SORTS."""
     out = df
@@ -138,9 +164,11 @@ def filter_mined(df: pd.DataFrame, text: str = "", suspects_only: bool = False,
         out = out[out["suspected_false_negative"].astype(bool)]
     text = (text or "").strip().lower()
     if text:
-        hit = (out["query"].str.lower().str.contains(text, regex=False)
-               | out["positive"].str.lower().str.contains(text, regex=False)
-               | out["negative"].str.lower().str.contains(text, regex=False))
+        hit = (
+            out["query"].str.lower().str.contains(text, regex=False)
+            | out["positive"].str.lower().str.contains(text, regex=False)
+            | out["negative"].str.lower().str.contains(text, regex=False)
+        )
         out = out[hit]
     if sort_by not in SORTS:
         raise InspectError(f"unknown sort {sort_by!r}; allowed: {list(SORTS)}")
@@ -163,8 +191,10 @@ def update_exclusions(path: str | Path, add: Sequence[tuple[str, str]], remove: 
     current = list(dict.fromkeys(current + list(add)))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps({"query": q, "negative": n}, ensure_ascii=False) + "\n" for q, n in current),
-                   encoding="utf-8")
+    tmp.write_text(
+        "".join(json.dumps({"query": q, "negative": n}, ensure_ascii=False) + "\n" for q, n in current),
+        encoding="utf-8",
+    )
     tmp.replace(path)
     return len(current)
 
@@ -176,8 +206,12 @@ def _ordered(path: Path) -> list[tuple[str, str]]:
     return list(dict.fromkeys((r["query"], r["negative"]) for r in rows))
 
 
-def set_exclusions(config: dict[str, Any], workspace: str | Path, add: Sequence[tuple[str, str]],
-                   remove: Sequence[tuple[str, str]] = ()) -> tuple[dict[str, Any], Path, int]:
+def set_exclusions(
+    config: dict[str, Any],
+    workspace: str | Path,
+    add: Sequence[tuple[str, str]],
+    remove: Sequence[tuple[str, str]] = (),
+) -> tuple[dict[str, Any], Path, int]:
     """Record exclusions and point `mining.exclude_path` at them, so the next training (and its saved config)
     skips those negatives. Returns (new config dict, exclusions file, pairs in it)."""
     cfg = build_config(copy.deepcopy(config))
@@ -198,9 +232,21 @@ def stats_preview(current: dict[str, Any], preview: dict[str, Any]) -> pd.DataFr
     rows = []
     for key in PREVIEW_STATS:
         a, b = current.get(key), preview.get(key)
-        rows.append({"stat": key, "current": a, "preview": b,
-                     "change": (b - a) if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None})
+        rows.append(
+            {
+                "stat": key,
+                "current": a,
+                "preview": b,
+                "change": (b - a) if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None,
+            }
+        )
     ga, gb = (current.get("gap") or {}).get("mean"), (preview.get("gap") or {}).get("mean")
-    rows.append({"stat": "mean gap", "current": ga, "preview": gb,
-                 "change": round(gb - ga, 4) if ga is not None and gb is not None else None})
+    rows.append(
+        {
+            "stat": "mean gap",
+            "current": ga,
+            "preview": gb,
+            "change": round(gb - ga, 4) if ga is not None and gb is not None else None,
+        }
+    )
     return pd.DataFrame(rows, columns=["stat", "current", "preview", "change"])

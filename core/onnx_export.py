@@ -47,17 +47,23 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(self.path / self.config["file"]), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(self.path / self.config["file"]), options, providers=["CPUExecutionProvider"]
+        )
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         texts = [str(t).strip() for t in texts]
         order = np.argsort([-len(t) for t in texts], kind="stable")  # little padding per batch
         out = np.zeros((len(texts), int(self.config["dimension"])), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
-            ids = order[start:start + batch_size]
-            enc = self.tokenizer([texts[i] for i in ids], padding=True, truncation=True,
-                                 max_length=self.max_seq_length, return_tensors="np")
+            ids = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in ids],
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="np",
+            )
             feed = {k: enc[k].astype(np.int64) for k in self.config["inputs"]}
             out[ids] = self.session.run(None, feed)[0]
         return out
@@ -83,10 +89,16 @@ def _export_graph(model, path: Path) -> list[str]:
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Embedder().eval(), tuple(features[k] for k in names), str(path), dynamo=False,
-                          input_names=names, output_names=["sentence_embedding"], opset_version=17,
-                          dynamic_axes={**{k: {0: "batch", 1: "tokens"} for k in names},
-                                        "sentence_embedding": {0: "batch"}})
+        torch.onnx.export(
+            Embedder().eval(),
+            tuple(features[k] for k in names),
+            str(path),
+            dynamo=False,
+            input_names=names,
+            output_names=["sentence_embedding"],
+            opset_version=17,
+            dynamic_axes={**{k: {0: "batch", 1: "tokens"} for k in names}, "sentence_embedding": {0: "batch"}},
+        )
     return names
 
 
@@ -102,12 +114,16 @@ class ExportResult:
     def to_text(self) -> str:
         lines = [f"ONNX export {self.out}:"]
         for c in self.checks:
-            lines.append(f"  {c['variant']:<5} {c['path']}: cosine to torch over {c['texts']} texts min "
-                         f"{c['min_cosine']:.5f}, mean {c['mean_cosine']:.5f} (>= {c['threshold']}: "
-                         f"{'ok' if c['passed'] else 'FAILED'}); {c['size_mb']:.0f} MB; "
-                         f"{c['texts_per_s']:.0f} texts/s vs torch {c['torch_texts_per_s']:.0f}")
-        lines.append("load: core.onnx_export.OnnxEmbedder(folder).encode(texts); search an index with it: "
-                     f"python -m core index search --index DIR --model {self.out} \"query\"")
+            lines.append(
+                f"  {c['variant']:<5} {c['path']}: cosine to torch over {c['texts']} texts min "
+                f"{c['min_cosine']:.5f}, mean {c['mean_cosine']:.5f} (>= {c['threshold']}: "
+                f"{'ok' if c['passed'] else 'FAILED'}); {c['size_mb']:.0f} MB; "
+                f"{c['texts_per_s']:.0f} texts/s vs torch {c['torch_texts_per_s']:.0f}"
+            )
+        lines.append(
+            "load: core.onnx_export.OnnxEmbedder(folder).encode(texts); search an index with it: "
+            f'python -m core index search --index DIR --model {self.out} "query"'
+        )
         return "\n".join(lines)
 
 
@@ -119,10 +135,18 @@ def _check(variant: str, folder: Path, expected: np.ndarray, texts: list[str], t
     rate = len(texts) / (time.perf_counter() - t0)
     cos = (got * expected).sum(axis=1)
     size = sum(f.stat().st_size for f in folder.glob("*.onnx")) / 1e6
-    return {"variant": variant, "path": str(folder), "texts": len(texts), "min_cosine": float(cos.min()),
-            "mean_cosine": float(cos.mean()), "threshold": THRESHOLDS[variant],
-            "passed": bool(cos.min() >= THRESHOLDS[variant]), "size_mb": size, "texts_per_s": rate,
-            "torch_texts_per_s": torch_rate}
+    return {
+        "variant": variant,
+        "path": str(folder),
+        "texts": len(texts),
+        "min_cosine": float(cos.min()),
+        "mean_cosine": float(cos.mean()),
+        "threshold": THRESHOLDS[variant],
+        "passed": bool(cos.min() >= THRESHOLDS[variant]),
+        "size_mb": size,
+        "texts_per_s": rate,
+        "torch_texts_per_s": torch_rate,
+    }
 
 
 def _write_folder(folder: Path, model, onnx_file: str, config: dict) -> None:
@@ -132,8 +156,9 @@ def _write_folder(folder: Path, model, onnx_file: str, config: dict) -> None:
     (folder / "onnx_config.json").write_text(json.dumps({**config, "file": onnx_file}, indent=2), encoding="utf-8")
 
 
-def export_onnx(model: str | Path, out: str | Path, quantize: str | None = None,
-                texts: list[str] | None = None) -> ExportResult:
+def export_onnx(
+    model: str | Path, out: str | Path, quantize: str | None = None, texts: list[str] | None = None
+) -> ExportResult:
     """Write the ONNX copy (and int8/ with `quantize="int8"`) and check both against torch on `texts`."""
     from .fingerprint import model_fingerprint
 
@@ -148,9 +173,15 @@ def export_onnx(model: str | Path, out: str | Path, quantize: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     names = _export_graph(st, out / "model.onnx")
     texts = texts or SAMPLES
-    config = {"source_model": path, "source_fingerprint": model_fingerprint(path), "inputs": names,
-              "dimension": int(st.encode(["x"]).shape[-1]), "max_seq_length": int(st.max_seq_length),
-              "normalized": True, "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    config = {
+        "source_model": path,
+        "source_fingerprint": model_fingerprint(path),
+        "inputs": names,
+        "dimension": int(st.encode(["x"]).shape[-1]),
+        "max_seq_length": int(st.max_seq_length),
+        "normalized": True,
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     _write_folder(out, st, "model.onnx", {**config, "quantization": None})
     st.encode(texts[:1])
     t0 = time.perf_counter()
@@ -164,8 +195,9 @@ def export_onnx(model: str | Path, out: str | Path, quantize: str | None = None,
         _write_folder(q, st, "model_int8.onnx", {**config, "quantization": "int8 (dynamic, per-channel weights)"})
         logging.disable(logging.WARNING)  # its advice to pre-process targets CNNs; per-channel weights suffice here
         try:
-            quantize_dynamic(str(out / "model.onnx"), str(q / "model_int8.onnx"), weight_type=QuantType.QInt8,
-                             per_channel=True)
+            quantize_dynamic(
+                str(out / "model.onnx"), str(q / "model_int8.onnx"), weight_type=QuantType.QInt8, per_channel=True
+            )
         finally:
             logging.disable(logging.NOTSET)
         result.checks.append(_check("int8", q, expected, texts, torch_rate))

@@ -48,9 +48,16 @@ class OnnxQueryEncoder:
         buf = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(Transformer().eval(), tuple(features[k] for k in self.names), buf, dynamo=False,
-                              input_names=self.names, output_names=["token_embeddings"], opset_version=17,
-                              dynamic_axes={k: {0: "batch", 1: "tokens"} for k in [*self.names, "token_embeddings"]})
+            torch.onnx.export(
+                Transformer().eval(),
+                tuple(features[k] for k in self.names),
+                buf,
+                dynamo=False,
+                input_names=self.names,
+                output_names=["token_embeddings"],
+                opset_version=17,
+                dynamic_axes={k: {0: "batch", 1: "tokens"} for k in [*self.names, "token_embeddings"]},
+            )
         options = ort.SessionOptions()
         # One thread: the Compare tab encodes both models' queries side by side on two workers (core.search).
         options.intra_op_num_threads = options.inter_op_num_threads = 1

@@ -118,8 +118,15 @@ def split_data(cfg: EmbedConfig, tokenizer=None) -> Prepared:
     # The evaluation corpus: every document of the whole file (not just the sample) plus the extra corpus.
     corpus = list(dict.fromkeys(documents_of(df, fmt) + extra))
     stats = {
-        "path": path, "format": fmt, "rows": len(df), "train_rows": len(train), "test_rows": len(test),
-        "corpus_size": len(corpus), "hash": data_mod.dataset_hash(df), "stats": report.stats, "warnings": warnings,
+        "path": path,
+        "format": fmt,
+        "rows": len(df),
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "corpus_size": len(corpus),
+        "hash": data_mod.dataset_hash(df),
+        "stats": report.stats,
+        "warnings": warnings,
     }
     return Prepared(fmt, train, test, corpus, pd.DataFrame(), stats, None, warnings)
 
@@ -129,8 +136,9 @@ def build_table(prep: Prepared, cfg: EmbedConfig, run_dir: Path, writer: EventWr
     fmt, train, test, corpus = prep.fmt, prep.train, prep.test, prep.corpus
     mining_result = None
     mcfg = cfg.mining
-    want_mining = fmt != "scored" and mcfg.enabled and mcfg.num_negatives > 0 and (
-        fmt == "pairs" or mcfg.augment_triplets)
+    want_mining = (
+        fmt != "scored" and mcfg.enabled and mcfg.num_negatives > 0 and (fmt == "pairs" or mcfg.augment_triplets)
+    )
     if fmt == "scored":
         table = pd.DataFrame({"sentence1": train["doc1"], "sentence2": train["doc2"], "score": train["similarity"]})
     elif want_mining:
@@ -141,16 +149,30 @@ def build_table(prep: Prepared, cfg: EmbedConfig, run_dir: Path, writer: EventWr
             writer.emit("mining_progress", stage=stage, fraction=fraction)
 
         # Candidates come from every document available (dataset + corpus_path), not only the training positives.
-        mining_result = mine(list(train["query"]), list(train[pos_col]), mining_model, mcfg, corpus=corpus,
-                             cache_dir=model_cache_dir(cfg.cache_dir, mining_path), progress=progress,
-                             prompts=model_prompts(mining_model, cfg.prompts))
+        mining_result = mine(
+            list(train["query"]),
+            list(train[pos_col]),
+            mining_model,
+            mcfg,
+            corpus=corpus,
+            cache_dir=model_cache_dir(cfg.cache_dir, mining_path),
+            progress=progress,
+            prompts=model_prompts(mining_model, cfg.prompts),
+        )
         mining_result.rows.to_parquet(run_dir / MINED_FILE, index=False)
         write_json(run_dir / MINING_STATS_FILE, mining_result.stats)
         writer.emit("mining_done", stats=mining_result.stats)
         pool = [d for d in corpus if d not in set(test[pos_col])] or corpus
         given = list(train["negative"]) if fmt == "triplets" else None
-        table = training_table(list(train["query"]), list(train[pos_col]), mining_result.negatives,
-                               mcfg.num_negatives, pool, cfg.seed, given=given)
+        table = training_table(
+            list(train["query"]),
+            list(train[pos_col]),
+            mining_result.negatives,
+            mcfg.num_negatives,
+            pool,
+            cfg.seed,
+            given=given,
+        )
     elif fmt == "pairs":
         table = train[["query", "document"]].rename(columns={"document": "positive"}).reset_index(drop=True)
     else:

@@ -16,8 +16,14 @@ from .events import TERMINAL, EventWriter
 log = logging.getLogger("core")
 
 PHASES = ["loading", "mining", "baseline", "training", "final_evaluation", "saving"]
-LABELS = {"loading": "loading", "mining": "mining (encoding)", "baseline": "evaluating baseline",
-          "training": "training", "final_evaluation": "final evaluation", "saving": "saving"}
+LABELS = {
+    "loading": "loading",
+    "mining": "mining (encoding)",
+    "baseline": "evaluating baseline",
+    "training": "training",
+    "final_evaluation": "final evaluation",
+    "saving": "saving",
+}
 
 
 class PhaseTracker:
@@ -39,12 +45,17 @@ class PhaseTracker:
         t0 = self.started.setdefault(phase, time.time())
         if eta_s is None and done:
             eta_s = (time.time() - t0) / done * max(0, total - done)
-        self.writer.emit("phase", phase=phase, done=done, total=total,
-                         eta_s=None if eta_s is None else round(eta_s, 1))
+        self.writer.emit("phase", phase=phase, done=done, total=total, eta_s=None if eta_s is None else round(eta_s, 1))
 
     def end(self, phase: str, total: int = 1) -> None:
-        self.writer.emit("phase", phase=phase, done=total, total=total, eta_s=0.0,
-                         elapsed_s=round(time.time() - self.started.get(phase, time.time()), 2))
+        self.writer.emit(
+            "phase",
+            phase=phase,
+            done=total,
+            total=total,
+            eta_s=0.0,
+            elapsed_s=round(time.time() - self.started.get(phase, time.time()), 2),
+        )
 
 
 def start_phases(cfg, prep, writer: EventWriter, t_start: float, resume_ckpt: str | None) -> PhaseTracker:

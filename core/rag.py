@@ -60,8 +60,9 @@ def read_questions(path: str | Path) -> list[Question]:
     columns = src.header or list(dict.fromkeys(k for rec in rows for k in rec))
     qcol = _pick(columns, QUERY_COLUMNS)
     if qcol is None:
-        raise ValueError(f"no question column in {path}: name one of {', '.join(QUERY_COLUMNS)} "
-                         f"(columns: {', '.join(columns)})")
+        raise ValueError(
+            f"no question column in {path}: name one of {', '.join(QUERY_COLUMNS)} (columns: {', '.join(columns)})"
+        )
     acol, scol = _pick(columns, ANSWER_COLUMNS), _pick(columns, SOURCE_COLUMNS)
     out, seen = [], set()
     for rec in rows:
@@ -104,8 +105,11 @@ def retrieval_metrics(results: list[list[ChunkHit]], questions: list[Question], 
     if not judged:
         return None
     ranks = [next((h.rank for h in hits[:k] if _relevant(h, q)), None) for hits, q in judged]
-    return {"questions": len(judged), f"recall@{k}": sum(r is not None for r in ranks) / len(judged),
-            f"mrr@{k}": sum(1 / r for r in ranks if r) / len(judged)}
+    return {
+        "questions": len(judged),
+        f"recall@{k}": sum(r is not None for r in ranks) / len(judged),
+        f"mrr@{k}": sum(1 / r for r in ranks if r) / len(judged),
+    }
 
 
 def _context_block(hits: list[ChunkHit]) -> str:
@@ -114,24 +118,29 @@ def _context_block(hits: list[ChunkHit]) -> str:
 
 def make_record(q: Question, hits: list[ChunkHit], fmt: str) -> dict[str, Any]:
     if fmt == "plain":
-        rec: dict[str, Any] = {"question": q.text, "contexts": [
-            {"text": h.text, "source": h.source, "score": round(h.score, 4)} for h in hits]}
+        rec: dict[str, Any] = {
+            "question": q.text,
+            "contexts": [{"text": h.text, "source": h.source, "score": round(h.score, 4)} for h in hits],
+        }
         if q.answer is not None:
             rec["answer"] = q.answer
         return rec
     if fmt == "alpaca":
         return {"instruction": q.text, "input": "Context:\n" + _context_block(hits), "output": q.answer or ""}
     if fmt == "messages":
-        msgs = [{"role": "system", "content": SYSTEM},
-                {"role": "user", "content": f"Context:\n{_context_block(hits)}\n\nQuestion: {q.text}"}]
+        msgs = [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"Context:\n{_context_block(hits)}\n\nQuestion: {q.text}"},
+        ]
         if q.answer is not None:
             msgs.append({"role": "assistant", "content": q.answer})
         return {"messages": msgs}
     raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
 
 
-def write_dataset(index: DocIndex, questions: list[Question], output: str | Path, k: int = 3,
-                  fmt: str = "plain") -> tuple[int, dict[str, Any] | None]:
+def write_dataset(
+    index: DocIndex, questions: list[Question], output: str | Path, k: int = 3, fmt: str = "plain"
+) -> tuple[int, dict[str, Any] | None]:
     """Retrieve for every question, write the JSONL atomically; (records written, retrieval metrics or None)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")

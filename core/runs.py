@@ -206,13 +206,40 @@ def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
     for r in list_runs(runs_dir):
         primary = PRIMARY.get(r.format or "", PRIMARY["pairs"])
         s = r.settings
-        rows.append({
-            "date": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"), "run": r.run_id, "kind": r.kind,
-            "state": r.state, "dataset": Path(r.dataset).name if r.dataset else "", "format": r.format or "",
-            "model": str(s.get("model") or "").split("/")[-1], "epochs": s.get("epochs"), "batch": s.get("batch_size"),
-            "lr": s.get("learning_rate"), "negatives": s.get("num_negatives"), "metric": primary,
-            "before": r.before.get(primary), "after": r.after.get(primary), "path": r.path,
-        })
-    cols = ["date", "run", "kind", "state", "dataset", "format", "model", "epochs", "batch", "lr", "negatives",
-            "metric", "before", "after", "path"]
+        rows.append(
+            {
+                "date": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
+                "run": r.run_id,
+                "kind": r.kind,
+                "state": r.state,
+                "dataset": Path(r.dataset).name if r.dataset else "",
+                "format": r.format or "",
+                "model": str(s.get("model") or "").split("/")[-1],
+                "epochs": s.get("epochs"),
+                "batch": s.get("batch_size"),
+                "lr": s.get("learning_rate"),
+                "negatives": s.get("num_negatives"),
+                "metric": primary,
+                "before": r.before.get(primary),
+                "after": r.after.get(primary),
+                "path": r.path,
+            }
+        )
+    cols = [
+        "date",
+        "run",
+        "kind",
+        "state",
+        "dataset",
+        "format",
+        "model",
+        "epochs",
+        "batch",
+        "lr",
+        "negatives",
+        "metric",
+        "before",
+        "after",
+        "path",
+    ]
     return pd.DataFrame(rows, columns=cols)

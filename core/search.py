@@ -37,8 +37,14 @@ def corpus_hash(corpus: list[str]) -> str:
 class SearchIndex:
     """Normalised embeddings of `corpus` under one model, in a faiss inner-product (= cosine) index."""
 
-    def __init__(self, model_name: str, corpus: list[str], cache_dir: str | None = None, batch_size: int = 64,
-                 prompts: dict[str, str | None] | None = None):
+    def __init__(
+        self,
+        model_name: str,
+        corpus: list[str],
+        cache_dir: str | None = None,
+        batch_size: int = 64,
+        prompts: dict[str, str | None] | None = None,
+    ):
         """`prompts`: {"query", "document"} prompts (None or missing = the model's own saved ones)."""
         import faiss
 
@@ -49,16 +55,23 @@ class SearchIndex:
         emb = None
         cache_file = None
         if cache_dir:
-            cache_file = Path(model_cache_dir(cache_dir, self.model_path)) / f"search_{corpus_hash([self.prompts['document'], *self.corpus])}.npy"
+            cache_file = (
+                Path(model_cache_dir(cache_dir, self.model_path))
+                / f"search_{corpus_hash([self.prompts['document'], *self.corpus])}.npy"
+            )
             if cache_file.exists():
                 emb = np.load(cache_file)
         if emb is None:
             # Sorting by length keeps padding per batch small: a large speed-up on mixed-length corpora. encode sorts
             # too (longest first); this order is kept because dropping it moves embeddings by ~1e-7 (other batches).
             order = np.argsort([len(t) for t in self.corpus])
-            sorted_emb = self.model.encode([self.corpus[i] for i in order], batch_size=batch_size,
-                                           prompt=self.prompts["document"], normalize_embeddings=True,
-                                           convert_to_numpy=True)
+            sorted_emb = self.model.encode(
+                [self.corpus[i] for i in order],
+                batch_size=batch_size,
+                prompt=self.prompts["document"],
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+            )
             emb = np.empty_like(sorted_emb)
             emb[order] = sorted_emb
             if cache_file:
@@ -76,8 +89,9 @@ class SearchIndex:
 
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         """Normalised query embeddings, with the index's query prompt."""
-        return self.model.encode(queries, prompt=self.prompts["query"], normalize_embeddings=True,
-                                 convert_to_numpy=True).astype(np.float32)
+        return self.model.encode(
+            queries, prompt=self.prompts["query"], normalize_embeddings=True, convert_to_numpy=True
+        ).astype(np.float32)
 
     def _scores(self, query: str) -> np.ndarray:
         import torch
@@ -86,7 +100,9 @@ class SearchIndex:
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         scores, ids = self.index.search(query_pool().submit(self._encode, query).result(), min(k, len(self.corpus)))
-        return [Hit(r + 1, int(i), float(s), self.corpus[i]) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0]
+        return [
+            Hit(r + 1, int(i), float(s), self.corpus[i]) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0
+        ]
 
     def rank_of(self, query: str, text: str) -> int | None:
         """1-based rank of `text` for `query` over the whole corpus (None when not in it)."""
@@ -135,8 +151,9 @@ def ranks_of(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return (scores[None, :] > scores[ids][:, None]).sum(axis=1) + 1
 
 
-def get_index(model_name: str, corpus: list[str], cache_dir: str | None = None,
-              prompts: dict[str, str | None] | None = None) -> SearchIndex:
+def get_index(
+    model_name: str, corpus: list[str], cache_dir: str | None = None, prompts: dict[str, str | None] | None = None
+) -> SearchIndex:
     """The cached index for (model, corpus, prompts), building it on first use."""
     # Python's hash of the texts (each str caches its own) costs ~0.1 ms for 10k documents, sha256 ~10 ms: this
     # lookup runs on every Compare query, the sha256 only names the on-disk cache.
@@ -153,10 +170,13 @@ def get_index(model_name: str, corpus: list[str], cache_dir: str | None = None,
     return index
 
 
-def similarity(model_name: str, text: str, others: list[str], prompts: dict[str, str | None] | None = None) -> list[float]:
+def similarity(
+    model_name: str, text: str, others: list[str], prompts: dict[str, str | None] | None = None
+) -> list[float]:
     """Cosine similarity of `text` to each of `others` under one model. A symmetric comparison: every text gets the
     query prompt (`prompts`, else the model's own), as scored pairs are trained."""
     model = shared_model(model_name)
-    emb = model.encode([text, *others], prompt=model_prompts(model, prompts)["query"], normalize_embeddings=True,
-                       convert_to_numpy=True)
+    emb = model.encode(
+        [text, *others], prompt=model_prompts(model, prompts)["query"], normalize_embeddings=True, convert_to_numpy=True
+    )
     return [float(s) for s in emb[1:] @ emb[0]]

@@ -102,27 +102,39 @@ class _EventCallback(TrainerCallback):
             return
         done = max(1, state.global_step - self.step0)
         eta = (time.time() - self.t0) / done * max(0, state.max_steps - state.global_step)
-        self.writer.emit("train_step", step=state.global_step, max_steps=state.max_steps,
-                         epoch=round(state.epoch or 0.0, 4), loss=logs["loss"],
-                         learning_rate=logs.get("learning_rate"), eta_s=round(eta, 1))
+        self.writer.emit(
+            "train_step",
+            step=state.global_step,
+            max_steps=state.max_steps,
+            epoch=round(state.epoch or 0.0, 4),
+            loss=logs["loss"],
+            learning_rate=logs.get("learning_rate"),
+            eta_s=round(eta, 1),
+        )
         if self.phases:
             self.phases.update("training", state.global_step, state.max_steps, eta)
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         self.evals[state.global_step] = normalise_metrics(metrics or {})
-        self.writer.emit("eval", step=state.global_step, epoch=round(state.epoch or 0.0, 4),
-                         metrics=self.evals[state.global_step], partial=True)
+        self.writer.emit(
+            "eval",
+            step=state.global_step,
+            epoch=round(state.epoch or 0.0, 4),
+            metrics=self.evals[state.global_step],
+            partial=True,
+        )
 
     def on_save(self, args, state, control, **kw):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        self.writer.emit("checkpoint", step=state.global_step, path=str(path),
-                         best=state.best_model_checkpoint)
+        self.writer.emit("checkpoint", step=state.global_step, path=str(path), best=state.best_model_checkpoint)
 
 
 def _precision(cfg: EmbedConfig) -> dict[str, bool]:
     import torch
 
-    if cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+    if cfg.precision == "bf16" or (
+        cfg.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    ):
         return {"bf16": True}
     if cfg.precision == "fp16":
         return {"fp16": True}
@@ -164,8 +176,12 @@ def plan_run(cfg: EmbedConfig) -> tuple[Path, str | None]:
     return (resume_dir or new_run_dir(cfg.runs_dir, cfg.dataset_name)), resume_ckpt
 
 
-def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str | None = None,
-          stop_event: threading.Event | None = None) -> RunResult:
+def train(
+    cfg: EmbedConfig,
+    run_dir: str | Path | None = None,
+    resume_ckpt: str | None = None,
+    stop_event: threading.Event | None = None,
+) -> RunResult:
     """Run one training end to end. Never raises for user errors: the result (and a `failed` event) says why."""
     early_error = None
     if run_dir is None:
@@ -201,8 +217,9 @@ def train(cfg: EmbedConfig, run_dir: str | Path | None = None, resume_ckpt: str 
         handler.close()
 
 
-def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _EventCallback,
-           resume_ckpt: str | None) -> RunResult:
+def _train(
+    cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _EventCallback, resume_ckpt: str | None
+) -> RunResult:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer
 
@@ -213,7 +230,8 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     prompts = set_prompts(model, model_prompts(model, cfg.prompts))  # saved with the model: encode_query works
     # Once per run, on rank 0, with the encoding spread over every rank; the others receive the result.
     prep, before, t_mined, estimate = distributed.on_rank0(
-        lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt, prompts, t_start), model)
+        lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt, prompts, t_start), model
+    )
     phases = callback.phases = PhaseTracker(writer, estimate)  # other ranks' writer writes nothing
     t_before = time.time()
     primary = PRIMARY[prep.fmt]
@@ -232,8 +250,14 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     callbacks: list[Any] = [callback]
     if has_eval and cfg.evaluation.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.evaluation.early_stopping_patience))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_ds, loss=build_loss(cfg, prep.fmt, model),
-                                         evaluator=step_eval if has_eval else None, callbacks=callbacks)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        loss=build_loss(cfg, prep.fmt, model),
+        evaluator=step_eval if has_eval else None,
+        callbacks=callbacks,
+    )
     trainer.remove_callback(PrinterCallback)  # progress goes to events.jsonl; the CLI prints from there
     t_train0 = time.time()
     try:
@@ -250,37 +274,71 @@ def _train(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _Even
     if not distributed.is_main():
         return RunResult(run_dir, state)  # rank 0 decides what to keep and writes it
     if state == "finished" or measured:
-        writer.emit("eval", step=trainer.state.global_step, epoch=round(trainer.state.epoch or 0, 4),
-                    metrics=after, final=True)
-    timing = {"mining_s": round(t_mined - t_start, 2), "baseline_eval_s": round(t_before - t_mined, 2),
-              "train_s": round(t_trained - t_train0, 2), "final_eval_s": round(time.time() - t_trained, 2),
-              "total_s": round(time.time() - t_start, 2),
-              "train_samples_per_s": round(samples / max(1e-9, t_trained - t_train0), 2)}
+        writer.emit(
+            "eval", step=trainer.state.global_step, epoch=round(trainer.state.epoch or 0, 4), metrics=after, final=True
+        )
+    timing = {
+        "mining_s": round(t_mined - t_start, 2),
+        "baseline_eval_s": round(t_before - t_mined, 2),
+        "train_s": round(t_trained - t_train0, 2),
+        "final_eval_s": round(time.time() - t_trained, 2),
+        "total_s": round(time.time() - t_start, 2),
+        "train_samples_per_s": round(samples / max(1e-9, t_trained - t_train0), 2),
+    }
     message = stop_reason(run_dir) if state == "stopped" else None
-    if (state == "finished" and cfg.evaluation.save_best_model and primary in before
-            and after.get(primary, float("-inf")) < before[primary]):
+    if (
+        state == "finished"
+        and cfg.evaluation.save_best_model
+        and primary in before
+        and after.get(primary, float("-inf")) < before[primary]
+    ):
         # "Best model" counts step 0: a run that only made retrieval worse must not replace a good model with a
         # worse one. Both figures come from the same full evaluation, so the comparison is fair.
         model, after = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), dict(before)
         set_prompts(model, prompts)
-        message = (f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
-                   "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings.")
+        message = (
+            f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
+            "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings."
+        )
     best = trainer.state.best_model_checkpoint
-    metrics = {"primary": primary, "before": before, "after": after, "best_checkpoint": Path(best).name if best else None,
-               "steps": trainer.state.global_step, "timing": timing, "kept_base_model": message is not None,
-               "warnings": [e["message"] for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "warning"]}
+    metrics = {
+        "primary": primary,
+        "before": before,
+        "after": after,
+        "best_checkpoint": Path(best).name if best else None,
+        "steps": trainer.state.global_step,
+        "timing": timing,
+        "kept_base_model": message is not None,
+        "warnings": [e["message"] for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "warning"],
+    }
     write_json(run_dir / METRICS_FILE, metrics)
     phases.end("final_evaluation")
     phases.start("saving")
     model_dir = _save_model(model, cfg, run_dir, prep, metrics)
     phases.end("saving")
-    writer.emit(state, model_dir=model_dir, metrics=after, before=before, step=trainer.state.global_step,
-                timing=timing, run_dir=str(run_dir), message=message)
+    writer.emit(
+        state,
+        model_dir=model_dir,
+        metrics=after,
+        before=before,
+        step=trainer.state.global_step,
+        timing=timing,
+        run_dir=str(run_dir),
+        message=message,
+    )
     return RunResult(run_dir, state, model_dir, before, after)
 
 
-def _training_args(cfg: EmbedConfig, run_dir: Path, prep, train_ds, prompts: dict[str, str], step_eval,
-                   eval_steps: int | None, save_steps: int):
+def _training_args(
+    cfg: EmbedConfig,
+    run_dir: Path,
+    prep,
+    train_ds,
+    prompts: dict[str, str],
+    step_eval,
+    eval_steps: int | None,
+    save_steps: int,
+):
     """The trainer's arguments: the config's settings, the evaluation/save schedule, distributed and precision."""
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
@@ -320,8 +378,9 @@ def _training_args(cfg: EmbedConfig, run_dir: Path, prep, train_ds, prompts: dic
     )
 
 
-def _final_metrics(cfg: EmbedConfig, prep, trainer, callback: _EventCallback, model, final_eval, run_dir: Path,
-                   state: str) -> tuple[dict[str, float], bool]:
+def _final_metrics(
+    cfg: EmbedConfig, prep, trainer, callback: _EventCallback, model, final_eval, run_dir: Path, state: str
+) -> tuple[dict[str, float], bool]:
     """(metrics after training, whether they were measured now): the last full evaluation of the kept checkpoint
     when the trainer already ran it, else a final evaluation, else (a run stopped after evaluating) the last one."""
     # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early.
@@ -338,23 +397,44 @@ def _final_metrics(cfg: EmbedConfig, prep, trainer, callback: _EventCallback, mo
 def column_prompts(columns: list[str], prompts: dict[str, str]) -> dict[str, str]:
     """The trainer's `prompts`: each training-table column mapped to its prompt. Queries get the query prompt,
     positives and negatives the document prompt; scored pairs are symmetric, so both sides get the query prompt."""
-    return {c: prompts["query"] if c in ("query", "sentence1", "sentence2") else prompts["document"]
-            for c in columns if c != "score"}
+    return {
+        c: prompts["query"] if c in ("query", "sentence1", "sentence2") else prompts["document"]
+        for c in columns
+        if c != "score"
+    }
 
 
-def _prepare(cfg: EmbedConfig, run_dir: Path, writer: EventWriter, model, resume_ckpt: str | None,
-             prompts: dict[str, str], t_start: float):
+def _prepare(
+    cfg: EmbedConfig,
+    run_dir: Path,
+    writer: EventWriter,
+    model,
+    resume_ckpt: str | None,
+    prompts: dict[str, str],
+    t_start: float,
+):
     """(prepared data and table, baseline metrics, time mining ended, the time estimate or None): split, mine,
     evaluate the base model, each a phase in the event stream."""
     static = not takes_attention_mask(model)  # a StaticEmbedding: no truncation to measure texts against
     prep = load_and_split(cfg, run_dir, None if static else model.tokenizer)
     if static and cfg.learning_rate < STATIC_MIN_LR:
-        prep.warnings.append(f"{cfg.model_name} is a StaticEmbedding model: they learn at rates around 0.1, "
-                             f"learning_rate={cfg.learning_rate:g} will barely change it")
+        prep.warnings.append(
+            f"{cfg.model_name} is a StaticEmbedding model: they learn at rates around 0.1, "
+            f"learning_rate={cfg.learning_rate:g} will barely change it"
+        )
     world = distributed.world_size()
-    writer.emit("run_started", kind="train", config=cfg.to_dict(), data=prep.stats, run_dir=str(run_dir),
-                resume=resume_ckpt, device=str(model.device), precision=next(iter(_precision(cfg)), "fp32"),
-                world_size=world, global_batch=cfg.batch_size * world)
+    writer.emit(
+        "run_started",
+        kind="train",
+        config=cfg.to_dict(),
+        data=prep.stats,
+        run_dir=str(run_dir),
+        resume=resume_ckpt,
+        device=str(model.device),
+        precision=next(iter(_precision(cfg)), "fp32"),
+        world_size=world,
+        global_batch=cfg.batch_size * world,
+    )
     phases = start_phases(cfg, prep, writer, t_start, resume_ckpt)
     if resume_ckpt and (run_dir / TRAIN_TABLE).exists():
         import pandas as pd
@@ -384,8 +464,15 @@ def _evaluators(cfg: EmbedConfig, prep, prompts: dict[str, str]) -> tuple[Any, A
     """(final evaluator on the whole corpus, evaluator during training on at most max_corpus_size documents)."""
     ev_batch = max(32, cfg.batch_size)
     final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed, prompts=prompts)
-    step_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch,
-                                max_corpus_size=cfg.evaluation.max_corpus_size, seed=cfg.seed, prompts=prompts)
+    step_eval = build_evaluator(
+        prep.test,
+        prep.fmt,
+        prep.corpus,
+        batch_size=ev_batch,
+        max_corpus_size=cfg.evaluation.max_corpus_size,
+        seed=cfg.seed,
+        prompts=prompts,
+    )
     return final_eval, step_eval
 
 
@@ -429,4 +516,3 @@ def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str,
         shutil.rmtree(out)
     tmp.rename(out)
     return str(out)
-

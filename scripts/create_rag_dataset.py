@@ -16,8 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 def main(argv: list[str]) -> int:
     from core.__main__ import main as core_main
 
-    flags = [a.split("=", 1)[0].replace("_", "-") + a[len(a.split("=", 1)[0]):] if a.startswith("--") else a
-             for a in argv]
+    flags = [
+        a.split("=", 1)[0].replace("_", "-") + a[len(a.split("=", 1)[0]) :] if a.startswith("--") else a for a in argv
+    ]
     return core_main(["rag-dataset", *flags])
 
 

@@ -35,10 +35,12 @@ from studio.tabs.negatives import create_negatives_tab
 from studio.tabs.rag import create_rag_tab
 
 TITLE = "Embedding Fine-Tuning Studio"
-INTRO = (f"# {TITLE}\nFine-tune a sentence-transformers embedding model on your own pairs, triplets or scored "
-         "pairs with MultipleNegativesRankingLoss, in-batch negatives and mined hard "
-         "negatives. **Data → Config → Train**, then inspect the hard negatives, compare "
-         "before/after and export.")
+INTRO = (
+    f"# {TITLE}\nFine-tune a sentence-transformers embedding model on your own pairs, triplets or scored "
+    "pairs with MultipleNegativesRankingLoss, in-batch negatives and mined hard "
+    "negatives. **Data → Config → Train**, then inspect the hard negatives, compare "
+    "before/after and export."
+)
 SWEEP_EVERY_S = 600  # how often a public studio looks for visitor folders past their time to live
 log = logging.getLogger("studio")
 
@@ -63,8 +65,10 @@ def initial_config(public: bool = False) -> dict[str, Any]:
 def header(ctx: StudioContext) -> str:
     if not ctx.public:
         return "*Local mode: one trusted user; every path on this machine can be used.*"
-    return ("**Public mode** — your files, runs and models are yours alone and live in a folder only you can "
-            f"reach. Limits: {ctx.limits.describe()}.")
+    return (
+        "**Public mode** — your files, runs and models are yours alone and live in a folder only you can "
+        f"reach. Limits: {ctx.limits.describe()}."
+    )
 
 
 def _sweeper(ctx: StudioContext) -> None:
@@ -80,8 +84,9 @@ def _sweeper(ctx: StudioContext) -> None:
         time.sleep(SWEEP_EVERY_S)
 
 
-def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None = None,
-               public: bool | None = None) -> gr.Blocks:
+def create_app(
+    workspace: str | Path | None = None, runs_dir: str | Path | None = None, public: bool | None = None
+) -> gr.Blocks:
     """The studio. `workspace` (uploads, saved configs, public visitors' folders) defaults to $STUDIO_WORKSPACE or
     ./workspace, `runs_dir` to $STUDIO_RUNS_DIR or ./runs. `public` defaults to public_mode()."""
     ws, rd = resolve_dirs(workspace, runs_dir)
@@ -94,9 +99,17 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
     # Gradio deletes its own upload cache after a day; visitors' folders are ours (see _sweeper).
     with gr.Blocks(title=TITLE, delete_cache=(3600, 86400) if public else None) as demo:
         gr.Markdown(INTRO)
-        ctx = StudioContext(workspace=ws, runs_dir=rd, dataset=gr.State(dataset), config=gr.State(config),
-                            run=gr.State(None), run_ended=gr.State(None), public=public, limits=limits,
-                            visitors=Visitors(ws) if public else None)
+        ctx = StudioContext(
+            workspace=ws,
+            runs_dir=rd,
+            dataset=gr.State(dataset),
+            config=gr.State(config),
+            run=gr.State(None),
+            run_ended=gr.State(None),
+            public=public,
+            limits=limits,
+            visitors=Visitors(ws) if public else None,
+        )
         gr.Markdown(header(ctx))
         stored_id = gr.BrowserState(None, storage_key="embedding-studio-visitor") if public else None
         with gr.Tabs():
@@ -113,6 +126,7 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
                     create(ctx)
                 redraw_plots_on_select(tab)  # plots drawn while hidden take the full width when shown
         if public:
+
             def on_load(stored: Any, request: gr.Request) -> str:
                 # An id from the browser is used only when this server issued it (format, signature, folder).
                 vid = ctx.visitors.check(stored) or ctx.visitors.issue()
@@ -120,6 +134,7 @@ def create_app(workspace: str | Path | None = None, runs_dir: str | Path | None 
                 return vid
 
             load = demo.load(on_load, [stored_id], [stored_id], api_visibility="private", show_progress="hidden")
+
             def on_unload(request: gr.Request) -> None:
                 ctx.unbind(request)
 

@@ -56,8 +56,9 @@ class Visitor:
         (PathRefused otherwise) and the limits applied."""
         if self.sandbox is not None:
             if self.limits and cfg.num_epochs > self.limits.num_epochs:
-                raise PathRefused("num_epochs", f"{cfg.num_epochs:g} is over this server's limit of "
-                                                f"{self.limits.num_epochs:g} epochs")
+                raise PathRefused(
+                    "num_epochs", f"{cfg.num_epochs:g} is over this server's limit of {self.limits.num_epochs:g} epochs"
+                )
             cfg = self.sandbox.config(cfg)  # refuses a runs_dir outside their folder before it is replaced
         data = cfg.to_dict()
         data["runs_dir"] = str(self.runs_dir)  # the studio lists and re-attaches runs from here
@@ -91,8 +92,11 @@ class Visitor:
             return
         used = disk_usage(self.root) / 1e6
         if used > self.limits.visitor_disk_mb:
-            raise PathRefused("disk", f"your folder holds {used:.0f} MB, over this server's {self.limits.visitor_disk_mb:g}"
-                                      " MB per visitor; it is cleared a while after your last visit")
+            raise PathRefused(
+                "disk",
+                f"your folder holds {used:.0f} MB, over this server's {self.limits.visitor_disk_mb:g}"
+                " MB per visitor; it is cleared a while after your last visit",
+            )
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """How a tab shows an error: core/errors.py decides the message, this logs bugs and puts it on screen."""
+
 from __future__ import annotations
 
 import logging

@@ -37,8 +37,10 @@ def short_path(path: str | Path) -> str:
 def size_error(path: str | Path, limit_mb: float = MAX_UPLOAD_MB) -> str | None:
     size = Path(path).stat().st_size
     if size > limit_mb * 1024 * 1024:
-        return (f"{Path(path).name} is {format_size(size)}; uploads are limited to {limit_mb:g} MB. "
-                "Put big files on the server's disk and set dataset_path in the Config tab instead.")
+        return (
+            f"{Path(path).name} is {format_size(size)}; uploads are limited to {limit_mb:g} MB. "
+            "Put big files on the server's disk and set dataset_path in the Config tab instead."
+        )
     return None
 
 

@@ -30,8 +30,7 @@ def _empty(title: str, note: str) -> go.Figure:
     """A titled, empty figure with a note: nicer than a blank box while a run is still loading."""
     fig = go.Figure()
     fig.update_layout(title=title, **_LAYOUT)
-    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font={"color": "#6b7280"})
+    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"color": "#6b7280"})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -42,8 +41,16 @@ def loss_figure(events: Iterable[dict[str, Any]]) -> go.Figure:
     steps = [e for e in events if e.get("type") == "train_step" and e.get("loss") is not None]
     if not steps:
         return _empty("Training loss", "waiting for the first training step…")
-    fig = go.Figure(go.Scatter(x=[e["step"] for e in steps], y=[e["loss"] for e in steps], mode="lines+markers",
-                               name="loss", line={"color": COLORS[0]}, marker={"size": 4}))
+    fig = go.Figure(
+        go.Scatter(
+            x=[e["step"] for e in steps],
+            y=[e["loss"] for e in steps],
+            mode="lines+markers",
+            name="loss",
+            line={"color": COLORS[0]},
+            marker={"size": 4},
+        )
+    )
     max_steps = steps[-1].get("max_steps")
     fig.update_layout(title="Training loss", xaxis_title="step", yaxis_title="loss", **_LAYOUT)
     if max_steps:  # a fixed x range: the curve grows into the plot instead of the axis rescaling every second
@@ -100,24 +107,51 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
         if final and final["metrics"].get(name) is not None and (not points or final["step"] > points[-1][0]):
             points.append((final["step"], final["metrics"][name]))  # the curve reaches the last step
         if points:
-            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                                     name=name, line={"color": color}))
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in points],
+                    y=[p[1] for p in points],
+                    mode="lines+markers",
+                    name=name,
+                    line={"color": color},
+                )
+            )
         if baseline and baseline["metrics"].get(name) is not None:
             value = baseline["metrics"][name]
-            fig.add_trace(go.Scatter(x=[0, max_step], y=[value, value], mode="lines", name=f"{name} baseline",
-                                     line={"color": color, "dash": "dash", "width": 1}, hoverinfo="name+y"))
+            fig.add_trace(
+                go.Scatter(
+                    x=[0, max_step],
+                    y=[value, value],
+                    mode="lines",
+                    name=f"{name} baseline",
+                    line={"color": color, "dash": "dash", "width": 1},
+                    hoverinfo="name+y",
+                )
+            )
         if final and final["metrics"].get(name) is not None:
-            fig.add_trace(go.Scatter(x=[final["step"]], y=[final["metrics"][name]], mode="markers",
-                                     name=f"{name} final", marker={"color": color, "symbol": "diamond", "size": 10}))
+            fig.add_trace(
+                go.Scatter(
+                    x=[final["step"]],
+                    y=[final["metrics"][name]],
+                    mode="markers",
+                    name=f"{name} final",
+                    marker={"color": color, "symbol": "diamond", "size": 10},
+                )
+            )
     best = best_step(events)
     primary = metrics[0]
     at_best = next((e for e in reversed(during) if e["step"] == best and primary in e["metrics"]), None)
     if at_best is not None:
-        fig.add_trace(go.Scatter(x=[best], y=[at_best["metrics"][primary]], mode="markers", name="best checkpoint",
-                                 marker={"symbol": "star", "size": 16, "color": "#facc15",
-                                         "line": {"color": "#111827", "width": 1}}))
-    fig.update_layout(title="Evaluation (dashed: before training)", xaxis_title="step", yaxis_title="score",
-                      **_LAYOUT)
+        fig.add_trace(
+            go.Scatter(
+                x=[best],
+                y=[at_best["metrics"][primary]],
+                mode="markers",
+                name="best checkpoint",
+                marker={"symbol": "star", "size": 16, "color": "#facc15", "line": {"color": "#111827", "width": 1}},
+            )
+        )
+    fig.update_layout(title="Evaluation (dashed: before training)", xaxis_title="step", yaxis_title="score", **_LAYOUT)
     fig.update_xaxes(range=[-0.02 * max_step, max_step * 1.02])
     values = [v for e in evals for k, v in e["metrics"].items() if k in metrics and v is not None]
     if values:  # scores live in [0, 1] (Spearman in [-1, 1]): a fixed scale makes runs comparable at a glance
@@ -125,8 +159,11 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
     return fig
 
 
-def token_length_figure(lengths: dict[str, list[int]], max_seq_length: int | None,
-                        note: str = "no tokenizer available: token lengths not computed") -> go.Figure:
+def token_length_figure(
+    lengths: dict[str, list[int]],
+    max_seq_length: int | None,
+    note: str = "no tokenizer available: token lengths not computed",
+) -> go.Figure:
     """One histogram of token counts per text field, side by side, each on its own x scale (short queries are no
     sliver beside long documents), with max_seq_length as a dashed line. `note` says why when there is nothing."""
     from plotly.subplots import make_subplots
@@ -136,11 +173,18 @@ def token_length_figure(lengths: dict[str, list[int]], max_seq_length: int | Non
         return _empty("Token lengths", note)
     fig = make_subplots(rows=1, cols=len(fields), subplot_titles=[f for f, _ in fields], horizontal_spacing=0.08)
     for i, (field, values) in enumerate(fields):
-        fig.add_trace(go.Histogram(x=values, name=field, marker={"color": COLORS[i % len(COLORS)]}, nbinsx=30),
-                      row=1, col=i + 1)
+        fig.add_trace(
+            go.Histogram(x=values, name=field, marker={"color": COLORS[i % len(COLORS)]}, nbinsx=30), row=1, col=i + 1
+        )
         if max_seq_length and max(values) >= 0.5 * max_seq_length:  # the limit only where texts come near it
-            fig.add_vline(x=max_seq_length, line={"color": "#dc2626", "dash": "dash"}, row=1, col=i + 1,
-                          annotation_text=f"max_seq_length={max_seq_length}", annotation_position="top left")
+            fig.add_vline(
+                x=max_seq_length,
+                line={"color": "#dc2626", "dash": "dash"},
+                row=1,
+                col=i + 1,
+                annotation_text=f"max_seq_length={max_seq_length}",
+                annotation_position="top left",
+            )
         fig.update_xaxes(title_text="tokens", row=1, col=i + 1)
     fig.update_yaxes(title_text="texts", row=1, col=1)
     fig.update_layout(title="Token lengths per field", showlegend=False, **_LAYOUT)
@@ -151,8 +195,14 @@ def similarity_figure(values: Sequence[float]) -> go.Figure:
     """Histogram of the similarity labels of scored pairs."""
     if not len(values):
         return _empty("Similarity", "no scored pairs")
-    fig = go.Figure(go.Histogram(x=list(values), xbins={"start": 0, "end": 1.0001, "size": 0.05}, name="similarity",
-                                 marker={"color": COLORS[2]}))
+    fig = go.Figure(
+        go.Histogram(
+            x=list(values),
+            xbins={"start": 0, "end": 1.0001, "size": 0.05},
+            name="similarity",
+            marker={"color": COLORS[2]},
+        )
+    )
     fig.update_layout(title="Similarity labels", xaxis_title="similarity", yaxis_title="pairs", **_LAYOUT)
     return fig
 
@@ -185,7 +235,7 @@ def phase_parts(status: dict[str, Any]) -> list[str]:
     phases = list(((status.get("estimate") or {}).get("phases") or {}).items())
     names = [n for n, _ in phases]
     if left is not None and now.get("phase") in names:  # the phases after this one, as estimated
-        later = sum(v or 0 for n, v in phases[names.index(now["phase"]) + 1:])
+        later = sum(v or 0 for n, v in phases[names.index(now["phase"]) + 1 :])
         out.append(f"run ETA {format_eta(left + later)}")
     return out
 
@@ -198,9 +248,11 @@ def progress_html(status: dict[str, Any]) -> str:
     if state == "queued":
         eta = status.get("estimated_start_s")
         when = f"starts in about {format_eta(eta)}" if eta is not None else "starts when the runs ahead finish"
-        return (f"<div><b>queued</b> · {html.escape(str(status.get('run_id', '')))}: position "
-                f"{status.get('position')} ({status.get('ahead', 0)} ahead) · {when}. It starts by itself, even if "
-                "you close this page; Stop cancels it.</div>")
+        return (
+            f"<div><b>queued</b> · {html.escape(str(status.get('run_id', '')))}: position "
+            f"{status.get('position')} ({status.get('ahead', 0)} ahead) · {when}. It starts by itself, even if "
+            "you close this page; Stop cancels it.</div>"
+        )
     step, max_steps = status.get("step") or 0, status.get("max_steps")
     frac = min(1.0, step / max_steps) if max_steps else 0.0
     if state == "finished":
@@ -217,6 +269,8 @@ def progress_html(status: dict[str, Any]) -> str:
     if state == "running":
         parts.append(f"ETA {format_eta(status.get('eta_s'))}")
         parts += phase_parts(status)
-    bar = (f"<div style='background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden'>"
-           f"<div style='width:{frac * 100:.1f}%;background:{color};height:100%'></div></div>")
-    return (f"<div><div style='margin-bottom:4px'>{html.escape(str(status.get('run_id', '')))}: {' · '.join(parts)}</div>{bar}</div>")
+    bar = (
+        f"<div style='background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden'>"
+        f"<div style='width:{frac * 100:.1f}%;background:{color};height:100%'></div></div>"
+    )
+    return f"<div><div style='margin-bottom:4px'>{html.escape(str(status.get('run_id', '')))}: {' · '.join(parts)}</div>{bar}</div>"

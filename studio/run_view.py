@@ -23,12 +23,19 @@ def event_line(e: dict[str, Any]) -> str | None:
     t = e.get("type")
     if t == "run_started":
         d = e.get("data") or {}
-        return (f"run started on {e.get('device')}: {Path(str(d.get('path'))).name} ({d.get('format')}, "
-                f"{d.get('train_rows')} train / {d.get('test_rows')} test rows, {d.get('corpus_size')} documents)")
+        return (
+            f"run started on {e.get('device')}: {Path(str(d.get('path'))).name} ({d.get('format')}, "
+            f"{d.get('train_rows')} train / {d.get('test_rows')} test rows, {d.get('corpus_size')} documents)"
+        )
     if t == "estimate":
         p = e.get("phases") or {}
-        return "estimate: " + fmt_s(e.get("total_s")) + " (" + ", ".join(
-            f"{LABELS.get(k, k)} {fmt_s(v)}" for k, v in p.items() if v) + ")"
+        return (
+            "estimate: "
+            + fmt_s(e.get("total_s"))
+            + " ("
+            + ", ".join(f"{LABELS.get(k, k)} {fmt_s(v)}" for k, v in p.items() if v)
+            + ")"
+        )
     if t == "phase":
         if e.get("done") == 0:
             return f"{LABELS.get(e['phase'], e['phase'])} …"
@@ -37,15 +44,20 @@ def event_line(e: dict[str, Any]) -> str | None:
         return None
     if t == "mining_done":
         s = e.get("stats") or {}
-        return (f"mined {s.get('negatives')} hard negatives for {s.get('rows')} rows "
-                f"({s.get('suspected_false_negatives')} suspected false negatives)")
+        return (
+            f"mined {s.get('negatives')} hard negatives for {s.get('rows')} rows "
+            f"({s.get('suspected_false_negatives')} suspected false negatives)"
+        )
     if t == "train_step":
-        return (f"step {e['step']}/{e.get('max_steps')} · epoch {e.get('epoch', 0):.2f} · loss {e.get('loss') or 0:.4f}"
-                f" · ETA {fmt_s(e.get('eta_s'))}")
+        return (
+            f"step {e['step']}/{e.get('max_steps')} · epoch {e.get('epoch', 0):.2f} · loss {e.get('loss') or 0:.4f}"
+            f" · ETA {fmt_s(e.get('eta_s'))}"
+        )
     if t == "eval":
         label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e.get('step')}"
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in (e.get("metrics") or {}).items()
-                          if k in SHOWN_METRICS and v is not None)
+        shown = ", ".join(
+            f"{k} {v:.4f}" for k, v in (e.get("metrics") or {}).items() if k in SHOWN_METRICS and v is not None
+        )
         return f"evaluation ({label}): {shown}"
     if t == "checkpoint":
         return f"checkpoint saved at step {e.get('step')}"
@@ -78,21 +90,25 @@ def estimate_vs_actual(events: list[dict[str, Any]]) -> str:
     rows = ["| phase | estimate | actual |", "|---|---:|---:|"]
     for name in PHASES:
         if name in guess or name in actual:
-            rows.append(f"| {LABELS.get(name, name)} | {fmt_s(guess.get(name))} | "
-                        f"{fmt_s(actual.get(name)) if name in actual else '–'} |")
+            rows.append(
+                f"| {LABELS.get(name, name)} | {fmt_s(guess.get(name))} | "
+                f"{fmt_s(actual.get(name)) if name in actual else '–'} |"
+            )
     rows.append(f"| **total** | **{fmt_s((est or {}).get('total_s'))}** | **{fmt_s(sum(actual.values()))}** |")
     note = "" if est else "\n\n*No estimate for this run: press **Estimate time** before Start to measure one.*"
     return "\n".join(rows) + note
 
 
-def data_line(dataset: dict[str, Any] | None, config: dict[str, Any] | None, model: str | None = None,
-              run: str | None = None) -> str:
+def data_line(
+    dataset: dict[str, Any] | None, config: dict[str, Any] | None, model: str | None = None, run: str | None = None
+) -> str:
     """`Data: x.csv (pairs, 120 rows) · corpus: none · model: …` — what a tab is working on."""
     config = config or {}
     parts = []
     if dataset:
-        parts.append(f"**Data:** `{Path(str(dataset.get('path'))).name}` ({dataset.get('format')}, "
-                     f"{dataset.get('rows')} rows)")
+        parts.append(
+            f"**Data:** `{Path(str(dataset.get('path'))).name}` ({dataset.get('format')}, {dataset.get('rows')} rows)"
+        )
     else:
         parts.append("**Data:** none selected")
     corpus = config.get("corpus_path")
@@ -122,8 +138,13 @@ def run_dataset(run_dir: str | Path | None) -> tuple[dict[str, Any] | None, str 
     path, corpus = cfg.get("dataset_path"), cfg.get("corpus_path")
     if not path or not Path(path).is_file():
         return None, corpus
-    return _validated(str(path), Path(path).stat().st_mtime, cfg.get("model_name") or "", cfg.get("max_seq_length"),
-                      cfg.get("format") or "auto"), corpus
+    return _validated(
+        str(path),
+        Path(path).stat().st_mtime,
+        cfg.get("model_name") or "",
+        cfg.get("max_seq_length"),
+        cfg.get("format") or "auto",
+    ), corpus
 
 
 @lru_cache(maxsize=8)
@@ -134,8 +155,9 @@ def _validated(path: str, mtime: float, model: str, max_len: int | None, fmt: st
     return dataset_entry(report, Path(path)) if report.ok else None
 
 
-def restore_run_data(run_dir: str | None, dataset: dict[str, Any] | None,
-                     config: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def restore_run_data(
+    run_dir: str | None, dataset: dict[str, Any] | None, config: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The session's (dataset, config) with the run's dataset and corpus put back, so that what Train, Negatives and
     Compare use is what the shown run trained on. Unchanged when the run's data cannot be read."""
     if not run_dir:

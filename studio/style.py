@@ -46,6 +46,12 @@ def nothing_yet(table: Any, note: str) -> Any:
     shown = _has_rows(table.value)
     table.visible = shown
     md = gr.Markdown(f"*{note}*", visible=not shown)
-    table.change(lambda v: (gr.update(visible=_has_rows(v)), gr.update(visible=not _has_rows(v))), table,
-                 [table, md], api_visibility="private", show_progress="hidden", queue=False)
+    table.change(
+        lambda v: (gr.update(visible=_has_rows(v)), gr.update(visible=not _has_rows(v))),
+        table,
+        [table, md],
+        api_visibility="private",
+        show_progress="hidden",
+        queue=False,
+    )
     return md

@@ -61,4 +61,3 @@ def unreachable_hub(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     resolve_model.cache_clear()
     yield
     resolve_model.cache_clear()
-

@@ -37,8 +37,9 @@ def only_error(report: ValidationReport) -> Issue:
     return report.errors[0]
 
 
-def assert_issue(report: ValidationReport, line: int | None, field: str | None, words: str,
-                 row_based: bool = False) -> Issue:
+def assert_issue(
+    report: ValidationReport, line: int | None, field: str | None, words: str, row_based: bool = False
+) -> Issue:
     """An error naming `line`/`field` exists, says `words`, and the text report shows it with the file name."""
     assert report.data is None
     matches = [i for i in report.errors if i.line == line and i.field == field and words in i.message]

@@ -7,11 +7,13 @@ from pathlib import Path
 
 DOCS = {
     "vpn.txt": "The VPN client disconnects every few minutes on the office wifi.\n\nReinstall the VPN client and "
-               "switch its protocol to IKEv2; the tunnel then stays up all day.",
+    "switch its protocol to IKEv2; the tunnel then stays up all day.",
     "notes/printer.md": "# Printer\n\nThe printer on floor two jams when the paper tray is overfilled. Take out half "
-                        "of the paper and restart it.",
-    "faq.jsonl": [{"text": "To reset a forgotten password, open the self-service portal and follow the e-mail link."},
-                  {"text": "Shared mailboxes appear in Outlook after a restart of the mail client."}],
+    "of the paper and restart it.",
+    "faq.jsonl": [
+        {"text": "To reset a forgotten password, open the self-service portal and follow the e-mail link."},
+        {"text": "Shared mailboxes appear in Outlook after a restart of the mail client."},
+    ],
     "kitchen.csv": [{"title": "bread", "text": "Bake the sourdough bread at 220 degrees for forty minutes."}],
 }
 PDF_TEXT = "The coffee machine in the kitchen needs descaling every month."
@@ -20,11 +22,14 @@ PDF_TEXT = "The coffee machine in the kitchen needs descaling every month."
 def text_pdf(text: str) -> bytes:
     """A minimal one-page PDF whose text layer holds `text` (built by hand: pypdf reads but does not typeset)."""
     stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-               b"/Resources << /Font << /F1 5 0 R >> >> >>",
-               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for n, body in enumerate(objects, start=1):
         offsets.append(len(out))
@@ -56,7 +61,9 @@ def make_documents(root: Path, bad: bool = True) -> Path:
         if name.endswith(".jsonl"):
             path.write_text("".join(json.dumps(r) + "\n" for r in content), encoding="utf-8")
         elif name.endswith(".csv"):
-            path.write_text("title,text\n" + "".join(f'{r["title"]},"{r["text"]}"\n' for r in content), encoding="utf-8")
+            path.write_text(
+                "title,text\n" + "".join(f'{r["title"]},"{r["text"]}"\n' for r in content), encoding="utf-8"
+            )
         else:
             path.write_text(content, encoding="utf-8")
     (root / "manual.pdf").write_bytes(text_pdf(PDF_TEXT))

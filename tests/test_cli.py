@@ -13,8 +13,9 @@ from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 
 def cli(*args, cwd=ROOT, timeout=300):
-    proc = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     return proc
 
@@ -51,7 +52,8 @@ def test_seed_walkthrough(tmp_path):
     """Steps 1-3 of the seed document, verbatim, in a copy of the project's seed files."""
     (tmp_path / "data" / "raw").mkdir(parents=True)
     (tmp_path / "data" / "raw" / "embedding_dataset.jsonl").write_bytes(
-        (ROOT / "data" / "raw" / "embedding_dataset.jsonl").read_bytes())
+        (ROOT / "data" / "raw" / "embedding_dataset.jsonl").read_bytes()
+    )
     assert cli("setup-dirs", cwd=tmp_path).returncode == 0
     for d in ["configs", "scripts", "data", "models", "checkpoints", "outputs"]:
         assert (tmp_path / "embeddingFT" / d).is_dir()
@@ -86,8 +88,13 @@ def test_mine_flags_a_planted_false_negative(tmp_path, sample_pairs):
     planted = rows[0]["document"].upper() + " !"  # the positive's text again, in another case
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(planted + "\n" + "\n".join(r["document"] for r in sample_pairs[60:80]) + "\n")
-    r = cli("mine", "--config", "assets/configs/default.yaml",
-            *tiny_overrides(tmp_path, data, corpus_path=corpus, test_size=0), "mining.margin=null")
+    r = cli(
+        "mine",
+        "--config",
+        "assets/configs/default.yaml",
+        *tiny_overrides(tmp_path, data, corpus_path=corpus, test_size=0),
+        "mining.margin=null",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     run_dir = next((tmp_path / "runs").iterdir())
     mined = pd.read_parquet(run_dir / "mined.parquet")
@@ -105,5 +112,5 @@ def test_remining_uses_cached_embeddings(tmp_path, sample_pairs, margin):
     r = cli(*base, "mining.margin_type=absolute", f"mining.margin={margin}")
     assert r.returncode == 0
     assert sorted(p.name for p in (tmp_path / "cache").rglob("*.npy")) == cached  # nothing new was encoded
-    stats = json.loads(r.stdout[r.stdout.index("{"):r.stdout.rindex("}") + 1])
+    stats = json.loads(r.stdout[r.stdout.index("{") : r.stdout.rindex("}") + 1])
     assert stats["skipped_by_margin"] > 0

@@ -34,8 +34,14 @@ def make_short_model(path: Path, max_seq_length: int = 12) -> str:
 def env(tmp_path_factory, sample_pairs) -> SimpleNamespace:
     tmp = tmp_path_factory.mktemp("compare")
     dataset = write_jsonl(tmp / "pairs.jsonl", sample_pairs[:40])
-    cfg = build_config({"dataset_path": str(dataset), "test_size": 0.25, "cache_dir": str(tmp / "cache"),
-                        "runs_dir": str(tmp / "runs")})
+    cfg = build_config(
+        {
+            "dataset_path": str(dataset),
+            "test_size": 0.25,
+            "cache_dir": str(tmp / "cache"),
+            "runs_dir": str(tmp / "runs"),
+        }
+    )
     data = cmp.evaluation_data(cfg)
     short = make_short_model(tmp / "short")
     changes = cmp.gold_rank_changes(DEFAULT_MODEL, short, data.test, data.fmt, data.corpus, cfg.cache_dir)
@@ -101,8 +107,9 @@ def test_search_both_marks_gold_and_rank_changes(env):
 
 
 def test_similarity_under_both_models():
-    out = cmp.compare_similarity("reset my password", "forgot my login password\nthe printer is jammed",
-                                 DEFAULT_MODEL, DEFAULT_MODEL)
+    out = cmp.compare_similarity(
+        "reset my password", "forgot my login password\nthe printer is jammed", DEFAULT_MODEL, DEFAULT_MODEL
+    )
     assert len(out["model_a"]) == len(out["model_b"]) == len(out["delta"]) == 2
     assert out["model_a"][0] > out["model_a"][1]
     assert out["delta"] == pytest.approx([0.0, 0.0], abs=1e-6)

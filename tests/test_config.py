@@ -43,8 +43,17 @@ def test_yaml_with_seed_keys_loads(tmp_path):
 
 
 def test_overrides_nested_and_coerced(tmp_path):
-    cfg = load_config(None, ["num_epochs=3", "mining.num_negatives=5", "learning_rate=3e-5",
-                             "gradient_checkpointing=true", "evaluation.eval_steps=null", "matryoshka_dims=[384, 128]"])
+    cfg = load_config(
+        None,
+        [
+            "num_epochs=3",
+            "mining.num_negatives=5",
+            "learning_rate=3e-5",
+            "gradient_checkpointing=true",
+            "evaluation.eval_steps=null",
+            "matryoshka_dims=[384, 128]",
+        ],
+    )
     assert cfg.num_epochs == 3 and cfg.mining.num_negatives == 5 and cfg.learning_rate == 3e-5
     assert cfg.gradient_checkpointing is True and cfg.evaluation.eval_steps is None
     assert cfg.matryoshka_dims == [384, 128]
@@ -77,16 +86,19 @@ def test_unknown_key_suggests_closest():
     assert "mining.num_negatives" in str(e.value)
 
 
-@pytest.mark.parametrize("item, key", [
-    ("batch_size=abc", "batch_size"),
-    ("batch_size=0", "batch_size"),
-    ("learning_rate=-1", "learning_rate"),
-    ("mining.sampling_strategy=best", "mining.sampling_strategy"),
-    ("mining.range_max=0", "mining.range_max"),
-    ("warmup_ratio=2", "warmup_ratio"),
-    ("evaluation.metrics=[ndcg@11]", "evaluation.metrics"),
-    ("test_size=2.5", "test_size"),
-])
+@pytest.mark.parametrize(
+    "item, key",
+    [
+        ("batch_size=abc", "batch_size"),
+        ("batch_size=0", "batch_size"),
+        ("learning_rate=-1", "learning_rate"),
+        ("mining.sampling_strategy=best", "mining.sampling_strategy"),
+        ("mining.range_max=0", "mining.range_max"),
+        ("warmup_ratio=2", "warmup_ratio"),
+        ("evaluation.metrics=[ndcg@11]", "evaluation.metrics"),
+        ("test_size=2.5", "test_size"),
+    ],
+)
 def test_bad_values_name_the_key(item, key):
     with pytest.raises(ConfigError) as e:
         load_config(None, [item])
@@ -145,4 +157,5 @@ def test_readme_lists_every_key_with_its_schema_default():
 
     assert config_table() in Path("README.md").read_text(encoding="utf-8"), (
         "README's config table is out of date; replace it with the output of "
-        "`python -c 'from core.config import config_table; print(config_table())'`")
+        "`python -c 'from core.config import config_table; print(config_table())'`"
+    )

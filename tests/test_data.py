@@ -156,8 +156,13 @@ def test_parquet(tmp_path):
 def test_parquet_errors_are_row_based(tmp_path):
     pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
     path = tmp_path / "d.parquet"
-    table = pa.table({"doc1": ["a", "b", None, "c"], "doc2": ["x", "y", "z", "w"],
-                      "similarity": pa.array([0.5, float("nan"), 0.1, None])})  # a real NaN, and a null
+    table = pa.table(
+        {
+            "doc1": ["a", "b", None, "c"],
+            "doc2": ["x", "y", "z", "w"],
+            "similarity": pa.array([0.5, float("nan"), 0.1, None]),
+        }
+    )  # a real NaN, and a null
     pq.write_table(table, path)
     report = validate_file(path)
     assert_issue(report, 4, "similarity", "missing similarity (null)", row_based=True)
@@ -258,8 +263,10 @@ def test_token_stats_and_over_length_warning_with_a_fake_tokenizer(tmp_path):
     doc = report.stats["token_lengths"]["document"]
     assert doc["max"] == 12 and doc["over_max"] == 4 and doc["sampled"] is False and doc["max_seq_length"] == 8
     assert report.stats["token_lengths"]["query"]["p50"] == 4
-    assert any(w.message == "4 texts in field 'document' exceed max_seq_length=8 tokens and will be truncated"
-               for w in report.warnings)
+    assert any(
+        w.message == "4 texts in field 'document' exceed max_seq_length=8 tokens and will be truncated"
+        for w in report.warnings
+    )
     assert not any("'query'" in w.message for w in report.warnings)
     no_limit = compute_stats(report.data, "pairs", tok)
     assert no_limit["token_lengths"]["document"]["over_max"] is None
@@ -291,8 +298,10 @@ def test_real_tokenizer_token_stats_and_truncation_warning(tmp_path):
     doc = report.stats["token_lengths"]["document"]
     assert doc["over_max"] == 5 and doc["max"] == 402 and doc["p50"] > 20
     assert report.stats["token_lengths"]["query"]["max"] < 20
-    assert any(w.message == "5 texts in field 'document' exceed max_seq_length=256 tokens and will be truncated"
-               for w in report.warnings)
+    assert any(
+        w.message == "5 texts in field 'document' exceed max_seq_length=256 tokens and will be truncated"
+        for w in report.warnings
+    )
 
 
 # ---------------------------------------------------------------- hash
@@ -302,8 +311,11 @@ def test_dataset_hash_is_stable_and_content_based(tmp_path):
     df = load_dataset(write(tmp_path / "d.jsonl", jsonl(pairs(5))))
     h = dataset_hash(df)
     assert re.fullmatch(r"[0-9a-f]{16}", h)
-    assert h == dataset_hash(df.copy()) == dataset_hash(load_dataset(write(tmp_path / "d.csv",
-                                                          pd.DataFrame(pairs(5)).to_csv(index=False))))
+    assert (
+        h
+        == dataset_hash(df.copy())
+        == dataset_hash(load_dataset(write(tmp_path / "d.csv", pd.DataFrame(pairs(5)).to_csv(index=False))))
+    )
     moved = df.copy()
     moved["_line"] = moved["_line"] + 100
     moved.index = moved.index + 7
@@ -327,13 +339,16 @@ def test_read_texts_txt(tmp_path):
     assert read_texts(path) == ["first", "second", "third"]
 
 
-@pytest.mark.parametrize(("name", "content", "expected"), [
-    ("c.jsonl", jsonl([{"id": 1, "text": "a"}, {"id": 2, "text": "b"}, {"id": 3, "text": "a"}]), ["a", "b"]),
-    ("c.csv", "id,Content\n1,x\n2,\n3,y\n", ["x", "y"]),
-    ("c.tsv", "passage\tid\np1\t1\n", ["p1"]),
-    ("c.json", json.dumps([{"n": 1, "body": "only string column"}]), ["only string column"]),
-    ("c.jsonl", jsonl(pairs(2)), ["answer number 0", "answer number 1"]),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("c.jsonl", jsonl([{"id": 1, "text": "a"}, {"id": 2, "text": "b"}, {"id": 3, "text": "a"}]), ["a", "b"]),
+        ("c.csv", "id,Content\n1,x\n2,\n3,y\n", ["x", "y"]),
+        ("c.tsv", "passage\tid\np1\t1\n", ["p1"]),
+        ("c.json", json.dumps([{"n": 1, "body": "only string column"}]), ["only string column"]),
+        ("c.jsonl", jsonl(pairs(2)), ["answer number 0", "answer number 1"]),
+    ],
+)
 def test_read_texts_data_files(tmp_path, name, content, expected):
     assert read_texts(write(tmp_path / name, content)) == expected
 

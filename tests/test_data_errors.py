@@ -36,8 +36,14 @@ def test_jsonl_holding_a_json_array_gets_a_hint(tmp_path):
 
 @pytest.mark.parametrize(
     ("document", "words"),
-    [(None, "missing text (null)"), (7, "expected text, got a number"), (["a"], "expected text, got an array"),
-     ("", "empty text"), (" \t ", "whitespace-only text"), (True, "expected text, got a boolean")],
+    [
+        (None, "missing text (null)"),
+        (7, "expected text, got a number"),
+        (["a"], "expected text, got an array"),
+        ("", "empty text"),
+        (" \t ", "whitespace-only text"),
+        (True, "expected text, got a boolean"),
+    ],
 )
 def test_bad_text_values(tmp_path, document, words):
     rows = pairs(3)
@@ -62,14 +68,23 @@ def test_mixed_formats_in_one_file(tmp_path):
 
 def test_mixed_column_names_of_one_format(tmp_path):
     rows = pairs(3) + [{"question": "q", "answer": "a"}]
-    assert_issue(validate_file(write(tmp_path / "d.jsonl", jsonl(rows))), 4, None, "looks like pairs (question, answer)")
+    assert_issue(
+        validate_file(write(tmp_path / "d.jsonl", jsonl(rows))), 4, None, "looks like pairs (question, answer)"
+    )
 
 
 @pytest.mark.parametrize(
     ("score", "words"),
-    [(None, "missing similarity (null)"), (True, "got a boolean"), ("0.5", "got a string"),
-     (float("nan"), "finite number"), (10**400, "finite number"), (-0.5, "out of range"), (7, "out of range"),
-     ({"v": 1}, "got an object")],
+    [
+        (None, "missing similarity (null)"),
+        (True, "got a boolean"),
+        ("0.5", "got a string"),
+        (float("nan"), "finite number"),
+        (10**400, "finite number"),
+        (-0.5, "out of range"),
+        (7, "out of range"),
+        ({"v": 1}, "got an object"),
+    ],
 )
 def test_bad_similarity_in_json(tmp_path, score, words):
     rows = [{"doc1": f"a{i}", "doc2": f"b{i}", "similarity": 0.5} for i in range(4)]
@@ -78,8 +93,15 @@ def test_bad_similarity_in_json(tmp_path, score, words):
     assert_issue(validate_file(path), 3, "similarity", words)
 
 
-@pytest.mark.parametrize(("cell", "words"), [("", "missing similarity (empty)"), ("high", "must be a number"),
-                                             ("nan", "finite number"), ("5.5", "out of range")])
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [
+        ("", "missing similarity (empty)"),
+        ("high", "must be a number"),
+        ("nan", "finite number"),
+        ("5.5", "out of range"),
+    ],
+)
 def test_bad_similarity_in_csv(tmp_path, cell, words):
     path = write(tmp_path / "d.csv", f"doc1,doc2,similarity\na,b,0.1\nc,d,{cell}\n")
     assert_issue(validate_file(path), 3, "similarity", words)
@@ -111,8 +133,9 @@ def test_empty_file(tmp_path, name, content):
     assert "empty" in only_error(validate_file(write(tmp_path / name, content))).message
 
 
-@pytest.mark.parametrize(("name", "content"), [("d.json", "[]"), ("d.csv", "query,document\n"),
-                                               ("d.tsv", "query\tdocument\n\n")])
+@pytest.mark.parametrize(
+    ("name", "content"), [("d.json", "[]"), ("d.csv", "query,document\n"), ("d.tsv", "query\tdocument\n\n")]
+)
 def test_no_records(tmp_path, name, content):
     assert "no records" in only_error(validate_file(write(tmp_path / name, content))).message
 
@@ -144,11 +167,14 @@ def test_csv_ragged_rows(tmp_path):
     assert report.rows == 4 and len(report.errors) == 2
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ('query,document\nq1,d1\nq2,"d2\nq3,d3\n', 3, "unclosed quote"),
-    ('query,document\nq1,d\r1\nq2,d2\n', 2, "bare carriage return"),
-    ('query,document\nq1,d1\n"q2"x,d2\nq3,d3\n', 3, "malformed CSV"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ('query,document\nq1,d1\nq2,"d2\nq3,d3\n', 3, "unclosed quote"),
+        ("query,document\nq1,d\r1\nq2,d2\n", 2, "bare carriage return"),
+        ('query,document\nq1,d1\n"q2"x,d2\nq3,d3\n', 3, "malformed CSV"),
+    ],
+)
 def test_malformed_csv_names_the_line(tmp_path, text, line, words):
     report = validate_file(write(tmp_path / "d.csv", text))
     assert_issue(report, line, None, words)
@@ -189,11 +215,17 @@ def test_corrupt_parquet(tmp_path):
     assert "not a valid Parquet file" in only_error(validate_file(path)).message
 
 
-@pytest.mark.parametrize(("content", "words"), [
-    ('{"query": "q", "document": "d"}', "expected a JSON array of records, got an object with keys query, document"),
-    ('["a", "b"]', "got a list of strings"),
-    ('"text"', "got a string"),
-])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (
+            '{"query": "q", "document": "d"}',
+            "expected a JSON array of records, got an object with keys query, document",
+        ),
+        ('["a", "b"]', "got a list of strings"),
+        ('"text"', "got a string"),
+    ],
+)
 def test_json_that_is_not_a_list_of_records(tmp_path, content, words):
     assert words in only_error(validate_file(write(tmp_path / "d.json", content))).message
 
@@ -218,7 +250,9 @@ def test_missing_file_and_unsupported_extension(tmp_path):
     missing = tmp_path / "nope.jsonl"
     assert str(only_error(validate_file(missing))) == f"file not found: {missing}"
     issue = only_error(validate_file(write(tmp_path / "d.xlsx", b"PK")))
-    assert "unsupported file type '.xlsx'" in issue.message and ".jsonl" in issue.message and ".parquet" in issue.message
+    assert (
+        "unsupported file type '.xlsx'" in issue.message and ".jsonl" in issue.message and ".parquet" in issue.message
+    )
 
 
 def test_error_cap(tmp_path):

@@ -30,8 +30,13 @@ def _events(run_dir: Path) -> list[dict]:
 
 
 def _cli(overrides: list[str], *flags: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "core", "train", *flags, *overrides], cwd=ROOT, capture_output=True,
-                          text=True, timeout=TIMEOUT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "train", *flags, *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -39,8 +44,10 @@ def _cli(overrides: list[str], *flags: str) -> subprocess.CompletedProcess:
 def _overrides(tmp: Path, rows: list[dict], name: str, **extra) -> list[str]:
     data = write_jsonl(tmp / "pairs.jsonl", rows)
     base = {"num_epochs": 1, "learning_rate": 1e-4, "evaluation.save_best_model": False}
-    return tiny_overrides(tmp, data, **{**base, **extra}) + [f"runs_dir={tmp / name / 'runs'}",
-                                                             f"output_dir={tmp / name / 'model'}"]
+    return tiny_overrides(tmp, data, **{**base, **extra}) + [
+        f"runs_dir={tmp / name / 'runs'}",
+        f"output_dir={tmp / name / 'model'}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +103,14 @@ def _wait_for(run_dir: Path, kind: str, timeout: float = TIMEOUT) -> dict:
 def stopped(tmp_path_factory, sample_pairs):
     """A 2-process run started as the studio starts one, stopped after its first checkpoint."""
     tmp = tmp_path_factory.mktemp("ddp_stop")
-    overrides = _overrides(tmp, sample_pairs[:64], "stop", batch_size=8, num_epochs=4,
-                           **{"evaluation.eval_steps": 3, "evaluation.save_best_model": True})
+    overrides = _overrides(
+        tmp,
+        sample_pairs[:64],
+        "stop",
+        batch_size=8,
+        num_epochs=4,
+        **{"evaluation.eval_steps": 3, "evaluation.save_best_model": True},
+    )
     queue(tmp / "locks")
     run_dir, _ = start_training(load_config("assets/configs/default.yaml", overrides), nproc=2)
     job = next(j for j in queue().running if j.run_dir == run_dir)
@@ -131,23 +144,29 @@ def test_resume_a_two_process_run(stopped):
     assert len(starts) == 2 and all(s["world_size"] == 2 for s in starts)
     assert starts[1]["resume"] == str(ckpts[-1]) and events[-1]["type"] == "finished"
     resumed_from = int(ckpts[-1].name.rsplit("-", 1)[1])
-    later = [e["step"] for e in events[events.index(starts[1]):] if e["type"] == "train_step"]
+    later = [e["step"] for e in events[events.index(starts[1]) :] if e["type"] == "train_step"]
     assert later[0] == resumed_from + 1 and later[-1] == 12  # 48 rows x 4 epochs / global batch 16
 
 
 def test_torchrun_command_for_one_and_several_machines(tmp_path):
     one = torchrun_command(Launch(nproc=2), tmp_path)
     assert one[1:3] == ["-m", "torch.distributed.run"] and "--standalone" in one and "--nproc-per-node" in one
-    many = torchrun_command(Launch(nproc=4, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=29511),
-                            tmp_path, "ckpt")
+    many = torchrun_command(
+        Launch(nproc=4, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=29511), tmp_path, "ckpt"
+    )
     text = " ".join(many)
     assert "--standalone" not in many and "--nnodes 2 --node-rank 1 --master-addr 10.0.0.1 --master-port 29511" in text
     assert text.endswith(f"-m core.distributed --run-dir {tmp_path} --resume-from ckpt")
 
 
 def test_several_machines_need_a_shared_run_dir(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "core", "train", "--nproc", "2", "--nnodes", "2",
-                           f"runs_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--nproc", "2", "--nnodes", "2", f"runs_dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "--run-dir" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -170,8 +189,13 @@ def test_studio_offers_two_cpu_processes_only_when_allowed(monkeypatch):
 def test_bad_data_fails_every_rank_with_one_clear_event(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query": "q1", "document": "d1"}\n{"query": "q2"}\n', encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "core", "train", "--nproc", "2", *tiny_overrides(tmp_path, bad)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--nproc", "2", *tiny_overrides(tmp_path, bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert proc.returncode == 1 and "failed:" in proc.stdout and "line 2" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
     run_dir = next((tmp_path / "runs").iterdir())
@@ -179,15 +203,19 @@ def test_bad_data_fails_every_rank_with_one_clear_event(tmp_path):
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(run_dir) in " ".join(p.info["cmdline"] or [])]
 
 
-@pytest.mark.parametrize("settings, expected", [
-    ({}, "MultipleNegativesRankingLoss"), ({"mini_batch_size": 4}, "CachedMultipleNegativesRankingLoss")])
+@pytest.mark.parametrize(
+    "settings, expected",
+    [({}, "MultipleNegativesRankingLoss"), ({"mini_batch_size": 4}, "CachedMultipleNegativesRankingLoss")],
+)
 def test_in_batch_negatives_span_every_rank_by_default(monkeypatch, settings, expected):
     from core.config import build_config
     from core.losses import build_loss
     from core.models import load_model
 
     model = load_model("sentence-transformers/all-MiniLM-L6-v2", max_seq_length=32)
-    assert not build_loss(build_config(settings), "pairs", model).gather_across_devices  # one process: nothing to gather
+    assert not build_loss(
+        build_config(settings), "pairs", model
+    ).gather_across_devices  # one process: nothing to gather
     monkeypatch.setenv("WORLD_SIZE", "2")
     loss = build_loss(build_config(settings), "pairs", model)
     assert type(loss).__name__ == expected and loss.gather_across_devices

@@ -62,9 +62,13 @@ def test_two_gpus_train_data_parallel_with_nccl(tmp_path, sample_pairs):
     from tests.conftest import ROOT
 
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:96])
-    proc = subprocess.run([sys.executable, "-m", "core", "train", "--nproc", "2",
-                           *tiny_overrides(tmp_path, data, num_epochs=2)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--nproc", "2", *tiny_overrides(tmp_path, data, num_epochs=2)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = next((tmp_path / "runs").iterdir())
     events = read_events(run_dir / "events.jsonl")[0]

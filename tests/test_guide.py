@@ -22,8 +22,9 @@ FAST = PRESETS["fast"]
 
 
 def core_cli(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_guide_fixtures_are_the_shipped_step3_config():
@@ -58,7 +59,9 @@ def test_metric_families_select_their_keys():
     cfg = load_config(GUIDE / "evaluation.yaml")
     assert cfg.evaluation.metrics == ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10"]
     assert build_config({"evaluation": {"metrics": ["recall", "ndcg@10", "NDCG"]}}).evaluation.metrics == [
-        "recall@10", "ndcg@10"]
+        "recall@10",
+        "ndcg@10",
+    ]
     assert set(METRIC_FAMILIES) == {"accuracy", "map", "mrr", "ndcg", "recall"}
     with pytest.raises(ConfigError, match="unknown metric"):
         build_config({"evaluation": {"metrics": ["precision"]}})
@@ -100,17 +103,35 @@ def test_make_train_embed_preset_fast_trains_with_the_fast_values(tmp_path, samp
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:16])
     venv = Path(sys.executable).parents[1]
     # batch_size, num_epochs and learning_rate are left to the preset; the rest keeps the run tiny.
-    overrides = [o for o in tiny_overrides(tmp_path, data, **{"mining.num_negatives": 0})
-                 if not o.startswith("batch_size=")]
+    overrides = [
+        o for o in tiny_overrides(tmp_path, data, **{"mining.num_negatives": 0}) if not o.startswith("batch_size=")
+    ]
     # -o: the venv running this test is installed already; make must not reinstall it.
-    proc = subprocess.run(["make", "-s", "-o", f"{venv}/.installed", f"VENV={venv}", "train-embed",
-                           "EMBED_CONFIG=assets/configs/default.yaml", "preset=fast", *overrides],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-o",
+            f"{venv}/.installed",
+            f"VENV={venv}",
+            "train-embed",
+            "EMBED_CONFIG=assets/configs/default.yaml",
+            "preset=fast",
+            *overrides,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = next((tmp_path / "runs").iterdir())
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    assert (cfg["num_epochs"], cfg["batch_size"], cfg["learning_rate"]) == (FAST["num_epochs"], FAST["batch_size"],
-                                                                            FAST["learning_rate"])
+    assert (cfg["num_epochs"], cfg["batch_size"], cfg["learning_rate"]) == (
+        FAST["num_epochs"],
+        FAST["batch_size"],
+        FAST["learning_rate"],
+    )
 
 
 def test_seed_walkthrough_step3_config_on_the_8_toy_pairs(tmp_path):
@@ -120,13 +141,20 @@ def test_seed_walkthrough_step3_config_on_the_8_toy_pairs(tmp_path):
     config = tmp_path / "embeddingFT" / "configs" / "my_embedding.yaml"
     r = core_cli("validate-config", "--config", str(config))  # step 3: checked before training, caps announced
     assert r.returncode == 0 and "warning: test_size=100 is larger than the data" in r.stdout, r.stdout + r.stderr
-    r = core_cli("train", "--config", str(config), f"output_dir={tmp_path / 'model'}", f"runs_dir={tmp_path / 'runs'}",
-                 f"cache_dir={tmp_path / 'cache'}", timeout=600)
+    r = core_cli(
+        "train",
+        "--config",
+        str(config),
+        f"output_dir={tmp_path / 'model'}",
+        f"runs_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "warning: sample_size=500 is larger than the data: used all 8 rows" in r.stdout
     assert "warning: test_size=100 is larger than the data (8 rows): used 1 of 8 queries" in r.stdout
     assert "7 train / 1 test" in r.stdout and "finished: model saved to" in r.stdout
-    table = r.stdout[r.stdout.index("| metric |"):]
+    table = r.stdout[r.stdout.index("| metric |") :]
     assert "| accuracy@1 |" in table and "triplet_accuracy" not in table
     assert SentenceTransformer(str(tmp_path / "model"), device="cpu").encode(["vector database"]).shape == (1, 384)
 

@@ -19,8 +19,9 @@ def _wait(run_dir: Path, timeout: float = 300) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = run_status(run_dir)
-        if status["state"] not in ("running", "queued", "interrupted") or (status["state"] == "interrupted"
-                                                                            and run_dir not in jobs.live_runs()):
+        if status["state"] not in ("running", "queued", "interrupted") or (
+            status["state"] == "interrupted" and run_dir not in jobs.live_runs()
+        ):
             return status
         time.sleep(1)
     jobs.stop_training(run_dir, wait_s=30)
@@ -38,8 +39,7 @@ def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sa
     monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
     monkeypatch.chdir(elsewhere)
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:24])
-    cfg = load_config(ROOT / "assets" / "configs" / "default.yaml",
-                      tiny_overrides(tmp_path, data, num_epochs=1))
+    cfg = load_config(ROOT / "assets" / "configs" / "default.yaml", tiny_overrides(tmp_path, data, num_epochs=1))
     jobs.queue(tmp_path / "locks")
     run_dir, _ = start_training(cfg)
     status = _wait(run_dir)
@@ -52,8 +52,9 @@ def test_dead_child_reports_its_error_and_the_log_that_exists(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     with (run_dir / jobs.PROCESS_LOG).open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", "import no_such_module_here"], stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import no_such_module_here"], stdout=log, stderr=subprocess.STDOUT
+        )
     proc.wait()
     jobs._mark_ended(run_dir, proc.returncode)
     failed = [e for e in read_events(run_dir / "events.jsonl")[0] if e["type"] == "failed"]
@@ -65,7 +66,9 @@ def test_dead_child_reports_its_error_and_the_log_that_exists(tmp_path):
 
 def test_first_error_skips_frames_and_warnings(tmp_path):
     log = tmp_path / "process.log"
-    log.write_text("UserWarning: something harmless\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
-                   "    raise ValueError('bad')\nValueError: bad value in field x\n")
+    log.write_text(
+        'UserWarning: something harmless\nTraceback (most recent call last):\n  File "x.py", line 1\n'
+        "    raise ValueError('bad')\nValueError: bad value in field x\n"
+    )
     assert first_error(log) == "ValueError: bad value in field x"
     assert first_error(tmp_path / "missing.log") is None

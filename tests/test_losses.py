@@ -42,12 +42,15 @@ def test_chunks_give_the_padded_batch_embeddings_and_gradients(model):
     model.zero_grad()
 
 
-@pytest.mark.parametrize(("overrides", "fmt", "name", "chunked"), [
-    ({}, "pairs", "MultipleNegativesRankingLoss", True),
-    ({}, "scored", "CoSENTLoss", True),
-    ({"mini_batch_size": 8}, "pairs", "CachedMultipleNegativesRankingLoss", False),
-    ({"matryoshka_dims": [384, 128]}, "triplets", "MatryoshkaLoss", False),
-])
+@pytest.mark.parametrize(
+    ("overrides", "fmt", "name", "chunked"),
+    [
+        ({}, "pairs", "MultipleNegativesRankingLoss", True),
+        ({}, "scored", "CoSENTLoss", True),
+        ({"mini_batch_size": 8}, "pairs", "CachedMultipleNegativesRankingLoss", False),
+        ({"matryoshka_dims": [384, 128]}, "triplets", "MatryoshkaLoss", False),
+    ],
+)
 def test_the_loss_for_each_config(model, overrides, fmt, name, chunked):
     loss = build_loss(build_config(overrides), fmt, model)
     assert type(loss).__name__ == name

@@ -1,4 +1,5 @@
 """The library prints its skip statistics as text: parsed while the wording holds, a warning when it changes."""
+
 from __future__ import annotations
 
 import logging

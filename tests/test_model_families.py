@@ -73,8 +73,9 @@ def test_static_embedding_trains_mines_searches_compares_and_saves(tmp_path, dat
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
     from transformers import AutoTokenizer
 
-    static = SentenceTransformer(modules=[StaticEmbedding(AutoTokenizer.from_pretrained(bundled_model_path()),
-                                                          embedding_dim=64)], device="cpu")
+    static = SentenceTransformer(
+        modules=[StaticEmbedding(AutoTokenizer.from_pretrained(bundled_model_path()), embedding_dim=64)], device="cpu"
+    )
     base = str(tmp_path / "static")
     static.save(base)
     loaded = load_model(base, max_seq_length=32)  # no tokenizer.model_max_length and no length to set
@@ -99,7 +100,10 @@ def test_a_model_saved_with_prompts_trains_mines_and_saves_with_them(tmp_path, d
     base = str(tmp_path / "e5_like")
     base_model.save(base)
     assert column_prompts(["query", "positive", "negative_1"], {"query": "q: ", "document": "d: "}) == {
-        "query": "q: ", "positive": "d: ", "negative_1": "d: "}
+        "query": "q: ",
+        "positive": "d: ",
+        "negative_1": "d: ",
+    }
     # The model's own query prompt, and a document prompt from the config's prompts block.
     cfg, r = _train(tmp_path, data, base, **{"prompts.document": "doc: "})
     saved = json.loads((Path(r.model_dir) / "config_sentence_transformers.json").read_text(encoding="utf-8"))
@@ -144,8 +148,11 @@ def test_model_choices_list_bundled_runs_and_suggestions(tmp_path):
     by_value = {c["value"]: c for c in choices}
     bundled = by_value["sentence-transformers/all-MiniLM-L6-v2"]
     assert bundled["source"] == "bundled" and bundled["dim"] == 384 and bundled["size_mb"] > 50
-    for name in ("sentence-transformers/all-mpnet-base-v2", "BAAI/bge-small-en-v1.5",
-                 "sentence-transformers/static-retrieval-mrl-en-v1"):
+    for name in (
+        "sentence-transformers/all-mpnet-base-v2",
+        "BAAI/bge-small-en-v1.5",
+        "sentence-transformers/static-retrieval-mrl-en-v1",
+    ):
         assert name in by_value
         if not by_value[name]["cached"]:
             assert "needs download" in by_value[name]["label"]
@@ -163,8 +170,9 @@ def test_model_choices_find_sentence_transformers_models_in_the_hf_cache(tmp_pat
         (folder / "refs" / "main").write_text("a" * 40)
         (snap / "config.json").write_text(json.dumps({"hidden_size": 96}))
         if st:
-            (snap / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": ""},
-                                                           {"idx": 1, "name": "1", "path": "1_Pooling"}]))
+            (snap / "modules.json").write_text(
+                json.dumps([{"idx": 0, "name": "0", "path": ""}, {"idx": 1, "name": "1", "path": "1_Pooling"}])
+            )
             (snap / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 96}))
     by_value = {c["value"]: c for c in model_choices(None, None, None, hf_cache=hub)}
     assert by_value["acme/tiny-st"]["source"] == "cached" and by_value["acme/tiny-st"]["dim"] == 96

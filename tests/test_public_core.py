@@ -31,10 +31,14 @@ def test_paths_resolve_inside_the_visitor_folder_or_the_samples(sandbox: Sandbox
     assert sandbox.path("data.jsonl", "dataset_path") == tmp_path / "visitor" / "data.jsonl"
     assert sandbox.path("assets/samples/it_helpdesk_pairs.jsonl", "dataset_path") == SAMPLES / "it_helpdesk_pairs.jsonl"
     assert sandbox.path("outputs/m", "output_dir", write=True) == tmp_path / "visitor" / "outputs" / "m"
-    for value, key, write in [(tmp_path / "server" / "secret.txt", "dataset_path", False), ("../server", "output_dir", True),
-                              ("~/x", "corpus_path", False), ("/etc/passwd", "corpus_path", False),
-                              (str(SAMPLES), "output_dir", True),  # samples are read-only
-                              ("a\x00b", "dataset_path", False)]:
+    for value, key, write in [
+        (tmp_path / "server" / "secret.txt", "dataset_path", False),
+        ("../server", "output_dir", True),
+        ("~/x", "corpus_path", False),
+        ("/etc/passwd", "corpus_path", False),
+        (str(SAMPLES), "output_dir", True),  # samples are read-only
+        ("a\x00b", "dataset_path", False),
+    ]:
         with pytest.raises(PathRefused) as err:
             sandbox.path(value, key, write)
         assert err.value.errors[0].startswith(key)
@@ -57,8 +61,11 @@ def test_models_bundled_own_or_cached_only(sandbox: Sandbox, tmp_path: Path) -> 
 
 def test_a_config_is_confined_whole(sandbox: Sandbox, tmp_path: Path) -> None:
     cfg = sandbox.config(build_config({"dataset_path": "assets/samples/it_helpdesk_pairs.jsonl"}))
-    assert Path(cfg.output_dir).is_relative_to(tmp_path / "visitor") and Path(cfg.runs_dir).is_relative_to(
-        tmp_path / "visitor") and Path(cfg.cache_dir).is_relative_to(tmp_path / "visitor")
+    assert (
+        Path(cfg.output_dir).is_relative_to(tmp_path / "visitor")
+        and Path(cfg.runs_dir).is_relative_to(tmp_path / "visitor")
+        and Path(cfg.cache_dir).is_relative_to(tmp_path / "visitor")
+    )
     with pytest.raises(PathRefused, match="dataset_path"):  # else dataset_name would be looked up as a path
         sandbox.config(build_config({"dataset_name": str(tmp_path / "server" / "secret.txt")}))
 
@@ -101,8 +108,15 @@ def test_untrusted_yaml_is_bounded(tmp_path: Path) -> None:
 
 def test_absurd_values_are_refused_with_a_short_message() -> None:
     with pytest.raises(ConfigError) as err:
-        build_config({"num_epochs": 1e9, "batch_size": 10**7, "mining": {"batch_size": 10**7, "range_max": 10**9},
-                      "matryoshka_dims": [0, -3], "dataset_name": "x" * 5000})
+        build_config(
+            {
+                "num_epochs": 1e9,
+                "batch_size": 10**7,
+                "mining": {"batch_size": 10**7, "range_max": 10**9},
+                "matryoshka_dims": [0, -3],
+                "dataset_name": "x" * 5000,
+            }
+        )
     text = str(err.value)
     for key in ("num_epochs", "batch_size", "mining.batch_size", "mining.range_max", "matryoshka_dims"):
         assert key in text
@@ -112,8 +126,9 @@ def test_absurd_values_are_refused_with_a_short_message() -> None:
 
 def test_lone_surrogates_are_refused_with_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"query": "ok", "document": "fine"}\n{"query": "bad \\ud800 text", "document": "x"}\n',
-                    encoding="utf-8")
+    path.write_text(
+        '{"query": "ok", "document": "fine"}\n{"query": "bad \\ud800 text", "document": "x"}\n', encoding="utf-8"
+    )
     report = validate_file(path)
     assert not report.ok
     assert [(e.line, e.field) for e in report.errors] == [(2, "query")] and "surrogate" in report.errors[0].message

@@ -31,8 +31,16 @@ def built(tmp_path_factory):
 def test_build_report_lists_every_skipped_file_with_its_reason(built):
     _, report = built
     reasons = {s["source"]: s["reason"] for s in report.skipped}
-    assert set(reasons) == {"scan.pdf", "photo.png", "dump.txt", "latin1.txt", "empty.md", "huge.txt", "broken.pdf",
-                            "broken.jsonl"}
+    assert set(reasons) == {
+        "scan.pdf",
+        "photo.png",
+        "dump.txt",
+        "latin1.txt",
+        "empty.md",
+        "huge.txt",
+        "broken.pdf",
+        "broken.jsonl",
+    }
     assert "unreadable PDF" in reasons["broken.pdf"] and reasons["broken.jsonl"].startswith("line 2: invalid JSON")
     assert "no extractable text" in reasons["scan.pdf"] or "without extractable text" in reasons["scan.pdf"]
     assert "binary" in reasons["dump.txt"] and "UTF-8" in reasons["latin1.txt"]
@@ -58,7 +66,7 @@ def test_chunks_break_at_paragraphs_then_sentences():
     tok = load_tokenizer(DEFAULT_MODEL)
     text = "First paragraph talks about one thing only.\n\nSecond one is about another. It has two sentences here."
     spans = chunk_spans(text, tok, 12, 0)
-    assert text[spans[0][0]:spans[0][1]] == "First paragraph talks about one thing only."
+    assert text[spans[0][0] : spans[0][1]] == "First paragraph talks about one thing only."
     assert all(text[s:e].strip() for s, e in spans) and spans[-1][1] == len(text)
 
 
@@ -72,15 +80,19 @@ def test_long_texts_are_tokenized_in_paragraph_segments(monkeypatch):
     covered = {i for s, e in pieces for i in range(s, e)}
     assert all(i in covered for i, c in enumerate(text) if not c.isspace()), "no text is lost at segment cuts"
     assert all(len(tok(text[s:e], add_special_tokens=False)["input_ids"]) <= 20 for s, e in pieces)
-    assert all(text[s - 2:s] == "\n\n" or s == 0 or text[s - 1] == " " for s, e in pieces)
+    assert all(text[s - 2 : s] == "\n\n" or s == 0 or text[s - 1] == " " for s, e in pieces)
 
 
 def test_search_finds_the_right_document(built):
     root, _ = built
     index = load_index(root / "index")
-    for query, source in [("coffee maker descale", "manual.pdf"), ("VPN keeps dropping", "vpn.txt"),
-                          ("paper jam", "notes/printer.md"), ("I forgot my password", "faq.jsonl"),
-                          ("how hot to bake bread", "kitchen.csv")]:
+    for query, source in [
+        ("coffee maker descale", "manual.pdf"),
+        ("VPN keeps dropping", "vpn.txt"),
+        ("paper jam", "notes/printer.md"),
+        ("I forgot my password", "faq.jsonl"),
+        ("how hot to bake bread", "kitchen.csv"),
+    ]:
         hits = index.search(query, k=3)
         assert hits[0].source == source, (query, [(h.source, h.score) for h in hits])
         assert hits[0].rank == 1 and hits[0].score > hits[-1].score
@@ -151,13 +163,27 @@ def test_empty_folder_is_a_clear_error(tmp_path):
 
 def test_large_index_switches_to_hnsw_and_reports_recall(built, tmp_path):
     root, _ = built
-    report = build_index(DEFAULT_MODEL, root / "docs", tmp_path / "index", chunk_tokens=CHUNK, overlap=8,
-                         max_file_mb=MAX_MB, exact_limit=3)
+    report = build_index(
+        DEFAULT_MODEL,
+        root / "docs",
+        tmp_path / "index",
+        chunk_tokens=CHUNK,
+        overlap=8,
+        max_file_mb=MAX_MB,
+        exact_limit=3,
+    )
     assert report.index_type.startswith("approximate (HNSW") and report.recall_at_10 >= 0.9
     assert "recall@10 vs exact" in report.to_text()
     assert load_index(tmp_path / "index").search("coffee maker descale", k=1)[0].source == "manual.pdf"
-    again = build_index(DEFAULT_MODEL, root / "docs", tmp_path / "index", chunk_tokens=CHUNK, overlap=8,
-                        max_file_mb=MAX_MB, exact_limit=3)
+    again = build_index(
+        DEFAULT_MODEL,
+        root / "docs",
+        tmp_path / "index",
+        chunk_tokens=CHUNK,
+        overlap=8,
+        max_file_mb=MAX_MB,
+        exact_limit=3,
+    )
     assert (again.embedded, again.reused) == (0, report.chunks), "vectors come back out of an HNSW index too"
 
 

@@ -19,8 +19,11 @@ from tests.rag_helpers import make_documents
 
 QUESTIONS = [
     {"question": "How often must the coffee machine be descaled?", "answer": "Every month.", "source": "manual.pdf"},
-    {"question": "My VPN keeps disconnecting, what can I do?", "answer": "Reinstall it and use IKEv2.",
-     "source": "vpn.txt"},
+    {
+        "question": "My VPN keeps disconnecting, what can I do?",
+        "answer": "Reinstall it and use IKEv2.",
+        "source": "vpn.txt",
+    },
     {"question": "The printer jams", "answer": "Take out half of the paper.", "source": "printer.md"},
 ]
 
@@ -37,8 +40,23 @@ def questions(docs) -> Path:
 
 def test_index_build_then_search_prints_the_source(docs, tmp_path, capsys):
     out = tmp_path / "index"
-    assert main(["index", "build", "--model", DEFAULT_MODEL, "--documents", str(docs), "--out", str(out),
-                 "--chunk-tokens", "30"]) == 0
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                "--model",
+                DEFAULT_MODEL,
+                "--documents",
+                str(docs),
+                "--out",
+                str(out),
+                "--chunk-tokens",
+                "30",
+            ]
+        )
+        == 0
+    )
     assert "search: exact (IndexFlatIP" in capsys.readouterr().out
     assert main(["index", "search", "--index", str(out), "descaling the coffee machine", "-k", "2"]) == 0
     printed = capsys.readouterr().out.splitlines()
@@ -60,8 +78,23 @@ def test_search_with_another_models_index_is_refused(docs, tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["plain", "alpaca", "messages"])
 def test_rag_dataset_formats_and_metrics(fmt, docs, questions, tmp_path, capsys):
     output = tmp_path / f"rag_{fmt}.jsonl"
-    args = ["rag-dataset", "--embedding-model", DEFAULT_MODEL, "--documents", str(docs), "--output", str(output),
-            "--questions", str(questions), "-k", "2", "--format", fmt, "--chunk-tokens", "30"]
+    args = [
+        "rag-dataset",
+        "--embedding-model",
+        DEFAULT_MODEL,
+        "--documents",
+        str(docs),
+        "--output",
+        str(output),
+        "--questions",
+        str(questions),
+        "-k",
+        "2",
+        "--format",
+        fmt,
+        "--chunk-tokens",
+        "30",
+    ]
     assert main(args + (["--compare-base", "--base-model", DEFAULT_MODEL] if fmt == "plain" else [])) == 0
     printed = capsys.readouterr().out
     assert "model sentence-transformers/all-MiniLM-L6-v2: recall@2 1.0000, mrr@2 1.0000 (3 questions)" in printed
@@ -86,11 +119,19 @@ def test_guide_command_line_works_as_written(docs, tmp_path):
     (tmp_path / "outputs" / "embedding_model").symlink_to(resolve_model(DEFAULT_MODEL))
     (tmp_path / "data" / "raw").mkdir(parents=True)
     (tmp_path / "data" / "raw" / "domain_docs").symlink_to(docs)
-    cmd = [sys.executable, str(ROOT / "scripts" / "create_rag_dataset.py"), "--embedding_model",
-           "outputs/embedding_model", "--documents", "data/raw/domain_docs", "--output",
-           "data/processed/rag_enhanced_data.jsonl"]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "create_rag_dataset.py"),
+        "--embedding_model",
+        "outputs/embedding_model",
+        "--documents",
+        "data/raw/domain_docs",
+        "--output",
+        "data/processed/rag_enhanced_data.jsonl",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = read_jsonl(tmp_path / "data" / "processed" / "rag_enhanced_data.jsonl")
     assert len(rows) == 6 and all(len(r["contexts"]) == 3 for r in rows)  # one derived question per document
@@ -100,15 +141,41 @@ def test_guide_command_line_works_as_written(docs, tmp_path):
 
 def test_rag_dataset_bad_questions_file_is_one_line(docs, tmp_path, capsys):
     bad = write_jsonl(tmp_path / "q.jsonl", [{"title": "no question column"}])
-    assert main(["rag-dataset", "--embedding-model", DEFAULT_MODEL, "--documents", str(docs), "--output",
-                 str(tmp_path / "o.jsonl"), "--questions", str(bad)]) == 1
+    assert (
+        main(
+            [
+                "rag-dataset",
+                "--embedding-model",
+                DEFAULT_MODEL,
+                "--documents",
+                str(docs),
+                "--output",
+                str(tmp_path / "o.jsonl"),
+                "--questions",
+                str(bad),
+            ]
+        )
+        == 1
+    )
     assert "no question column" in capsys.readouterr().err
 
 
 def test_missing_model_or_documents_are_one_line_errors(docs, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["rag-dataset", "--embedding-model", "outputs/embedding_model", "--documents", str(docs),
-                 "--output", "out.jsonl"]) == 1
+    assert (
+        main(
+            [
+                "rag-dataset",
+                "--embedding-model",
+                "outputs/embedding_model",
+                "--documents",
+                str(docs),
+                "--output",
+                "out.jsonl",
+            ]
+        )
+        == 1
+    )
     assert "No model at 'outputs/embedding_model'" in capsys.readouterr().err
     assert main(["index", "build", "--model", DEFAULT_MODEL, "--documents", "nowhere", "--out", "ix"]) == 1
     assert "documents not found: nowhere" in capsys.readouterr().err

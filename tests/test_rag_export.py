@@ -28,7 +28,8 @@ def test_model_zip_with_index_and_the_cards_snippet(tmp_path):
     with zipfile.ZipFile(path) as zf:
         top = export.zip_folder(path)  # one top-level folder named after the model
         assert {f"{top}/index/index.faiss", f"{top}/index/chunks.parquet", f"{top}/index/manifest.json"} <= set(
-            zf.namelist())
+            zf.namelist()
+        )
         zf.extractall(tmp_path / "unzipped")
     shutil.rmtree(model)  # the index must not need the folder it was built from
     unzipped = tmp_path / "unzipped" / top

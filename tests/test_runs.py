@@ -1,4 +1,5 @@
 """Run summaries: an ended run is parsed once per version of its events; a new event is seen at once."""
+
 from __future__ import annotations
 
 from core.events import EventWriter

@@ -12,8 +12,10 @@ from tests.data_helpers import pairs
 def grouped_frame(groups: int = 30, seed_sizes: tuple[int, ...] = (1, 2, 3, 5)) -> pd.DataFrame:
     rows = []
     for g in range(groups):
-        rows += [{"query": f"q{g}", "document": f"d{g}-{k}", "_line": len(rows) + 1}
-                 for k in range(seed_sizes[g % len(seed_sizes)])]
+        rows += [
+            {"query": f"q{g}", "document": f"d{g}-{k}", "_line": len(rows) + 1}
+            for k in range(seed_sizes[g % len(seed_sizes)])
+        ]
     return pd.DataFrame(rows)
 
 

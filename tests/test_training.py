@@ -35,8 +35,13 @@ def pairs_run(tmp_path_factory, sample_pairs):
     corpus = tmp / "corpus.txt"
     corpus.write_text("\n".join(r["document"] for r in sample_pairs[100:140]), encoding="utf-8")
     overrides = tiny_overrides(tmp, data, corpus_path=corpus, num_epochs=1) + ["mining.num_negatives=2"]
-    proc = subprocess.run(["make", "-s", "train-embed", "EMBED_CONFIG=assets/configs/default.yaml", *overrides],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["make", "-s", "train-embed", "EMBED_CONFIG=assets/configs/default.yaml", *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = next((tmp / "runs").iterdir())
     return tmp, run_dir, proc.stdout
@@ -87,8 +92,16 @@ def test_pairs_event_stream_in_order(pairs_run):
 def test_mined_rows_keep_scores(pairs_run):
     _, run_dir, _ = pairs_run
     mined = pd.read_parquet(run_dir / "mined.parquet")
-    assert {"query", "positive", "negative", "rank", "positive_score", "negative_score", "gap",
-            "suspected_false_negative"} <= set(mined.columns)
+    assert {
+        "query",
+        "positive",
+        "negative",
+        "rank",
+        "positive_score",
+        "negative_score",
+        "gap",
+        "suspected_false_negative",
+    } <= set(mined.columns)
     assert len(mined) > 0 and mined["rank"].max() <= 1
     assert (mined["gap"] - (mined["positive_score"] - mined["negative_score"])).abs().max() < 1e-6
     stats = yaml.safe_load((run_dir / "mining_stats.json").read_text())
@@ -160,7 +173,7 @@ def test_stop_then_resume(tmp_path, sample_pairs):
     events = read_events(r.run_dir / "events.jsonl")[0]
     starts = [e for e in events if e["type"] == "run_started"]
     assert len(starts) == 2 and starts[1]["resume"] == str(ckpt)
-    later = [e for e in events[events.index(starts[1]):] if e["type"] == "train_step"]
+    later = [e for e in events[events.index(starts[1]) :] if e["type"] == "train_step"]
     assert later[0]["step"] > int(ckpt.name.split("-")[1]) and later[-1]["step"] == later[-1]["max_steps"]
     assert later[-1]["max_steps"] == stopped_at["max_steps"]
 
@@ -180,9 +193,21 @@ def test_failures_are_clean_events(tmp_path):
 
 def test_cli_train_with_bad_model_exits_nonzero_without_traceback(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:20])
-    proc = subprocess.run([sys.executable, "-m", "core", "train", "--config", "assets/configs/default.yaml",
-                           *tiny_overrides(tmp_path, data, model_name="nobody/no-such-model")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "train",
+            "--config",
+            "assets/configs/default.yaml",
+            *tiny_overrides(tmp_path, data, model_name="nobody/no-such-model"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1
     assert "nobody/no-such-model" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
 
@@ -190,12 +215,22 @@ def test_cli_train_with_bad_model_exits_nonzero_without_traceback(tmp_path, samp
 def test_eval_and_infer_commands_use_the_trained_model(pairs_run):
     tmp, _, _ = pairs_run
     model = str(tmp / "model")
-    proc = subprocess.run([sys.executable, "-m", "core", "eval", "--model", model, "--data", str(tmp / "pairs.jsonl"),
-                           "--baseline"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "eval", "--model", model, "--data", str(tmp / "pairs.jsonl"), "--baseline"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| ndcg@10 |" in proc.stdout and "32 test rows" in proc.stdout
-    proc = subprocess.run(["make", "-s", "infer-embed", f"MODEL={model}", f"CORPUS={tmp / 'corpus.txt'}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["make", "-s", "infer-embed", f"MODEL={model}", f"CORPUS={tmp / 'corpus.txt'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[" + model + "]" in proc.stdout and " 1. " in proc.stdout
 
@@ -203,9 +238,17 @@ def test_eval_and_infer_commands_use_the_trained_model(pairs_run):
 def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
     # A learning rate far too high wrecks the model after the first evaluation, so NDCG@10 stops improving.
-    cfg = load_config("assets/configs/default.yaml", tiny_overrides(
-        tmp_path, data, batch_size=4, learning_rate=0.3, warmup_ratio=0,
-        **{"evaluation.eval_steps": 1, "evaluation.early_stopping_patience": 1}))
+    cfg = load_config(
+        "assets/configs/default.yaml",
+        tiny_overrides(
+            tmp_path,
+            data,
+            batch_size=4,
+            learning_rate=0.3,
+            warmup_ratio=0,
+            **{"evaluation.eval_steps": 1, "evaluation.early_stopping_patience": 1},
+        ),
+    )
     r = train(cfg)
     assert r.state == "finished", r.message
     steps = [e for e in read_events(r.run_dir / "events.jsonl")[0] if e["type"] == "train_step"]
@@ -218,9 +261,21 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, sample_pairs):
 
 def test_ctrl_c_stops_the_cli_and_keeps_a_model(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:48])
-    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--config", "assets/configs/default.yaml",
-                             *tiny_overrides(tmp_path, data, batch_size=4, num_epochs=2)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "train",
+            "--config",
+            "assets/configs/default.yaml",
+            *tiny_overrides(tmp_path, data, batch_size=4, num_epochs=2),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         runs = list((tmp_path / "runs").glob("*/events.jsonl")) if (tmp_path / "runs").exists() else []

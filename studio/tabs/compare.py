@@ -57,35 +57,50 @@ def compare_similarity(text_a: str, text_b_or_lines: str, model_a: str, model_b:
 
 def similarity_table(result: dict[str, Any]) -> pd.DataFrame:
     rows = zip(result["texts"], result["model_a"], result["model_b"], result["delta"], strict=True)
-    return pd.DataFrame([{"text": _short(t), "model A": round(a, 4), "model B": round(b, 4), "change": f"{d:+.4f}"}
-                         for t, a, b, d in rows], columns=["text", "model A", "model B", "change"])
+    return pd.DataFrame(
+        [
+            {"text": _short(t), "model A": round(a, 4), "model B": round(b, 4), "change": f"{d:+.4f}"}
+            for t, a, b, d in rows
+        ],
+        columns=["text", "model A", "model B", "change"],
+    )
 
 
-def corpus_for(corpus_file: str | None, config: dict[str, Any] | None,
-               dataset: dict[str, Any] | None) -> tuple[list[str], cmp.EvalData | None, str]:
+def corpus_for(
+    corpus_file: str | None, config: dict[str, Any] | None, dataset: dict[str, Any] | None
+) -> tuple[list[str], cmp.EvalData | None, str]:
     """(corpus, evaluation data for gold marks, where the corpus came from). The uploaded corpus wins."""
     data = None
     try:
         data = cmp.evaluation_data(effective_config(config, dataset))
     except Exception as exc:  # no dataset: an uploaded corpus still works, just without gold marks
         if not corpus_file:
-            raise cmp.CompareError(f"No corpus: load a dataset (Data tab) or upload a corpus file. ({user_message(exc)})"
-                                   ) from None
+            raise cmp.CompareError(
+                f"No corpus: load a dataset (Data tab) or upload a corpus file. ({user_message(exc)})"
+            ) from None
     if corpus_file:
         return read_texts(corpus_file), data, f"uploaded corpus {Path(corpus_file).name}"
     assert data is not None
     return data.corpus, data, f"the documents of {Path(data.path).name}"
 
 
-def compare_search(query: str, k: float, model_a: str, model_b: str, corpus_file: str | None = None,
-                   config: dict[str, Any] | None = None, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+def compare_search(
+    query: str,
+    k: float,
+    model_a: str,
+    model_b: str,
+    corpus_file: str | None = None,
+    config: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Top-k under each model: {model_a: [{rank, score, text, gold, other_rank, change}], model_b: [...], ...}."""
     try:
         corpus, data, source = corpus_for(corpus_file, config, dataset)
         gold = data.gold_for(query.strip()) if data and query else set()
         cache = (config or {}).get("cache_dir")
-        out = cmp.search_both(query, int(k or 10), model_a, model_b, corpus, gold, cache,
-                              prompts=(config or {}).get("prompts"))
+        out = cmp.search_both(
+            query, int(k or 10), model_a, model_b, corpus, gold, cache, prompts=(config or {}).get("prompts")
+        )
     except Exception as exc:
         raise _error(exc) from None
     out["split"] = data.split_of(query.strip()) if data else None
@@ -97,28 +112,47 @@ def search_tables(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, s
     cols = ["rank", "moved", "score", "gold", "text"]
 
     def side(hits: list[dict[str, Any]]) -> pd.DataFrame:
-        return pd.DataFrame([{"rank": h["rank"], "moved": f"{h['change']} (was {h['other_rank']})" if h["change"] != "="
-                              else "=", "score": h["score"], "gold": "★ gold" if h["gold"] else "",
-                              "text": _short(h["text"], 300)} for h in hits], columns=cols)
+        return pd.DataFrame(
+            [
+                {
+                    "rank": h["rank"],
+                    "moved": f"{h['change']} (was {h['other_rank']})" if h["change"] != "=" else "=",
+                    "score": h["score"],
+                    "gold": "★ gold" if h["gold"] else "",
+                    "text": _short(h["text"], 300),
+                }
+                for h in hits
+            ],
+            columns=cols,
+        )
 
     split = result.get("split")
-    where = {"test": "a **test-split** query: ★ marks its gold document", "train": "a **training** query (seen in "
-             "training, no gold marks)"}.get(split or "", "not a dataset query (no gold marks)")
+    where = {
+        "test": "a **test-split** query: ★ marks its gold document",
+        "train": "a **training** query (seen in training, no gold marks)",
+    }.get(split or "", "not a dataset query (no gold marks)")
     g = result.get("gold_rank") or {}
     ranks = f" · gold rank A {g.get('model_a')} → B {g.get('model_b')}" if split == "test" else ""
     c = result.get("corpus") or {}
-    return side(result["model_a"]), side(result["model_b"]), (
-        f"Searched {c.get('size', '?')} documents ({c.get('source', '?')}); {where}{ranks}. "
-        "'moved' is the change against the other model's rank (▲ = ranked higher here).")
+    return (
+        side(result["model_a"]),
+        side(result["model_b"]),
+        (
+            f"Searched {c.get('size', '?')} documents ({c.get('source', '?')}); {where}{ranks}. "
+            "'moved' is the change against the other model's rank (▲ = ranked higher here)."
+        ),
+    )
 
 
-def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | None,
-                 dataset: dict[str, Any] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+def test_summary(
+    model_a: str, model_b: str, n: int, config: dict[str, Any] | None, dataset: dict[str, Any] | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """(metrics A vs B, most improved, most worsened, a line) on the current dataset's test split."""
     cfg = effective_config(config, dataset)
     data = cmp.evaluation_data(cfg)
-    changes = cmp.gold_rank_changes(model_a, model_b, data.test, data.fmt, data.corpus, cfg.cache_dir,
-                                    prompts=cfg.prompts.model_dump())
+    changes = cmp.gold_rank_changes(
+        model_a, model_b, data.test, data.fmt, data.corpus, cfg.cache_dir, prompts=cfg.prompts.model_dump()
+    )
     metrics = cmp.metrics_frame(changes, data.fmt, cfg.evaluation.metrics)
     up, down = cmp.improved_and_worsened(changes, int(n))
     if data.fmt == "scored":
@@ -132,9 +166,11 @@ def test_summary(model_a: str, model_b: str, n: int, config: dict[str, Any] | No
         for c in d.columns:
             if d[c].dtype == object:
                 d[c] = d[c].map(lambda t: _short(str(t), 120))
-    line = (f"{len(changes)} test {'pairs' if data.fmt == 'scored' else 'queries'} of {Path(data.path).name}: "
-            f"{int((changes['change'] > 0).sum())} improved, {int((changes['change'] < 0).sum())} got worse, "
-            f"{int((changes['change'] == 0).sum())} unchanged ({what}).")
+    line = (
+        f"{len(changes)} test {'pairs' if data.fmt == 'scored' else 'queries'} of {Path(data.path).name}: "
+        f"{int((changes['change'] > 0).sum())} improved, {int((changes['change'] < 0).sum())} got worse, "
+        f"{int((changes['change'] == 0).sum())} unchanged ({what})."
+    )
     return metrics, view[0], view[1], line
 
 
@@ -147,19 +183,38 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
     start = choices(None if ctx.public else ctx.runs_dir, cfg0, model_b_default(ctx.run.value, cfg0))
     with gr.Row():
-        model_a = gr.Dropdown(start, value=cfg0.get("model_name") or DEFAULT_MODEL, allow_custom_value=True,
-                              label="Model A (e.g. the base model)", scale=3)
-        model_b = gr.Dropdown(start, value=model_b_default(ctx.run.value, cfg0), allow_custom_value=True,
-                              label="Model B (e.g. the fine-tuned model)", scale=3)
+        model_a = gr.Dropdown(
+            start,
+            value=cfg0.get("model_name") or DEFAULT_MODEL,
+            allow_custom_value=True,
+            label="Model A (e.g. the base model)",
+            scale=3,
+        )
+        model_b = gr.Dropdown(
+            start,
+            value=model_b_default(ctx.run.value, cfg0),
+            allow_custom_value=True,
+            label="Model B (e.g. the fine-tuned model)",
+            scale=3,
+        )
         refresh = gr.Button("↻ models", size="sm", scale=0, min_width=90)
     info = gr.Markdown(compare_line(ctx.dataset.value, cfg0, model_a.value, model_b.value))
-    gr.on([ctx.dataset.change, ctx.config.change, model_a.change, model_b.change], compare_line,
-          [ctx.dataset, ctx.config, model_a, model_b], [info], api_visibility="private", show_progress="hidden")
+    gr.on(
+        [ctx.dataset.change, ctx.config.change, model_a.change, model_b.change],
+        compare_line,
+        [ctx.dataset, ctx.config, model_a, model_b],
+        [info],
+        api_visibility="private",
+        show_progress="hidden",
+    )
     with gr.Tab("Similarity"):
         with gr.Row():
             text_a = gr.Textbox(label="Text A", lines=3, value="How do I reset my password?")
-            text_b = gr.Textbox(label="Text B (or several, one per line)", lines=3,
-                                value="Steps to change a forgotten login password\nThe printer on floor 2 is jammed")
+            text_b = gr.Textbox(
+                label="Text B (or several, one per line)",
+                lines=3,
+                value="Steps to change a forgotten login password\nThe printer on floor 2 is jammed",
+            )
         sim_btn = gr.Button("Compare similarity", variant="primary")
         sim_table = gr.Dataframe(label="Cosine similarity", interactive=False)
         nothing_yet(sim_table, "Nothing compared yet: enter two texts and press Compare similarity.")
@@ -168,8 +223,11 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
     with gr.Tab("Search"):
         corpus_file = gr.State(None)
         with gr.Row():
-            upload = gr.File(label="Corpus file (optional; default: the dataset's documents)", scale=2,
-                             file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"])
+            upload = gr.File(
+                label="Corpus file (optional; default: the dataset's documents)",
+                scale=2,
+                file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"],
+            )
             corpus_line = gr.Markdown("Corpus: the dataset's documents.")
         with gr.Row():
             picks = gr.Dropdown([], label="Test-split queries (pick one)", allow_custom_value=True, scale=2)
@@ -218,8 +276,9 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
                 raise cmp.CompareError(problem)
             texts = read_texts(path)
             if v.public and len(texts) > ctx.limits.corpus_docs:
-                raise cmp.CompareError(f"{len(texts):,} documents: this server takes at most "
-                                       f"{ctx.limits.corpus_docs:,} per corpus.")
+                raise cmp.CompareError(
+                    f"{len(texts):,} documents: this server takes at most {ctx.limits.corpus_docs:,} per corpus."
+                )
         except Exception as exc:
             gr.Warning(user_message(exc))
             return None, f"⚠️ {user_message(exc)} Using the dataset's documents."
@@ -236,8 +295,7 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             qs = []
         return gr.update(choices=qs, value=None)
 
-    def on_summary(model_a, model_b, n, config, dataset, request: gr.Request,
-                   progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_summary(model_a, model_b, n, config, dataset, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.1, desc="Encoding the test split and corpus with both models")
         try:
             (a, b), cfg = checked(request, config, dataset, (model_a, "model A"), (model_b, "model B"))
@@ -248,8 +306,9 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             gr.Warning(msg)
             return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {msg}"
 
-    def checked(request: gr.Request, config: dict[str, Any] | None, dataset: dict[str, Any] | None,
-                *models: tuple[str, str]) -> tuple[list[str], dict[str, Any] | None]:
+    def checked(
+        request: gr.Request, config: dict[str, Any] | None, dataset: dict[str, Any] | None, *models: tuple[str, str]
+    ) -> tuple[list[str], dict[str, Any] | None]:
         """(models, config) as this visitor may use them: in public mode models and the config's paths are
         confined (PathRefused names the key otherwise)."""
         v = ctx.visitor(request)
@@ -262,8 +321,9 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             return names, v.config(cfg).to_dict()
         return names, config
 
-    def on_similarity(text_a: str, text_b_or_lines: str, model_a: str, model_b: str,
-                      request: gr.Request) -> dict[str, Any]:
+    def on_similarity(
+        text_a: str, text_b_or_lines: str, model_a: str, model_b: str, request: gr.Request
+    ) -> dict[str, Any]:
         """Cosine of text A to each line of text B under both models: {texts, model_a, model_b, delta}."""
         try:
             (a, b), _ = checked(request, None, None, (model_a, "model A"), (model_b, "model B"))
@@ -274,8 +334,16 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         except Exception as exc:
             raise _error(exc) from None
 
-    def on_search(query: str, k: float, model_a: str, model_b: str, corpus_file: str | None,
-                  config: dict[str, Any] | None, dataset: dict[str, Any] | None, request: gr.Request):
+    def on_search(
+        query: str,
+        k: float,
+        model_a: str,
+        model_b: str,
+        corpus_file: str | None,
+        config: dict[str, Any] | None,
+        dataset: dict[str, Any] | None,
+        request: gr.Request,
+    ):
         """Top-k under each model: {model_a: [{rank, score, text, gold, other_rank, change}], model_b: [...]}."""
         try:
             (a, b), cfg = checked(request, config, dataset, (model_a, "model A"), (model_b, "model B"))
@@ -290,17 +358,35 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
     refresh.click(on_refresh, [ctx.config, ctx.run, model_a, model_b], [model_a, model_b], **hidden)
     ctx.run.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
     ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
-    sim_evt = gr.on([sim_btn.click, text_a.submit], on_similarity, [text_a, text_b, model_a, model_b], sim_json,
-                    api_name="compare_similarity")
+    sim_evt = gr.on(
+        [sim_btn.click, text_a.submit],
+        on_similarity,
+        [text_a, text_b, model_a, model_b],
+        sim_json,
+        api_name="compare_similarity",
+    )
     sim_evt.success(similarity_table, sim_json, sim_table, **hidden)
     upload.change(on_upload, upload, [corpus_file, corpus_line], **hidden)
     gr.on([ctx.config.change, ctx.dataset.change], on_data, [ctx.config, ctx.dataset], picks, **hidden)
     picks.input(lambda q: q or gr.skip(), picks, query, **hidden)
-    search_evt = gr.on([search_btn.click, query.submit], on_search,
-                       [query, k, model_a, model_b, corpus_file, ctx.config, ctx.dataset], search_json,
-                       api_name="compare_search")
+    search_evt = gr.on(
+        [search_btn.click, query.submit],
+        on_search,
+        [query, k, model_a, model_b, corpus_file, ctx.config, ctx.dataset],
+        search_json,
+        api_name="compare_search",
+    )
     search_evt.success(search_tables, search_json, [hits_a, hits_b, search_line], **hidden)
-    sum_btn.click(on_summary, [model_a, model_b, n, ctx.config, ctx.dataset], [metrics, improved, worsened, sum_line],
-                  api_name="compare_summary")
-    return {"compare_model_a": model_a, "compare_model_b": model_b, "compare_similarity_json": sim_json,
-            "compare_search_json": search_json, "compare_test_queries": picks}
+    sum_btn.click(
+        on_summary,
+        [model_a, model_b, n, ctx.config, ctx.dataset],
+        [metrics, improved, worsened, sum_line],
+        api_name="compare_summary",
+    )
+    return {
+        "compare_model_a": model_a,
+        "compare_model_b": model_b,
+        "compare_similarity_json": sim_json,
+        "compare_search_json": search_json,
+        "compare_test_queries": picks,
+    }

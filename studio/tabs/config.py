@@ -36,15 +36,30 @@ from studio.files import ROOT, sanitise_name
 
 DEFAULT_CONFIG = ROOT / "assets" / "configs" / "default.yaml"
 FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
-    "model_name", "mining_model_name", "num_epochs", "batch_size", "mini_batch_size", "learning_rate", "warmup_ratio",
-    "max_seq_length", "mining.num_negatives", "mining.margin", "mining.range_min", "mining.range_max",
-    "mining.sampling_strategy", "evaluation.eval_steps", "evaluation.early_stopping_patience",
-    "prompts.query", "prompts.document",
+    "model_name",
+    "mining_model_name",
+    "num_epochs",
+    "batch_size",
+    "mini_batch_size",
+    "learning_rate",
+    "warmup_ratio",
+    "max_seq_length",
+    "mining.num_negatives",
+    "mining.margin",
+    "mining.range_min",
+    "mining.range_max",
+    "mining.sampling_strategy",
+    "evaluation.eval_steps",
+    "evaluation.early_stopping_patience",
+    "prompts.query",
+    "prompts.document",
 ]
 _SPECS = {s["key"]: s for s in field_specs()}
 
 
-def _component(spec: dict[str, Any], value: Any, models: list[tuple[str, str]] | None = None) -> gr.components.Component:
+def _component(
+    spec: dict[str, Any], value: Any, models: list[tuple[str, str]] | None = None
+) -> gr.components.Component:
     """One form field from its schema spec: Dropdown for Literal, Number for numbers, Textbox for text; model_name
     picks from `models` ((label, value) pairs from core.models.model_choices) or takes any name."""
     key, ann, optional = spec["key"], spec["annotation"], "None" in spec["annotation"]
@@ -54,8 +69,7 @@ def _component(spec: dict[str, Any], value: Any, models: list[tuple[str, str]] |
     if key == "model_name":
         return gr.Dropdown(models or [DEFAULT_MODEL], value=value, label=key, info=info, allow_custom_value=True)
     if optional:  # gr.Number shows and sends 0 for None: an optional number is text, empty meaning none
-        return gr.Textbox(value="" if value is None else yaml_value(value), label=key, info=info,
-                          placeholder="none")
+        return gr.Textbox(value="" if value is None else yaml_value(value), label=key, info=info, placeholder="none")
     if "int" in ann and "float" not in ann:
         return gr.Number(value=value, label=key, info=info, precision=0)
     if "float" in ann:
@@ -93,8 +107,16 @@ def copy_command(config: dict[str, Any], base: str | Path = DEFAULT_CONFIG) -> s
     return " ".join(["make", "train-embed", f"EMBED_CONFIG={shlex.quote(str(base))}", *map(shlex.quote, items)])
 
 
-PATH_KEYS = ["dataset_path", "corpus_path", "output_dir", "runs_dir", "cache_dir", "mining.exclude_path",
-             "model_name", "mining_model_name"]
+PATH_KEYS = [
+    "dataset_path",
+    "corpus_path",
+    "output_dir",
+    "runs_dir",
+    "cache_dir",
+    "mining.exclude_path",
+    "model_name",
+    "mining_model_name",
+]
 
 
 def absolute_paths(config: dict[str, Any]) -> dict[str, Any]:
@@ -116,30 +138,51 @@ def errors_md(errors: list[str]) -> str:
     return "**Not applied: the last valid config is kept.**\n\n" + "\n".join(f"- `{e}`" for e in errors)
 
 
-
 def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     """The Config tab: presets, the form, the YAML editor, copy-as-command, save and load."""
     cfg0 = ctx.config.value
     base = gr.State(str(DEFAULT_CONFIG))  # the file the copy-as-command starts from (last saved or loaded)
     with gr.Row():
-        preset = gr.Dropdown(list(PRESETS), value="balanced", label="Preset", scale=3,
-                             info="balanced = the defaults; fast, quality and memory change epochs/batch/LR")
+        preset = gr.Dropdown(
+            list(PRESETS),
+            value="balanced",
+            label="Preset",
+            scale=3,
+            info="balanced = the defaults; fast, quality and memory change epochs/batch/LR",
+        )
         apply_preset_btn = gr.Button("Apply preset", scale=1)
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Group():
-                models = model_choice_pairs(ctx.runs_dir, cfg0.get("model_name") or DEFAULT_MODEL,
-                                            cfg0.get("output_dir"), [cfg0.get("model_name")])
+                models = model_choice_pairs(
+                    ctx.runs_dir,
+                    cfg0.get("model_name") or DEFAULT_MODEL,
+                    cfg0.get("output_dir"),
+                    [cfg0.get("model_name")],
+                )
                 fields = [_component(_SPECS[k], get_key(cfg0, k), models) for k in FORM_KEYS]
             errors = gr.Markdown()
         with gr.Column(scale=2):
-            editor = gr.Code(EmbedConfig(**cfg0).to_yaml(), language="yaml", label="config.yaml (every key)",
-                             interactive=True, lines=24, max_lines=40)
+            editor = gr.Code(
+                EmbedConfig(**cfg0).to_yaml(),
+                language="yaml",
+                label="config.yaml (every key)",
+                interactive=True,
+                lines=24,
+                max_lines=40,
+            )
             apply_yaml = gr.Button("Apply YAML")
             yaml_errors = gr.Markdown()  # beside the editor: a YAML error is read where it was typed
             last_yaml = gr.State(None)  # Apply's click also blurs the editor: one text is checked (and warned) once
-    command = gr.Code(copy_command(cfg0), language="shell", interactive=False, lines=2, wrap_lines=True,
-                      label=f"Copy as command (reproduces this config; run it in {ROOT})", elem_id="copy-command")
+    command = gr.Code(
+        copy_command(cfg0),
+        language="shell",
+        interactive=False,
+        lines=2,
+        wrap_lines=True,
+        label=f"Copy as command (reproduces this config; run it in {ROOT})",
+        elem_id="copy-command",
+    )
     with gr.Row():
         name = gr.Textbox("my_config", label="Save as", scale=2)
         save = gr.Button("Save config", scale=1)
@@ -170,9 +213,14 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
 
     def redraw(config: dict[str, Any], base_path: str) -> list[Any]:
         values = [get_key(config, k) for k in FORM_KEYS]
-        return [*(("" if v is None else v if isinstance(v, str) else yaml_value(v)) if isinstance(f, gr.Textbox)
-                  else v for v, f in zip(values, fields, strict=True)),
-                EmbedConfig(**config).to_yaml(), copy_command(config, base_path)]
+        return [
+            *(
+                ("" if v is None else v if isinstance(v, str) else yaml_value(v)) if isinstance(f, gr.Textbox) else v
+                for v, f in zip(values, fields, strict=True)
+            ),
+            EmbedConfig(**config).to_yaml(),
+            copy_command(config, base_path),
+        ]
 
     def on_save(config: dict[str, Any], file_name: str, request: gr.Request) -> tuple[str, str, str]:
         path = ctx.visitor(request).root / "configs" / (Path(sanitise_name(file_name or "config")).stem + ".yaml")
@@ -200,14 +248,26 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     # ctx.config arriving mid-typing would otherwise overwrite what is being typed. A pick from a list is atomic.
     triggers = [f.input if isinstance(f, gr.Dropdown) and not f.allow_custom_value else f.blur for f in fields]
     triggers += [f.submit for f in fields if isinstance(f, (gr.Textbox, gr.Number))]
-    gr.on(triggers, on_form, [ctx.config, *fields], [ctx.config, errors], api_visibility="private",
-          trigger_mode="always_last")
+    gr.on(
+        triggers,
+        on_form,
+        [ctx.config, *fields],
+        [ctx.config, errors],
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
     apply_yaml.click(on_yaml, [editor, last_yaml], [ctx.config, yaml_errors, last_yaml], api_visibility="private")
     editor.blur(on_yaml, [editor, last_yaml], [ctx.config, yaml_errors, last_yaml], api_visibility="private")
     apply_preset_btn.click(on_preset, [ctx.config, preset], [ctx.config, errors], api_visibility="private")
-    ctx.config.change(redraw, [ctx.config, base], [*fields, editor, command], api_visibility="private",
-                      show_progress="hidden")
+    ctx.config.change(
+        redraw, [ctx.config, base], [*fields, editor, command], api_visibility="private", show_progress="hidden"
+    )
     save.click(on_save, [ctx.config, name], [download, base, command], api_visibility="private")
     load.upload(on_load, [load], [ctx.config, errors, base, command], api_visibility="private")
-    return {"preset": preset, "editor": editor, "command": command, "errors": errors,
-            **{f"field:{k}": f for k, f in zip(FORM_KEYS, fields, strict=True)}}
+    return {
+        "preset": preset,
+        "editor": editor,
+        "command": command,
+        "errors": errors,
+        **{f"field:{k}": f for k, f in zip(FORM_KEYS, fields, strict=True)},
+    }

@@ -40,8 +40,12 @@ def _tokenizer(model_name: str) -> Any:
 def validate(path: str | Path, config: dict[str, Any], fmt: str | None = None) -> tuple[ValidationReport, Any]:
     """Validate with the configured model's tokenizer and max_seq_length (token stats and length warnings)."""
     tokenizer = _tokenizer(config.get("model_name") or "")
-    report = validate_file(path, format=None if fmt in (None, "auto") else fmt, tokenizer=tokenizer,
-                           max_seq_length=config.get("max_seq_length"))
+    report = validate_file(
+        path,
+        format=None if fmt in (None, "auto") else fmt,
+        tokenizer=tokenizer,
+        max_seq_length=config.get("max_seq_length"),
+    )
     return report, tokenizer
 
 
@@ -59,9 +63,16 @@ def initial_dataset(config: dict[str, Any]) -> dict[str, Any] | None:
     return dataset_entry(report, path) if report.ok else None
 
 
-def select_dataset(src: str | Path, display_name: str, fmt: str | None, dataset: dict | None, config: dict,
-                   target_dir: Path | None, problem: str | None = None,
-                   max_rows: int | None = None) -> tuple[ValidationReport, dict | None, dict, str, Any]:
+def select_dataset(
+    src: str | Path,
+    display_name: str,
+    fmt: str | None,
+    dataset: dict | None,
+    config: dict,
+    target_dir: Path | None,
+    problem: str | None = None,
+    max_rows: int | None = None,
+) -> tuple[ValidationReport, dict | None, dict, str, Any]:
     """Validate `src`; when valid, copy it into `target_dir` (None = use in place) and select it. `problem` (an
     upload over a limit) refuses it before it is read; `max_rows` bounds the rows of a dataset.
 
@@ -84,15 +95,20 @@ def select_dataset(src: str | Path, display_name: str, fmt: str | None, dataset:
         final = target_dir / sanitise_name(display_name)
         shutil.copyfile(src, final)
     report.path = short_path(final)
-    new_config = dict(config, dataset_path=short_path(final), dataset_name=sanitise_name(Path(display_name).stem),
-                      format=fmt or "auto")
+    new_config = dict(
+        config,
+        dataset_path=short_path(final),
+        dataset_name=sanitise_name(Path(display_name).stem),
+        format=fmt or "auto",
+    )
     try:
         new_config = build_config(new_config).to_dict()
     except ConfigError as exc:  # cannot happen for a valid config, but never lose the last good one
         return report, dataset, config, f"❌ {exc}", tokenizer
     n_warn = len(report.warnings)
-    msg = (f"✅ **`{final.name}`** selected: {report.format}, {report.rows} rows"
-           + (f", {n_warn} warning{'s' * (n_warn != 1)}." if n_warn else ", no warnings."))
+    msg = f"✅ **`{final.name}`** selected: {report.format}, {report.rows} rows" + (
+        f", {n_warn} warning{'s' * (n_warn != 1)}." if n_warn else ", no warnings."
+    )
     return report, dataset_entry(report, final), new_config, msg, tokenizer
 
 
@@ -121,14 +137,17 @@ def _stats_md(stats: dict[str, Any]) -> str:
     chars, tokens = stats.get("char_lengths", {}), stats.get("token_lengths", {})
     if not chars:
         return ""
-    lines = ["| field | distinct | chars p50 / p95 / max | tokens p50 / p95 / max | over max_seq_length |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| field | distinct | chars p50 / p95 / max | tokens p50 / p95 / max | over max_seq_length |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for col, c in chars.items():
         t = tokens.get(col)
         tok = f"{t['p50']} / {t['p95']} / {t['max']}" if t else "–"
         over = "–" if not t or t.get("over_max") is None else str(t["over_max"])
-        lines.append(f"| {col} | {stats.get(f'distinct_{col}', '')} | {c['p50']} / {c['p95']} / {c['max']} | {tok} "
-                     f"| {over} |")
+        lines.append(
+            f"| {col} | {stats.get(f'distinct_{col}', '')} | {c['p50']} / {c['p95']} / {c['max']} | {tok} | {over} |"
+        )
     extra = f"\n\nDuplicate rows: {stats.get('duplicate_rows', 0)}"
     if "similarity_histogram" in stats:
         extra += f" · mean similarity {stats['similarity_histogram']['mean']}"
@@ -149,16 +168,28 @@ def view_values(report: ValidationReport, tokenizer: Any, max_seq_length: int | 
             lengths = {c: token_lengths(df, tokenizer, c) for c in df.columns if c not in ("similarity", "_line")}
         if report.format == "scored":
             sim = similarity_figure(df["similarity"].tolist())
-    return {"errors": _issues_frame(report), "warnings": _warnings_md(report), "stats": _stats_md(report.stats),
-            "preview": preview, "similarity": sim, "tokens": token_length_figure(lengths, max_seq_length, note)}
+    return {
+        "errors": _issues_frame(report),
+        "warnings": _warnings_md(report),
+        "stats": _stats_md(report.stats),
+        "preview": preview,
+        "similarity": sim,
+        "tokens": token_length_figure(lengths, max_seq_length, note),
+    }
 
 
 def render(report: ValidationReport, tokenizer: Any, max_seq_length: int | None, message: str) -> tuple:
     """Updates for (status, errors, warnings, stats, preview, token plot, similarity plot)."""
     v = view_values(report, tokenizer, max_seq_length)
-    return (message, gr.update(value=v["errors"], visible=bool(len(v["errors"]))), v["warnings"], v["stats"],
-            gr.update(value=v["preview"], visible=report.data is not None, column_widths=preview_widths(v["preview"])),
-            v["tokens"], gr.update(value=v["similarity"], visible=v["similarity"] is not None))
+    return (
+        message,
+        gr.update(value=v["errors"], visible=bool(len(v["errors"]))),
+        v["warnings"],
+        v["stats"],
+        gr.update(value=v["preview"], visible=report.data is not None, column_widths=preview_widths(v["preview"])),
+        v["tokens"],
+        gr.update(value=v["similarity"], visible=v["similarity"] is not None),
+    )
 
 
 def preview_widths(preview: pd.DataFrame) -> list[str] | None:
@@ -186,50 +217,78 @@ def _sample_choices() -> list[str]:
 def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     """The Data tab. Also registers the `validate_dataset` and `current_dataset` API endpoints."""
     initial = ctx.dataset.value
-    gr.Markdown("Upload training data (JSONL, JSON, CSV, TSV or Parquet) or start from a bundled sample. "
-                "Pairs need `query`/`document`, triplets `query`/`positive`/`negative`, scored pairs "
-                "`doc1`/`doc2`/`similarity`.")
+    gr.Markdown(
+        "Upload training data (JSONL, JSON, CSV, TSV or Parquet) or start from a bundled sample. "
+        "Pairs need `query`/`document`, triplets `query`/`positive`/`negative`, scored pairs "
+        "`doc1`/`doc2`/`similarity`."
+    )
     with gr.Row():
         with gr.Column(scale=2):
-            upload = gr.File(label=f"Dataset file (max {MAX_UPLOAD_MB} MB)", file_types=DATA_TYPES,
-                             type="filepath")
+            upload = gr.File(label=f"Dataset file (max {MAX_UPLOAD_MB} MB)", file_types=DATA_TYPES, type="filepath")
         with gr.Column(scale=1):
             sample = gr.Dropdown(_sample_choices(), value=DEFAULT_SAMPLE.name, label="Bundled sample")
             use_sample = gr.Button("Use sample")
-            fmt = gr.Dropdown(["auto", "pairs", "triplets", "scored"], value="auto", label="Format",
-                              info="auto = detect from the column names")
+            fmt = gr.Dropdown(
+                ["auto", "pairs", "triplets", "scored"],
+                value="auto",
+                label="Format",
+                info="auto = detect from the column names",
+            )
         with gr.Column(scale=1):
-            corpus = gr.File(label="Optional corpus (extra documents for mining and evaluation)",
-                             file_types=DATA_TYPES + [".txt"], type="filepath")
+            corpus = gr.File(
+                label="Optional corpus (extra documents for mining and evaluation)",
+                file_types=DATA_TYPES + [".txt"],
+                type="filepath",
+            )
             corpus_status = gr.Markdown("No extra corpus: the dataset's own documents are used.")
     # The start-up dataset's report is drawn at build time, so the page opens on it without a round trip.
-    init: dict[str, Any] = {"errors": None, "warnings": "", "stats": "", "preview": None, "tokens": None,
-                            "similarity": None}
+    init: dict[str, Any] = {
+        "errors": None,
+        "warnings": "",
+        "stats": "",
+        "preview": None,
+        "tokens": None,
+        "similarity": None,
+    }
     init_msg = "No dataset selected yet."
     if initial:
         report, tok = validate(initial["path"], ctx.config.value)
         init = view_values(report, tok, ctx.config.value.get("max_seq_length"))
         init_msg = f"✅ **`{Path(initial['path']).name}`** selected: {report.format}, {report.rows} rows."
     status = gr.Markdown(init_msg)
-    errors = gr.Dataframe(headers=["line", "field", "message"], label="Errors", interactive=False, visible=False,
-                          wrap=True)
+    errors = gr.Dataframe(
+        headers=["line", "field", "message"], label="Errors", interactive=False, visible=False, wrap=True
+    )
     warnings = gr.Markdown(init["warnings"])
     stats = gr.Markdown(init["stats"])
     with gr.Row():
         tok_plot = gr.Plot(init["tokens"], label="Token lengths")
         sim_plot = gr.Plot(init["similarity"], label="Similarity", visible=init["similarity"] is not None)
-    preview = gr.Dataframe(init["preview"], label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False,
-                           wrap=True, max_height=400, column_widths=preview_widths(init["preview"]))
+    preview = gr.Dataframe(
+        init["preview"],
+        label=f"Preview (first {PREVIEW_ROWS} rows)",
+        interactive=False,
+        wrap=True,
+        max_height=400,
+        column_widths=preview_widths(init["preview"]),
+    )
     view = [status, errors, warnings, stats, preview, tok_plot, sim_plot]
 
     def choose(path: str, fmt_value: str | None, dataset: dict | None, config: dict, request: gr.Request) -> tuple:
         v = ctx.visitor(request)
         with ctx.heavy(request):
-            return select_dataset(path, Path(path).name, fmt_value, dataset, config, upload_dir(v),
-                                  upload_problem(ctx, v, path), ctx.limits.dataset_rows if v.public else None)
+            return select_dataset(
+                path,
+                Path(path).name,
+                fmt_value,
+                dataset,
+                config,
+                upload_dir(v),
+                upload_problem(ctx, v, path),
+                ctx.limits.dataset_rows if v.public else None,
+            )
 
-    def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict,
-                request: gr.Request) -> tuple:
+    def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict, request: gr.Request) -> tuple:
         if not path:
             return (gr.skip(),) * (len(view) + 4)
         try:
@@ -242,23 +301,36 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
             # Its errors, and nothing else of it: the statistics, preview and plots stay the selected dataset's,
             # and the upload box is emptied so that it does not look selected either.
             errors_df = _issues_frame(report)
-            return (msg, gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
-                    *(gr.skip(),) * (len(view) - 2), new_ds, new_cfg, None, gr.skip())
+            return (
+                msg,
+                gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
+                *(gr.skip(),) * (len(view) - 2),
+                new_ds,
+                new_cfg,
+                None,
+                gr.skip(),
+            )
         return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg, gr.skip(), new_ds["path"])
 
     def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> tuple:
         path = SAMPLES_DIR / sanitise_name(name)  # a name from the dropdown; sanitised so it cannot leave SAMPLES
         report, new_ds, new_cfg, msg, tok = select_dataset(path, path.name, fmt_value, dataset, config, None)
-        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg,
-                new_ds["path"] if new_ds else gr.skip())
+        return (
+            *render(report, tok, config.get("max_seq_length"), msg),
+            new_ds,
+            new_cfg,
+            new_ds["path"] if new_ds else gr.skip(),
+        )
 
     def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> tuple:
         """The session's dataset changed elsewhere (a reload or Open run selected a run's data): draw it."""
         if not dataset or dataset["path"] == shown_path:
             return (gr.skip(),) * (len(view) + 1)
         report, tok = validate(dataset["path"], config, dataset.get("format"))
-        msg = (f"✅ **`{Path(dataset['path']).name}`** selected: {report.format}, {report.rows} rows (the data of the "
-               "run shown in the Train tab).")
+        msg = (
+            f"✅ **`{Path(dataset['path']).name}`** selected: {report.format}, {report.rows} rows (the data of the "
+            "run shown in the Train tab)."
+        )
         return (*render(report, tok, config.get("max_seq_length"), msg), dataset["path"])
 
     def on_corpus(path: str | None, config: dict, request: gr.Request) -> tuple[str, dict]:
@@ -275,7 +347,9 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
                 problem = f"{n:,} documents: this server takes at most {ctx.limits.corpus_docs:,} per corpus"
         if problem:
             gr.Warning(f"Corpus refused: {problem}")
-            kept = f" The corpus `{Path(config['corpus_path']).name}` stays selected." if config.get("corpus_path") else ""
+            kept = (
+                f" The corpus `{Path(config['corpus_path']).name}` stays selected." if config.get("corpus_path") else ""
+            )
             return f"❌ Corpus refused: {problem}{kept}", config, None  # the box empties: nothing refused looks chosen
         final = upload_dir(v, "corpus") / sanitise_name(Path(path).name)
         shutil.copyfile(path, final)
@@ -288,8 +362,9 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     shown = gr.State(initial["path"] if initial else None)  # the dataset this tab's view draws
     upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], [*outs, upload, shown], api_visibility="private")
     use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], [*outs, shown], api_visibility="private")
-    ctx.dataset.change(on_dataset, [ctx.dataset, shown, ctx.config], [*view, shown], api_visibility="private",
-                       show_progress="hidden")
+    ctx.dataset.change(
+        on_dataset, [ctx.dataset, shown, ctx.config], [*view, shown], api_visibility="private", show_progress="hidden"
+    )
     # upload and clear, not change: emptying a refused file's box must not drop the corpus that stays selected
     corpus.upload(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
     corpus.clear(on_corpus_cleared, [ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
@@ -301,14 +376,20 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         api_validate = gr.Button()
         api_current = gr.Button()
 
-    def validate_dataset(file: str | None, dataset: dict | None, config: dict,
-                         request: gr.Request) -> tuple[dict, dict | None, dict, Any]:
+    def validate_dataset(
+        file: str | None, dataset: dict | None, config: dict, request: gr.Request
+    ) -> tuple[dict, dict | None, dict, Any]:
         """API `/validate_dataset`. Input: a file (`gradio_client.handle_file(path)`).
         Output: the validation report as JSON: {dataset_path, format, rows, ok, errors: [{line, field, message,
         row_based}], warnings: [...], stats, selected: bool, message}. A valid file becomes this session's dataset
         (used by `/start_training`); an invalid one is refused and the previous dataset stays selected."""
         if not file:
-            return {"ok": False, "selected": False, "message": "no file given", "errors": []}, dataset, config, gr.skip()
+            return (
+                {"ok": False, "selected": False, "message": "no file given", "errors": []},
+                dataset,
+                config,
+                gr.skip(),
+            )
         try:
             report, new_ds, new_cfg, msg, _ = choose(file, None, dataset, config, request)
         except BusyAction as exc:
@@ -322,8 +403,21 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         ok, errors, warnings, stats} (its validation report), or {} when none is selected."""
         return api_report(dataset["report"]) if dataset else {}
 
-    api_validate.click(validate_dataset, [api_file, ctx.dataset, ctx.config], [api_out, ctx.dataset, ctx.config, shown],
-                       api_name="validate_dataset")
+    api_validate.click(
+        validate_dataset,
+        [api_file, ctx.dataset, ctx.config],
+        [api_out, ctx.dataset, ctx.config, shown],
+        api_name="validate_dataset",
+    )
     api_current.click(current_dataset, [ctx.dataset], [api_out], api_name="current_dataset")
-    return {"upload": upload, "sample": sample, "use_sample": use_sample, "format": fmt, "corpus": corpus,
-            "status": status, "errors": errors, "preview": preview, "token_plot": tok_plot}
+    return {
+        "upload": upload,
+        "sample": sample,
+        "use_sample": use_sample,
+        "format": fmt,
+        "corpus": corpus,
+        "status": status,
+        "errors": errors,
+        "preview": preview,
+        "token_plot": tok_plot,
+    }

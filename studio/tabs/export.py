@@ -36,7 +36,7 @@ def model_card(model_dir: str | None) -> str:
         return "*This model has no README.md model card.*"
     if text.startswith("---"):  # the YAML front matter is for the Hub, not for reading
         end = text.find("\n---", 3)
-        text = text[end + 4:] if end > 0 else text
+        text = text[end + 4 :] if end > 0 else text
     return text
 
 
@@ -44,8 +44,10 @@ def build_zip(model_dir: str, workspace: str | Path, index_dir: str | None = Non
     path = export.export_zip(model_dir, Path(workspace) / "exports", index_dir=(index_dir or "").strip() or None)
     folder = export.zip_folder(path)
     extra = f" with its document index in `{folder}/index/`" if (index_dir or "").strip() else ""
-    return str(path), (f"Zipped {model_dir}{extra} → `{path.name}` ({format_size(path.stat().st_size)}). Unzip it to "
-                       f"get the folder `{folder}/` and load it with `SentenceTransformer(\"{folder}\")`.")
+    return str(path), (
+        f"Zipped {model_dir}{extra} → `{path.name}` ({format_size(path.stat().st_size)}). Unzip it to "
+        f'get the folder `{folder}/` and load it with `SentenceTransformer("{folder}")`.'
+    )
 
 
 def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> str:
@@ -84,8 +86,14 @@ def open_run(run: str, runs_dir: str | Path) -> tuple[str, dict[str, Any] | None
     except Exception as exc:  # an old or hand-edited config: still show the run, keep the current config
         config, note = None, f"its config could not be loaded ({user_message(exc)})"
     model = cmp.run_model_dir(run_dir)
-    return str(run_dir), config, (f"Opened run `{run_dir.name}`: the Train tab shows it, {note}"
-                                  + (f", Compare's model B is `{model}`." if model else "; it has no model."))
+    return (
+        str(run_dir),
+        config,
+        (
+            f"Opened run `{run_dir.name}`: the Train tab shows it, {note}"
+            + (f", Compare's model B is `{model}`." if model else "; it has no model.")
+        ),
+    )
 
 
 def create_export_tab(ctx: Any) -> dict[str, Any]:
@@ -93,9 +101,13 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     start = model_for(ctx.run.value, cfg0)
     gr.Markdown("### Model")
     with gr.Row():
-        model_dir = gr.Dropdown([] if ctx.public else cmp.model_choices(ctx.runs_dir, start, None), value=start,
-                                allow_custom_value=True,
-                                label="Fine-tuned model folder", scale=4)
+        model_dir = gr.Dropdown(
+            [] if ctx.public else cmp.model_choices(ctx.runs_dir, start, None),
+            value=start,
+            allow_custom_value=True,
+            label="Fine-tuned model folder",
+            scale=4,
+        )
         refresh_models = gr.Button("↻", size="sm", scale=0, min_width=50)
     with gr.Row():
         zip_btn = gr.Button("Build zip", variant="primary")
@@ -122,16 +134,21 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         run_pick = gr.Dropdown(list(runs0["run"]), value=None, label="Run", allow_custom_value=True, scale=4)
         open_btn = gr.Button("Open run", variant="primary", scale=1)
         refresh_runs = gr.Button("↻ runs", scale=0, min_width=80)
-    runs_table = gr.Dataframe(runs0, interactive=False, wrap=True, max_height=420,
-                              label="Runs (click a row to open it)")
+    runs_table = gr.Dataframe(
+        runs0, interactive=False, wrap=True, max_height=420, label="Runs (click a row to open it)"
+    )
     nothing_yet(runs_table, "No runs yet: start a training in the Train tab.")
     runs_status = gr.Markdown()
 
     def fail(exc: Exception) -> str:
         return errors.warn(exc, "export tab")
 
-    def on_zip(model_dir: str, index: str | None = None, request: gr.Request | None = None,
-               progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_zip(
+        model_dir: str,
+        index: str | None = None,
+        request: gr.Request | None = None,
+        progress: gr.Progress = gr.Progress(),
+    ):  # noqa: B008
         progress(0.2, desc="Zipping the model")
         try:
             v = ctx.visitor(request)
@@ -174,7 +191,12 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         new_ds, _ = restore_run_data(run_dir, dataset, config or {})  # its data too, for Negatives and Compare
         if new_ds is not dataset and new_ds:
             line += f" Its dataset `{Path(new_ds['path']).name}` is selected again."
-        return run_dir, config if config is not None else gr.skip(), line, new_ds if new_ds is not dataset else gr.skip()
+        return (
+            run_dir,
+            config if config is not None else gr.skip(),
+            line,
+            new_ds if new_ds is not dataset else gr.skip(),
+        )
 
     def on_select(df: pd.DataFrame, evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -186,12 +208,16 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         opts = cmp.model_choices(v.runs_dir, target, (config or {}).get("output_dir"))
         df = history(v.runs_dir)  # a new training shows up in the history as soon as it starts
         pick = Path(run_dir).name if run_dir else None
-        return (gr.update(choices=list(dict.fromkeys([*opts, current])), value=target), df,
-                gr.update(choices=list(df["run"]), value=pick))
+        return (
+            gr.update(choices=list(dict.fromkeys([*opts, current])), value=target),
+            df,
+            gr.update(choices=list(df["run"]), value=pick),
+        )
 
     def on_refresh_models(cur: str, config: dict[str, Any] | None, request: gr.Request):
-        return gr.update(choices=cmp.model_choices(ctx.visitor(request).runs_dir, cur,
-                                                   (config or {}).get("output_dir")))
+        return gr.update(
+            choices=cmp.model_choices(ctx.visitor(request).runs_dir, cur, (config or {}).get("output_dir"))
+        )
 
     def on_model(model_dir: str | None, request: gr.Request) -> str:
         try:
@@ -206,10 +232,12 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
     refresh_models.click(on_refresh_models, [model_dir, ctx.config], model_dir, **hidden)
     push_btn.click(on_push, [model_dir, repo_id, token, private], push_status, api_name="hub_push")
     refresh_runs.click(on_refresh_runs, None, [runs_table, run_pick], api_name="run_history")
-    open_btn.click(on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset],
-                   api_name="open_run")
+    open_btn.click(
+        on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset], api_name="open_run"
+    )
     runs_table.select(on_select, runs_table, run_pick, **hidden).success(
-        on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset], **hidden)
+        on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset], **hidden
+    )
     ctx.run.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
     ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
     return {"export_model": model_dir, "runs_table": runs_table, "run_pick": run_pick, "export_status": export_status}

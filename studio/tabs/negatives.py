@@ -44,22 +44,36 @@ def score_histogram(rows: pd.DataFrame | None, title: str = "Positive vs negativ
         pos = rows.drop_duplicates(["query", "positive"])["positive_score"]
         fig.add_histogram(x=pos, name="positive", opacity=0.6, nbinsx=40, marker_color="#2a9d8f")
         fig.add_histogram(x=rows["negative_score"], name="negative", opacity=0.6, nbinsx=40, marker_color="#e76f51")
-    fig.update_layout(barmode="overlay", title=title, xaxis_title="cosine similarity to the query",
-                      yaxis_title="count", height=320, margin={"l": 40, "r": 10, "t": 40, "b": 40})
+    fig.update_layout(
+        barmode="overlay",
+        title=title,
+        xaxis_title="cosine similarity to the query",
+        yaxis_title="count",
+        height=320,
+        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+    )
     return fig
 
 
 def _summary(state: dict[str, Any], shown: int, total: int) -> str:
     s = state.get("stats") or {}
-    where = "Preview (not saved)" if state.get("preview") else f"Run `{Path(state['run']).name}`" if state.get(
-        "run") else "Nothing loaded"
-    return (f"**{where}** · {s.get('negatives', total)} negatives for {s.get('rows', '?')} rows · skipped by margin "
-            f"{s.get('skipped_by_margin', '?')} · rows short of negatives {s.get('rows_without_enough_negatives', '?')}"
-            f" · suspected false negatives {s.get('suspected_false_negatives', '?')} · showing {shown} of {total}")
+    where = (
+        "Preview (not saved)"
+        if state.get("preview")
+        else f"Run `{Path(state['run']).name}`"
+        if state.get("run")
+        else "Nothing loaded"
+    )
+    return (
+        f"**{where}** · {s.get('negatives', total)} negatives for {s.get('rows', '?')} rows · skipped by margin "
+        f"{s.get('skipped_by_margin', '?')} · rows short of negatives {s.get('rows_without_enough_negatives', '?')}"
+        f" · suspected false negatives {s.get('suspected_false_negatives', '?')} · showing {shown} of {total}"
+    )
 
 
-def view(state: dict[str, Any], text: str, suspects_only: bool, sort_by: str,
-         config: dict[str, Any] | None) -> tuple[pd.DataFrame, str]:
+def view(
+    state: dict[str, Any], text: str, suspects_only: bool, sort_by: str, config: dict[str, Any] | None
+) -> tuple[pd.DataFrame, str]:
     """The filtered, sorted table (exclusions ticked) and a one-line summary."""
     rows = state.get("rows")
     if rows is None:
@@ -95,8 +109,10 @@ def save_exclusions(table: pd.DataFrame, config: dict[str, Any], workspace: str 
     add = [p for p, t in zip(pairs, ticked, strict=True) if t]
     remove = [p for p, t in zip(pairs, ticked, strict=True) if not t]
     new, path, total = ins.set_exclusions(config, workspace, add, remove)
-    return new, (f"{len(add)} shown negatives excluded; {total} in `{path}` (mining.exclude_path). The next "
-                 "training skips them and mines the next candidate instead.")
+    return new, (
+        f"{len(add)} shown negatives excluded; {total} in `{path}` (mining.exclude_path). The next "
+        "training skips them and mines the next candidate instead."
+    )
 
 
 def clear_exclusions(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -105,21 +121,33 @@ def clear_exclusions(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return new, "Exclusions switched off for the next training (the file is kept)."
 
 
-def thresholds(margin: float | None, margin_type: str, range_min: float, range_max: float,
-               num_negatives: float) -> dict[str, Any]:
-    return {"margin": None if margin is None or margin == "" else float(margin), "margin_type": margin_type,
-            "range_min": int(range_min), "range_max": int(range_max), "num_negatives": int(num_negatives)}
+def thresholds(
+    margin: float | None, margin_type: str, range_min: float, range_max: float, num_negatives: float
+) -> dict[str, Any]:
+    return {
+        "margin": None if margin is None or margin == "" else float(margin),
+        "margin_type": margin_type,
+        "range_min": int(range_min),
+        "range_max": int(range_max),
+        "num_negatives": int(num_negatives),
+    }
 
 
-def preview(state: dict[str, Any], config: dict[str, Any], dataset: dict[str, Any] | None,
-            settings: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+def preview(
+    state: dict[str, Any], config: dict[str, Any], dataset: dict[str, Any] | None, settings: dict[str, Any]
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """Re-mine with other thresholds (cached embeddings: seconds) -> (preview state, stats comparison)."""
     base = build_config(state["config"]) if state.get("config") else ins.effective_config(config, dataset)
     exclude = ((config or {}).get("mining") or {}).get("exclude_path")  # the exclusions as they are now
     cfg = ins.with_thresholds(base, **settings, exclude_path=exclude)
     result = ins.remine(cfg)
-    new = {"run": state.get("run"), "rows": result.rows, "stats": result.stats, "config": cfg.to_dict(),
-           "preview": True}
+    new = {
+        "run": state.get("run"),
+        "rows": result.rows,
+        "stats": result.stats,
+        "config": cfg.to_dict(),
+        "preview": True,
+    }
     return new, ins.stats_preview(state.get("stats") or {}, result.stats)
 
 
@@ -136,8 +164,10 @@ def confined(v: Any, config: dict[str, Any], dataset: dict[str, Any] | None) -> 
     cfg = v.config(ins.effective_config(config, dataset))
     rows = (dataset or {}).get("rows") or 0
     if rows > v.limits.mine_rows:
-        raise ins.InspectError(f"{rows:,} rows: mining in the page is limited to {v.limits.mine_rows:,} rows on this "
-                               "server. Start a training instead: it mines as its first step.")
+        raise ins.InspectError(
+            f"{rows:,} rows: mining in the page is limited to {v.limits.mine_rows:,} rows on this "
+            "server. Start a training instead: it mines as its first step."
+        )
     return cfg.to_dict()
 
 
@@ -147,12 +177,20 @@ def _warn(exc: Exception) -> str:
 
 def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     state = gr.State(dict(EMPTY))
-    gr.Markdown("Hard negatives mined for the run shown (or mined now without training): the documents the model "
-                "confuses with the right one, and likely false negatives in your data. Training adds `mining.num_negatives` of them "
-                "(default 1) to each row; 0 trains on your pairs with in-batch negatives only. Tick rows to keep them out of training; try other thresholds below.")
+    gr.Markdown(
+        "Hard negatives mined for the run shown (or mined now without training): the documents the model "
+        "confuses with the right one, and likely false negatives in your data. Training adds `mining.num_negatives` of them "
+        "(default 1) to each row; 0 trains on your pairs with in-batch negatives only. Tick rows to keep them out of training; try other thresholds below."
+    )
     info = gr.Markdown(data_line(ctx.dataset.value, ctx.config.value, run=ctx.run.value))
-    gr.on([ctx.dataset.change, ctx.config.change, ctx.run.change], lambda d, c, r: data_line(d, c, run=r),
-          [ctx.dataset, ctx.config, ctx.run], [info], api_visibility="private", show_progress="hidden")
+    gr.on(
+        [ctx.dataset.change, ctx.config.change, ctx.run.change],
+        lambda d, c, r: data_line(d, c, run=r),
+        [ctx.dataset, ctx.config, ctx.run],
+        [info],
+        api_visibility="private",
+        show_progress="hidden",
+    )
     with gr.Row():
         reload_btn = gr.Button("Load from run", size="sm")
         mine_btn = gr.Button("Mine now (current dataset + config)", size="sm", variant="primary")
@@ -161,9 +199,17 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
         search = gr.Textbox(label="Search query / positive / negative", scale=3)
         suspects = gr.Checkbox(label="Suspected false negatives only", value=False)
         sort_by = gr.Dropdown(list(ins.SORTS), value=next(iter(ins.SORTS)), label="Sort")
-    table = gr.Dataframe(_table(None, set()), datatype=DTYPES, interactive=True, static_columns=list(range(1, 9)),
-                         max_chars=160, wrap=True, max_height=520, label="Mined negatives (tick 'exclude')",
-                         column_widths=WIDTHS)
+    table = gr.Dataframe(
+        _table(None, set()),
+        datatype=DTYPES,
+        interactive=True,
+        static_columns=list(range(1, 9)),
+        max_chars=160,
+        wrap=True,
+        max_height=520,
+        label="Mined negatives (tick 'exclude')",
+        column_widths=WIDTHS,
+    )
     with gr.Row():
         tick_btn = gr.Button("Tick all shown", size="sm")
         untick_btn = gr.Button("Untick all shown", size="sm")
@@ -198,9 +244,15 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
         except Exception as exc:  # a run without mined rows is normal: say so in place, drop the old rows
             return dict(EMPTY), _table(None, set()), user_message(exc), score_histogram(None), ""
 
-    def on_mine(config: dict[str, Any], dataset: dict[str, Any] | None, search: str, suspects_only: bool,
-                sort_by: str, request: gr.Request,
-                progress: gr.Progress = gr.Progress()):  # noqa: B008 (gradio's progress idiom)
+    def on_mine(
+        config: dict[str, Any],
+        dataset: dict[str, Any] | None,
+        search: str,
+        suspects_only: bool,
+        sort_by: str,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ):  # noqa: B008 (gradio's progress idiom)
         progress(0.1, desc="Mining (encoding the dataset once; later re-mines are fast)")
         try:
             v = ctx.visitor(request)
@@ -223,8 +275,21 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
         except Exception as exc:
             return gr.skip(), _warn(exc)
 
-    def on_preview(st, config, dataset, search, suspects_only, sort_by, margin, margin_type, range_min, range_max,
-                   num_negatives, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_preview(
+        st,
+        config,
+        dataset,
+        search,
+        suspects_only,
+        sort_by,
+        margin,
+        margin_type,
+        range_min,
+        range_max,
+        num_negatives,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ):  # noqa: B008
         progress(0.1, desc="Re-mining from cached embeddings")
         text, sus, sort = search, suspects_only, sort_by
         try:
@@ -233,12 +298,19 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             if v.public and st.get("config"):
                 st = dict(st, config=v.config(build_config(st["config"])).to_dict())
             with ctx.heavy(request):
-                new, stats = preview(st, config, None if v.public else dataset,
-                                     thresholds(margin, margin_type, range_min, range_max, num_negatives))
+                new, stats = preview(
+                    st,
+                    config,
+                    None if v.public else dataset,
+                    thresholds(margin, margin_type, range_min, range_max, num_negatives),
+                )
         except Exception as exc:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), _warn(exc)
-        return (*_loaded(new, text, sus, sort, config), stats, "Preview only: press 'Use these thresholds' to train "
-                "with them.")
+        return (
+            *_loaded(new, text, sus, sort, config),
+            stats,
+            "Preview only: press 'Use these thresholds' to train with them.",
+        )
 
     def on_use(config, *vals):
         try:
@@ -263,11 +335,22 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
     # Redraw after the config changed here (the ticks follow the exclusions file); not on every config edit
     # elsewhere, which would resend the whole table each time.
     save_btn.click(on_save, [table, ctx.config], [ctx.config, status], api_name="negatives_exclude").then(
-        on_filter, [state, *filters], [table, summary], **hidden)
+        on_filter, [state, *filters], [table, summary], **hidden
+    )
     clear_btn.click(clear_exclusions, ctx.config, [ctx.config, status], **hidden).then(
-        on_filter, [state, *filters], [table, summary], **hidden)
-    preview_btn.click(on_preview, [state, ctx.config, ctx.dataset, search, suspects, sort_by, *knobs],
-                      [state, table, summary, plot, preview_stats, status], api_name="negatives_remine")
+        on_filter, [state, *filters], [table, summary], **hidden
+    )
+    preview_btn.click(
+        on_preview,
+        [state, ctx.config, ctx.dataset, search, suspects, sort_by, *knobs],
+        [state, table, summary, plot, preview_stats, status],
+        api_name="negatives_remine",
+    )
     use_btn.click(on_use, [ctx.config, *knobs], [ctx.config, status], **hidden)
-    return {"negatives_table": table, "negatives_state": state, "negatives_plot": plot, "negatives_status": status,
-            "negatives_preview": preview_stats}
+    return {
+        "negatives_table": table,
+        "negatives_state": state,
+        "negatives_plot": plot,
+        "negatives_status": status,
+        "negatives_preview": preview_stats,
+    }

@@ -81,9 +81,18 @@ def build_both(cid: str | None, model_a: str, model_b: str, workspace: str | Pat
 
 
 def _frame(hits) -> pd.DataFrame:
-    return pd.DataFrame([{"rank": h.rank, "score": round(h.score, 4),
-                          "source": h.source + (f"#{h.record}" if h.record is not None else ""), "text": h.text}
-                         for h in hits], columns=["rank", "score", "source", "text"])
+    return pd.DataFrame(
+        [
+            {
+                "rank": h.rank,
+                "score": round(h.score, 4),
+                "source": h.source + (f"#{h.record}" if h.record is not None else ""),
+                "text": h.text,
+            }
+            for h in hits
+        ],
+        columns=["rank", "score", "source", "text"],
+    )
 
 
 def search_both(cid: str | None, query: str, k: float, workspace: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -108,8 +117,9 @@ def download_index(cid: str | None, side: str, workspace: str | Path) -> str:
     return str(zip_index(root / SIDES[side], root / "exports" / f"{SIDES[side]}.zip"))
 
 
-def rag_dataset(cid: str | None, side: str, questions: str | None, k: float, fmt: str,
-                workspace: str | Path) -> tuple[str, str]:
+def rag_dataset(
+    cid: str | None, side: str, questions: str | None, k: float, fmt: str, workspace: str | Path
+) -> tuple[str, str]:
     """(JSONL path, a line with the counts and recall/MRR when the questions name gold documents)."""
     root = collection_dir(workspace, cid)
     index = load_index(root / SIDES[side])
@@ -126,17 +136,26 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
     base = cfg0.get("model_name") or DEFAULT_MODEL
     start = [base] if ctx.public else cmp.model_choices(ctx.runs_dir, base, cfg0.get("output_dir"))
     collection = gr.State(None)  # the server-made collection id of this session
-    gr.Markdown("Upload documents (.txt, .md, .pdf, .jsonl/.csv/.parquet with a text column, or a zip of them), "
-                "index them with two models, then ask a question to see what each retrieves.")
+    gr.Markdown(
+        "Upload documents (.txt, .md, .pdf, .jsonl/.csv/.parquet with a text column, or a zip of them), "
+        "index them with two models, then ask a question to see what each retrieves."
+    )
     with gr.Row():
-        upload = gr.File(label="Documents or a zip", file_count="multiple", file_types=[*DOC_SUFFIXES, ".zip"],
-                         scale=2)
+        upload = gr.File(label="Documents or a zip", file_count="multiple", file_types=[*DOC_SUFFIXES, ".zip"], scale=2)
         docs_line = gr.Markdown("No documents yet.")
     with gr.Row():
-        model_a = gr.Dropdown(start, value=cfg0.get("model_name") or DEFAULT_MODEL, allow_custom_value=True,
-                              label="Model A (e.g. the base model)")
-        model_b = gr.Dropdown(list(dict.fromkeys([*start, b0])), value=b0, allow_custom_value=True,
-                              label="Model B (e.g. the fine-tuned model)")
+        model_a = gr.Dropdown(
+            start,
+            value=cfg0.get("model_name") or DEFAULT_MODEL,
+            allow_custom_value=True,
+            label="Model A (e.g. the base model)",
+        )
+        model_b = gr.Dropdown(
+            list(dict.fromkeys([*start, b0])),
+            value=b0,
+            allow_custom_value=True,
+            label="Model B (e.g. the fine-tuned model)",
+        )
     build_btn = gr.Button("Build indexes", variant="primary")
     build_line = gr.Markdown()
     with gr.Row():
@@ -153,8 +172,10 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
             side = gr.Radio(list(SIDES), value="B", label="Index of model")
             fmt = gr.Radio(list(FORMATS), value="plain", label="RAG dataset format")
             rag_k = gr.Slider(1, 10, value=3, step=1, label="contexts per question")
-        questions = gr.File(label="Questions (optional: .txt one per line, or a pairs/questions table)",
-                            file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"])
+        questions = gr.File(
+            label="Questions (optional: .txt one per line, or a pairs/questions table)",
+            file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"],
+        )
         with gr.Row():
             zip_btn = gr.Button("Index zip")
             rag_btn = gr.Button("RAG dataset")
@@ -210,8 +231,13 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
     # Endpoints for scripts too; the collection id stays in the session's server-side state.
     upload.upload(on_upload, [upload, collection], [collection, docs_line], api_name="rag_add_documents")
     build_btn.click(on_build, [collection, model_a, model_b], build_line, api_name="rag_build")
-    gr.on([search_btn.click, query.submit], on_search, [collection, query, k], [hits_a, hits_b, search_line],
-          api_name="rag_search")
+    gr.on(
+        [search_btn.click, query.submit],
+        on_search,
+        [collection, query, k],
+        [hits_a, hits_b, search_line],
+        api_name="rag_search",
+    )
     zip_btn.click(on_zip, [collection, side], [files, dl_line], api_name="rag_index_zip")
     rag_btn.click(on_rag, [collection, side, questions, rag_k, fmt], [files, dl_line], api_name="rag_dataset")
     return {"rag_model_a": model_a, "rag_model_b": model_b, "rag_query": query}

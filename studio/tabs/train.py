@@ -73,8 +73,9 @@ def status_of(run_dir: str | Path | None) -> dict[str, Any]:
     if run_dir and status["state"] != "idle":
         metrics = read_json(Path(run_dir) / METRICS_FILE, {}) or {}
         if metrics:
-            status.update(before=metrics.get("before", {}), after=metrics.get("after", {}),
-                          primary=metrics.get("primary"))
+            status.update(
+                before=metrics.get("before", {}), after=metrics.get("after", {}), primary=metrics.get("primary")
+            )
         status["warnings"] = [e["message"] for e in run_events(run_dir) if e["type"] == "warning"]
     return status
 
@@ -91,8 +92,11 @@ def run_metrics(run_dir: str | Path | None) -> list[str] | None:
 def final_table(status: dict[str, Any]) -> str:
     warnings = "".join(f"\n\n⚠️ {w}" for w in status.get("warnings") or [])
     if status.get("after") or status.get("before"):
-        return f"### Before / after ({status.get('primary') or 'all metrics'} is the primary metric)\n\n" + \
-            metrics_table(status.get("before", {}), status.get("after", {}), run_metrics(status.get("run_dir"))) + warnings
+        return (
+            f"### Before / after ({status.get('primary') or 'all metrics'} is the primary metric)\n\n"
+            + metrics_table(status.get("before", {}), status.get("after", {}), run_metrics(status.get("run_dir")))
+            + warnings
+        )
     if status.get("state") == "failed" and status.get("message"):
         return f"### Failed\n\n```\n{status['message']}\n```"
     return ""
@@ -127,8 +131,9 @@ def process_choices() -> list[int]:
     return list(range(1, max_processes(allow_cpu=os.environ.get("STUDIO_ALLOW_CPU_DDP") == "1") + 1))
 
 
-def launch(ctx: StudioContext, v: Visitor, config: dict[str, Any], dataset: dict | None,
-           overrides: Any = None, nproc: int = 1) -> tuple[Path, dict[str, Any]]:
+def launch(
+    ctx: StudioContext, v: Visitor, config: dict[str, Any], dataset: dict | None, overrides: Any = None, nproc: int = 1
+) -> tuple[Path, dict[str, Any]]:
     """Check the run's config for this visitor and queue it with `nproc` processes (an "nproc" key in the
     overrides wins). Raises ConfigError (PathRefused included) or ValueError; a running training is never touched."""
     cfg, nproc = run_config(v, config, dataset, overrides, nproc)
@@ -138,8 +143,9 @@ def launch(ctx: StudioContext, v: Visitor, config: dict[str, Any], dataset: dict
     return start_training(cfg, time_limit_s=limit, nproc=nproc)
 
 
-def run_config(v: Visitor, config: dict[str, Any], dataset: dict | None, overrides: Any = None,
-               nproc: int = 1) -> tuple[EmbedConfig, int]:
+def run_config(
+    v: Visitor, config: dict[str, Any], dataset: dict | None, overrides: Any = None, nproc: int = 1
+) -> tuple[EmbedConfig, int]:
     """(the config a Start would run, its processes): the session's config + its dataset + overrides, checked for
     this visitor (confined paths in public mode). Raises ConfigError."""
     data = dict(config)
@@ -158,8 +164,10 @@ def run_config(v: Visitor, config: dict[str, Any], dataset: dict | None, overrid
 def started_message(run_dir: Path, queued: dict[str, Any], nproc: int = 1) -> str:
     procs = f" with {nproc} processes" if nproc > 1 else ""
     if queued.get("state") == "queued":
-        return (f"Queued `{run_dir.name}`{procs} at position {queued['position']}: it starts by itself when the "
-                "trainings ahead of it finish (Stop cancels it).")
+        return (
+            f"Queued `{run_dir.name}`{procs} at position {queued['position']}: it starts by itself when the "
+            "trainings ahead of it finish (Stop cancels it)."
+        )
     return f"Started `{run_dir.name}`{procs}."
 
 
@@ -179,8 +187,14 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         stop = gr.Button("Stop", variant="stop", scale=1)
         estimate_btn = gr.Button("Estimate time", scale=1)
         choices = process_choices()
-        nproc = gr.Dropdown(choices, value=1, label="Processes", interactive=len(choices) > 1, scale=1,
-                            info="data-parallel, one per GPU; global batch = batch_size x processes")
+        nproc = gr.Dropdown(
+            choices,
+            value=1,
+            label="Processes",
+            interactive=len(choices) > 1,
+            scale=1,
+            info="data-parallel, one per GPU; global batch = batch_size x processes",
+        )
         message = gr.Markdown(scale=4)
     estimate_md = gr.Markdown()
     progress = gr.HTML(progress_html({"state": "idle"}))
@@ -189,25 +203,43 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         loss_plot = gr.Plot(loss_figure([]), label="Loss")
         metrics_plot = gr.Plot(metrics_figure([]), label="Metrics")
     table = gr.Markdown()
-    log = gr.Textbox(label=f"Log (last {LOG_LINES} lines)", lines=10, max_lines=20, interactive=False,
-                     autoscroll=True)
+    log = gr.Textbox(label=f"Log (last {LOG_LINES} lines)", lines=10, max_lines=20, interactive=False, autoscroll=True)
     timer = gr.Timer(POLL_S, active=False)
     view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended, timing]
     drawn = gr.State(None)  # [run folder, events plotted]: a tick rebuilds the figures only when events arrived
 
     def redraw(run_dir: str | None, plotted: list | None = None) -> tuple:
         if not run_dir:
-            return (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "",
-                    gr.Timer(active=False), None, "", None)
+            return (
+                progress_html({"state": "idle"}),
+                loss_figure([]),
+                metrics_figure([]),
+                "",
+                "",
+                gr.Timer(active=False),
+                None,
+                "",
+                None,
+            )
         status = status_of(run_dir)
         events = run_events(run_dir)
         live = status["state"] in ("running", "queued")  # a queued run is polled until it has run
         mark = [run_dir, len(events)]
-        figures = ((gr.skip(), gr.skip()) if plotted is not None and list(plotted) == mark
-                   else (loss_figure(events), metrics_figure(events)))
-        return (progress_html(status), *figures, final_table(status),
-                log_lines(events, LOG_LINES) or log_tail(run_dir), gr.Timer(active=live), None if live else run_dir,
-                estimate_vs_actual(events), mark)
+        figures = (
+            (gr.skip(), gr.skip())
+            if plotted is not None and list(plotted) == mark
+            else (loss_figure(events), metrics_figure(events))
+        )
+        return (
+            progress_html(status),
+            *figures,
+            final_table(status),
+            log_lines(events, LOG_LINES) or log_tail(run_dir),
+            gr.Timer(active=live),
+            None if live else run_dir,
+            estimate_vs_actual(events),
+            mark,
+        )
 
     def on_estimate(config: dict[str, Any], dataset: dict | None, request: gr.Request) -> str:
         try:
@@ -216,8 +248,9 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         except Exception as exc:  # a config or data problem: the same words Start would use
             return f"⚠️ No estimate: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
-    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None, n: int,
-                 request: gr.Request) -> tuple[str | None, str]:
+    def on_start(
+        config: dict[str, Any], dataset: dict | None, run: str | None, n: int, request: gr.Request
+    ) -> tuple[str | None, str]:
         try:
             run_dir, queued = launch(ctx, ctx.visitor(request), config, dataset, nproc=int(n or 1))
         except (ConfigError, ValueError) as exc:
@@ -229,13 +262,25 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         return stop_message(_stop_target(ctx.visitor(request), run))
 
     estimate_btn.click(on_estimate, [ctx.config, ctx.dataset], [estimate_md], api_visibility="private")
-    gr.on([ctx.dataset.change, ctx.config.change, ctx.run.change], train_info,
-          [ctx.dataset, ctx.config, ctx.run], [info], api_visibility="private", show_progress="hidden")
+    gr.on(
+        [ctx.dataset.change, ctx.config.change, ctx.run.change],
+        train_info,
+        [ctx.dataset, ctx.config, ctx.run],
+        [info],
+        api_visibility="private",
+        show_progress="hidden",
+    )
     start.click(on_start, [ctx.config, ctx.dataset, ctx.run, nproc], [ctx.run, message], api_visibility="private")
     stop.click(on_stop, [ctx.run], [message], concurrency_limit=None, api_visibility="private")
     ctx.run.change(redraw, [ctx.run], [*view, drawn], api_visibility="private", show_progress="hidden")
-    timer.tick(redraw, [ctx.run, drawn], [*view, drawn], concurrency_limit=None, api_visibility="private",
-               show_progress="hidden")
+    timer.tick(
+        redraw,
+        [ctx.run, drawn],
+        [*view, drawn],
+        concurrency_limit=None,
+        api_visibility="private",
+        show_progress="hidden",
+    )
 
     # ---- API for scripts (hidden components)
     with gr.Column(visible=False):
@@ -243,8 +288,9 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         api_out = gr.JSON()
         api_start, api_status, api_stop, api_estimate = gr.Button(), gr.Button(), gr.Button(), gr.Button()
 
-    def start_training_api(config_overrides: Any, config: dict[str, Any], dataset: dict | None,
-                           run: str | None, request: gr.Request) -> tuple[dict[str, Any], str | None]:
+    def start_training_api(
+        config_overrides: Any, config: dict[str, Any], dataset: dict | None, run: str | None, request: gr.Request
+    ) -> tuple[dict[str, Any], str | None]:
         """API `/start_training`. Input: `config_overrides`, a dict (nested, or dotted keys such as
         {"mining.num_negatives": 1}) or a YAML/JSON string, applied over this session's config and dataset (a
         "preset" key applies a preset first, an "nproc" key sets the number of data-parallel processes). Output:
@@ -277,8 +323,9 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         stop_training(target)
         return {"stopped": Path(target).name, "run_dir": str(target), "message": "stop requested"}
 
-    def estimate_training_api(config_overrides: Any, config: dict[str, Any], dataset: dict | None,
-                              request: gr.Request) -> dict[str, Any]:
+    def estimate_training_api(
+        config_overrides: Any, config: dict[str, Any], dataset: dict | None, request: gr.Request
+    ) -> dict[str, Any]:
         """API `/estimate_training`. Input: `config_overrides` as for `/start_training`. Output: {"phases": {loading,
         mining, baseline, training, final_evaluation, saving: seconds}, "total_s", "plan": {steps, evaluations,
         step_s, ...}, "probe": {cached, seconds, device}}, from a short probe measured on this machine (cached per
@@ -291,14 +338,26 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
         except Exception as exc:  # data or model problems: a message, never a traceback
             return {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
 
-    api_estimate.click(estimate_training_api, [api_in, ctx.config, ctx.dataset], [api_out],
-                       api_name="estimate_training")
-    api_start.click(start_training_api, [api_in, ctx.config, ctx.dataset, ctx.run], [api_out, ctx.run],
-                    api_name="start_training")
+    api_estimate.click(
+        estimate_training_api, [api_in, ctx.config, ctx.dataset], [api_out], api_name="estimate_training"
+    )
+    api_start.click(
+        start_training_api, [api_in, ctx.config, ctx.dataset, ctx.run], [api_out, ctx.run], api_name="start_training"
+    )
     api_status.click(training_status_api, [ctx.run], [api_out], api_name="training_status", concurrency_limit=None)
     api_stop.click(stop_training_api, [ctx.run], [api_out], api_name="stop_training", concurrency_limit=None)
-    return {"start": start, "stop": stop, "nproc": nproc, "message": message, "progress": progress, "loss_plot": loss_plot,
-            "metrics_plot": metrics_plot, "table": table, "log": log, "timer": timer}
+    return {
+        "start": start,
+        "stop": stop,
+        "nproc": nproc,
+        "message": message,
+        "progress": progress,
+        "loss_plot": loss_plot,
+        "metrics_plot": metrics_plot,
+        "table": table,
+        "log": log,
+        "timer": timer,
+    }
 
 
 def _estimate_with(v: Visitor, config: dict[str, Any], dataset: dict | None, overrides: Any) -> dict:
@@ -330,11 +389,16 @@ def stop_message(target: str | None) -> str:
 def attach(load: Any, ctx: StudioContext) -> None:
     """After the page's load event (which binds the visitor) show their live run (re-attaching its timer through
     ctx.run's change) or their newest one, with the dataset and corpus it trained on restored into the session."""
+
     def on_load(run: str | None, dataset: dict | None, config: dict[str, Any], request: gr.Request) -> tuple:
         target = default_run(ctx.visitor(request), run)
         new_ds, new_cfg = restore_run_data(target, dataset, config)  # the run's data, not the start-up sample
-        return (target, new_ds if new_ds is not dataset else gr.skip(),
-                new_cfg if new_cfg != config else gr.skip())
+        return (target, new_ds if new_ds is not dataset else gr.skip(), new_cfg if new_cfg != config else gr.skip())
 
-    load.then(on_load, [ctx.run, ctx.dataset, ctx.config], [ctx.run, ctx.dataset, ctx.config],
-              api_visibility="private", show_progress="hidden")
+    load.then(
+        on_load,
+        [ctx.run, ctx.dataset, ctx.config],
+        [ctx.run, ctx.dataset, ctx.config],
+        api_visibility="private",
+        show_progress="hidden",
+    )

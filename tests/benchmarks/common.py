@@ -150,16 +150,20 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
     if estimate:
         from core.estimate import estimate_error
 
-        res["estimate"] = {**estimate_error(estimate, res["metrics"].get("timing", {})),
-                           "probe_s": estimate["probe"]["seconds"], "probe_cached": estimate["probe"]["cached"]}
+        res["estimate"] = {
+            **estimate_error(estimate, res["metrics"].get("timing", {})),
+            "probe_s": estimate["probe"]["seconds"],
+            "probe_cached": estimate["probe"]["cached"],
+        }
     return res
 
 
 def time_estimate(overrides: list[str], log_path: Path) -> dict[str, Any] | None:
     """`python -m core estimate` for the same config, before the training: what the user sees before Start.
     Its probe is not part of the training's measured time."""
-    proc = subprocess.run([PY, "-m", "core", "estimate", "--json", *overrides], cwd=ROOT, capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        [PY, "-m", "core", "estimate", "--json", *overrides], cwd=ROOT, capture_output=True, text=True, timeout=1800
+    )
     Path(log_path).with_suffix(".estimate.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     try:
         return json.loads(proc.stdout) if proc.returncode == 0 else None
@@ -176,17 +180,24 @@ def estimate_md(contenders: dict[str, dict[str, Any]]) -> list[str]:
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{v:+.0%}"
 
-    out = ["## Time estimate before Start", "",
-           "`python -m core estimate` (a measured probe on this machine, core/estimate.py) before each engine "
-           "training, against the phases the run measured (metrics.json timing; mining includes loading). "
-           "Goal: total within ±30%. The plain recipe does not run the engine and has no estimate.", "",
-           "| contender | estimate s | measured s | total error | loading+mining | baseline | training | final eval |"
-           " probe s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "## Time estimate before Start",
+        "",
+        "`python -m core estimate` (a measured probe on this machine, core/estimate.py) before each engine "
+        "training, against the phases the run measured (metrics.json timing; mining includes loading). "
+        "Goal: total within ±30%. The plain recipe does not run the engine and has no estimate.",
+        "",
+        "| contender | estimate s | measured s | total error | loading+mining | baseline | training | final eval |"
+        " probe s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, e in rows:
         r = e["relative_error"]
-        out.append(f"| {name} | {e['estimate_s']:.0f} | {e['measured_s']:.0f} | {pct(r.get('total'))} | "
-                   f"{pct(r.get('loading+mining'))} | {pct(r.get('baseline'))} | {pct(r.get('training'))} | "
-                   f"{pct(r.get('final_evaluation'))} | {e['probe_s']:.0f}{' (cached)' if e['probe_cached'] else ''} |")
+        out.append(
+            f"| {name} | {e['estimate_s']:.0f} | {e['measured_s']:.0f} | {pct(r.get('total'))} | "
+            f"{pct(r.get('loading+mining'))} | {pct(r.get('baseline'))} | {pct(r.get('training'))} | "
+            f"{pct(r.get('final_evaluation'))} | {e['probe_s']:.0f}{' (cached)' if e['probe_cached'] else ''} |"
+        )
     return out + [""]
 
 
@@ -194,7 +205,7 @@ def step_eval_overhead(events: list[dict[str, Any]]) -> tuple[float, int]:
     """(seconds, count) of the evaluations and checkpoints during training of the last run in `events`: the time
     from the event before each of them (train_step events are written every step) to it."""
     starts = [i for i, e in enumerate(events) if e["type"] == "run_started"]
-    events = events[starts[-1]:] if starts else events
+    events = events[starts[-1] :] if starts else events
     overhead, n_evals = 0.0, 0
     prev = None
     for e in events:

@@ -56,9 +56,15 @@ def run(tuned_dir: str, n_docs: int = 10_000, n_queries: int = 100, log=print) -
     import torch
 
     times, seq = measure(engine), measure(sequential)
-    out = {"docs": len(corpus), "queries": len(times), "p50_ms": float(np.percentile(times, 50)),
-           "p95_ms": float(np.percentile(times, 95)), "threads": torch.get_num_threads(),
-           "p50_ms_sequential": float(np.percentile(seq, 50)), "p95_ms_sequential": float(np.percentile(seq, 95)),
-           "index_build_s": round(build_s, 1)}
+    out = {
+        "docs": len(corpus),
+        "queries": len(times),
+        "p50_ms": float(np.percentile(times, 50)),
+        "p95_ms": float(np.percentile(times, 95)),
+        "threads": torch.get_num_threads(),
+        "p50_ms_sequential": float(np.percentile(seq, 50)),
+        "p95_ms_sequential": float(np.percentile(seq, 95)),
+        "index_build_s": round(build_s, 1),
+    }
     log(f"  latency: {out}")
     return out

@@ -31,8 +31,20 @@ def hard_batch_sampler():
     from sentence_transformers.base.sampler import DefaultBatchSampler
 
     class HardBatchSampler(DefaultBatchSampler):
-        def __init__(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0, *,
-                     qe, pe, margin=0.05, k=64):
+        def __init__(
+            self,
+            dataset,
+            batch_size,
+            drop_last,
+            valid_label_columns=None,
+            generator=None,
+            seed=0,
+            *,
+            qe,
+            pe,
+            margin=0.05,
+            k=64,
+        ):
             super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
             self.qe, self.pe, self.margin = qe, pe, margin
             s = qe @ pe.T
@@ -42,9 +54,13 @@ def hard_batch_sampler():
             self.q, self.p = list(dataset["query"]), list(dataset["positive"])
 
         def _fits(self, b: int, batch: list[int]) -> bool:
-            return all(self.q[a] != self.q[b] and self.p[a] != self.p[b]
-                       and self.qe[a] @ self.pe[b] <= (1 - self.margin) * self.own[a]
-                       and self.qe[b] @ self.pe[a] <= (1 - self.margin) * self.own[b] for a in batch)
+            return all(
+                self.q[a] != self.q[b]
+                and self.p[a] != self.p[b]
+                and self.qe[a] @ self.pe[b] <= (1 - self.margin) * self.own[a]
+                and self.qe[b] @ self.pe[a] <= (1 - self.margin) * self.own[b]
+                for a in batch
+            )
 
         def _batches(self) -> list[list[int]]:
             rng = random.Random(self.seed + self.epoch)
@@ -95,9 +111,18 @@ def run(name: str, opts: dict[str, str], train_size: int, dev_queries: int, dist
     ds = Dataset.from_dict({"query": queries, "positive": docs})
     t0 = time.time()
     if int(opts.get("negatives", 0)):  # the engine's mining defaults: every document, relative margin 0.05
-        ds = mine_hard_negatives(ds, model, corpus=list(dict.fromkeys(docs + p.distractors)), range_min=0,
-                                 range_max=50, relative_margin=0.05, num_negatives=int(opts["negatives"]),
-                                 sampling_strategy="top", batch_size=64, verbose=False)
+        ds = mine_hard_negatives(
+            ds,
+            model,
+            corpus=list(dict.fromkeys(docs + p.distractors)),
+            range_min=0,
+            range_max=50,
+            relative_margin=0.05,
+            num_negatives=int(opts["negatives"]),
+            sampling_strategy="top",
+            batch_size=64,
+            verbose=False,
+        )
     sampler = BatchSamplers.NO_DUPLICATES
     if opts.get("batches") == "hard":
         enc = partial(model.encode, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
@@ -111,16 +136,35 @@ def run(name: str, opts: dict[str, str], train_size: int, dev_queries: int, dist
     if "hardness" in opts:
         loss_kw.update(hardness_mode=opts["hardness"], hardness_strength=float(opts.get("alpha", 5)))
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(work / "levers-checkpoints"), num_train_epochs=1, per_device_train_batch_size=32,
-        learning_rate=2e-5, warmup_ratio=float(opts.get("warmup", 0.1)), lr_scheduler_type=opts.get("sched", "linear"),
-        batch_sampler=sampler, seed=42, save_strategy="no", eval_strategy="no", logging_steps=5, report_to="none",
-        disable_tqdm=True, dataloader_pin_memory=False)
-    SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
-                               loss=MultipleNegativesRankingLoss(model, **loss_kw)).train()
+        output_dir=str(work / "levers-checkpoints"),
+        num_train_epochs=1,
+        per_device_train_batch_size=32,
+        learning_rate=2e-5,
+        warmup_ratio=float(opts.get("warmup", 0.1)),
+        lr_scheduler_type=opts.get("sched", "linear"),
+        batch_sampler=sampler,
+        seed=42,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=5,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+    )
+    SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, **loss_kw)
+    ).train()
     t_train = time.time()
     raw = medquad.shared_evaluator(p)(model)
-    return {"name": name, "opts": opts, "train_size": train_size, "rows": len(ds), "prep_s": round(t_prep - t0, 1),
-            "train_s": round(t_train - t_prep, 1), **{m: float(raw[f"dev_cosine_{m}"]) for m in medquad.METRICS}}
+    return {
+        "name": name,
+        "opts": opts,
+        "train_size": train_size,
+        "rows": len(ds),
+        "prep_s": round(t_prep - t0, 1),
+        "train_s": round(t_train - t_prep, 1),
+        **{m: float(raw[f"dev_cosine_{m}"]) for m in medquad.METRICS},
+    }
 
 
 def main() -> None:

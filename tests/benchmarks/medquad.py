@@ -54,17 +54,33 @@ def build_protocol(train_size: int, dev_queries: int | None, distractors: int) -
     for r in dev:
         if r["query"] in q_id and r["document"] in doc_id:
             relevant.setdefault(q_id[r["query"]], set()).add(doc_id[r["document"]])
-    return Protocol(sample, {v: k for k, v in q_id.items()}, {v: k for k, v in doc_id.items()},
-                    {k: sorted(v) for k, v in relevant.items()}, extra)
+    return Protocol(
+        sample,
+        {v: k for k, v in q_id.items()},
+        {v: k for k, v in doc_id.items()},
+        {k: sorted(v) for k, v in relevant.items()},
+        extra,
+    )
 
 
 def shared_evaluator(p: Protocol):
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     return InformationRetrievalEvaluator(
-        p.queries, p.corpus, {k: set(v) for k, v in p.relevant.items()}, accuracy_at_k=[1, 5, 10],
-        precision_recall_at_k=[10], mrr_at_k=[10], ndcg_at_k=[10], map_at_k=[100], batch_size=64, name="dev",
-        write_csv=False, score_functions=None, main_score_function="cosine")
+        p.queries,
+        p.corpus,
+        {k: set(v) for k, v in p.relevant.items()},
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[10],
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        map_at_k=[100],
+        batch_size=64,
+        name="dev",
+        write_csv=False,
+        score_functions=None,
+        main_score_function="cosine",
+    )
 
 
 def evaluate_dir(evaluator, model_dir: str) -> tuple[dict[str, float], float]:
@@ -78,8 +94,9 @@ def evaluate_dir(evaluator, model_dir: str) -> tuple[dict[str, float], float]:
     return {m: float(raw[f"dev_cosine_{m}"]) for m in METRICS}, secs
 
 
-def run(work: Path, train_size: int, dev_queries: int | None, distractors: int,
-        variants: dict[str, list[str]], log=print) -> dict[str, Any]:
+def run(
+    work: Path, train_size: int, dev_queries: int | None, distractors: int, variants: dict[str, list[str]], log=print
+) -> dict[str, Any]:
     """Build the protocol, run the contenders, evaluate each with the shared evaluator."""
     work.mkdir(parents=True, exist_ok=True)
     p = build_protocol(train_size, dev_queries, distractors)
@@ -87,48 +104,87 @@ def run(work: Path, train_size: int, dev_queries: int | None, distractors: int,
     corpus_file = write_jsonl(work / "medquad_distractors.jsonl", [{"text": t} for t in p.distractors])
     protocol_file = work / "medquad_protocol.json"
     protocol_file.write_text(json.dumps({"queries": p.queries, "corpus": p.corpus, "relevant": p.relevant}))
-    info = {"train_pairs": len(p.train), "dev_queries": len(p.queries), "corpus": len(p.corpus),
-            "distractors": len(p.distractors), "relevant_pairs": sum(len(v) for v in p.relevant.values())}
+    info = {
+        "train_pairs": len(p.train),
+        "dev_queries": len(p.queries),
+        "corpus": len(p.corpus),
+        "distractors": len(p.distractors),
+        "relevant_pairs": sum(len(v) for v in p.relevant.values()),
+    }
     log(f"medquad protocol: {info}")
     contenders: dict[str, dict[str, Any]] = {}
 
     # plain recipe
     log("medquad: plain recipe ...")
-    res = run_measured([PY, "-m", "tests.benchmarks.plain_recipe", "--train", str(train_file), "--protocol",
-                        str(protocol_file), "--output", str(work / "plain_model"), "--result",
-                        str(work / "plain_result.json")], work / "plain.log")
+    res = run_measured(
+        [
+            PY,
+            "-m",
+            "tests.benchmarks.plain_recipe",
+            "--train",
+            str(train_file),
+            "--protocol",
+            str(protocol_file),
+            "--output",
+            str(work / "plain_model"),
+            "--result",
+            str(work / "plain_result.json"),
+        ],
+        work / "plain.log",
+    )
     if res["rc"] != 0:
         raise RuntimeError(f"plain recipe failed:\n{tail(work / 'plain.log')}")
     r = json.loads((work / "plain_result.json").read_text())
     t = r["timing"]
     contenders["plain recipe"] = {
-        "model_dir": str(work / "plain_model"), "wall_s": res["wall_s"], "peak_rss_mb": res["peak_rss_mb"],
-        "mining_s": t["load_s"] + t["mining_s"], "train_s": t["train_s"],
-        "eval_s": t["baseline_eval_s"] + t["final_eval_s"], "samples_per_s": t["train_samples_per_s"],
-        "pure_samples_per_s": t["train_samples_per_s"], "rows": r["rows"], "cmd": "tests/benchmarks/plain_recipe.py",
-        "cpu_s": res.get("cpu_s"), "time_file": str(work / "plain.time")}
+        "model_dir": str(work / "plain_model"),
+        "wall_s": res["wall_s"],
+        "peak_rss_mb": res["peak_rss_mb"],
+        "mining_s": t["load_s"] + t["mining_s"],
+        "train_s": t["train_s"],
+        "eval_s": t["baseline_eval_s"] + t["final_eval_s"],
+        "samples_per_s": t["train_samples_per_s"],
+        "pure_samples_per_s": t["train_samples_per_s"],
+        "rows": r["rows"],
+        "cmd": "tests/benchmarks/plain_recipe.py",
+        "cpu_s": res.get("cpu_s"),
+        "time_file": str(work / "plain.time"),
+    }
     log(f"  {contenders['plain recipe']}")
 
     # the project's pipeline (default config, plus variants)
     for name, extra in variants.items():
         log(f"medquad: {name} ...")
         run_dir = work / "runs" / name.replace(" ", "_")
-        overrides = [f"dataset_path={train_file}", f"corpus_path={corpus_file}", "dataset_name=medquad_bench",
-                     f"output_dir={work / (name.replace(' ', '_') + '_model')}", f"runs_dir={work / 'runs'}",
-                     f"cache_dir={work / 'cache' / name.replace(' ', '_')}", *extra]
+        overrides = [
+            f"dataset_path={train_file}",
+            f"corpus_path={corpus_file}",
+            "dataset_name=medquad_bench",
+            f"output_dir={work / (name.replace(' ', '_') + '_model')}",
+            f"runs_dir={work / 'runs'}",
+            f"cache_dir={work / 'cache' / name.replace(' ', '_')}",
+            *extra,
+        ]
         res = core_train(overrides, run_dir, work / f"{name.replace(' ', '_')}.log")
         t = res["metrics"]["timing"]
         pure = t["train_s"] - res["step_eval_overhead_s"]
         contenders[name] = {
-            "model_dir": str(run_dir / "model"), "wall_s": res["wall_s"], "peak_rss_mb": res["peak_rss_mb"],
-            "mining_s": t["mining_s"], "train_s": round(pure, 1),
+            "model_dir": str(run_dir / "model"),
+            "wall_s": res["wall_s"],
+            "peak_rss_mb": res["peak_rss_mb"],
+            "mining_s": t["mining_s"],
+            "train_s": round(pure, 1),
             "eval_s": t["baseline_eval_s"] + t["final_eval_s"] + res["step_eval_overhead_s"],
             "samples_per_s": t["train_samples_per_s"],
             "pure_samples_per_s": round(t["train_samples_per_s"] * t["train_s"] / max(pure, 1e-9), 2),
-            "step_evals": res["step_evals"], "cpu_s": res.get("cpu_s"),
-            "time_file": str(work / f"{name.replace(' ', '_')}.time"), "cmd": res["cmd"].replace(str(work), "$WORK"),
-            "internal_before": res["metrics"]["before"], "internal_after": res["metrics"]["after"],
-            "estimate": res.get("estimate")}
+            "step_evals": res["step_evals"],
+            "cpu_s": res.get("cpu_s"),
+            "time_file": str(work / f"{name.replace(' ', '_')}.time"),
+            "cmd": res["cmd"].replace(str(work), "$WORK"),
+            "internal_before": res["metrics"]["before"],
+            "internal_after": res["metrics"]["after"],
+            "estimate": res.get("estimate"),
+        }
         log(f"  {contenders[name]}")
 
     # one shared evaluator for all

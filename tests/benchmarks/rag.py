@@ -44,8 +44,10 @@ def write_docs(folder: Path, n_docs: int) -> dict[str, str]:
 
 
 def build(model: str, docs: Path, out: Path, work: Path, label: str) -> dict[str, Any]:
-    res = run_measured([PY, "-m", "core", "index", "build", "--model", model, "--documents", str(docs), "--out",
-                        str(out)], work / f"rag_{label}.log")
+    res = run_measured(
+        [PY, "-m", "core", "index", "build", "--model", model, "--documents", str(docs), "--out", str(out)],
+        work / f"rag_{label}.log",
+    )
     if res["rc"] != 0:
         raise RuntimeError(f"index build failed, see {res['log']}")
     return {**res, "report": json.loads((out / "report.json").read_text())}
@@ -87,8 +89,13 @@ def search_p50(index_dir: Path, queries: list[str], n_vectors: int) -> dict[str,
         t = time.perf_counter()
         grown.search(q, 10)
         times.append((time.perf_counter() - t) * 1000)
-    return {"vectors": len(vectors), "index": kind, "queries": len(times), "p50_ms": float(np.percentile(times, 50)),
-            "p95_ms": float(np.percentile(times, 95))}
+    return {
+        "vectors": len(vectors),
+        "index": kind,
+        "queries": len(times),
+        "p50_ms": float(np.percentile(times, 50)),
+        "p95_ms": float(np.percentile(times, 95)),
+    }
 
 
 def onnx_compare(model_dir: str, index_dir: Path, gold: dict[str, str], work: Path) -> dict[str, Any]:
@@ -142,45 +149,63 @@ def run(work: Path, n_docs: int = 20_000, search_vectors: int = 100_000, log=pri
     search = search_p50(index, queries, search_vectors)
     log(f"rag: search p50 {search['p50_ms']:.1f} ms on {search['vectors']} vectors")
     onnx = onnx_compare(model, index, gold, work)
-    return {"docs": n_docs, "chunks": r["chunks"], "build_s": r["seconds"], "embed_s": r["embed_seconds"],
-            "build_chunks_per_s": r["embedded"] / r["embed_seconds"], "plain_chunks_per_s": len(texts) / plain_s,
-            "build_vs_plain": (r["embedded"] / r["embed_seconds"]) / (len(texts) / plain_s),
-            "build_wall_s": full["wall_s"], "build_peak_rss_mb": full["peak_rss_mb"],
-            "incremental_s": inc["report"]["seconds"], "incremental_embedded": inc["report"]["embedded"],
-            "incremental_share": inc["report"]["seconds"] / r["seconds"],
-            "incremental_share_after_load": (inc["report"]["seconds"] - inc["report"]["load_seconds"])
-            / (r["seconds"] - r["load_seconds"]), "search": search, "onnx": onnx,
-            "cmd": f"python -m core index build --model <bundled> --documents <{n_docs} MedQuAD files> --out <dir>"}
+    return {
+        "docs": n_docs,
+        "chunks": r["chunks"],
+        "build_s": r["seconds"],
+        "embed_s": r["embed_seconds"],
+        "build_chunks_per_s": r["embedded"] / r["embed_seconds"],
+        "plain_chunks_per_s": len(texts) / plain_s,
+        "build_vs_plain": (r["embedded"] / r["embed_seconds"]) / (len(texts) / plain_s),
+        "build_wall_s": full["wall_s"],
+        "build_peak_rss_mb": full["peak_rss_mb"],
+        "incremental_s": inc["report"]["seconds"],
+        "incremental_embedded": inc["report"]["embedded"],
+        "incremental_share": inc["report"]["seconds"] / r["seconds"],
+        "incremental_share_after_load": (inc["report"]["seconds"] - inc["report"]["load_seconds"])
+        / (r["seconds"] - r["load_seconds"]),
+        "search": search,
+        "onnx": onnx,
+        "cmd": f"python -m core index build --model <bundled> --documents <{n_docs} MedQuAD files> --out <dir>",
+    }
 
 
 def markdown(x: dict[str, Any]) -> list[str]:
     s, o = x["search"], x["onnx"]
-    return ["## RAG — document indexes", "",
-            f"{x['docs']} MedQuAD documents, one .txt file each, bundled all-MiniLM-L6-v2 (chunks of <= 254 tokens, "
-            f"overlap 32) -> {x['chunks']} chunks. Command: `{x['cmd']}`.", "",
-            "| measure | value |", "|---|---:|",
-            f"| index build, embedding (chunks/s) | {x['build_chunks_per_s']:.1f} |",
-            f"| plain model.encode + IndexFlatIP (chunks/s) | {x['plain_chunks_per_s']:.1f} |",
-            f"| build vs plain | {x['build_vs_plain']:.2f}x |",
-            f"| full build (s, model load included) / process wall s | {x['build_s']:.1f} / {x['build_wall_s']:.0f} |",
-            f"| peak RSS of the build (MB) | {x['build_peak_rss_mb']} |",
-            f"| incremental rebuild after changing 1% of files (s; chunks embedded) | {x['incremental_s']:.1f}; "
-            f"{x['incremental_embedded']} |",
-            f"| incremental / full build time (model load excluded) | {x['incremental_share']:.1%} "
-            f"({x['incremental_share_after_load']:.1%}) |",
-            f"| search p50 / p95 (ms, query encoding included; {s['vectors']} vectors, {s['index']}) | "
-            f"{s['p50_ms']:.1f} / {s['p95_ms']:.1f} |",
-            f"| torch fp32 / ONNX int8 encoding (chunks/s) | {o['torch_fp32_chunks_per_s']:.1f} / "
-            f"{o['onnx_int8_chunks_per_s']:.1f} ({o['int8_speedup']:.2f}x) |",
-            f"| recall@10 of the gold document, {o['held_out_queries']} dev questions: fp32 / int8 | "
-            f"{o['torch_fp32_recall@10']:.4f} / {o['onnx_int8_recall@10']:.4f} ({o['recall_change']:+.4f}) |", "",
-            "The 100k-vector search index is grown from the encoded chunks: each extra vector is a chunk vector plus "
-            "Gaussian noise (sigma 0.02 per dimension), renormalised.", ""]
+    return [
+        "## RAG — document indexes",
+        "",
+        f"{x['docs']} MedQuAD documents, one .txt file each, bundled all-MiniLM-L6-v2 (chunks of <= 254 tokens, "
+        f"overlap 32) -> {x['chunks']} chunks. Command: `{x['cmd']}`.",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| index build, embedding (chunks/s) | {x['build_chunks_per_s']:.1f} |",
+        f"| plain model.encode + IndexFlatIP (chunks/s) | {x['plain_chunks_per_s']:.1f} |",
+        f"| build vs plain | {x['build_vs_plain']:.2f}x |",
+        f"| full build (s, model load included) / process wall s | {x['build_s']:.1f} / {x['build_wall_s']:.0f} |",
+        f"| peak RSS of the build (MB) | {x['build_peak_rss_mb']} |",
+        f"| incremental rebuild after changing 1% of files (s; chunks embedded) | {x['incremental_s']:.1f}; "
+        f"{x['incremental_embedded']} |",
+        f"| incremental / full build time (model load excluded) | {x['incremental_share']:.1%} "
+        f"({x['incremental_share_after_load']:.1%}) |",
+        f"| search p50 / p95 (ms, query encoding included; {s['vectors']} vectors, {s['index']}) | "
+        f"{s['p50_ms']:.1f} / {s['p95_ms']:.1f} |",
+        f"| torch fp32 / ONNX int8 encoding (chunks/s) | {o['torch_fp32_chunks_per_s']:.1f} / "
+        f"{o['onnx_int8_chunks_per_s']:.1f} ({o['int8_speedup']:.2f}x) |",
+        f"| recall@10 of the gold document, {o['held_out_queries']} dev questions: fp32 / int8 | "
+        f"{o['torch_fp32_recall@10']:.4f} / {o['onnx_int8_recall@10']:.4f} ({o['recall_change']:+.4f}) |",
+        "",
+        "The 100k-vector search index is grown from the encoded chunks: each extra vector is a chunk vector plus "
+        "Gaussian noise (sigma 0.02 per dimension), renormalised.",
+        "",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.benchmarks.rag", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.rag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--search-vectors", type=int, default=100_000)
     ap.add_argument("--work", default="test-artifacts/bench")

@@ -26,8 +26,9 @@ ALL = ["medquad", "memory", "stsb", "latency", "streaming", "rag"]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m tests.benchmarks.run", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="small sizes: 200 pairs, 80 dev queries, 150 distractors")
     # Defaults sized so that the whole run fits an hour on a 2-core CPU, where the plain recipe alone trains
     # 1,500 (query, positive, negative) rows in about 20 minutes; 2,000 pairs and the whole dev set need ~75.
@@ -38,8 +39,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--search-docs", type=int, default=10_000, help="documents in the comparison-tab index")
     ap.add_argument("--rag-docs", type=int, default=2000, help="MedQuAD documents indexed by the rag benchmark")
     ap.add_argument("--rag-vectors", type=int, default=100_000, help="vectors in the rag search-latency index")
-    ap.add_argument("--variant", action="append", default=[], metavar="NAME:OVERRIDES",
-                    help="extra pipeline contender, e.g. 'no step evals:evaluation.eval_steps=100000' (repeatable)")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:OVERRIDES",
+        help="extra pipeline contender, e.g. 'no step evals:evaluation.eval_steps=100000' (repeatable)",
+    )
     ap.add_argument("--only", nargs="*", choices=ALL, default=ALL, help="benchmarks to run")
     ap.add_argument("--work", default="test-artifacts/bench", help="scratch folder (models, runs, logs)")
     ap.add_argument("--output", default="BENCHMARKS.md")
@@ -68,51 +74,77 @@ def default_recipe() -> str:
 
     cfg = EmbedConfig()
     n = cfg.mining.num_negatives
-    rows = (f"(query, positive, {n} mined negative{'s' * (n > 1)}) rows, mined from every document of the data and "
-            "corpus_path" if n else "(query, positive) rows with in-batch negatives")
-    return (f"{rows}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate, batches embedded in length-sorted chunks "
-            f"on the CPU (core/losses.py), {cfg.test_size:.0%} of the pairs held out for its own evaluation")
+    rows = (
+        f"(query, positive, {n} mined negative{'s' * (n > 1)}) rows, mined from every document of the data and "
+        "corpus_path"
+        if n
+        else "(query, positive) rows with in-batch negatives"
+    )
+    return (
+        f"{rows}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate, batches embedded in length-sorted chunks "
+        f"on the CPU (core/losses.py), {cfg.test_size:.0%} of the pairs held out for its own evaluation"
+    )
 
 
 def medquad_md(r: dict[str, Any]) -> list[str]:
     c = r["contenders"]
     base = c["base"]["metrics"]["ndcg@10"]
     p = r["protocol"]
-    out = ["## 1. Retrieval — MedQuAD (pairs)", "",
-           f"Protocol: {p['train_pairs']} seeded train pairs; {p['dev_queries']} dev queries against a corpus of "
-           f"{p['corpus']} documents ({p['corpus'] - p['distractors']} dev + {p['distractors']} seeded train "
-           f"distractors); {p['relevant_pairs']} relevant (query, document) pairs. 1 epoch, batch 32, lr 2e-5, "
-           "bundled all-MiniLM-L6-v2. The plain recipe trains (query, positive, mined negative) rows on every pair "
-           "with the library's linear decay; the default pipeline is `python -m core train` with the schema defaults: "
-           f"{default_recipe()}. A training sample is one row of either kind. "
-           "Every model is evaluated by one shared InformationRetrievalEvaluator. "
-           "Times in seconds; end-to-end = the contender's whole process (load, mining, evaluations, training, save).", "",
-           "| contender | NDCG@10 | MRR@10 | recall@10 | acc@1 | NDCG gain | mining s | training s | evaluation s | "
-           "sum s | end-to-end s | process CPU s | train samples/s | peak RSS MB |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "## 1. Retrieval — MedQuAD (pairs)",
+        "",
+        f"Protocol: {p['train_pairs']} seeded train pairs; {p['dev_queries']} dev queries against a corpus of "
+        f"{p['corpus']} documents ({p['corpus'] - p['distractors']} dev + {p['distractors']} seeded train "
+        f"distractors); {p['relevant_pairs']} relevant (query, document) pairs. 1 epoch, batch 32, lr 2e-5, "
+        "bundled all-MiniLM-L6-v2. The plain recipe trains (query, positive, mined negative) rows on every pair "
+        "with the library's linear decay; the default pipeline is `python -m core train` with the schema defaults: "
+        f"{default_recipe()}. A training sample is one row of either kind. "
+        "Every model is evaluated by one shared InformationRetrievalEvaluator. "
+        "Times in seconds; end-to-end = the contender's whole process (load, mining, evaluations, training, save).",
+        "",
+        "| contender | NDCG@10 | MRR@10 | recall@10 | acc@1 | NDCG gain | mining s | training s | evaluation s | "
+        "sum s | end-to-end s | process CPU s | train samples/s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, x in c.items():
         m = x["metrics"]
         s = x["mining_s"] + x["train_s"] + x["eval_s"]
-        out.append(f"| {name} | {m['ndcg@10']:.4f} | {m['mrr@10']:.4f} | {m['recall@10']:.4f} | {m['accuracy@1']:.4f} "
-                   f"| {m['ndcg@10'] - base:+.4f} | {x['mining_s']:.0f} | {x['train_s']:.0f} | {x['eval_s']:.0f} | "
-                   f"{s:.0f} | {x['wall_s']:.0f} | {fmt(x.get('cpu_s'), 0)} | {fmt(x.get('samples_per_s'), 2)} | {fmt(x.get('peak_rss_mb'))} |")
-    out += ["", "Training s of the pipeline excludes the evaluations/checkpoints during training (counted under "
-            "evaluation s); train samples/s is the engine's own figure (rows / trainer.train() time, evaluations "
-            "included). Commands:", ""]
+        out.append(
+            f"| {name} | {m['ndcg@10']:.4f} | {m['mrr@10']:.4f} | {m['recall@10']:.4f} | {m['accuracy@1']:.4f} "
+            f"| {m['ndcg@10'] - base:+.4f} | {x['mining_s']:.0f} | {x['train_s']:.0f} | {x['eval_s']:.0f} | "
+            f"{s:.0f} | {x['wall_s']:.0f} | {fmt(x.get('cpu_s'), 0)} | {fmt(x.get('samples_per_s'), 2)} | {fmt(x.get('peak_rss_mb'))} |"
+        )
+    out += [
+        "",
+        "Training s of the pipeline excludes the evaluations/checkpoints during training (counted under "
+        "evaluation s); train samples/s is the engine's own figure (rows / trainer.train() time, evaluations "
+        "included). Commands:",
+        "",
+    ]
     for name, x in c.items():
         if x.get("cmd"):
-            out.append(f"- {name}: `{x['cmd']}`" + (f" ({x['step_evals']} evaluations during training)"
-                                                  if "step_evals" in x else ""))
+            out.append(
+                f"- {name}: `{x['cmd']}`"
+                + (f" ({x['step_evals']} evaluations during training)" if "step_evals" in x else "")
+            )
     out.append("")
     return out
 
 
 def targets_md(res: dict[str, Any]) -> list[str]:
-    rows = ["## Targets (ratios from this run)", "", "| target | contender | measured | goal | met |", "|---|---|---:|---:|---|"]
+    rows = [
+        "## Targets (ratios from this run)",
+        "",
+        "| target | contender | measured | goal | met |",
+        "|---|---|---:|---:|---|",
+    ]
 
     def add(name, who, val, goal, ok):
-        rows.append(f"| {name} | {who} | {fmt(val, 3)} | {goal} | {'yes' if ok else 'NO'} |" if val is not None
-                    else f"| {name} | {who} | — | {goal} | not measured |")
+        rows.append(
+            f"| {name} | {who} | {fmt(val, 3)} | {goal} | {'yes' if ok else 'NO'} |"
+            if val is not None
+            else f"| {name} | {who} | — | {goal} | not measured |"
+        )
 
     mq = res.get("medquad")
     if mq:
@@ -125,8 +157,9 @@ def targets_md(res: dict[str, Any]) -> list[str]:
                 continue
             g = ratio(x["metrics"]["ndcg@10"] - base, pg)
             add("NDCG@10 gain vs plain's gain", name, g, "≥ 1.3", g is not None and g >= 1.3)
-            w = ratio(x["mining_s"] + x["train_s"] + x["eval_s"],
-                      plain["mining_s"] + plain["train_s"] + plain["eval_s"])
+            w = ratio(
+                x["mining_s"] + x["train_s"] + x["eval_s"], plain["mining_s"] + plain["train_s"] + plain["eval_s"]
+            )
             add("wall time (mining+training+evals) vs plain", name, w, "≤ 0.7", w is not None and w <= 0.7)
             e = ratio(x["wall_s"], plain["wall_s"])
             add("end-to-end process wall time vs plain", name, e, "≤ 0.7", e is not None and e <= 0.7)
@@ -141,7 +174,9 @@ def targets_md(res: dict[str, Any]) -> list[str]:
         add("STSb Spearman: default − base", "default", st["default"] - st["base"], "≥ 0", st["default"] >= st["base"])
     mem = res.get("memory")
     if mem:
-        add("memory preset peak RSS (GB)", "preset=memory", mem["peak_rss_mb"] / 1024, "≤ 2", mem["peak_rss_mb"] <= 2048)
+        add(
+            "memory preset peak RSS (GB)", "preset=memory", mem["peak_rss_mb"] / 1024, "≤ 2", mem["peak_rss_mb"] <= 2048
+        )
     la = res.get("latency")
     if la:
         add("comparison query p50 (ms, 2 models)", "search_both", la["p50_ms"], "≤ 30", la["p50_ms"] <= 30)
@@ -150,70 +185,125 @@ def targets_md(res: dict[str, Any]) -> list[str]:
         add("streaming p50 (s)", "studio", sm["p50_s"], "≤ 3", sm["p50_s"] <= 3)
     rg = res.get("rag")
     if rg:
-        add("index build chunks/s vs plain encode + IndexFlatIP", "index build", rg["build_vs_plain"], "≥ 1.0",
-            rg["build_vs_plain"] >= 1.0)
-        add("document search p50 (ms, query encoding included)", f"{rg['search']['vectors']} vectors",
-            rg["search"]["p50_ms"], "≤ 10", rg["search"]["p50_ms"] <= 10)
-        add("incremental rebuild (1% changed) / full build", "index build", rg["incremental_share"], "≤ 0.05",
-            rg["incremental_share"] <= 0.05)
+        add(
+            "index build chunks/s vs plain encode + IndexFlatIP",
+            "index build",
+            rg["build_vs_plain"],
+            "≥ 1.0",
+            rg["build_vs_plain"] >= 1.0,
+        )
+        add(
+            "document search p50 (ms, query encoding included)",
+            f"{rg['search']['vectors']} vectors",
+            rg["search"]["p50_ms"],
+            "≤ 10",
+            rg["search"]["p50_ms"] <= 10,
+        )
+        add(
+            "incremental rebuild (1% changed) / full build",
+            "index build",
+            rg["incremental_share"],
+            "≤ 0.05",
+            rg["incremental_share"] <= 0.05,
+        )
     return rows + [""]
 
 
 def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -> None:
     mi = meta["machine"]
-    lines = ["# Benchmarks", "",
-             "Written by `make bench` (`tests/benchmarks/run.py`); every figure below comes from the one run described "
-             "here. Data: `../shared/data` — MedQuAD (Ben Abacha & Demner-Fushman, BMC Bioinformatics 2019, CC BY 4.0) "
-             "and the STS Benchmark (Cer et al., SemEval-2017).", "",
-             f"- date: {meta['date']} (run took {meta.get('elapsed_min', '?')} min{'' if meta.get('done') else ', INCOMPLETE'})",
-             f"- command: `{meta['command']}`",
-             f"- machine: {mi['cores']} cores, {mi['cpu']} ({mi['simd']}; bf16 in hardware: {mi['bf16_hw']}), "
-             f"{mi['mem_gb']} GB; torch {mi['torch']} ({mi['torch_threads']} threads), sentence-transformers "
-             f"{mi['sentence_transformers']}, Python {mi['python']}",
-             f"- load average at start / end: {meta['load_start']} / {meta.get('load_end', '?')}. "
-             + ("**The machine was busy with other jobs during this run**: absolute times are "
-                "noisy (often 2-3x slower than an idle machine); compare ratios within the run." if meta["shared"] else ""),
-             ""]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`tests/benchmarks/run.py`); every figure below comes from the one run described "
+        "here. Data: `../shared/data` — MedQuAD (Ben Abacha & Demner-Fushman, BMC Bioinformatics 2019, CC BY 4.0) "
+        "and the STS Benchmark (Cer et al., SemEval-2017).",
+        "",
+        f"- date: {meta['date']} (run took {meta.get('elapsed_min', '?')} min{'' if meta.get('done') else ', INCOMPLETE'})",
+        f"- command: `{meta['command']}`",
+        f"- machine: {mi['cores']} cores, {mi['cpu']} ({mi['simd']}; bf16 in hardware: {mi['bf16_hw']}), "
+        f"{mi['mem_gb']} GB; torch {mi['torch']} ({mi['torch_threads']} threads), sentence-transformers "
+        f"{mi['sentence_transformers']}, Python {mi['python']}",
+        f"- load average at start / end: {meta['load_start']} / {meta.get('load_end', '?')}. "
+        + (
+            "**The machine was busy with other jobs during this run**: absolute times are "
+            "noisy (often 2-3x slower than an idle machine); compare ratios within the run."
+            if meta["shared"]
+            else ""
+        ),
+        "",
+    ]
     if "medquad" in res:
         lines += targets_md(res) + medquad_md(res["medquad"])
     else:
         lines += targets_md(res)
     if "stsb" in res:
         s = res["stsb"]
-        lines += ["## 2. Scored pairs — STS Benchmark", "",
-                  f"Default pipeline trained on a seeded sample of {s['train_rows']} stsb train rows (CoSENT); Spearman of "
-                  f"cosine similarity on stsb test ({s['test_rows']} pairs, EmbeddingSimilarityEvaluator).", "",
-                  "| model | Spearman (test) |", "|---|---:|", f"| base | {s['base']:.4f} |",
-                  f"| default pipeline | {s['default']:.4f} |", "",
-                  f"Pipeline process: {s['wall_s']:.0f} s, peak RSS {s['peak_rss_mb']} MB. Command: `{s['cmd']}`", ""]
+        lines += [
+            "## 2. Scored pairs — STS Benchmark",
+            "",
+            f"Default pipeline trained on a seeded sample of {s['train_rows']} stsb train rows (CoSENT); Spearman of "
+            f"cosine similarity on stsb test ({s['test_rows']} pairs, EmbeddingSimilarityEvaluator).",
+            "",
+            "| model | Spearman (test) |",
+            "|---|---:|",
+            f"| base | {s['base']:.4f} |",
+            f"| default pipeline | {s['default']:.4f} |",
+            "",
+            f"Pipeline process: {s['wall_s']:.0f} s, peak RSS {s['peak_rss_mb']} MB. Command: `{s['cmd']}`",
+            "",
+        ]
     if "memory" in res:
         m = res["memory"]
-        lines += ["## Memory preset", "", f"`preset=memory` (batch 32 via CachedMNRL mini-batches of 8, gradient "
-                  f"checkpointing) on {m['rows']} MedQuAD pairs ({m['steps']} steps): peak RSS **{m['peak_rss_mb']} MB**, "
-                  f"{m['wall_s']:.0f} s. Command: `{m['cmd']}`", ""]
+        lines += [
+            "## Memory preset",
+            "",
+            f"`preset=memory` (batch 32 via CachedMNRL mini-batches of 8, gradient "
+            f"checkpointing) on {m['rows']} MedQuAD pairs ({m['steps']} steps): peak RSS **{m['peak_rss_mb']} MB**, "
+            f"{m['wall_s']:.0f} s. Command: `{m['cmd']}`",
+            "",
+        ]
     if "latency" in res:
         la = res["latency"]
-        lines += ["## 3. Comparison-tab latency", "",
-                  f"Two `core.search.get_index` indexes (bundled base + the MedQuAD fine-tuned model) over {la['docs']} "
-                  f"documents (distinct STSb sentences); one query = `core.compare.search_both` (what the Compare "
-                  f"tab calls: both models' top-10 with rank changes); {la['queries']} MedQuAD dev questions after 10 "
-                  "warm-up queries. For reference, the obvious way: each model encodes in turn on torch's default "
-                  "threads, then a faiss top-10.", "",
-                  *([f"_(this run indexed {la['docs']} documents (`--quick`/`--search-docs`); the issue's size is "
-                     "10,000)_", ""] if la["docs"] < 10_000 else []),
-                  "| how | p50 ms | p95 ms | index build s (both) |", "|---|---:|---:|---:|",
-                  f"| engine: both models side by side, one thread each (onnxruntime queries, core/onnx_query.py) | {la['p50_ms']:.1f} | "
-                  f"{la['p95_ms']:.1f} | {la['index_build_s']:.0f} |"]
+        lines += [
+            "## 3. Comparison-tab latency",
+            "",
+            f"Two `core.search.get_index` indexes (bundled base + the MedQuAD fine-tuned model) over {la['docs']} "
+            f"documents (distinct STSb sentences); one query = `core.compare.search_both` (what the Compare "
+            f"tab calls: both models' top-10 with rank changes); {la['queries']} MedQuAD dev questions after 10 "
+            "warm-up queries. For reference, the obvious way: each model encodes in turn on torch's default "
+            "threads, then a faiss top-10.",
+            "",
+            *(
+                [
+                    f"_(this run indexed {la['docs']} documents (`--quick`/`--search-docs`); the issue's size is "
+                    "10,000)_",
+                    "",
+                ]
+                if la["docs"] < 10_000
+                else []
+            ),
+            "| how | p50 ms | p95 ms | index build s (both) |",
+            "|---|---:|---:|---:|",
+            f"| engine: both models side by side, one thread each (onnxruntime queries, core/onnx_query.py) | {la['p50_ms']:.1f} | "
+            f"{la['p95_ms']:.1f} | {la['index_build_s']:.0f} |",
+        ]
         if "p50_ms_sequential" in la:
-            lines.append(f"| one model after the other, torch default threads ({la.get('threads')}) | "
-                         f"{la['p50_ms_sequential']:.1f} | {la['p95_ms_sequential']:.1f} | |")
+            lines.append(
+                f"| one model after the other, torch default threads ({la.get('threads')}) | "
+                f"{la['p50_ms_sequential']:.1f} | {la['p95_ms_sequential']:.1f} | |"
+            )
         lines.append("")
     if "streaming" in res:
         sm = res["streaming"]
         lines += ["## 4. Streaming latency", ""]
-        lines += ([f"Skipped: {sm['skipped']}."] if "skipped" in sm else
-                  [f"`train_step` event written -> returned by `/training_status` via gradio_client: p50 "
-                   f"{sm['p50_s']:.2f} s, max {sm['max_s']:.2f} s over {sm['events']} events."]) + [""]
+        lines += (
+            [f"Skipped: {sm['skipped']}."]
+            if "skipped" in sm
+            else [
+                f"`train_step` event written -> returned by `/training_status` via gradio_client: p50 "
+                f"{sm['p50_s']:.2f} s, max {sm['max_s']:.2f} s over {sm['events']} events."
+            ]
+        ) + [""]
     if "rag" in res:
         lines += rag.markdown(res["rag"])
     engine_runs = {f"medquad {k}": v for k, v in res.get("medquad", {}).get("contenders", {}).items()}
@@ -236,11 +326,26 @@ def memory_run(work: Path, log=print) -> dict[str, Any]:
     sample = [rows[i] for i in sorted(random.Random(7).sample(range(len(rows)), 72))]
     f = write_jsonl(work / "memory_sample.jsonl", sample)
     log("memory preset ...")
-    res = core_train([f"dataset_path={f}", "dataset_name=memory_bench", "preset=memory", f"output_dir={work / 'memory_model'}",
-                      f"runs_dir={work / 'runs'}", f"cache_dir={work / 'cache' / 'memory'}"], work / "runs" / "memory",
-                     work / "memory.log")
-    return {"rows": len(sample), "steps": res["metrics"]["steps"], "peak_rss_mb": res["peak_rss_mb"],
-            "wall_s": res["wall_s"], "cmd": res["cmd"].replace(str(work), "$WORK"), "estimate": res.get("estimate")}
+    res = core_train(
+        [
+            f"dataset_path={f}",
+            "dataset_name=memory_bench",
+            "preset=memory",
+            f"output_dir={work / 'memory_model'}",
+            f"runs_dir={work / 'runs'}",
+            f"cache_dir={work / 'cache' / 'memory'}",
+        ],
+        work / "runs" / "memory",
+        work / "memory.log",
+    )
+    return {
+        "rows": len(sample),
+        "steps": res["metrics"]["steps"],
+        "peak_rss_mb": res["peak_rss_mb"],
+        "wall_s": res["wall_s"],
+        "cmd": res["cmd"].replace(str(work), "$WORK"),
+        "estimate": res.get("estimate"),
+    }
 
 
 def rewrite(a: argparse.Namespace) -> int:
@@ -249,8 +354,9 @@ def rewrite(a: argparse.Namespace) -> int:
 
     saved = json.loads((Path(a.work) / "results.json").read_text())
     for name, c in saved["results"].get("medquad", {}).get("contenders", {}).items():
-        tf = c.get("time_file") or str(Path(a.work) / ("plain.time" if name == "plain recipe"
-                                                       else f"{name.replace(' ', '_')}.time"))
+        tf = c.get("time_file") or str(
+            Path(a.work) / ("plain.time" if name == "plain recipe" else f"{name.replace(' ', '_')}.time")
+        )
         if c.get("cpu_s") is None and name != "base":
             c["cpu_s"] = parse_time_file(tf)[1]
     write_md(a, saved["results"], saved["meta"])
@@ -269,9 +375,15 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     load0 = load_avg()
-    meta = {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(), "machine": machine_info(),
-            "command": ".venv/bin/python -m tests.benchmarks.run " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
-            "load_start": " ".join(f"{x:.1f}" for x in load0), "shared": load0[0] > 1.5, "done": False}
+    meta = {
+        "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(),
+        "machine": machine_info(),
+        "command": ".venv/bin/python -m tests.benchmarks.run "
+        + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
+        "load_start": " ".join(f"{x:.1f}" for x in load0),
+        "shared": load0[0] > 1.5,
+        "done": False,
+    }
     res: dict[str, Any] = {}
 
     def log(msg: str) -> None:
@@ -297,8 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     step("medquad", lambda: medquad.run(work, a.train_size, a.dev_queries or None, a.distractors, variants, log))
     step("memory", lambda: memory_run(work, log))
     step("stsb", lambda: stsb.run(work, a.stsb_train, [], log))
-    tuned = (res.get("medquad", {}).get("contenders", {}).get("default", {}).get("model_dir")
-             or res.get("stsb", {}).get("model_dir") or str(ROOT / "assets"))
+    tuned = (
+        res.get("medquad", {}).get("contenders", {}).get("default", {}).get("model_dir")
+        or res.get("stsb", {}).get("model_dir")
+        or str(ROOT / "assets")
+    )
     step("latency", lambda: latency.run(tuned, a.search_docs, 100, log))
     step("streaming", lambda: streaming.run(work, log=log))
     step("rag", lambda: rag.run(work, a.rag_docs, a.rag_vectors, log))

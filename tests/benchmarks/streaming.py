@@ -49,8 +49,15 @@ def run(work: Path, steps: int = 8, log=print) -> dict[str, Any]:
 
         lat = []
         for step in range(1, steps + 1):
-            writer.emit("train_step", step=step, max_steps=steps, epoch=step / steps, loss=1.0 / step,
-                        learning_rate=2e-5, eta_s=1.0)
+            writer.emit(
+                "train_step",
+                step=step,
+                max_steps=steps,
+                epoch=step / steps,
+                loss=1.0 / step,
+                learning_rate=2e-5,
+                eta_s=1.0,
+            )
             t0 = time.time()
             while time.time() - t0 < 30:
                 s = status()

@@ -36,14 +36,28 @@ def main() -> None:
         model_dir = a.eval_only
     else:
         slug = a.name.replace(" ", "_").replace("/", "_")
-        res = core_train([f"dataset_path={work / 'medquad_train_sample.jsonl'}",
-                          f"corpus_path={work / 'medquad_distractors.jsonl'}", "dataset_name=medquad_bench",
-                          f"output_dir={work / ('v_' + slug + '_model')}", f"runs_dir={work / 'runs'}",
-                          f"cache_dir={work / 'cache' / ('v_' + slug)}", *a.overrides],
-                         work / "runs" / f"v_{slug}", work / f"v_{slug}.log")
+        res = core_train(
+            [
+                f"dataset_path={work / 'medquad_train_sample.jsonl'}",
+                f"corpus_path={work / 'medquad_distractors.jsonl'}",
+                "dataset_name=medquad_bench",
+                f"output_dir={work / ('v_' + slug + '_model')}",
+                f"runs_dir={work / 'runs'}",
+                f"cache_dir={work / 'cache' / ('v_' + slug)}",
+                *a.overrides,
+            ],
+            work / "runs" / f"v_{slug}",
+            work / f"v_{slug}.log",
+        )
         t = res["metrics"]["timing"]
-        row.update(wall_s=res["wall_s"], cpu_s=res["cpu_s"], peak_rss_mb=res["peak_rss_mb"], timing=t,
-                   step_evals=res["step_evals"], step_eval_overhead_s=res["step_eval_overhead_s"])
+        row.update(
+            wall_s=res["wall_s"],
+            cpu_s=res["cpu_s"],
+            peak_rss_mb=res["peak_rss_mb"],
+            timing=t,
+            step_evals=res["step_evals"],
+            step_eval_overhead_s=res["step_eval_overhead_s"],
+        )
         model_dir = str(work / "runs" / f"v_{slug}" / "model")
     from sentence_transformers import SentenceTransformer
 

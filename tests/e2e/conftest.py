@@ -21,8 +21,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"  # git-ignored; kept after the run for a person to look at
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
 APT_TIMEOUT_S = 900
 
 # Runs in the page before Gradio's own scripts: keeps every toast (they fade out) and every uncaught error, so the
@@ -56,7 +63,10 @@ def ensure_chromium() -> Path:
         pytest.skip(f"{CHROMIUM} is missing and installing it needs root: run `apt-get install -y chromium`")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     lock = ["-o", "DPkg::Lock::Timeout=300"]  # another apt-get (e.g. a provisioning step) may hold the lock
-    for cmd in (["apt-get", *lock, "update"], ["apt-get", *lock, "install", "-y", "--no-install-recommends", "chromium"]):
+    for cmd in (
+        ["apt-get", *lock, "update"],
+        ["apt-get", *lock, "install", "-y", "--no-install-recommends", "chromium"],
+    ):
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=APT_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -95,8 +105,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     demo.queue(default_concurrency_limit=1)  # as app.py serves it
     extra = studio_app.launch_kwargs() if hasattr(studio_app, "launch_kwargs") else {}
     port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, share=False, quiet=True,
-                **extra)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, share=False, quiet=True, **extra)
     try:
         yield Studio(url=f"http://127.0.0.1:{port}/", tmp=tmp, workspace=workspace, runs_dir=runs_dir, demo=demo)
     finally:

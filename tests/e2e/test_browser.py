@@ -54,7 +54,8 @@ def open_tab(page: Any, name: str) -> None:
 def block(page: Any, label: str) -> Any:
     """The component block whose label starts with `label` (File, Plot, Dataframe, Code, …)."""
     title = page.locator("[data-testid=block-label], [data-testid=block-title], label, span").filter(
-        has_text=re.compile(rf"^\s*{re.escape(label)}"))
+        has_text=re.compile(rf"^\s*{re.escape(label)}")
+    )
     return page.locator("div.block").filter(has=title).last
 
 
@@ -62,7 +63,8 @@ def form_field(page: Any, key: str) -> Any:
     """A Config-form field by its key: a number box (spinbutton) or, for optional keys, a text box whose name is
     the key followed by its help text."""
     return page.get_by_role("spinbutton", name=key, exact=True).or_(
-        page.get_by_role("textbox", name=re.compile(rf"^{re.escape(key)}(\s|$)")))
+        page.get_by_role("textbox", name=re.compile(rf"^{re.escape(key)}(\s|$)"))
+    )
 
 
 def shot(page: Any, folder: Path, name: str) -> Path:
@@ -117,9 +119,17 @@ def wait_rows(page: Any, label: str, at_least: int = 1, timeout: int = 30_000) -
 def tiny_yaml(tmp: Path, dataset: Path) -> str:
     """The studio's start-up config with everything that makes a run short, and every output in `tmp`."""
     cfg = initial_config()
-    cfg.update(dataset_path=str(dataset), dataset_name=Path(DATASET_NAME).stem, max_seq_length=32, batch_size=8,
-               num_epochs=1, test_size=0.25, output_dir=str(tmp / "model"), cache_dir=str(tmp / "cache"),
-               runs_dir=str(tmp / "runs"))
+    cfg.update(
+        dataset_path=str(dataset),
+        dataset_name=Path(DATASET_NAME).stem,
+        max_seq_length=32,
+        batch_size=8,
+        num_epochs=1,
+        test_size=0.25,
+        output_dir=str(tmp / "model"),
+        cache_dir=str(tmp / "cache"),
+        runs_dir=str(tmp / "runs"),
+    )
     cfg["mining"] = {**cfg.get("mining", {}), "num_negatives": 1, "margin": 0.1, "batch_size": 32}
     return build_config(cfg).to_yaml()
 
@@ -137,10 +147,12 @@ def test_studio_end_to_end(page: Any, studio: Any, screenshots: Path) -> None:
     expect(upload).to_have_count(1)
     upload.set_input_files(str(dataset))
     expect(page.get_by_text(re.compile(rf"{re.escape(DATASET_NAME)}.*selected: pairs, {ROWS} rows"))).to_be_visible(
-        timeout=60_000)
+        timeout=60_000
+    )
     expect(page.get_by_text("Statistics", exact=True)).to_be_visible()
     page.wait_for_function(  # the histogram is redrawn from the uploaded file: one query length per row
-        f"() => {{ const r = ({PLOT_POINTS_JS})(['Token lengths per field', 'query']); return r && r.points === {ROWS}; }}")
+        f"() => {{ const r = ({PLOT_POINTS_JS})(['Token lengths per field', 'query']); return r && r.points === {ROWS}; }}"
+    )
     assert wait_rows(page, "Preview") >= 1
     assert_no_errors(page, "data upload")
     shot(page, screenshots, "1_data")
@@ -170,12 +182,16 @@ def test_studio_end_to_end(page: Any, studio: Any, screenshots: Path) -> None:
     run_id = re.fullmatch(r"Started (\S+)\.", started.inner_text().strip()).group(1)
     loss = page.wait_for_function(
         f"() => {{ const r = ({PLOT_POINTS_JS})(['Training loss', 'loss']); return r && r.points > 0 && r; }}",
-        timeout=TRAIN_TIMEOUT_MS, polling=500).json_value()
+        timeout=TRAIN_TIMEOUT_MS,
+        polling=500,
+    ).json_value()
     print(f"  first loss points after {time.monotonic() - t0:.0f}s: {loss}")
     progress = page.get_by_text(re.compile(rf"{re.escape(run_id)}: (finished|failed|stopped|interrupted)"))
     expect(progress).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     state = progress.inner_text()
-    assert ": finished" in state, f"run ended as {state!r}; log:\n{block(page, 'Log').locator('textarea').input_value()}"
+    assert ": finished" in state, (
+        f"run ended as {state!r}; log:\n{block(page, 'Log').locator('textarea').input_value()}"
+    )
     expect(page.get_by_text(re.compile(r"Before / after"))).to_be_visible(timeout=30_000)
     loss = page.evaluate(PLOT_POINTS_JS, ["Training loss", "loss"])
     assert loss["points"] >= 2 and loss["svg"] >= 2, loss  # data in the figure and markers drawn
@@ -205,7 +221,8 @@ def test_studio_end_to_end(page: Any, studio: Any, screenshots: Path) -> None:
     expect(page.get_by_role("textbox", name="Query", exact=True)).to_have_value(query_text)
     page.get_by_role("button", name="Search with both models").click()
     expect(page.get_by_text(re.compile(r"Searched \d+ documents .*test-split query"))).to_be_visible(
-        timeout=SEARCH_TIMEOUT_MS)
+        timeout=SEARCH_TIMEOUT_MS
+    )
     rows_a, rows_b = wait_rows(page, "Model A"), wait_rows(page, "Model B")
     assert rows_a >= 1 and rows_b >= 1, (rows_a, rows_b)
     for side in ("Model A", "Model B"):  # the held-out query's gold document is marked on both sides (k=10 of 40)

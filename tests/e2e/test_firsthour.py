@@ -72,13 +72,15 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     # ---- Data: the CSV is selected; a refused file leaves its view (statistics, plots) and an empty upload box
     _upload(page, data)
     expect(page.get_by_text(re.compile(rf"my_questions\.csv.*selected: pairs, {ROWS} rows"))).to_be_visible(
-        timeout=60_000)
+        timeout=60_000
+    )
     stats = page.get_by_text("Statistics", exact=True).locator("xpath=ancestor::div[contains(@class,'prose')][1]")
     before = stats.inner_text()
     shot(page, screenshots, "firsthour_1_data_selected")
     _upload(page, broken)
     expect(page.get_by_text(re.compile(r"Refused broken\.csv.*my_questions\.csv.*stays selected"))).to_be_visible(
-        timeout=60_000)
+        timeout=60_000
+    )
     assert stats.inner_text() == before  # the selected dataset's statistics, not the refused file's
     expect(block(page, "Dataset file")).not_to_contain_text("broken.csv")
     shot(page, screenshots, "firsthour_2_data_refused")
@@ -108,8 +110,9 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     page.reload()
     expect(tab(page, "Data")).to_be_visible(timeout=60_000)
     # The Data tab draws the run's dataset again, not the start-up sample.
-    expect(page.get_by_text(re.compile(rf"my_questions\.csv selected: pairs, {ROWS} rows \(the data of the run"))
-           ).to_be_visible(timeout=60_000)
+    expect(
+        page.get_by_text(re.compile(rf"my_questions\.csv selected: pairs, {ROWS} rows \(the data of the run"))
+    ).to_be_visible(timeout=60_000)
     open_tab(page, "Train")
     expect(_visible_text(page, rf"my_questions\.csv \(pairs, {ROWS} rows\)")).to_be_visible(timeout=30_000)
     open_tab(page, "Compare")
@@ -142,10 +145,13 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     assert widths and widths["svg"] >= 0.9 * widths["block"], widths
     open_tab(page, "Train")
     last = page.wait_for_function(
-        f"() => {{ const x = ({TRACE_X_JS})(['Training loss', 'loss']); return x && x.length && x; }}",
-        timeout=30_000).json_value()
-    steps = int(re.search(r"step (\d+)/(\d+)", page.get_by_text(re.compile(rf"{re.escape(run_id)}: finished"))
-                          .inner_text()).group(2))
+        f"() => {{ const x = ({TRACE_X_JS})(['Training loss', 'loss']); return x && x.length && x; }}", timeout=30_000
+    ).json_value()
+    steps = int(
+        re.search(
+            r"step (\d+)/(\d+)", page.get_by_text(re.compile(rf"{re.escape(run_id)}: finished")).inner_text()
+        ).group(2)
+    )
     assert last[-1] == steps, (last, steps)
     ndcg = page.evaluate(TRACE_X_JS, ["Evaluation (dashed: before training)", "ndcg@10"])
     assert ndcg and ndcg[-1] == steps, (ndcg, steps)

@@ -26,8 +26,14 @@ def public_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     demo = create_app(workspace=tmp / "workspace", runs_dir=tmp / "runs", public=True)
     demo.queue(default_concurrency_limit=4)
     port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, share=False, quiet=True,
-                **launch_kwargs(public=True))
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=port,
+        share=False,
+        quiet=True,
+        **launch_kwargs(public=True),
+    )
     yield f"http://127.0.0.1:{port}/"
     from core.jobs import live_runs, stop_training
 
@@ -39,8 +45,16 @@ def public_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def tiny_yaml() -> str:
     """A short run with outputs inside the visitor's own folder (relative paths are theirs in public mode)."""
     cfg = initial_config(public=True)
-    cfg.update(max_seq_length=32, batch_size=8, num_epochs=3, sample_size=60, test_size=0.2, runs_dir="runs",
-               output_dir="outputs/model", cache_dir="cache")
+    cfg.update(
+        max_seq_length=32,
+        batch_size=8,
+        num_epochs=3,
+        sample_size=60,
+        test_size=0.2,
+        runs_dir="runs",
+        output_dir="outputs/model",
+        cache_dir="cache",
+    )
     cfg["mining"] = {**cfg.get("mining", {}), "num_negatives": 0}
     return yaml.safe_dump(cfg, sort_keys=False)
 
@@ -87,8 +101,7 @@ def test_two_visitors_see_only_their_own_run(browser: Any, public_url: str, scre
     a.reload()  # the same browser is the same visitor: the run is re-attached
     expect(tab(a, "Train")).to_be_visible(timeout=60_000)
     open_tab(a, "Train")
-    expect(a.get_by_text(re.compile(rf"{re.escape(run_id)}: (running|finished|queued)"))).to_be_visible(
-        timeout=60_000)
+    expect(a.get_by_text(re.compile(rf"{re.escape(run_id)}: (running|finished|queued)"))).to_be_visible(timeout=60_000)
     shot(a, screenshots, "public_visitor_a_after_reload")
     a.get_by_role("button", name="Stop").click()
     expect(a.get_by_text(re.compile(rf"{re.escape(run_id)}: (stopped|finished)"))).to_be_visible(timeout=240_000)

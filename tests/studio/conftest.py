@@ -31,8 +31,9 @@ def studio(studio_dirs: Path) -> Iterator:
 
     demo = create_app(workspace=studio_dirs / "workspace", runs_dir=studio_dirs / "runs")
     demo.queue(default_concurrency_limit=1)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(),
-                            share=False, quiet=True)
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), share=False, quiet=True
+    )
     yield demo, url
     from core.jobs import live_runs, stop_training
 

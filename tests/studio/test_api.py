@@ -21,8 +21,17 @@ ENDPOINTS = {"/validate_dataset", "/current_dataset", "/start_training", "/train
 
 def tiny(tmp: Path, **extra) -> dict:
     """Overrides for a training of a few steps (eval every 2 steps keeps evaluations and checkpoints few)."""
-    return {"max_seq_length": 64, "batch_size": 8, "mining.num_negatives": 1, "num_epochs": 1, "test_size": 0.2,
-            "evaluation.eval_steps": 2, "output_dir": str(tmp / "model"), "cache_dir": str(tmp / "cache"), **extra}
+    return {
+        "max_seq_length": 64,
+        "batch_size": 8,
+        "mining.num_negatives": 1,
+        "num_epochs": 1,
+        "test_size": 0.2,
+        "evaluation.eval_steps": 2,
+        "output_dir": str(tmp / "model"),
+        "cache_dir": str(tmp / "cache"),
+        **extra,
+    }
 
 
 def wait_for(client, done, timeout: float, every: float = 1.0) -> dict:
@@ -62,8 +71,10 @@ def test_validate_sample(client) -> None:
 def test_invalid_file_is_refused_and_previous_dataset_stays(client, studio_dirs: Path) -> None:
     before = client.predict(api_name="/current_dataset")
     bad = studio_dirs / "bad pairs!.jsonl"
-    bad.write_text('{"query": "vpn", "document": "Use the VPN client."}\n{"query": "", "document": "x"}\n'
-                   "not json\n", encoding="utf-8")
+    bad.write_text(
+        '{"query": "vpn", "document": "Use the VPN client."}\n{"query": "", "document": "x"}\nnot json\n',
+        encoding="utf-8",
+    )
     report = client.predict(handle_file(str(bad)), api_name="/validate_dataset")
     assert not report["ok"] and not report["selected"]
     errors = {(e["line"], e["field"]) for e in report["errors"]}

@@ -22,7 +22,9 @@ def _pairs(path: Path, n: int = 40) -> Path:
 
 
 def test_estimate_then_a_run_with_phases_and_a_small_split_warning(client, tmp_path: Path) -> None:
-    assert client.predict(handle_file(str(_pairs(tmp_path / "pairs40.jsonl"))), api_name="/validate_dataset")["selected"]
+    assert client.predict(handle_file(str(_pairs(tmp_path / "pairs40.jsonl"))), api_name="/validate_dataset")[
+        "selected"
+    ]
     overrides = tiny(tmp_path)
     est = client.predict(overrides, api_name="/estimate_training")
     assert "error" not in est, est

@@ -32,11 +32,17 @@ def test_app_from_another_directory_trains(tmp_path: Path) -> None:
     data = cwd / "pairs.jsonl"
     data.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:32]), encoding="utf-8")
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(shadow.parent), "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(shadow.parent),
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+    }
     log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=cwd, env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.time() + 180
         while "Studio on http" not in (tmp_path / "server.log").read_text() and time.time() < deadline:

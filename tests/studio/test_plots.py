@@ -16,16 +16,33 @@ IR = {"ndcg@10": 0.5, "mrr@10": 0.4, "accuracy@1": 0.3, "recall@10": 0.9}
 
 
 def events() -> list[dict]:
-    out: list[dict] = [{"type": "run_started", "config": {}, "data": {}},
-                       {"type": "eval", "step": 0, "metrics": IR, "baseline": True}]
+    out: list[dict] = [
+        {"type": "run_started", "config": {}, "data": {}},
+        {"type": "eval", "step": 0, "metrics": IR, "baseline": True},
+    ]
     for step in range(1, 6):
-        out.append({"type": "train_step", "step": step, "max_steps": 6, "epoch": step / 6, "loss": 1.0 / step,
-                    "eta_s": 6 - step})
+        out.append(
+            {
+                "type": "train_step",
+                "step": step,
+                "max_steps": 6,
+                "epoch": step / 6,
+                "loss": 1.0 / step,
+                "eta_s": 6 - step,
+            }
+        )
         if step % 2 == 0:
-            out.append({"type": "eval", "step": step, "partial": True,
-                        "metrics": {k: v + step / 100 for k, v in IR.items()}})
-            out.append({"type": "checkpoint", "step": step, "path": f"/r/checkpoints/checkpoint-{step}",
-                        "best": "/r/checkpoints/checkpoint-2"})
+            out.append(
+                {"type": "eval", "step": step, "partial": True, "metrics": {k: v + step / 100 for k, v in IR.items()}}
+            )
+            out.append(
+                {
+                    "type": "checkpoint",
+                    "step": step,
+                    "path": f"/r/checkpoints/checkpoint-{step}",
+                    "best": "/r/checkpoints/checkpoint-2",
+                }
+            )
     out.append({"type": "eval", "step": 6, "final": True, "metrics": IR | {"ndcg@10": 0.6}})
     return out
 
@@ -62,8 +79,10 @@ def test_metric_curves_baseline_and_best_checkpoint() -> None:
 def test_best_step_and_scored_metrics() -> None:
     assert best_step(events()) == 2
     assert best_step([{"type": "checkpoint", "best": None}]) is None
-    scored = [{"type": "eval", "step": 0, "metrics": {"spearman": 0.7, "pearson": 0.6}, "baseline": True},
-              {"type": "eval", "step": 3, "metrics": {"spearman": 0.8, "pearson": 0.7}, "partial": True}]
+    scored = [
+        {"type": "eval", "step": 0, "metrics": {"spearman": 0.7, "pearson": 0.6}, "baseline": True},
+        {"type": "eval", "step": 3, "metrics": {"spearman": 0.8, "pearson": 0.7}, "partial": True},
+    ]
     assert curve_metrics(scored) == ["spearman"]
     fig = metrics_figure(scored)
     assert list(trace(fig, "spearman").y) == [0.8] and list(trace(fig, "spearman baseline").y) == [0.7, 0.7]
@@ -83,8 +102,19 @@ def test_token_lengths_mark_max_seq_length() -> None:
 
 def test_similarity_histogram_and_progress() -> None:
     assert list(similarity_figure([0.1, 0.95]).data[0].x) == [0.1, 0.95]
-    html = progress_html({"state": "running", "phase": "training", "run_id": "r<1>", "run_dir": "/r", "step": 3,
-                          "max_steps": 6, "epoch": 0.5, "loss": 0.25, "eta_s": 75})
+    html = progress_html(
+        {
+            "state": "running",
+            "phase": "training",
+            "run_id": "r<1>",
+            "run_dir": "/r",
+            "step": 3,
+            "max_steps": 6,
+            "epoch": 0.5,
+            "loss": 0.25,
+            "eta_s": 75,
+        }
+    )
     assert "step 3/6" in html and "ETA 1:15" in html and "width:50.0%" in html and "r&lt;1&gt;" in html
     assert "No run yet" in progress_html({"state": "idle", "run_dir": None})
 
@@ -92,14 +122,27 @@ def test_similarity_histogram_and_progress() -> None:
 def test_progress_shows_the_live_phase_and_what_is_left() -> None:
     import time
 
-    estimate = {"phases": {"loading": 1, "mining": 60, "baseline": 5, "training": 300, "final_evaluation": 20,
-                           "saving": 2}}
-    mining = {"state": "running", "phase": "mining (encoding)", "run_id": "r", "run_dir": "/r", "step": 0,
-              "estimate": estimate, "phase_progress": {"phase": "mining", "done": 0, "total": 1, "eta_s": 60,
-                                                       "time": time.time() - 20}}
+    estimate = {
+        "phases": {"loading": 1, "mining": 60, "baseline": 5, "training": 300, "final_evaluation": 20, "saving": 2}
+    }
+    mining = {
+        "state": "running",
+        "phase": "mining (encoding)",
+        "run_id": "r",
+        "run_dir": "/r",
+        "step": 0,
+        "estimate": estimate,
+        "phase_progress": {"phase": "mining", "done": 0, "total": 1, "eta_s": 60, "time": time.time() - 20},
+    }
     html = progress_html(mining)
     assert "mining (encoding)" in html and "phase ETA 0:40" in html and "run ETA 6:07" in html
-    training = dict(mining, phase="training", step=3, max_steps=6, eta_s=90,
-                    phase_progress={"phase": "training", "done": 3, "total": 6, "eta_s": 90, "time": time.time()})
+    training = dict(
+        mining,
+        phase="training",
+        step=3,
+        max_steps=6,
+        eta_s=90,
+        phase_progress={"phase": "training", "done": 3, "total": 6, "eta_s": 90, "time": time.time()},
+    )
     html = progress_html(training)
     assert "ETA 1:30" in html and "run ETA 1:52" in html and "phase ETA" not in html

@@ -1,4 +1,5 @@
 """The Train tab's 1-s tick rebuilds its two figures only when the run wrote new events since the last tick."""
+
 from __future__ import annotations
 
 import gradio as gr
@@ -11,8 +12,11 @@ def test_tick_skips_the_figures_until_new_events_arrive(tmp_path):
     from studio.app import create_app
 
     demo = create_app(workspace=tmp_path / "workspace", runs_dir=tmp_path / "runs")
-    tick = next(f.fn for f in demo.fns.values()
-                if getattr(f.fn, "__qualname__", "") == "create_train_tab.<locals>.redraw" and len(f.inputs) == 2)
+    tick = next(
+        f.fn
+        for f in demo.fns.values()
+        if getattr(f.fn, "__qualname__", "") == "create_train_tab.<locals>.redraw" and len(f.inputs) == 2
+    )
     run = tmp_path / "run"
     run.mkdir()
     writer = EventWriter(run / EVENTS_FILE)

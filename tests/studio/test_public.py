@@ -19,8 +19,15 @@ SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "it_helpde
 
 
 def tiny(**extra) -> dict:
-    return {"max_seq_length": 32, "batch_size": 8, "sample_size": 40, "test_size": 0.2, "num_epochs": 1,
-            "mining.num_negatives": 0, **extra}
+    return {
+        "max_seq_length": 32,
+        "batch_size": 8,
+        "sample_size": 40,
+        "test_size": 0.2,
+        "num_epochs": 1,
+        "mining.num_negatives": 0,
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +122,13 @@ def test_other_endpoints_refuse_server_paths(a, server) -> None:
     assert zipped[0] is None and "Refused" in zipped[1]
     assert "Refused" in opened and "Refused" in opened_rel and "Refused" in pushed
     with pytest.raises(Exception, match="Refused"):
-        a.predict("text", "other", "sentence-transformers/all-MiniLM-L6-v2", str(secret / "model"),
-                  api_name="/compare_similarity")
+        a.predict(
+            "text",
+            "other",
+            "sentence-transformers/all-MiniLM-L6-v2",
+            str(secret / "model"),
+            api_name="/compare_similarity",
+        )
     assert_no_canary(zipped, opened, opened_rel, pushed, a.predict(api_name="/run_history"))
     assert not list(server["tmp"].rglob("*.zip"))
 
@@ -137,7 +149,8 @@ def test_a_crafted_session_hash_names_no_folder(server) -> None:
 
 def test_yaml_bomb_is_refused_fast_and_the_server_keeps_answering(a, b) -> None:
     bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
     t0 = time.time()
     out = a.predict(bomb, api_name="/start_training")
     assert time.time() - t0 < 2.0 and "anchors and aliases" in out["error"]

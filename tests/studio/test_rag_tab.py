@@ -31,9 +31,13 @@ def _zip(path: Path, members: dict[str, bytes], link: str | None = None) -> Path
 
 def test_unsafe_zips_are_refused_and_nothing_is_written(tmp_path):
     dest = tmp_path / "out"
-    for bad, why in [({"../evil.txt": b"x"}, "outside"), ({"/abs.txt": b"x"}, "outside"),
-                     ({"ok.txt": b"fine"}, "symbolic link"), ({f"f{i}.txt": b"x" for i in range(6)}, "at most 5"),
-                     ({"big.txt": b"x" * 3000}, "more than 0.002 MB")]:
+    for bad, why in [
+        ({"../evil.txt": b"x"}, "outside"),
+        ({"/abs.txt": b"x"}, "outside"),
+        ({"ok.txt": b"fine"}, "symbolic link"),
+        ({f"f{i}.txt": b"x" for i in range(6)}, "at most 5"),
+        ({"big.txt": b"x" * 3000}, "more than 0.002 MB"),
+    ]:
         archive = _zip(tmp_path / "a.zip", bad, link="link.txt" if why == "symbolic link" else None)
         with pytest.raises(ValueError, match=why):
             safe_extract_zip(archive, dest, max_members=5, max_mb=0.002)
@@ -68,8 +72,9 @@ def test_upload_build_search_download(tmp_path):
         zf.extractall(tmp_path / "unzipped")
     assert load_index(tmp_path / "unzipped").search("paper jam", 1)[0].source == "docs/notes/printer.md"
 
-    questions = write_jsonl(tmp_path / "q.jsonl", [{"question": "coffee machine descaling", "answer": "monthly",
-                                                    "source": "manual.pdf"}])
+    questions = write_jsonl(
+        tmp_path / "q.jsonl", [{"question": "coffee machine descaling", "answer": "monthly", "source": "manual.pdf"}]
+    )
     out, line = tab.rag_dataset(cid, "A", str(questions), 2, "messages", ws)
     record = json.loads(Path(out).read_text().splitlines()[0])
     assert record["messages"][-1] == {"role": "assistant", "content": "monthly"} and "recall@2 1.0000" in line
@@ -109,8 +114,9 @@ def test_rag_endpoints_through_the_launched_studio(client, tmp_path):
 
     docs = make_documents(tmp_path / "docs", bad=False)
     assert "upload files or a zip first" in client.predict("coffee", 3, api_name="/rag_search")[2]
-    line = client.predict([handle_file(str(docs / "manual.pdf")), handle_file(str(docs / "vpn.txt"))],
-                             api_name="/rag_add_documents")
+    line = client.predict(
+        [handle_file(str(docs / "manual.pdf")), handle_file(str(docs / "vpn.txt"))], api_name="/rag_add_documents"
+    )
     assert "2 usable files" in line
     status = client.predict(DEFAULT_MODEL, DEFAULT_MODEL, api_name="/rag_build")
     assert status.count("search: exact") == 2

@@ -20,11 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def serve(tmp: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "STUDIO_WORKSPACE": str(tmp / "workspace"), "STUDIO_RUNS_DIR": str(tmp / "runs"),
-           "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "STUDIO_WORKSPACE": str(tmp / "workspace"),
+        "STUDIO_RUNS_DIR": str(tmp / "runs"),
+        "GRADIO_SERVER_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     env.pop("STUDIO_PUBLIC", None)
-    return subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
 
 
 def connect(port: int, timeout: float = 120) -> Client:
@@ -44,8 +51,14 @@ def test_restarted_server_reattaches_and_refuses_a_concurrent_training(tmp_path:
     child_pid = None
     try:
         client = connect(port)
-        overrides = {"max_seq_length": 32, "batch_size": 8, "num_epochs": 20, "mining.num_negatives": 0,
-                     "output_dir": str(tmp_path / "model"), "cache_dir": str(tmp_path / "cache")}
+        overrides = {
+            "max_seq_length": 32,
+            "batch_size": 8,
+            "num_epochs": 20,
+            "mining.num_negatives": 0,
+            "output_dir": str(tmp_path / "model"),
+            "cache_dir": str(tmp_path / "cache"),
+        }
         first = client.predict(overrides, api_name="/start_training")
         assert first["state"] == "running", first
         locks = list((tmp_path / "runs" / ".locks").glob("*.lock"))

@@ -24,9 +24,16 @@ def mined(tmp_path_factory, sample_pairs) -> SimpleNamespace:
     """A "mine" run of 40 real pairs with the bundled model (16 tokens: mining takes seconds)."""
     tmp = tmp_path_factory.mktemp("negatives")
     dataset = write_jsonl(tmp / "pairs.jsonl", sample_pairs[:40])
-    config = build_config({"dataset_path": str(dataset), "test_size": 0.25, "max_seq_length": 16,
-                           "cache_dir": str(tmp / "cache"), "runs_dir": str(tmp / "runs"),
-                           "mining": {"num_negatives": 2, "margin": None}}).to_dict()
+    config = build_config(
+        {
+            "dataset_path": str(dataset),
+            "test_size": 0.25,
+            "max_seq_length": 16,
+            "cache_dir": str(tmp / "cache"),
+            "runs_dir": str(tmp / "runs"),
+            "mining": {"num_negatives": 2, "margin": None},
+        }
+    ).to_dict()
     state = neg.mine_now(config, None, tmp / "runs")
     return SimpleNamespace(tmp=tmp, config=config, state=state, workspace=tmp / "workspace")
 
@@ -36,8 +43,9 @@ def test_mine_now_writes_a_mine_run(mined):
     assert "-mine-" in run.name and (run / "mined.parquet").exists() and (run / "config.yaml").exists()
     rows = mined.state["rows"]
     assert len(rows) == mined.state["stats"]["negatives"] > 0
-    assert set(rows["query"]) <= {p["query"] for p in pd.read_json(mined.config["dataset_path"], lines=True)
-                                  .to_dict("records")}
+    assert set(rows["query"]) <= {
+        p["query"] for p in pd.read_json(mined.config["dataset_path"], lines=True).to_dict("records")
+    }
     again = neg.load_run(str(run))
     assert len(again["rows"]) == len(rows) and again["config"]["mining"]["num_negatives"] == 2
 
@@ -121,6 +129,7 @@ def test_history_and_open_run(mined):
 
 # ---- through gradio_client, on the launched studio (tests/studio/conftest.py) ----
 
+
 @pytest.fixture(scope="module")
 def own_client(studio, tmp_path_factory, sample_pairs):
     """A client session of its own whose dataset is 30 pairs, so indexing takes seconds and other tests' sessions
@@ -136,8 +145,13 @@ def own_client(studio, tmp_path_factory, sample_pairs):
 
 
 def test_compare_similarity_endpoint(client):
-    out = client.predict("reset my password", "forgot my login password\nthe printer is jammed", DEFAULT_MODEL,
-                         DEFAULT_MODEL, api_name="/compare_similarity")
+    out = client.predict(
+        "reset my password",
+        "forgot my login password\nthe printer is jammed",
+        DEFAULT_MODEL,
+        DEFAULT_MODEL,
+        api_name="/compare_similarity",
+    )
     assert len(out["model_a"]) == len(out["model_b"]) == len(out["delta"]) == 2
     assert out["model_a"][0] > out["model_a"][1] and out["delta"] == pytest.approx([0, 0], abs=1e-6)
 
