@@ -30,7 +30,7 @@ def _progress(label: str):
 
 
 def _build(model: str, documents: str, out: str | Path, a, label: str = "embedding"):
-    from .doc_index import build_index
+    from .doc_index import EXACT_LIMIT, build_index
     from .documents import MAX_FILE_MB
 
     report = build_index(
@@ -39,7 +39,7 @@ def _build(model: str, documents: str, out: str | Path, a, label: str = "embeddi
         out,
         chunk_tokens=a.chunk_tokens,
         overlap=a.overlap,
-        exact_limit=a.exact_limit,
+        exact_limit=a.exact_limit or EXACT_LIMIT,
         max_file_mb=a.max_file_mb or MAX_FILE_MB,
         batch_size=a.batch_size,
         progress=_progress(label),
@@ -107,7 +107,7 @@ def _index_options(p) -> None:
         help="tokens per chunk (default and upper bound: the model's max_seq_length less special tokens)",
     )
     p.add_argument("--overlap", type=int, default=32, help="tokens shared by consecutive chunks")
-    p.add_argument("--exact-limit", type=int, default=100_000, help="above this many chunks, an HNSW index")
+    p.add_argument("--exact-limit", type=int, help="above this many chunks, an HNSW index (default 50,000)")
     p.add_argument("--max-file-mb", type=float, help="larger files are skipped (default 50)")
     p.add_argument("--batch-size", type=int, default=64)
 
