@@ -25,6 +25,16 @@ import pandas as pd
 from .config import MiningConfig
 from .distributed import local_devices
 
+MINED_COLUMNS = [  # one mined row, as mined.parquet and the Negatives tab hold it
+    "query",
+    "positive",
+    "negative",
+    "rank",
+    "positive_score",
+    "negative_score",
+    "gap",
+    "suspected_false_negative",
+]
 FLAG_MARGIN = 0.02  # with no margin configured, a negative this close to its positive is still suspect
 
 
@@ -222,16 +232,7 @@ def mine(
             )
     table = pd.DataFrame(
         rows,
-        columns=[
-            "query",
-            "positive",
-            "negative",
-            "rank",
-            "positive_score",
-            "negative_score",
-            "gap",
-            "suspected_false_negative",
-        ],
+        columns=MINED_COLUMNS,
     )
     stats = _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra))
     library_corpus = list(dict.fromkeys(extra + list(positives)))  # the order mine_hard_negatives encodes in

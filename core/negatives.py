@@ -19,21 +19,12 @@ import pandas as pd
 from .compare import evaluation_data
 from .config import EmbedConfig, build_config
 from .events import EventWriter
-from .mining import MiningResult, load_exclusions, mine, model_cache_dir
+from .mining import MINED_COLUMNS, MiningResult, load_exclusions, mine, model_cache_dir
 from .models import load_model, model_prompts, resolve_model
 from .prepare import build_table, load_and_split
 from .runs import CONFIG_FILE, EVENTS_FILE, MINED_FILE, MINING_STATS_FILE, new_run_dir, read_json
 
-COLUMNS = [
-    "query",
-    "positive",
-    "negative",
-    "rank",
-    "positive_score",
-    "negative_score",
-    "gap",
-    "suspected_false_negative",
-]
+COLUMNS = MINED_COLUMNS
 SORTS: dict[str, tuple[str, bool] | None] = {
     "hardest first (smallest gap)": ("gap", True),
     "negative score, high first": ("negative_score", False),
