@@ -64,9 +64,22 @@ class TorchEncoder:
         self.model = shared_model(path)
         self.tokenizer = self.model.tokenizer
         self.max_seq_length = int(self.model.max_seq_length)
+        self.bulk = None
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        emb = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+    def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        return self._encode(self.model, texts, batch_size)
+
+    def encode_documents(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        """Many documents: bf16 where this machine encodes faster with it (core/encoding.py); queries stay fp32."""
+        from .encoding import inference_model
+
+        if self.bulk is None:
+            self.bulk = inference_model(self.model)
+        return self._encode(self.bulk, texts, batch_size)
+
+    @staticmethod
+    def _encode(model, texts: list[str], batch_size: int) -> np.ndarray:
+        emb = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(emb, dtype=np.float32).reshape(len(texts), -1)
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -83,7 +96,7 @@ def _embed(encoder, texts: list[str], batch_size: int, progress: Progress | None
     out: np.ndarray | None = None
     for start in range(0, len(texts), ENCODE_BLOCK):
         ids = order[start : start + ENCODE_BLOCK]
-        emb = encoder.encode([texts[i] for i in ids], batch_size)
+        emb = encoder.encode_documents([texts[i] for i in ids], batch_size)
         if out is None:
             out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
         out[ids] = emb

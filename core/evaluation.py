@@ -8,6 +8,7 @@ triplets. Scored pairs: EmbeddingSimilarityEvaluator (Spearman).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -15,6 +16,7 @@ import pandas as pd
 from .config import IR_METRICS
 from .data import positive_column
 from .distributed import local_devices
+from .encoding import counting, inference_model
 
 PRIMARY = {"pairs": "ndcg@10", "triplets": "ndcg@10", "scored": "spearman"}
 
@@ -126,9 +128,29 @@ def normalise_metrics(raw: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def evaluate(model, evaluator, known: dict[str, Any] | None = None) -> dict[str, float]:
+def texts_to_encode(evaluator, known: dict[str, Any] | None = None) -> int:
+    """How many texts `evaluator` will encode (the corpus not at all when `known` holds it): a progress total."""
+    if hasattr(evaluator, "corpus"):
+        corpus = 0 if known and all(t in known for t in evaluator.corpus) else len(evaluator.corpus)
+        return len(evaluator.queries) + corpus
+    if hasattr(evaluator, "evaluators"):  # SequentialEvaluator
+        return sum(texts_to_encode(e, known) for e in evaluator.evaluators)
+    return sum(
+        len(getattr(evaluator, k, None) or [])
+        for k in ("sentences1", "sentences2", "anchors", "positives", "negatives")
+    )
+
+
+def evaluate(
+    model,
+    evaluator,
+    known: dict[str, Any] | None = None,
+    precision: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
     """Run `evaluator`. `known` maps corpus texts to embeddings already computed by this same model (e.g. while
-    mining): an IR evaluation whose whole corpus is known skips encoding it."""
+    mining): an IR evaluation whose whole corpus is known skips encoding it. The texts are encoded in `precision`
+    (core.encoding: bf16 where this machine computes it faster); `progress(done, total)` hears how many texts."""
     if evaluator is None:
         return {}
     devices = local_devices()
@@ -146,14 +168,17 @@ def evaluate(model, evaluator, known: dict[str, Any] | None = None) -> dict[str,
                 ),
             )
         )
-    if known and hasattr(evaluator, "corpus") and all(t in known for t in evaluator.corpus):
-        import numpy as np
-        import torch
+    encoder = inference_model(model, precision)
+    total = texts_to_encode(evaluator, known)
+    with counting(encoder, lambda done: progress(done, total) if progress else None):
+        if known and hasattr(evaluator, "corpus") and all(t in known for t in evaluator.corpus):
+            import numpy as np
+            import torch
 
-        # The evaluator multiplies these with the query embeddings it encodes on the model's device.
-        emb = torch.from_numpy(np.stack([known[t] for t in evaluator.corpus])).to(model.device)
-        return normalise_metrics(evaluator(model, corpus_embeddings=emb))
-    return normalise_metrics(evaluator(model))
+            # The evaluator multiplies these with the query embeddings it encodes on the model's device.
+            emb = torch.from_numpy(np.stack([known[t] for t in evaluator.corpus])).to(model.device)
+            return normalise_metrics(evaluator(encoder, corpus_embeddings=emb))
+        return normalise_metrics(evaluator(encoder))
 
 
 def shown_metrics(selected: list[str] | None, *results: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import data as data_mod
 from .config import SEED_DATASET_PATH, EmbedConfig
+from .encoding import counting, inference_model
 from .evaluation import documents_of
 from .events import EventWriter
 from .mining import MiningResult, mine, model_cache_dir, training_table
@@ -131,8 +132,11 @@ def split_data(cfg: EmbedConfig, tokenizer=None) -> Prepared:
     return Prepared(fmt, train, test, corpus, pd.DataFrame(), stats, None, warnings)
 
 
-def build_table(prep: Prepared, cfg: EmbedConfig, run_dir: Path, writer: EventWriter, model=None) -> Prepared:
-    """Mine (when the format and config ask for it) and build the table the trainer sees, in place on `prep`."""
+def build_table(
+    prep: Prepared, cfg: EmbedConfig, run_dir: Path, writer: EventWriter, model=None, on_encoded=None
+) -> Prepared:
+    """Mine (when the format and config ask for it) and build the table the trainer sees, in place on `prep`.
+    `on_encoded(phase, texts done, texts in all)` hears the mining encode's progress."""
     fmt, train, test, corpus = prep.fmt, prep.train, prep.test, prep.corpus
     mining_result = None
     mcfg = cfg.mining
@@ -144,21 +148,25 @@ def build_table(prep: Prepared, cfg: EmbedConfig, run_dir: Path, writer: EventWr
     elif want_mining:
         pos_col = data_mod.positive_column(fmt)
         mining_model, mining_path = _mining_model(cfg, model)
+        encoder = inference_model(mining_model, cfg.encode_precision)
 
         def progress(stage: str, fraction: float) -> None:
             writer.emit("mining_progress", stage=stage, fraction=fraction)
 
+        # What the library encodes: each distinct query, each distinct candidate document (unless cached).
+        n_texts = len(set(train["query"])) + len(set(corpus) | set(train[pos_col]))
         # Candidates come from every document available (dataset + corpus_path), not only the training positives.
-        mining_result = mine(
-            list(train["query"]),
-            list(train[pos_col]),
-            mining_model,
-            mcfg,
-            corpus=corpus,
-            cache_dir=model_cache_dir(cfg.cache_dir, mining_path),
-            progress=progress,
-            prompts=model_prompts(mining_model, cfg.prompts),
-        )
+        with counting(encoder, lambda done: on_encoded("mining", done, n_texts) if on_encoded else None):
+            mining_result = mine(
+                list(train["query"]),
+                list(train[pos_col]),
+                encoder,
+                mcfg,
+                corpus=corpus,
+                cache_dir=model_cache_dir(cfg.cache_dir, mining_path),
+                progress=progress,
+                prompts=model_prompts(mining_model, cfg.prompts),
+            )
         mining_result.rows.to_parquet(run_dir / MINED_FILE, index=False)
         write_json(run_dir / MINING_STATS_FILE, mining_result.stats)
         writer.emit("mining_done", stats=mining_result.stats)

@@ -43,6 +43,7 @@ class PhaseTracker:
     def update(self, phase: str, done: int, total: int, eta_s: float | None = None) -> None:
         """Progress within a phase; without `eta_s`, extrapolated from the time so far."""
         t0 = self.started.setdefault(phase, time.time())
+        done = min(done, total)  # a count of texts may run past its estimated total
         if eta_s is None and done:
             eta_s = (time.time() - t0) / done * max(0, total - done)
         self.writer.emit("phase", phase=phase, done=done, total=total, eta_s=None if eta_s is None else round(eta_s, 1))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .encoding import inference_model
 from .mining import model_cache_dir
 from .models import model_prompts, resolve_model, shared_model
 from .onnx_query import query_encoder
@@ -42,7 +43,7 @@ class SearchIndex:
         model_name: str,
         corpus: list[str],
         cache_dir: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 16,
         prompts: dict[str, str | None] | None = None,
     ):
         """`prompts`: {"query", "document"} prompts (None or missing = the model's own saved ones)."""
@@ -61,19 +62,14 @@ class SearchIndex:
             )
             if cache_file.exists():
                 emb = np.load(cache_file)
-        if emb is None:
-            # Sorting by length keeps padding per batch small: a large speed-up on mixed-length corpora. encode sorts
-            # too (longest first); this order is kept because dropping it moves embeddings by ~1e-7 (other batches).
-            order = np.argsort([len(t) for t in self.corpus])
-            sorted_emb = self.model.encode(
-                [self.corpus[i] for i in order],
+        if emb is None:  # encode() sorts by length itself; bf16 where faster here (core/encoding.py)
+            emb = inference_model(self.model).encode(
+                self.corpus,
                 batch_size=batch_size,
                 prompt=self.prompts["document"],
                 normalize_embeddings=True,
                 convert_to_numpy=True,
             )
-            emb = np.empty_like(sorted_emb)
-            emb[order] = sorted_emb
             if cache_file:
                 cache_file.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cache_file, emb)

@@ -22,6 +22,7 @@ from . import distributed
 from . import eval_schedule as schedule
 from .advice import warn_after_baseline
 from .config import EmbedConfig
+from .encoding import encode_precision
 from .errors import run_message
 from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
 from .events import EventWriter, read_events
@@ -388,7 +389,16 @@ def _final_metrics(
     after = None if bounded else _known_final_metrics(trainer.state, callback, trainer.args.load_best_model_at_end)
     measured = after is None and (state == "finished" or not callback.evals)
     if measured:  # a run stopped before any evaluation is measured too
-        after = distributed.on_rank0(lambda: evaluate(model, final_eval), model)
+        phases = callback.phases
+        after = distributed.on_rank0(
+            lambda: evaluate(
+                model,
+                final_eval,
+                precision=cfg.encode_precision,
+                progress=(lambda done, total: phases.update("final_evaluation", done, total)) if phases else None,
+            ),
+            model,
+        )
     elif after is None:
         after = _last_metrics(run_dir)
     return after, measured
@@ -432,6 +442,7 @@ def _prepare(
         resume=resume_ckpt,
         device=str(model.device),
         precision=next(iter(_precision(cfg)), "fp32"),
+        encode_precision=encode_precision(model, cfg.encode_precision),  # measured once per machine and model
         world_size=world,
         global_batch=cfg.batch_size * world,
     )
@@ -442,14 +453,20 @@ def _prepare(
         prep.table = pd.read_parquet(run_dir / TRAIN_TABLE)  # the exact rows the interrupted run trained on
     else:
         phases.start("mining")
-        build_table(prep, cfg, run_dir, writer, model)
+        build_table(prep, cfg, run_dir, writer, model, on_encoded=phases.update)
         phases.end("mining")
     t_mined = time.time()
     if resume_ckpt is None:
         # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
         known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
         phases.start("baseline")
-        before = evaluate(model, _evaluators(cfg, prep, prompts)[0], known)
+        before = evaluate(
+            model,
+            _evaluators(cfg, prep, prompts)[0],
+            known,
+            cfg.encode_precision,
+            lambda done, total: phases.update("baseline", done, total),
+        )
         phases.end("baseline")
         writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
         warn_after_baseline(writer, prep, before, PRIMARY[prep.fmt])
@@ -462,7 +479,7 @@ def _prepare(
 
 def _evaluators(cfg: EmbedConfig, prep, prompts: dict[str, str]) -> tuple[Any, Any]:
     """(final evaluator on the whole corpus, evaluator during training on at most max_corpus_size documents)."""
-    ev_batch = max(32, cfg.batch_size)
+    ev_batch = cfg.mining.batch_size  # one encoding batch size for mining and evaluations (the probe measures it)
     final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed, prompts=prompts)
     step_eval = build_evaluator(
         prep.test,

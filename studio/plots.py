@@ -226,7 +226,7 @@ def phase_parts(status: dict[str, Any]) -> list[str]:
         return []
     out = []
     if now.get("phase") != "training" and now.get("total", 1) > 1:
-        out.append(f"{now.get('done')}/{now.get('total')}")
+        out.append(f"{now.get('done')}/{now.get('total')} texts encoded")  # >1 only for the encoding phases
     left = now.get("eta_s")
     if left is not None and now.get("done") == 0 and now.get("time"):  # an estimate made when the phase began
         left = max(0.0, left - (time.time() - now["time"]))

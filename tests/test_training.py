@@ -87,6 +87,9 @@ def test_pairs_event_stream_in_order(pairs_run):
     assert evals[0]["step"] == 0 and evals[0]["baseline"] and evals[-1]["final"]
     assert events[0]["data"]["format"] == "pairs" and events[0]["config"]["mining"]["num_negatives"] == 2
     assert events[-1]["model_dir"] and "ndcg@10" in events[-1]["metrics"]
+    # The mining encode reports texts done of texts in all (queries + candidate documents), with an ETA.
+    encoding = [e for e in events if e["type"] == "phase" and e["phase"] == "mining" and 0 < e["done"] < e["total"]]
+    assert encoding and encoding[0]["total"] > 40 and encoding[0]["eta_s"] is not None
 
 
 def test_mined_rows_keep_scores(pairs_run):
