@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import platform
 import random
 import tempfile
 import time
@@ -28,6 +26,7 @@ from typing import Any
 
 from .config import EmbedConfig
 from .data import positive_column
+from .encoding import inference_model, machine_id
 
 PROBE_FILE = "estimate_probe.json"
 PROBE_STEPS = 3  # measured training steps (after one small warm-up step)...
@@ -35,14 +34,6 @@ PROBE_MAX_S = 10.0  # ...or fewer once they took this long: a slow machine needs
 PROBE_TEXTS = 256  # texts encoded to measure the encode rate
 SAMPLE_TEXTS = 2000  # token counts of bigger sets are measured on a sample and scaled
 PHASES = ["loading", "mining", "baseline", "training", "final_evaluation", "saving"]
-
-
-def machine_id() -> str:
-    """What the speed depends on: host, CPU count, torch threads and the accelerator."""
-    import torch
-
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return f"{platform.node()}|{platform.machine()}|{os.cpu_count()}|{torch.get_num_threads()}|{device}"
 
 
 def _columns(cfg: EmbedConfig, fmt: str) -> int:
@@ -77,6 +68,7 @@ def _probe_key(cfg: EmbedConfig, fmt: str) -> str:
         cfg.loss,
         cfg.mini_batch_size,
         cfg.precision,
+        cfg.encode_precision,
         cfg.gradient_checkpointing,
         bool(cfg.matryoshka_dims),
         cfg.mining.batch_size,
@@ -126,14 +118,8 @@ def run_probe(
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
     load_s = time.perf_counter() - t0
     tok = model.tokenizer
-    sample = texts[:PROBE_TEXTS]
-    model.encode(sample[:8], batch_size=cfg.mining.batch_size)  # warm-up: first calls allocate
-    _device_sync()
-    t0 = time.perf_counter()
-    model.encode(sample, batch_size=cfg.mining.batch_size)
-    _device_sync()
-    encode_s = time.perf_counter() - t0
-    encode_tokens = sum(_lengths(tok, sample, cfg.max_seq_length))
+    encoder = inference_model(model, cfg.encode_precision)  # what mining and the evaluations will encode with
+    per_text, per_token = _encode_rates(encoder, tok, texts[:PROBE_TEXTS], cfg)
     train_s, train_tokens = _probe_steps(cfg, fmt, model, rows, scores)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -146,7 +132,8 @@ def run_probe(
         torch.cuda.empty_cache()
     return {
         "load_s": load_s,
-        "encode_s_per_token": encode_s / max(1, encode_tokens),
+        "encode_s_per_text": per_text,
+        "encode_s_per_token": per_token,
         "train_s_per_token": train_s / max(1.0, train_tokens),
         "save_s": save_s,
         "device": device,
@@ -154,6 +141,30 @@ def run_probe(
         "machine": machine_id(),
         "measured_at": time.time(),
     }
+
+
+def _encode_rates(encoder, tok, texts: list[str], cfg: EmbedConfig) -> tuple[float, float]:
+    """(seconds per text, seconds per token) of encoding: the shorter and the longer half of `texts` are timed
+    apart, so that short queries (per-batch overhead) and long documents (attention) are both priced right."""
+    by_length = sorted(texts, key=lambda t: len(tok.tokenize(t)))
+    halves = [by_length[: len(texts) // 2], by_length[len(texts) // 2 :]]
+    encoder.encode(texts[:8], batch_size=cfg.mining.batch_size)  # warm-up: first calls allocate
+    measured = []
+    for half in halves:
+        _device_sync()
+        t0 = time.perf_counter()
+        encoder.encode(half, batch_size=cfg.mining.batch_size)
+        _device_sync()
+        measured.append((time.perf_counter() - t0, len(half), sum(_lengths(tok, half, cfg.max_seq_length))))
+    (t_s, n_s, k_s), (t_l, n_l, k_l) = measured
+    total_s, tokens = t_s + t_l, max(1, k_s + k_l)
+    # t = a * texts + b * tokens through both halves; texts of one length (or noise) fall back to tokens only.
+    det = n_s * k_l - n_l * k_s
+    if det > 0:
+        a, b = (t_s * k_l - t_l * k_s) / det, (n_s * t_l - n_l * t_s) / det
+        if a >= 0 and b > 0:
+            return a, b
+    return 0.0, total_s / tokens
 
 
 def _probe_steps(
@@ -301,12 +312,12 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     def lengths(texts: list[str]) -> list[int]:
         return _lengths(tok, list(texts), cfg.max_seq_length)
 
-    enc, phases = probe["encode_s_per_token"], dict.fromkeys(PHASES, 0.0)
+    phases = dict.fromkeys(PHASES, 0.0)
     full_eval = _eval_lengths(prep, lengths, None)
     phases.update(_encode_phases(cfg, prep, probe, lengths, columns, full_eval), loading=probe["load_s"] + split_s)
     plan = _training_plan(cfg, prep, columns, lengths, str(probe.get("device", "cpu")))
     step_s = probe["train_s_per_token"] * plan["tokens_per_step"]
-    eval_s = enc * sum(_eval_lengths(prep, lengths, cfg.evaluation.max_corpus_size))
+    eval_s = encode_cost(probe, _eval_lengths(prep, lengths, cfg.evaluation.max_corpus_size))
     save_every = plan["eval_steps"] or every(plan["steps"], EVALS_PER_RUN)
     plan["checkpoints"] = plan["steps"] // save_every
     # One step more: the trainer's set-up and its first step's allocations cost about one step.
@@ -315,7 +326,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     )  # a checkpoint holds the optimizer too
     bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
     known = plan["evaluations"] > 0 and not bounded and cfg.evaluation.save_best_model
-    phases["final_evaluation"] = 0.0 if known else enc * sum(full_eval)
+    phases["final_evaluation"] = 0.0 if known else encode_cost(probe, full_eval)
     phases["saving"] = 2 * probe["save_s"]  # saved into the run folder, then copied to output_dir
     phases = {k: round(v, 1) for k, v in phases.items()}
     plan.update(
@@ -342,13 +353,18 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     }
 
 
+def encode_cost(probe: dict[str, Any], lengths: list[int]) -> float:
+    """Seconds to encode texts of these token counts (probes cached before per-text costs count tokens only)."""
+    return probe.get("encode_s_per_text", 0.0) * len(lengths) + probe["encode_s_per_token"] * sum(lengths)
+
+
 def _encode_phases(
     cfg: EmbedConfig, prep, probe: dict[str, Any], lengths, columns: int, full_eval: list[int]
 ) -> dict[str, float]:
     """Mining (skipped for embeddings in the mining cache) and the baseline evaluation, from the encode rate."""
     from .models import resolve_model
 
-    enc, fmt, out = probe["encode_s_per_token"], prep.fmt, {"mining": 0.0}
+    fmt, out = prep.fmt, {"mining": 0.0}
     other_miner = resolve_model(cfg.mining_model_name or cfg.model_name) != resolve_model(cfg.model_name)
     mined = columns > 2 + (fmt == "triplets")
     if mined:
@@ -357,12 +373,12 @@ def _encode_phases(
         queries = list(dict.fromkeys(prep.train["query"]))
         corpus = list(dict.fromkeys([t for t in dict.fromkeys(prep.corpus) if t not in set(positives)] + positives))
         hit_q, hit_c = _mining_cached(cfg, probe.get("base_model", ""), queries, corpus)
-        out["mining"] = enc * (sum(lengths(queries)) * (not hit_q) + sum(lengths(corpus)) * (not hit_c))
+        out["mining"] = encode_cost(probe, lengths(queries) * (not hit_q) + lengths(corpus) * (not hit_c))
         out["mining"] += probe["load_s"] if other_miner else 0.0
     if mined and not other_miner and fmt != "scored":  # the baseline reuses the mining corpus embeddings
-        out["baseline"] = enc * sum(lengths(list(dict.fromkeys(prep.test["query"]))))
+        out["baseline"] = encode_cost(probe, lengths(list(dict.fromkeys(prep.test["query"]))))
     else:
-        out["baseline"] = enc * sum(full_eval)
+        out["baseline"] = encode_cost(probe, full_eval)
     return out
 
 
