@@ -146,7 +146,9 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
     if res["rc"] != 0 or not metrics_file.exists():
         raise RuntimeError(f"core train failed (rc={res['rc']}):\n{tail(log_path)}")
     res["metrics"] = json.loads(metrics_file.read_text())
-    res["step_eval_overhead_s"], res["step_evals"] = step_eval_overhead(read_jsonl(run_dir / "events.jsonl"))
+    events = read_jsonl(run_dir / "events.jsonl")
+    res["step_eval_overhead_s"], res["step_evals"] = step_eval_overhead(events)
+    res["encode_precision"] = next((e.get("encode_precision") for e in events if e["type"] == "run_started"), None)
     if estimate:
         from core.estimate import estimate_error
 

@@ -7,6 +7,7 @@ WORK/levers.jsonl. The table in LEVERS.md came from these runs at --train-size 6
     python -m tests.benchmarks.levers "1 negative" negatives=1 sched=constant_with_warmup
     options: negatives=N  sched=linear|constant_with_warmup  warmup=0.1  scale=20  batches=random|hard
              dirs=default|sym|gte  hardness=in_batch_negatives|hard_negatives|all_negatives  alpha=5
+             loss=gist (GISTEmbedLoss, the base model as guide) gmargin=0 contrast=all|qd  wise=0.5,0.8 (WiSE-FT)
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def hard_batch_sampler():
     return HardBatchSampler
 
 
+def _gist_kw(opts: dict[str, str]) -> dict:
+    both = opts.get("contrast", "all") == "all"
+    return {"contrast_anchors": both, "contrast_positives": both}
+
+
 def run(name: str, opts: dict[str, str], train_size: int, dev_queries: int, distractors: int, work: Path) -> dict:
     from datasets import Dataset
     from sentence_transformers import (
@@ -151,12 +157,28 @@ def run(name: str, opts: dict[str, str], train_size: int, dev_queries: int, dist
         disable_tqdm=True,
         dataloader_pin_memory=False,
     )
-    SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=ds, loss=MultipleNegativesRankingLoss(model, **loss_kw)
-    ).train()
+    if opts.get("loss") == "gist":  # in-batch candidates the base model scores above the positive are masked
+        from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss
+
+        guide = SentenceTransformer(bundled_model(), local_files_only=True)
+        loss = GISTEmbedLoss(
+            model, guide, temperature=1 / loss_kw["scale"], margin=float(opts.get("gmargin", 0)), **_gist_kw(opts)
+        )
+    else:
+        loss = MultipleNegativesRankingLoss(model, **loss_kw)
+    SentenceTransformerTrainer(model=model, args=args, train_dataset=ds, loss=loss).train()
     t_train = time.time()
     raw = medquad.shared_evaluator(p)(model)
+    wise = {}
+    for alpha in [float(a) for a in opts.get("wise", "").split(",") if a]:  # WiSE-FT: base + alpha * (tuned - base)
+        base = SentenceTransformer(bundled_model(), local_files_only=True)
+        tuned, start = model.state_dict(), base.state_dict()
+        base.load_state_dict(
+            {k: start[k] + alpha * (tuned[k] - start[k]) if tuned[k].is_floating_point() else tuned[k] for k in tuned}
+        )
+        wise[alpha] = float(medquad.shared_evaluator(p)(base)["dev_cosine_ndcg@10"])
     return {
+        "wise_ndcg@10": wise,
         "name": name,
         "opts": opts,
         "train_size": train_size,

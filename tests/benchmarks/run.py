@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import latency, medquad, rag, streaming, stsb
+from . import corpus, latency, medquad, rag, streaming, stsb
 from .common import DATA_DIR, ROOT, core_train, estimate_md, load_avg, machine_info, write_jsonl
 
-ALL = ["medquad", "memory", "stsb", "latency", "streaming", "rag"]
+ALL = ["medquad", "corpus", "memory", "stsb", "latency", "streaming", "rag"]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,9 +35,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train-size", type=int, default=1500, help="MedQuAD train pairs in the seeded sample")
     ap.add_argument("--dev-queries", type=int, default=500, help="seeded sample of dev queries (0 = all)")
     ap.add_argument("--distractors", type=int, default=1000, help="train documents added to the dev corpus")
+    ap.add_argument("--corpus-train", type=int, default=600, help="train pairs of the corpus protocol")
+    ap.add_argument("--corpus-queries", type=int, default=300, help="test queries of the corpus protocol")
+    ap.add_argument("--corpus-size", type=int, default=3000, help="documents in the corpus protocol's corpus")
     ap.add_argument("--stsb-train", type=int, default=1000, help="STSb train rows in the seeded sample")
     ap.add_argument("--search-docs", type=int, default=10_000, help="documents in the comparison-tab index")
-    ap.add_argument("--rag-docs", type=int, default=2000, help="MedQuAD documents indexed by the rag benchmark")
+    ap.add_argument("--rag-docs", type=int, default=8000, help="MedQuAD documents indexed by the rag benchmark")
     ap.add_argument("--rag-vectors", type=int, default=100_000, help="vectors in the rag search-latency index")
     ap.add_argument(
         "--variant",
@@ -54,6 +57,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if a.quick:
         a.train_size, a.dev_queries, a.distractors, a.stsb_train, a.search_docs = 200, 80, 150, 300, 2000
         a.rag_docs, a.rag_vectors = 100, 10_000
+        a.corpus_train, a.corpus_queries, a.corpus_size = 100, 40, 400
     return a
 
 
@@ -169,6 +173,12 @@ def targets_md(res: dict[str, Any]) -> list[str]:
             add("training samples/s vs plain", name, s, "≥ 1.0", s is not None and s >= 1.0)
             m = ratio(x["peak_rss_mb"], plain["peak_rss_mb"])
             add("peak RSS vs plain", name, m, "≤ 1.0", m is not None and m <= 1.0)
+    cp = res.get("corpus")
+    if cp:
+        g, w, m = corpus.gains(cp)
+        add("corpus protocol: NDCG@10 gain vs plain's gain", "default", g, "≥ 1.3", g >= 1.3)
+        add("corpus protocol: end-to-end wall time vs plain", "default", w, "≤ 0.7", w <= 0.7)
+        add("corpus protocol: peak RSS vs plain", "default", m, "≤ 1.0", m <= 1.0)
     st = res.get("stsb")
     if st:
         add("STSb Spearman: default − base", "default", st["default"] - st["base"], "≥ 0", st["default"] >= st["base"])
@@ -236,6 +246,8 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
         lines += targets_md(res) + medquad_md(res["medquad"])
     else:
         lines += targets_md(res)
+    if "corpus" in res:
+        lines += corpus.markdown(res["corpus"])
     if "stsb" in res:
         s = res["stsb"]
         lines += [
@@ -307,6 +319,8 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
     if "rag" in res:
         lines += rag.markdown(res["rag"])
     engine_runs = {f"medquad {k}": v for k, v in res.get("medquad", {}).get("contenders", {}).items()}
+    if "corpus" in res:
+        engine_runs["corpus default"] = res["corpus"]["contenders"]["default"]
     engine_runs.update({k: res[k] for k in ("memory", "stsb") if isinstance(res.get(k), dict)})
     lines += estimate_md(engine_runs)
     if "errors" in res:
@@ -407,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, ov = v.partition(":")
         variants[name.strip()] = ov.split()
     step("medquad", lambda: medquad.run(work, a.train_size, a.dev_queries or None, a.distractors, variants, log))
+    step("corpus", lambda: corpus.run(work, a.corpus_train, a.corpus_queries, a.corpus_size, log))
     step("memory", lambda: memory_run(work, log))
     step("stsb", lambda: stsb.run(work, a.stsb_train, [], log))
     tuned = (
