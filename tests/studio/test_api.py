@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gradio_client import handle_file
+from gradio_client import Client, handle_file
 
 from core.config import load_config
 
@@ -55,8 +55,13 @@ def test_endpoints_are_named(client) -> None:
     assert ENDPOINTS <= names
 
 
-def test_starts_on_the_sample(client) -> None:
-    current = client.predict(api_name="/current_dataset")
+def test_starts_on_the_sample(studio) -> None:
+    """A fresh client is a fresh session: what other tests uploaded through the shared client cannot show here."""
+    fresh = Client(studio[1], verbose=False)
+    try:
+        current = fresh.predict(api_name="/current_dataset")
+    finally:
+        fresh.close()
     assert current["dataset_path"].endswith("it_helpdesk_pairs.jsonl")
     assert current["format"] == "pairs" and current["rows"] == 258
 
