@@ -263,7 +263,7 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         except Exception as exc:
             msg = user_message(exc)
             gr.Warning(msg)
-            return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {msg}"
+            return {sum_line: f"⚠️ {msg}"}
 
     def checked(
         request: gr.Request, config: dict[str, Any] | None, dataset: dict[str, Any] | None, *models: tuple[str, str]

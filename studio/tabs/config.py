@@ -189,27 +189,27 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
         download = gr.File(label="Saved config", interactive=False, scale=2)
         load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], scale=1)
 
-    def validated(candidate: dict[str, Any] | str, request: gr.Request | None = None) -> tuple[Any, str]:
-        """(new config or gr.skip(), errors markdown). In public mode paths and models are checked here too, so a
-        refusal shows where it was typed (the run checks them again)."""
+    def validated(candidate: dict[str, Any] | str, shown_in: gr.Markdown, request: gr.Request | None = None) -> dict:
+        """The new config, or only the errors (in `shown_in`) when it is refused. In public mode paths and models
+        are checked here too, so a refusal shows where it was typed (the run checks them again)."""
         try:
             cfg = config_from_yaml_text(candidate) if isinstance(candidate, str) else build_config(candidate)
             ctx.visitor(request).config(cfg)
         except ConfigError as exc:
             gr.Warning("Config not applied: " + "; ".join(exc.errors[:3]))
-            return gr.skip(), errors_md(exc.errors)
-        return cfg.to_dict(), ""
+            return {shown_in: errors_md(exc.errors)}
+        return {ctx.config: cfg.to_dict(), shown_in: ""}
 
-    def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> tuple[Any, str]:
-        return validated(form_to_config(config, list(values)), request)
+    def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> dict:
+        return validated(form_to_config(config, list(values)), errors, request)
 
-    def on_yaml(text: str, last: str | None, request: gr.Request) -> tuple[Any, str, str]:
+    def on_yaml(text: str, last: str | None, request: gr.Request) -> dict:
         if text == last:
-            return gr.skip(), gr.skip(), gr.skip()
-        return (*validated(text, request), text)
+            return gr.skip()
+        return validated(text, yaml_errors, request) | {last_yaml: text}
 
-    def on_preset(config: dict[str, Any], name_value: str, request: gr.Request) -> tuple[Any, str]:
-        return validated(apply_preset(config, name_value), request)
+    def on_preset(config: dict[str, Any], name_value: str, request: gr.Request) -> dict:
+        return validated(apply_preset(config, name_value), errors, request)
 
     def redraw(config: dict[str, Any], base_path: str) -> list[Any]:
         values = [get_key(config, k) for k in FORM_KEYS]
@@ -228,21 +228,21 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
         gr.Info(f"Saved {path.name}")
         return str(path), str(path), copy_command(config, path)
 
-    def on_load(file: str | None, request: gr.Request) -> tuple[Any, str, str, str]:
+    def on_load(file: str | None, request: gr.Request) -> dict:
         if not file:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip()
         v = ctx.visitor(request)
         try:
             cfg = load_config(file)
             v.config(cfg)
         except ConfigError as exc:
             gr.Warning(f"{Path(file).name} not loaded: " + "; ".join(exc.errors[:3]))
-            return gr.skip(), errors_md(exc.errors), gr.skip(), gr.skip()
+            return {errors: errors_md(exc.errors)}
         # A stable copy in the workspace, so the copy-as-command can name it after the upload's temp file is gone.
         path = v.root / "configs" / sanitise_name(Path(file).name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(Path(file).read_bytes())
-        return cfg.to_dict(), "", str(path), copy_command(cfg.to_dict(), path)
+        return {ctx.config: cfg.to_dict(), errors: "", base: str(path), command: copy_command(cfg.to_dict(), path)}
 
     # Text and numbers apply when the field is left or Enter is pressed, not per keystroke: a redraw from
     # ctx.config arriving mid-typing would otherwise overwrite what is being typed. A pick from a list is atomic.

@@ -288,54 +288,54 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
                 ctx.limits.dataset_rows if v.public else None,
             )
 
-    def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict, request: gr.Request) -> tuple:
+    def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict, request: gr.Request) -> dict:
         if not path:
-            return (gr.skip(),) * (len(view) + 4)
+            return gr.skip()
         try:
             report, new_ds, new_cfg, msg, tok = choose(path, fmt_value, dataset, config, request)
         except BusyAction as exc:
             gr.Warning(str(exc))
-            return (gr.skip(),) * (len(view) + 4)
+            return gr.skip()
         if new_ds is dataset:
             gr.Warning(f"{Path(path).name} was refused: see the errors below. The previous dataset stays selected.")
             # Its errors, and nothing else of it: the statistics, preview and plots stay the selected dataset's,
             # and the upload box is emptied so that it does not look selected either.
             errors_df = _issues_frame(report)
-            return (
-                msg,
-                gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
-                *(gr.skip(),) * (len(view) - 2),
-                new_ds,
-                new_cfg,
-                None,
-                gr.skip(),
-            )
-        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg, gr.skip(), new_ds["path"])
+            return {
+                status: msg,
+                errors: gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
+                ctx.dataset: new_ds,
+                ctx.config: new_cfg,
+                upload: None,
+            }
+        drawn = dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True))
+        return drawn | {ctx.dataset: new_ds, ctx.config: new_cfg, shown: new_ds["path"]}
 
-    def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> tuple:
+    def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> dict:
         path = SAMPLES_DIR / sanitise_name(name)  # a name from the dropdown; sanitised so it cannot leave SAMPLES
         report, new_ds, new_cfg, msg, tok = select_dataset(path, path.name, fmt_value, dataset, config, None)
-        return (
-            *render(report, tok, config.get("max_seq_length"), msg),
-            new_ds,
-            new_cfg,
-            new_ds["path"] if new_ds else gr.skip(),
-        )
+        drawn = dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True))
+        return drawn | {ctx.dataset: new_ds, ctx.config: new_cfg} | ({shown: new_ds["path"]} if new_ds else {})
 
-    def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> tuple:
+    def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> dict:
         """The session's dataset changed elsewhere (a reload or Open run selected a run's data): draw it."""
         if not dataset or dataset["path"] == shown_path:
-            return (gr.skip(),) * (len(view) + 1)
+            return gr.skip()
         report, tok = validate(dataset["path"], config, dataset.get("format"))
         msg = (
             f"✅ **`{Path(dataset['path']).name}`** selected: {report.format}, {report.rows} rows (the data of the "
             "run shown in the Train tab)."
         )
-        return (*render(report, tok, config.get("max_seq_length"), msg), dataset["path"])
+        return dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True)) | {
+            shown: dataset["path"]
+        }
 
-    def on_corpus(path: str | None, config: dict, request: gr.Request) -> tuple[str, dict]:
+    def on_corpus(path: str | None, config: dict, request: gr.Request) -> dict:
         if not path:
-            return "No extra corpus: the dataset's own documents are used.", dict(config, corpus_path=None), gr.skip()
+            return {
+                corpus_status: "No extra corpus: the dataset's own documents are used.",
+                ctx.config: dict(config, corpus_path=None),
+            }
         v = ctx.visitor(request)
         problem = upload_problem(ctx, v, path)
         if problem is None:
@@ -350,12 +350,16 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
             kept = (
                 f" The corpus `{Path(config['corpus_path']).name}` stays selected." if config.get("corpus_path") else ""
             )
-            return f"❌ Corpus refused: {problem}{kept}", config, None  # the box empties: nothing refused looks chosen
+            # the box empties: nothing refused looks chosen
+            return {corpus_status: f"❌ Corpus refused: {problem}{kept}", ctx.config: config, corpus: None}
         final = upload_dir(v, "corpus") / sanitise_name(Path(path).name)
         shutil.copyfile(path, final)
-        return f"✅ Corpus `{final.name}`: {n} distinct texts.", dict(config, corpus_path=short_path(final)), gr.skip()
+        return {
+            corpus_status: f"✅ Corpus `{final.name}`: {n} distinct texts.",
+            ctx.config: dict(config, corpus_path=short_path(final)),
+        }
 
-    def on_corpus_cleared(config: dict, request: gr.Request) -> tuple:
+    def on_corpus_cleared(config: dict, request: gr.Request) -> dict:
         return on_corpus(None, config, request)
 
     outs = [*view, ctx.dataset, ctx.config]
@@ -376,27 +380,20 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         api_validate = gr.Button()
         api_current = gr.Button()
 
-    def validate_dataset(
-        file: str | None, dataset: dict | None, config: dict, request: gr.Request
-    ) -> tuple[dict, dict | None, dict, Any]:
+    def validate_dataset(file: str | None, dataset: dict | None, config: dict, request: gr.Request) -> dict:
         """API `/validate_dataset`. Input: a file (`gradio_client.handle_file(path)`).
         Output: the validation report as JSON: {dataset_path, format, rows, ok, errors: [{line, field, message,
         row_based}], warnings: [...], stats, selected: bool, message}. A valid file becomes this session's dataset
         (used by `/start_training`); an invalid one is refused and the previous dataset stays selected."""
         if not file:
-            return (
-                {"ok": False, "selected": False, "message": "no file given", "errors": []},
-                dataset,
-                config,
-                gr.skip(),
-            )
+            return {api_out: {"ok": False, "selected": False, "message": "no file given", "errors": []}}
         try:
             report, new_ds, new_cfg, msg, _ = choose(file, None, dataset, config, request)
         except BusyAction as exc:
-            return {"ok": False, "selected": False, "message": str(exc), "errors": []}, dataset, config, gr.skip()
+            return {api_out: {"ok": False, "selected": False, "message": str(exc), "errors": []}}
         out = api_report(report.to_dict()) | {"selected": new_ds is not dataset, "message": msg.replace("*", "")}
         # An API session draws no view: marking the file as shown spares a second validation by on_dataset.
-        return out, new_ds, new_cfg, new_ds["path"] if new_ds else gr.skip()
+        return {api_out: out, ctx.dataset: new_ds, ctx.config: new_cfg} | ({shown: new_ds["path"]} if new_ds else {})
 
     def current_dataset(dataset: dict | None) -> dict:
         """API `/current_dataset`. No input. Output: this session's selected dataset: {dataset_path, format, rows,

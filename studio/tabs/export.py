@@ -187,16 +187,16 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         try:
             run_dir, config, line = open_run(str(v.run(run) or ""), v.runs_dir)
         except Exception as exc:
-            return gr.skip(), gr.skip(), fail(exc), gr.skip()
+            return {runs_status: fail(exc)}
         new_ds, _ = restore_run_data(run_dir, dataset, config or {})  # its data too, for Negatives and Compare
         if new_ds is not dataset and new_ds:
             line += f" Its dataset `{Path(new_ds['path']).name}` is selected again."
-        return (
-            run_dir,
-            config if config is not None else gr.skip(),
-            line,
-            new_ds if new_ds is not dataset else gr.skip(),
-        )
+        out = {ctx.run: run_dir, runs_status: line}
+        if config is not None:
+            out[ctx.config] = config
+        if new_ds is not dataset:
+            out[ctx.dataset] = new_ds
+        return out
 
     def on_select(df: pd.DataFrame, evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index

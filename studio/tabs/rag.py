@@ -195,7 +195,7 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
             with ctx.heavy(request):
                 return search_both(cid, q, kk, ctx.visitor(request).root)
         except Exception as exc:
-            return gr.skip(), gr.skip(), fail(exc)
+            return {search_line: fail(exc)}
 
     def on_zip(cid, s, request: gr.Request):
         try:
