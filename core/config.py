@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -467,20 +468,40 @@ def config_diff(cfg: EmbedConfig, base: EmbedConfig | None = None) -> list[str]:
     return [f"{k}={yaml_value(v)}" for k, v in new.items() if old.get(k) != v]
 
 
+def _without_none(annotation: Any) -> tuple[tuple[Any, ...], bool]:
+    """The types a field takes other than None, and whether None is allowed."""
+    args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    kinds = tuple(a for a in args if a is not type(None))
+    return kinds, len(kinds) < len(args)
+
+
+def field_kind(annotation: Any) -> tuple[str, bool]:
+    """(kind, optional) of a field, read from its type: kind is "choice" (a Literal), "bool", "int", "float",
+    "text", "list" or "mixed" (several types, e.g. `resume: bool | str`); optional when None is allowed."""
+    kinds, optional = _without_none(annotation)
+    if len(kinds) != 1:
+        return "mixed", optional
+    if get_origin(kinds[0]) is Literal:
+        return "choice", optional
+    if get_origin(kinds[0]) in (list, tuple, set):
+        return "list", optional
+    simple = {bool: "bool", int: "int", float: "float", str: "text"}
+    return simple.get(kinds[0], "mixed"), optional
+
+
 def field_specs() -> list[dict[str, Any]]:
-    """Every key with its type, default, help text and allowed values — what the studio's form is built from."""
+    """Every key with its kind, default, help text and allowed values — what the studio's form is built from."""
     specs = []
     for key, info in schema_fields():
-        ann = info.annotation
-        choices = get_args(ann) if get_origin(ann) is Literal else None
-        default = info.get_default(call_default_factory=True)
+        kind, optional = field_kind(info.annotation)
         specs.append(
             {
                 "key": key,
-                "default": default,
+                "kind": kind,
+                "optional": optional,
+                "default": info.get_default(call_default_factory=True),
                 "help": info.description or "",
-                "choices": list(choices) if choices else None,
-                "annotation": str(ann),
+                "choices": list(get_args(_without_none(info.annotation)[0][0])) if kind == "choice" else None,
             }
         )
     return specs

@@ -1,6 +1,6 @@
 """Config tab: a form for the keys people change, a preset picker and a YAML editor, kept in sync through ctx.config.
 
-The form is built from `core.config.field_specs()` (defaults, help texts, Literal choices), so a key's meaning lives
+The form is built from `core.config.field_specs()` (kinds, defaults, help texts, choices), so a key's meaning lives
 only in the schema. Every edit goes through `build_config`; an invalid edit shows its `key: message` lines and leaves
 ctx.config at the last valid config. Form and YAML listen to user events only (`.input`, Apply), and both are
 redrawn from ctx.config's `.change`, which therefore cannot loop.
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import yaml
 
 from core.compare import model_choice_pairs
 from core.config import (
@@ -60,39 +59,30 @@ _SPECS = {s["key"]: s for s in field_specs()}
 def _component(
     spec: dict[str, Any], value: Any, models: list[tuple[str, str]] | None = None
 ) -> gr.components.Component:
-    """One form field from its schema spec: Dropdown for Literal, Number for numbers, Textbox for text; model_name
-    picks from `models` ((label, value) pairs from core.models.model_choices) or takes any name."""
-    key, ann, optional = spec["key"], spec["annotation"], "None" in spec["annotation"]
-    info = spec["help"] + (" Leave empty for none." if optional and spec["choices"] is None else "")
-    if spec["choices"]:
+    """One form field from its schema spec's kind: Dropdown for a choice, Number for a number, Textbox for text;
+    model_name picks from `models` ((label, value) pairs from core.models.model_choices) or takes any name."""
+    key, kind, optional = spec["key"], spec["kind"], spec["optional"]
+    info = spec["help"] + (" Leave empty for none." if optional and kind != "choice" else "")
+    if kind == "choice":
         return gr.Dropdown(spec["choices"], value=value, label=key, info=info, interactive=True)
     if key == "model_name":
         return gr.Dropdown(models or [DEFAULT_MODEL], value=value, label=key, info=info, allow_custom_value=True)
     if optional:  # gr.Number shows and sends 0 for None: an optional number is text, empty meaning none
         return gr.Textbox(value="" if value is None else yaml_value(value), label=key, info=info, placeholder="none")
-    if "int" in ann and "float" not in ann:
-        return gr.Number(value=value, label=key, info=info, precision=0)
-    if "float" in ann:
-        return gr.Number(value=value, label=key, info=info)
+    if kind in ("int", "float"):
+        return gr.Number(value=value, label=key, info=info, precision=0 if kind == "int" else None)
     return gr.Textbox(value=value or "", label=key, info=info)
 
 
 def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
-    """Form values over the current config; empty text means None (the schema then decides if that is allowed)."""
+    """Form values over the current config; empty text means None (the schema then decides if that is allowed).
+    Numbers typed as text ("8", "1e-5") and the form's 8.0 for an integer are the schema's to convert."""
     out = config
     for key, value in zip(FORM_KEYS, values, strict=True):
-        ann = _SPECS[key]["annotation"]
         if isinstance(value, str):
             # A prompt's spaces are part of it ("query: "); elsewhere they are typing noise.
             kept = value if key.startswith("prompts.") else value.strip()
             value = None if value.strip().lower() in ("", "none", "null") else kept
-            if value is not None and ("int" in ann or "float" in ann):
-                try:  # YAML reads "8", "1e-5", "0.05" as numbers; anything else stays text for the schema to refuse
-                    value = yaml.safe_load(value)
-                except yaml.YAMLError:
-                    pass
-        if isinstance(value, float) and value.is_integer() and "int" in ann and "float" not in ann:
-            value = int(value)  # the form's 8.0 means 8
         out = set_key(out, key, value)
     return out
 
