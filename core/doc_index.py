@@ -225,20 +225,25 @@ def build_index(
     report.notes += notes
     chunks = chunk_documents(docs, encoder.tokenizer, chunking["max_tokens"], overlap, known)
     if not chunks:
+        why = "\n".join(f"  {s.source}: {s.reason}" for s in skipped)
         raise DocIndexError(
             f"no usable documents in {documents}"
-            + (
-                ": every file was skipped:\n" + "\n".join(f"  {s.source}: {s.reason}" for s in skipped)
-                if skipped
-                else " (nothing to read there)"
-            )
+            + (f": every file was skipped:\n{why}" if skipped else " (nothing to read there)")
         )
     frame = pd.DataFrame([asdict(c) for c in chunks]).astype({"record": "Int64"})
     vectors = _vectors(encoder, frame, old, report, batch_size, progress)
     index, kind, recall = _make_index(vectors, exact_limit)
     report.index_type, report.recall_at_10 = kind, recall
     report.seconds = round(time.perf_counter() - t0, 3)
-    manifest = {
+    manifest = _manifest(model_path, fingerprint, encoder, vectors, chunking, index, kind, recall, exact_limit)
+    manifest |= {"documents": str(Path(documents).resolve()), "chunks": len(frame)}
+    _write_swap(out, index, frame, manifest, report)
+    return report
+
+
+def _manifest(model_path, fingerprint, encoder, vectors, chunking, index, kind, recall, exact_limit) -> dict:
+    """manifest.json: what a loader checks (model fingerprint, dimension, chunking) and what a reader wants to know."""
+    return {
         "version": INDEX_VERSION,
         "model": {"path": model_path, "fingerprint": fingerprint, "max_seq_length": encoder.max_seq_length},
         "dimension": int(vectors.shape[1]),
@@ -251,13 +256,9 @@ def build_index(
             "exact_limit": exact_limit,
             "recall_at_10": recall,
         },
-        "documents": str(Path(documents).resolve()),
-        "chunks": len(frame),
         "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "versions": _versions(),
     }
-    _write_swap(out, index, frame, manifest, report)
-    return report
 
 
 def _write_swap(out: Path, index, frame: pd.DataFrame, manifest: dict, report: BuildReport) -> None:

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from core import jobs
 from core.config import load_config
 from core.events import read_events
@@ -30,6 +32,7 @@ def _wait(run_dir: Path, timeout: float = 300) -> dict:
     return run_status(run_dir)
 
 
+@pytest.mark.slow
 def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sample_pairs):
     # A foreign `core` first on the caller's PYTHONPATH and a working directory without the project: the child
     # must still import the server's own `core`.

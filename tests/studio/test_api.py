@@ -106,6 +106,7 @@ def test_bad_overrides_are_refused(client) -> None:
     assert any(e.startswith("mining.num_negatives") for e in result["errors"])
 
 
+@pytest.mark.slow
 def test_train_until_finished(client, pairs40: Path, studio_dirs: Path, tmp_path: Path) -> None:
     assert client.predict(handle_file(str(pairs40)), api_name="/validate_dataset")["selected"]
     started = client.predict(json.dumps(tiny(tmp_path)), api_name="/start_training")  # JSON text works too
@@ -123,6 +124,7 @@ def test_train_until_finished(client, pairs40: Path, studio_dirs: Path, tmp_path
     assert model.encode(["my laptop will not boot"]).shape == (1, 384)
 
 
+@pytest.mark.slow
 def test_second_start_waits_in_the_queue_then_cancel_and_stop(client, tmp_path: Path) -> None:
     first = client.predict(tiny(tmp_path, num_epochs=3), api_name="/start_training")
     assert first.get("state") == "running", first

@@ -45,6 +45,7 @@ def connect(port: int, timeout: float = 120) -> Client:
             time.sleep(1)
 
 
+@pytest.mark.slow
 def test_restarted_server_reattaches_and_refuses_a_concurrent_training(tmp_path: Path) -> None:
     port = _free_port()
     server = serve(tmp_path, port)
