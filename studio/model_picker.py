@@ -12,7 +12,7 @@ from core import compare as cmp
 from core.config import DEFAULT_MODEL
 
 
-def model_b_default(run_dir: str | None, config: dict[str, Any] | None) -> str:
+def run_or_output_model(run_dir: str | None, config: dict[str, Any] | None) -> str:
     """The run's own model, else output_dir (which may not exist yet: using it then says to train first)."""
     return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
 
@@ -31,7 +31,7 @@ def model_pair(ctx: Any, follow_run: bool = False, scale: int | None = None) -> 
     """Both dropdowns in one row. `follow_run`: a "↻ models" button re-lists the models, and picking another run
     (or a run ending) sets model B to that run's model."""
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
-    b0 = model_b_default(ctx.run.value, cfg0)
+    b0 = run_or_output_model(ctx.run.value, cfg0)
     start = choices(None if ctx.public else ctx.runs_dir, cfg0, b0)
     with gr.Row():
         model_a = gr.Dropdown(
@@ -54,7 +54,7 @@ def model_pair(ctx: Any, follow_run: bool = False, scale: int | None = None) -> 
 
     def on_run(run_dir, config, a, request: gr.Request):
         v = ctx.visitor(request)
-        b = model_b_default(run_dir if v.owns(run_dir) else None, config)
+        b = run_or_output_model(run_dir if v.owns(run_dir) else None, config)
         opts = choices(v.runs_dir, config, a, b)
         return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
 
