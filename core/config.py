@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 
+# The key and text helpers, importable from here with the schema they serve.
+from core.config_keys import flatten, get_key, nest, set_key  # noqa: F401
+from core.config_text import (  # noqa: F401
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    ConfigError,
+    parse_overrides,
+    safe_yaml,
+    short_value,
+    yaml_value,
+)
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SEED_DATASET_PATH = "data/raw/embedding_dataset.jsonl"  # where the seed walk-through puts its data
 MAX_BATCH = 8192  # beyond any real batch; bounds what a typo (or a stranger) can ask of the server
-MAX_YAML_BYTES = 64 * 1024  # a config is a few hundred bytes; this bounds parsing work on untrusted text
-MAX_YAML_DEPTH = 32  # a config nests three levels
 IR_METRICS = ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"]
 OTHER_METRICS = ["spearman", "pearson", "triplet_accuracy"]
 # A family name (as the seed guide writes them) selects the family's concrete keys.
@@ -29,16 +40,6 @@ METRIC_FAMILIES = {
     "ndcg": ["ndcg@10"],
     "recall": ["recall@10"],
 }
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used. `errors` holds one readable line per problem."""
-
-    def __init__(self, errors: list[str], source: str | None = None):
-        self.errors = errors
-        self.source = source
-        where = f" in {source}" if source else ""
-        super().__init__(f"Invalid config{where}:\n" + "\n".join(f"  - {e}" for e in errors))
 
 
 class _Block(BaseModel):
@@ -234,8 +235,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-# Dotted keys ("mining.num_negatives") are how YAML blocks, CLI overrides, the studio's form and the API name a
-# setting; these helpers are the only code that walks them.
+# The schema's dotted keys; walking them in a nested config is core/config_keys.py's.
 def schema_fields(model: type[BaseModel] = EmbedConfig, prefix: str = "") -> list[tuple[str, FieldInfo]]:
     """(dotted key, pydantic field) for every setting of the schema, in declaration order."""
     out = []
@@ -253,120 +253,9 @@ def keys() -> list[str]:
     return [key for key, _ in schema_fields()]
 
 
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config as {dotted key: value}."""
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
-    return out
-
-
-def nest(items: dict[str, Any]) -> dict[str, Any]:
-    """{key or dotted key: value} -> a nested config (later keys win, blocks merge)."""
-    out: dict[str, Any] = {}
-    for key, value in items.items():
-        out = set_key(out, str(key), value)
-    return out
-
-
-def _blocked(config: dict[str, Any], key: str) -> bool:
-    """Whether a part of dotted `key` above its last one already holds a value that is not a block."""
-    node: Any = config
-    for part in key.split(".")[:-1]:
-        node = node.get(part)
-        if node is None:
-            return False
-        if not isinstance(node, dict):
-            return True
-    return False
-
-
-def get_key(config: dict[str, Any], key: str) -> Any:
-    """The value at dotted `key` (e.g. "mining.num_negatives"), None when any part is missing."""
-    node: Any = config
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def set_key(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """A copy of `config` with dotted `key` set (nested blocks copied, never shared with the input)."""
-    out = dict(config)
-    head, _, rest = key.partition(".")
-    out[head] = set_key(dict(out.get(head) or {}), rest, value) if rest else value
-    return out
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """A value as it appears in an error message: cut, so a huge input cannot flood a log or a page."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def safe_yaml(text: str, source: str) -> Any:
-    """Parse untrusted YAML text: at most MAX_YAML_BYTES and no anchors/aliases, both refused before anything is
-    expanded (nested aliases make a few hundred bytes expand into billions of nodes). Raises ConfigError."""
-    if len(text.encode("utf-8", errors="replace")) > MAX_YAML_BYTES:
-        raise ConfigError([f"YAML text is over {MAX_YAML_BYTES // 1024} KB; a config is a few hundred bytes"], source)
-    opens = (
-        yaml.FlowSequenceStartToken,
-        yaml.FlowMappingStartToken,
-        yaml.BlockSequenceStartToken,
-        yaml.BlockMappingStartToken,
-    )
-    closes = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
-    depth = 0
-    try:
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):  # tokens only: linear, nothing is built yet
-            line = token.start_mark.line + 1
-            if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
-                raise ConfigError(
-                    [f"line {line}: YAML anchors and aliases (&, *) are not accepted; write the values out"], source
-                )
-            depth += isinstance(token, opens) - isinstance(token, closes)
-            if depth > MAX_YAML_DEPTH:  # the parser recurses per level: refuse before it does
-                raise ConfigError([f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep"], source)
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise ConfigError(["YAML text is nested too deeply to be a config"], source) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError([f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"], source) from None
-
-
 def _suggest(key: str) -> str:
     close = difflib.get_close_matches(key, keys() + ["preset"], n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _parse_value(raw: str) -> Any:
-    """`key=value` text -> a Python value, read as YAML so `5`, `1e-5`, `true`, `null`, `[64, 128]` all work."""
-    try:
-        value = safe_yaml(raw, "overrides") if raw.strip() else None
-    except ConfigError:
-        return raw
-    # `prompts.query=query: ` means the text, not a mapping; a mapping is written {key: value}.
-    return raw if isinstance(value, dict) and not raw.lstrip().startswith("{") else value
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """`["num_epochs=3", "mining.num_negatives=5"]` -> a nested dict. Raises ConfigError on malformed items."""
-    out: dict[str, Any] = {}
-    errors = []
-    for item in items:
-        if "=" not in item:
-            errors.append(f"override '{item}' is not key=value")
-            continue
-        key, raw = item.split("=", 1)
-        key = key.strip()
-        if _blocked(out, key):
-            errors.append(f"override '{item}' conflicts with another override")
-        else:
-            out = set_key(out, key, _parse_value(raw))
-    if errors:
-        raise ConfigError(errors, "overrides")
-    return out
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -384,7 +273,7 @@ def _format_errors(exc: ValidationError) -> list[str]:
             lines.append(f"unknown key '{key}'{_suggest(key)}")
             continue
         msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{key}: {msg} (got {_short(err.get('input'))})")
+        lines.append(f"{key}: {msg} (got {short_value(err.get('input'))})")
     return lines
 
 
@@ -467,31 +356,46 @@ def config_from_yaml_text(text: str) -> EmbedConfig:
     return build_config(data, source="YAML editor")
 
 
-def yaml_value(value: Any) -> str:
-    """A value as one line of YAML, the way `key=value` overrides are read back."""
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-
-
 def config_diff(cfg: EmbedConfig, base: EmbedConfig | None = None) -> list[str]:
     """`key=value` items that turn `base` (default: the schema defaults) into `cfg` — for 'copy as command'."""
     old, new = flatten((base or EmbedConfig()).to_dict()), flatten(cfg.to_dict())
     return [f"{k}={yaml_value(v)}" for k, v in new.items() if old.get(k) != v]
 
 
+def _without_none(annotation: Any) -> tuple[tuple[Any, ...], bool]:
+    """The types a field takes other than None, and whether None is allowed."""
+    args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    kinds = tuple(a for a in args if a is not type(None))
+    return kinds, len(kinds) < len(args)
+
+
+def field_kind(annotation: Any) -> tuple[str, bool]:
+    """(kind, optional) of a field, read from its type: kind is "choice" (a Literal), "bool", "int", "float",
+    "text", "list" or "mixed" (several types, e.g. `resume: bool | str`); optional when None is allowed."""
+    kinds, optional = _without_none(annotation)
+    if len(kinds) != 1:
+        return "mixed", optional
+    if get_origin(kinds[0]) is Literal:
+        return "choice", optional
+    if get_origin(kinds[0]) in (list, tuple, set):
+        return "list", optional
+    simple = {bool: "bool", int: "int", float: "float", str: "text"}
+    return simple.get(kinds[0], "mixed"), optional
+
+
 def field_specs() -> list[dict[str, Any]]:
-    """Every key with its type, default, help text and allowed values — what the studio's form is built from."""
+    """Every key with its kind, default, help text and allowed values — what the studio's form is built from."""
     specs = []
     for key, info in schema_fields():
-        ann = info.annotation
-        choices = get_args(ann) if get_origin(ann) is Literal else None
-        default = info.get_default(call_default_factory=True)
+        kind, optional = field_kind(info.annotation)
         specs.append(
             {
                 "key": key,
-                "default": default,
+                "kind": kind,
+                "optional": optional,
+                "default": info.get_default(call_default_factory=True),
                 "help": info.description or "",
-                "choices": list(choices) if choices else None,
-                "annotation": str(ann),
+                "choices": list(get_args(_without_none(info.annotation)[0][0])) if kind == "choice" else None,
             }
         )
     return specs

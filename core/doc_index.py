@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .doc_search import ChunkHit, DocIndex, TorchEncoder, get_encoder  # noqa: F401 (importable from here)
 from .documents import MAX_FILE_MB, Chunk, chunk_documents, read_documents
 from .fingerprint import model_fingerprint
 from .models import is_model_dir, resolve_model
@@ -42,52 +43,6 @@ class DocIndexError(ValueError):
 
 class IndexMismatchError(DocIndexError):
     """The index was built with another model than the one asked to encode its queries."""
-
-
-# ---------------------------------------------------------------- encoders: torch or an ONNX copy
-
-
-def get_encoder(model_dir: str | Path):
-    """An object with `encode(texts, batch_size) -> normalised float32 (n, dim)`, `tokenizer`, `max_seq_length`."""
-    path = resolve_model(str(model_dir))
-    if (Path(path) / "onnx_config.json").exists():
-        from .onnx_export import OnnxEmbedder
-
-        return OnnxEmbedder(path)
-    return TorchEncoder(path)
-
-
-class TorchEncoder:
-    def __init__(self, path: str):
-        from .models import shared_model
-
-        self.model = shared_model(path)
-        self.tokenizer = self.model.tokenizer
-        self.max_seq_length = int(self.model.max_seq_length)
-        self.bulk = None
-
-    def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
-        return self._encode(self.model, texts, batch_size)
-
-    def encode_documents(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
-        """Many documents: bf16 where this machine encodes faster with it (core/encoding.py); queries stay fp32."""
-        from .encoding import inference_model
-
-        if self.bulk is None:
-            self.bulk = inference_model(self.model)
-        return self._encode(self.bulk, texts, batch_size)
-
-    @staticmethod
-    def _encode(model, texts: list[str], batch_size: int) -> np.ndarray:
-        emb = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(emb, dtype=np.float32).reshape(len(texts), -1)
-
-    def encode_query(self, text: str) -> np.ndarray:
-        """One text through onnxruntime (core/onnx_query.py: ~2x faster, checked equal to torch) once exported."""
-        from .onnx_query import query_encoder
-
-        fast = query_encoder(self.model)
-        return fast(text) if fast is not None else self.encode([text])
 
 
 def _embed(encoder, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
@@ -270,20 +225,25 @@ def build_index(
     report.notes += notes
     chunks = chunk_documents(docs, encoder.tokenizer, chunking["max_tokens"], overlap, known)
     if not chunks:
+        why = "\n".join(f"  {s.source}: {s.reason}" for s in skipped)
         raise DocIndexError(
             f"no usable documents in {documents}"
-            + (
-                ": every file was skipped:\n" + "\n".join(f"  {s.source}: {s.reason}" for s in skipped)
-                if skipped
-                else " (nothing to read there)"
-            )
+            + (f": every file was skipped:\n{why}" if skipped else " (nothing to read there)")
         )
     frame = pd.DataFrame([asdict(c) for c in chunks]).astype({"record": "Int64"})
     vectors = _vectors(encoder, frame, old, report, batch_size, progress)
     index, kind, recall = _make_index(vectors, exact_limit)
     report.index_type, report.recall_at_10 = kind, recall
     report.seconds = round(time.perf_counter() - t0, 3)
-    manifest = {
+    manifest = _manifest(model_path, fingerprint, encoder, vectors, chunking, index, kind, recall, exact_limit)
+    manifest |= {"documents": str(Path(documents).resolve()), "chunks": len(frame)}
+    _write_swap(out, index, frame, manifest, report)
+    return report
+
+
+def _manifest(model_path, fingerprint, encoder, vectors, chunking, index, kind, recall, exact_limit) -> dict:
+    """manifest.json: what a loader checks (model fingerprint, dimension, chunking) and what a reader wants to know."""
+    return {
         "version": INDEX_VERSION,
         "model": {"path": model_path, "fingerprint": fingerprint, "max_seq_length": encoder.max_seq_length},
         "dimension": int(vectors.shape[1]),
@@ -296,13 +256,9 @@ def build_index(
             "exact_limit": exact_limit,
             "recall_at_10": recall,
         },
-        "documents": str(Path(documents).resolve()),
-        "chunks": len(frame),
         "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "versions": _versions(),
     }
-    _write_swap(out, index, frame, manifest, report)
-    return report
 
 
 def _write_swap(out: Path, index, frame: pd.DataFrame, manifest: dict, report: BuildReport) -> None:
@@ -342,62 +298,6 @@ def _read_manifest(path: Path, required: bool = True) -> dict | None:
         return json.loads(f.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DocIndexError(f"{f} is not valid JSON ({exc}): rebuild the index") from None
-
-
-@dataclass
-class ChunkHit:
-    rank: int
-    score: float
-    text: str
-    source: str
-    record: int | None
-    start: int
-    end: int
-    id: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class DocIndex:
-    """A loaded index folder and the model that encodes its queries."""
-
-    def __init__(self, path: Path, manifest: dict, chunks: pd.DataFrame, index, encoder, fast_queries: bool = False):
-        self.path, self.manifest, self.chunks, self.index, self.encoder = path, manifest, chunks, index, encoder
-        self.fast_queries = fast_queries and hasattr(encoder, "encode_query")
-
-    def __len__(self) -> int:
-        return int(self.index.ntotal)
-
-    def search_many(self, queries: list[str], k: int = 5, batch_size: int = 64) -> list[list[ChunkHit]]:
-        if not queries:
-            return []
-        if self.fast_queries and len(queries) == 1:
-            emb = self.encoder.encode_query(queries[0])
-        else:
-            emb = self.encoder.encode(list(queries), batch_size)
-        scores, ids = self.index.search(emb, min(max(1, int(k)), len(self)))
-        rows = self.chunks
-        return [
-            [
-                ChunkHit(
-                    r + 1,
-                    float(s),
-                    rows.at[i, "text"],
-                    rows.at[i, "source"],
-                    None if pd.isna(rows.at[i, "record"]) else int(rows.at[i, "record"]),
-                    int(rows.at[i, "start"]),
-                    int(rows.at[i, "end"]),
-                    int(i),
-                )
-                for r, (s, i) in enumerate(zip(srow, irow))
-                if i >= 0
-            ]
-            for srow, irow in zip(scores, ids)
-        ]
-
-    def search(self, query: str, k: int = 5) -> list[ChunkHit]:
-        return self.search_many([query], k)[0]
 
 
 def _check_fingerprint(path: Path, manifest: dict, model_path: str, name: str) -> None:

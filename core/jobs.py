@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,10 +26,9 @@ from .config import EmbedConfig
 from .events import TERMINAL, EventWriter, read_events
 from .limits import max_trainings
 from .progress import current_phase, phase_label, phase_times
-from .runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, new_run_dir, request_stop, run_state
+from .runs import CONFIG_FILE, EVENTS_FILE, new_run_dir, request_stop, run_state
+from .training_process import PROCESS_LOG, child_env, mark_ended, pid_alive, start_time, train_command
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding `core/`: the child imports this very code
-PROCESS_LOG = "process.log"  # the child's stdout and stderr: exists from the first byte, even if `core` cannot import
 WAITING_FILE = "waiting.json"  # the queue's order, so waiting runs survive a server restart
 POLL_S = 1.0
 
@@ -49,25 +46,7 @@ class Job:
     def alive(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        return self.pid is not None and _pid_alive(self.pid)
-
-
-def _pid_alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _start_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
+        return self.pid is not None and pid_alive(self.pid)
 
 
 class TrainingQueue:
@@ -99,14 +78,14 @@ class TrainingQueue:
             except (OSError, ValueError, KeyError, TypeError):
                 path.unlink(missing_ok=True)
                 continue
-            started = _start_time(pid)
-            if started is not None and abs(started - float(lock.get("start_time", 0))) < 2 and _pid_alive(pid):
+            started = start_time(pid)
+            if started is not None and abs(started - float(lock.get("start_time", 0))) < 2 and pid_alive(pid):
                 self.running.append(
                     Job(run_dir, pid=pid, started=lock.get("started"), time_limit_s=lock.get("time_limit_s"))
                 )
             else:  # the process is gone (or the pid now belongs to another process)
                 path.unlink(missing_ok=True)
-                _mark_ended(run_dir, None)
+                mark_ended(run_dir, None)
 
     def _restore_waiting(self) -> None:
         """Runs that were waiting when the server stopped wait again, in their order."""
@@ -230,7 +209,7 @@ class TrainingQueue:
         job.pid, job.started = job.process.pid, time.time()
         lock = {
             "pid": job.pid,
-            "start_time": _start_time(job.pid) or 0.0,
+            "start_time": start_time(job.pid) or 0.0,
             "run_dir": str(job.run_dir),
             "started": job.started,
             "time_limit_s": job.time_limit_s,
@@ -240,7 +219,7 @@ class TrainingQueue:
     def _finish(self, job: Job) -> None:
         code = job.process.wait() if job.process is not None else None
         self._lock_path(job.run_dir).unlink(missing_ok=True)
-        _mark_ended(job.run_dir, code)
+        mark_ended(job.run_dir, code)
         if job.started:
             took = time.time() - job.started
             self._mean_duration = took if self._mean_duration is None else 0.7 * self._mean_duration + 0.3 * took
@@ -269,32 +248,6 @@ class TrainingQueue:
 def _eta_of(run_dir: Path) -> float | None:
     steps = [e for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "train_step"]
     return steps[-1].get("eta_s") if steps else None
-
-
-def _mark_ended(run_dir: Path, code: int | None) -> None:
-    """A process that ended without a terminal event (killed, out of memory, `core` not importable) gets a `failed`
-    one: its first real error line and the log files that exist."""
-    state, _ = run_state(run_dir)
-    if state not in TERMINAL:
-        why = (
-            "the training process was stopped"
-            if code in (-9, -15)
-            else f"the training process exited with {code}"
-            if code is not None
-            else "the training process ended"
-        )
-        error = first_error(run_dir / PROCESS_LOG)
-        logs = [name for name in (PROCESS_LOG, LOG_FILE) if (run_dir / name).is_file()] or [PROCESS_LOG]
-        where = " and ".join(str(run_dir / name) for name in logs)
-        EventWriter(run_dir / EVENTS_FILE).emit(
-            "failed", message=(f"{error}\n" if error else "") + f"{why} (details in {where})"
-        )
-
-
-def train_command(config_path: str | Path, run_dir: str | Path, nproc: int = 1) -> list[str]:
-    """The CLI command of one training; with nproc > 1 it starts the workers under torchrun and follows them."""
-    cmd = [sys.executable, "-m", "core", "train", "--config", str(config_path), "--run-dir", str(run_dir)]
-    return cmd + (["--nproc", str(nproc)] if nproc > 1 else [])
 
 
 _queue: TrainingQueue | None = None
@@ -327,34 +280,6 @@ def live_runs(within: str | Path | None = None) -> list[Path]:
         return []
     root = Path(within).resolve() if within else None
     return [p for p in _queue.live() if root is None or p.resolve().is_relative_to(root)]
-
-
-def child_env() -> dict[str, str]:
-    """The training child's environment: the project first on PYTHONPATH, so `python -m core` runs the server's own
-    code whatever the working directory, an installed copy of the package or the caller's PYTHONPATH."""
-    path = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(path),
-        "PYTHONUNBUFFERED": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-
-
-_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)|Killed)\b")
-
-
-def first_error(log_path: str | Path, limit: int = 64 * 1024) -> str | None:
-    """The line that says what went wrong in a process log: a traceback's last line (`ModuleNotFoundError: No
-    module named 'core'`), not its frames. None when there is none."""
-    path = Path(log_path)
-    if not path.is_file():
-        return None
-    with path.open("rb") as f:
-        f.seek(max(0, path.stat().st_size - limit))
-        lines = f.read().decode("utf-8", errors="replace").splitlines()
-    found = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
-    return found[-1][:500] if found else None
 
 
 def stop_training(run_dir: str | Path | None = None, wait_s: float = 0.0) -> Path | None:

@@ -49,11 +49,11 @@ def read_questions(path: str | Path) -> list[Question]:
     if path.suffix.lower() == ".txt":
         lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
         return [Question(q.strip()) for q in dict.fromkeys(lines) if q.strip()]
-    from .data import _read  # the data module's reader: line numbers in its messages, all formats
     from .data_checks import IssueList
+    from .data_files import read_records  # the data reader: line numbers in its messages, all formats
 
     errors = IssueList(5)
-    src = _read(path, errors)
+    src = read_records(path, errors)
     if len(errors):
         raise ValueError(f"cannot read questions {path}: " + "; ".join(str(i) for i in errors.finish()))
     rows = [rec for _, rec in src.records]

@@ -24,12 +24,13 @@ from core.jobs import live_runs, queue
 from core.limits import Limits, public_mode
 from core.visitors import Visitors
 from studio.context import StudioContext, resolve_dirs
+from studio.datasets import initial_dataset
 from studio.files import MAX_UPLOAD_MB, short_path
 from studio.style import STUDIO_CSS, redraw_plots_on_select
 from studio.tabs import train as train_tab
 from studio.tabs.compare import create_compare_tab
 from studio.tabs.config import DEFAULT_CONFIG, create_config_tab
-from studio.tabs.data import create_data_tab, initial_dataset
+from studio.tabs.data import create_data_tab
 from studio.tabs.export import create_export_tab
 from studio.tabs.negatives import create_negatives_tab
 from studio.tabs.rag import create_rag_tab

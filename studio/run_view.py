@@ -149,7 +149,7 @@ def run_dataset(run_dir: str | Path | None) -> tuple[dict[str, Any] | None, str 
 
 @lru_cache(maxsize=8)
 def _validated(path: str, mtime: float, model: str, max_len: int | None, fmt: str) -> dict[str, Any] | None:
-    from studio.tabs.data import dataset_entry, validate
+    from studio.datasets import dataset_entry, validate
 
     report, _ = validate(path, {"model_name": model, "max_seq_length": max_len}, fmt)
     return dataset_entry(report, Path(path)) if report.ok else None

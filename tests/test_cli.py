@@ -70,6 +70,7 @@ def test_missing_dataset_says_where_it_looked(tmp_path):
     assert r.returncode == 1 and "nowhere" in r.stderr and "data/raw/embedding_dataset.jsonl" in r.stderr
 
 
+@pytest.mark.slow
 def test_similarity_and_search(tmp_path):
     r = cli("similarity", "--model", "all-MiniLM-L6-v2", "reset my password", "password reset steps", "printer jam")
     scores = [float(line.split()[0]) for line in r.stdout.splitlines()]
@@ -82,6 +83,7 @@ def test_similarity_and_search(tmp_path):
     assert r.returncode == 1 and "does not exist" in r.stderr
 
 
+@pytest.mark.slow
 def test_mine_flags_a_planted_false_negative(tmp_path, sample_pairs):
     rows = sample_pairs[:30]
     data = write_jsonl(tmp_path / "p.jsonl", rows)
@@ -103,6 +105,7 @@ def test_mine_flags_a_planted_false_negative(tmp_path, sample_pairs):
     assert json.loads((run_dir / "mining_stats.json").read_text())["suspected_false_negatives"] >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("margin", ["0.3"])
 def test_remining_uses_cached_embeddings(tmp_path, sample_pairs, margin):
     data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:30])

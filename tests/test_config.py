@@ -150,6 +150,11 @@ def test_field_specs_drive_a_form():
     assert specs["mining.sampling_strategy"]["choices"] == ["top", "random"]
     assert specs["batch_size"]["default"] == 32 and specs["batch_size"]["help"]
     assert all(s["help"] for s in specs.values()), [k for k, s in specs.items() if not s["help"]]
+    kinds = {k: (s["kind"], s["optional"]) for k, s in specs.items()}
+    assert kinds["batch_size"] == ("int", False) and kinds["mining.margin"] == ("float", True)
+    assert kinds["format"] == ("choice", False) and kinds["prompts.query"] == ("text", True)
+    assert kinds["matryoshka_dims"] == ("list", True) and kinds["resume"] == ("mixed", False)
+    assert kinds["gradient_checkpointing"] == ("bool", False)
 
 
 def test_readme_lists_every_key_with_its_schema_default():

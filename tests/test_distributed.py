@@ -61,6 +61,7 @@ def two_and_one(tmp_path_factory, sample_pairs):
     return tmp, out, one
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_run_one_model_one_event_stream(two_and_one):
     tmp, out, _ = two_and_one
     runs = list((tmp / "two" / "runs").iterdir())
@@ -80,6 +81,7 @@ def test_two_processes_write_one_run_one_model_one_event_stream(two_and_one):
     assert model.encode(["reset my password"]).shape == (1, 384)
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(two_and_one):
     tmp, _, one = two_and_one
     two = _events(next((tmp / "two" / "runs").iterdir()))[-1]["metrics"]
@@ -122,6 +124,7 @@ def stopped(tmp_path_factory, sample_pairs):
     return overrides, run_dir, (seen, asked), job
 
 
+@pytest.mark.slow
 def test_stop_ends_every_rank_at_the_same_step_and_keeps_a_model(stopped):
     _, run_dir, (seen, asked), job = stopped
     events = _events(run_dir)
@@ -135,6 +138,7 @@ def test_stop_ends_every_rank_at_the_same_step_and_keeps_a_model(stopped):
     assert Path(events[-1]["model_dir"], "config.json").exists()
 
 
+@pytest.mark.slow
 def test_resume_a_two_process_run(stopped):
     overrides, run_dir, _, _ = stopped
     ckpts = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
@@ -186,6 +190,7 @@ def test_studio_offers_two_cpu_processes_only_when_allowed(monkeypatch):
     assert "2 processes" in progress_html(status)
 
 
+@pytest.mark.slow
 def test_bad_data_fails_every_rank_with_one_clear_event(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query": "q1", "document": "d1"}\n{"query": "q2"}\n', encoding="utf-8")

@@ -25,6 +25,7 @@ def tiny(tmp_path_factory, sample_pairs):
     return tmp, tiny_overrides(tmp, data, num_epochs=1)
 
 
+@pytest.mark.slow
 def test_cli_estimate_measures_then_reuses_the_probe(tiny):
     tmp, overrides = tiny
     cmd = [sys.executable, "-m", "core", "estimate", "--config", str(DEFAULT), "--json", *overrides]
@@ -41,6 +42,7 @@ def test_cli_estimate_measures_then_reuses_the_probe(tiny):
     assert "| training |" in estimate_markdown(again)
 
 
+@pytest.mark.slow
 def test_run_emits_its_estimate_and_every_phase(tiny):
     tmp, overrides = tiny
     estimate(load_config(DEFAULT, overrides))  # the probe is cached: a run only reads it

@@ -99,6 +99,7 @@ def test_default_yaml_sets_only_keys_that_differ_from_the_schema():
     assert data and all(defaults.get(k) != v for k, v in data.items()), data
 
 
+@pytest.mark.slow
 def test_make_train_embed_preset_fast_trains_with_the_fast_values(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:16])
     venv = Path(sys.executable).parents[1]
@@ -134,6 +135,7 @@ def test_make_train_embed_preset_fast_trains_with_the_fast_values(tmp_path, samp
     )
 
 
+@pytest.mark.slow
 def test_seed_walkthrough_step3_config_on_the_8_toy_pairs(tmp_path):
     """`make setup-embed-dirs` then training with its starter config: capped sizes, a warning each, a saved model."""
     r = core_cli("setup-dirs", "--root", str(tmp_path / "embeddingFT"))

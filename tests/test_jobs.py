@@ -1,5 +1,6 @@
-"""The training child started by core.jobs: it runs this project's code from any working directory, and a child that
-dies before it can write its own `failed` event is reported with its real error line and the log that exists."""
+"""The training child started by core.jobs (core/training_process.py): it runs this project's code from any working
+directory, and a child that dies before it can write its own `failed` event is reported with its real error line and
+the log that exists."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from core import jobs
 from core.config import load_config
 from core.events import read_events
-from core.jobs import first_error, run_status, start_training
+from core.jobs import run_status, start_training
+from core.training_process import PROCESS_LOG, first_error, mark_ended
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 
@@ -28,6 +32,7 @@ def _wait(run_dir: Path, timeout: float = 300) -> dict:
     return run_status(run_dir)
 
 
+@pytest.mark.slow
 def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sample_pairs):
     # A foreign `core` first on the caller's PYTHONPATH and a working directory without the project: the child
     # must still import the server's own `core`.
@@ -43,7 +48,7 @@ def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sa
     jobs.queue(tmp_path / "locks")
     run_dir, _ = start_training(cfg)
     status = _wait(run_dir)
-    log = (run_dir / jobs.PROCESS_LOG).read_text(errors="replace")
+    log = (run_dir / PROCESS_LOG).read_text(errors="replace")
     assert status["state"] == "finished", (status, log[-2000:])
     assert Path(status["model_dir"], "modules.json").exists()
 
@@ -51,17 +56,17 @@ def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sa
 def test_dead_child_reports_its_error_and_the_log_that_exists(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    with (run_dir / jobs.PROCESS_LOG).open("wb") as log:
+    with (run_dir / PROCESS_LOG).open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-c", "import no_such_module_here"], stdout=log, stderr=subprocess.STDOUT
         )
     proc.wait()
-    jobs._mark_ended(run_dir, proc.returncode)
+    mark_ended(run_dir, proc.returncode)
     failed = [e for e in read_events(run_dir / "events.jsonl")[0] if e["type"] == "failed"]
     assert len(failed) == 1
     message = failed[0]["message"]
     assert message.splitlines()[0] == "ModuleNotFoundError: No module named 'no_such_module_here'"
-    assert str(run_dir / jobs.PROCESS_LOG) in message and "train.log" not in message
+    assert str(run_dir / PROCESS_LOG) in message and "train.log" not in message
 
 
 def test_first_error_skips_frames_and_warnings(tmp_path):

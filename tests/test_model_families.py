@@ -94,6 +94,7 @@ def test_static_embedding_trains_mines_searches_compares_and_saves(tmp_path, dat
     assert len(cmp.gold_rank_changes(base, r.model_dir, prep.test, prep.fmt, prep.corpus)) > 0
 
 
+@pytest.mark.slow
 def test_a_model_saved_with_prompts_trains_mines_and_saves_with_them(tmp_path, data):
     base_model = load_model(bundled_model_path())
     base_model.prompts = dict(PROMPTS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from core.__main__ import main
 from core.config import DEFAULT_MODEL
@@ -15,6 +16,7 @@ from core.onnx_export import OnnxEmbedder
 from tests.rag_helpers import make_documents
 
 
+@pytest.mark.slow
 def test_export_fp32_and_int8_match_torch_and_search_an_index(tmp_path, capsys):
     out = tmp_path / "onnx"
     assert main(["export-onnx", "--model", DEFAULT_MODEL, "--out", str(out), "--quantize", "int8"]) == 0

@@ -162,6 +162,7 @@ def test_training_refuses_a_folder_of_other_files_before_it_starts(tmp_path: Pat
     assert (tmp_path / "model" / "keep.txt").read_text(encoding="utf-8") == "keep"
 
 
+@pytest.mark.slow
 def test_a_training_over_its_time_limit_stops_and_says_why(tmp_path: Path, sample_pairs) -> None:
     from core.jobs import queue, run_status, start_training
 

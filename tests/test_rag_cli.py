@@ -114,6 +114,7 @@ def test_rag_dataset_formats_and_metrics(fmt, docs, questions, tmp_path, capsys)
         assert roles == ["system", "user", "assistant"] and "Question: How often" in first["messages"][1]["content"]
 
 
+@pytest.mark.slow
 def test_guide_command_line_works_as_written(docs, tmp_path):
     (tmp_path / "outputs").mkdir()
     (tmp_path / "outputs" / "embedding_model").symlink_to(resolve_model(DEFAULT_MODEL))

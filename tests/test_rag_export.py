@@ -20,6 +20,7 @@ from core.models import resolve_model
 from tests.rag_helpers import make_documents
 
 
+@pytest.mark.slow
 def test_model_zip_with_index_and_the_cards_snippet(tmp_path):
     model = shutil.copytree(resolve_model(DEFAULT_MODEL), tmp_path / "model")
     docs = make_documents(tmp_path / "docs", bad=False)

@@ -47,6 +47,7 @@ def pairs_run(tmp_path_factory, sample_pairs):
     return tmp, run_dir, proc.stdout
 
 
+@pytest.mark.slow
 def test_make_overrides_reach_the_config(pairs_run):
     tmp, run_dir, _ = pairs_run
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -54,12 +55,14 @@ def test_make_overrides_reach_the_config(pairs_run):
     assert cfg["output_dir"] == str(tmp / "model")
 
 
+@pytest.mark.slow
 def test_cli_prints_progress_and_table(pairs_run):
     _, _, out = pairs_run
     assert "step" in out and "ETA" in out
     assert "| ndcg@10 |" in out and "finished: model saved to" in out
 
 
+@pytest.mark.slow
 def test_pairs_model_metrics_and_card(pairs_run):
     tmp, run_dir, _ = pairs_run
     model = SentenceTransformer(str(tmp / "model"))  # the seed's step-5 snippet
@@ -73,6 +76,7 @@ def test_pairs_model_metrics_and_card(pairs_run):
     assert "| ndcg@10 |" in card and yaml.safe_load((run_dir / "data.json").read_text())["hash"] in card
 
 
+@pytest.mark.slow
 def test_pairs_event_stream_in_order(pairs_run):
     _, run_dir, _ = pairs_run
     events = read_events(run_dir / "events.jsonl")[0]
@@ -92,6 +96,7 @@ def test_pairs_event_stream_in_order(pairs_run):
     assert encoding and encoding[0]["total"] > 40 and encoding[0]["eta_s"] is not None
 
 
+@pytest.mark.slow
 def test_mined_rows_keep_scores(pairs_run):
     _, run_dir, _ = pairs_run
     mined = pd.read_parquet(run_dir / "mined.parquet")
@@ -112,6 +117,7 @@ def test_mined_rows_keep_scores(pairs_run):
     assert "skipped_by_margin" in stats and "rows_without_enough_negatives" in stats
 
 
+@pytest.mark.slow
 def test_triplets_train_with_their_negatives(tmp_path):
     rows = read_jsonl(SAMPLES / "it_helpdesk_triplets.jsonl")[:24]
     data = write_jsonl(tmp_path / "t.jsonl", rows)
@@ -126,6 +132,7 @@ def test_triplets_train_with_their_negatives(tmp_path):
     SentenceTransformer(r.model_dir)
 
 
+@pytest.mark.slow
 def test_scored_pairs_train_with_cosent(tmp_path):
     with open(SAMPLES / "it_helpdesk_scored.csv", newline="") as f:
         rows = list(csv.DictReader(f))[:40]
@@ -143,6 +150,7 @@ def test_scored_pairs_train_with_cosent(tmp_path):
     assert "mining_done" not in _types(r.run_dir)
 
 
+@pytest.mark.slow
 def test_stop_then_resume(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
     overrides = tiny_overrides(tmp_path, data, batch_size=4, **{"evaluation.eval_steps": 2})
@@ -215,6 +223,7 @@ def test_cli_train_with_bad_model_exits_nonzero_without_traceback(tmp_path, samp
     assert "nobody/no-such-model" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_eval_and_infer_commands_use_the_trained_model(pairs_run):
     tmp, _, _ = pairs_run
     model = str(tmp / "model")
@@ -238,6 +247,7 @@ def test_eval_and_infer_commands_use_the_trained_model(pairs_run):
     assert "[" + model + "]" in proc.stdout and " 1. " in proc.stdout
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
     # A learning rate far too high wrecks the model after the first evaluation, so NDCG@10 stops improving.
@@ -262,6 +272,7 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, sample_pairs):
     assert "did not beat the base model" in read_events(r.run_dir / "events.jsonl")[0][-1]["message"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_cli_and_keeps_a_model(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:48])
     proc = subprocess.Popen(

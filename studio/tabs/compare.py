@@ -12,12 +12,12 @@ import gradio as gr
 import pandas as pd
 
 from core import compare as cmp
-from core.config import DEFAULT_MODEL
 from core.data import read_texts
 from core.errors import user_message
 from core.negatives import effective_config
 from studio import errors
 from studio.files import sanitise_name, upload_dir, upload_problem
+from studio.model_picker import model_pair
 from studio.run_view import data_line
 from studio.style import nothing_yet
 
@@ -30,21 +30,6 @@ def _short(text: str, n: int = 160) -> str:
 
 def _error(exc: Exception) -> gr.Error:
     return errors.error(exc, "compare tab")
-
-
-def model_b_default(run_dir: str | None, config: dict[str, Any] | None) -> str:
-    """The run's own model, else output_dir (which may not exist yet: using it then says to train first)."""
-    return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
-
-
-def choices(runs_dir: str | Path | None, config: dict[str, Any] | None, *keep: str) -> list[tuple[str, str]]:
-    """(label, value) pairs: base, bundled, fine-tuned, cached and suggested models, plus the current picks.
-    `runs_dir` None (before a public visitor is known): the base model and the picks only."""
-    cfg = config or {}
-    base = cfg.get("model_name") or DEFAULT_MODEL
-    if not runs_dir:
-        return [(v, v) for v in dict.fromkeys([base, *keep]) if v]
-    return cmp.model_choice_pairs(runs_dir, base, cfg.get("output_dir"), list(keep))
 
 
 def compare_similarity(text_a: str, text_b_or_lines: str, model_a: str, model_b: str) -> dict[str, Any]:
@@ -181,23 +166,7 @@ def compare_line(dataset: dict | None, config: dict | None, a: str | None, b: st
 
 def create_compare_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
-    start = choices(None if ctx.public else ctx.runs_dir, cfg0, model_b_default(ctx.run.value, cfg0))
-    with gr.Row():
-        model_a = gr.Dropdown(
-            start,
-            value=cfg0.get("model_name") or DEFAULT_MODEL,
-            allow_custom_value=True,
-            label="Model A (e.g. the base model)",
-            scale=3,
-        )
-        model_b = gr.Dropdown(
-            start,
-            value=model_b_default(ctx.run.value, cfg0),
-            allow_custom_value=True,
-            label="Model B (e.g. the fine-tuned model)",
-            scale=3,
-        )
-        refresh = gr.Button("↻ models", size="sm", scale=0, min_width=90)
+    model_a, model_b = model_pair(ctx, follow_run=True, scale=3)
     info = gr.Markdown(compare_line(ctx.dataset.value, cfg0, model_a.value, model_b.value))
     gr.on(
         [ctx.dataset.change, ctx.config.change, model_a.change, model_b.change],
@@ -256,16 +225,6 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
         nothing_yet(worsened, "Got worse most: nothing yet.")
 
-    def on_refresh(config, run_dir, a, b, request: gr.Request):
-        opts = choices(ctx.visitor(request).runs_dir, config, a, b)
-        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
-
-    def on_run(run_dir, config, a, request: gr.Request):
-        v = ctx.visitor(request)
-        b = model_b_default(run_dir if v.owns(run_dir) else None, config)
-        opts = choices(v.runs_dir, config, a, b)
-        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
-
     def on_upload(path: str | None, request: gr.Request):
         if not path:
             return None, "Corpus: the dataset's documents."
@@ -304,7 +263,7 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         except Exception as exc:
             msg = user_message(exc)
             gr.Warning(msg)
-            return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {msg}"
+            return {sum_line: f"⚠️ {msg}"}
 
     def checked(
         request: gr.Request, config: dict[str, Any] | None, dataset: dict[str, Any] | None, *models: tuple[str, str]
@@ -355,9 +314,6 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             raise _error(exc) from None
 
     hidden = {"api_visibility": "private"}
-    refresh.click(on_refresh, [ctx.config, ctx.run, model_a, model_b], [model_a, model_b], **hidden)
-    ctx.run.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
-    ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
     sim_evt = gr.on(
         [sim_btn.click, text_a.submit],
         on_similarity,

@@ -1,6 +1,6 @@
 """Config tab: a form for the keys people change, a preset picker and a YAML editor, kept in sync through ctx.config.
 
-The form is built from `core.config.field_specs()` (defaults, help texts, Literal choices), so a key's meaning lives
+The form is built from `core.config.field_specs()` (kinds, defaults, help texts, choices), so a key's meaning lives
 only in the schema. Every edit goes through `build_config`; an invalid edit shows its `key: message` lines and leaves
 ctx.config at the last valid config. Form and YAML listen to user events only (`.input`, Apply), and both are
 redrawn from ctx.config's `.change`, which therefore cannot loop.
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import yaml
 
 from core.compare import model_choice_pairs
 from core.config import (
@@ -60,39 +59,30 @@ _SPECS = {s["key"]: s for s in field_specs()}
 def _component(
     spec: dict[str, Any], value: Any, models: list[tuple[str, str]] | None = None
 ) -> gr.components.Component:
-    """One form field from its schema spec: Dropdown for Literal, Number for numbers, Textbox for text; model_name
-    picks from `models` ((label, value) pairs from core.models.model_choices) or takes any name."""
-    key, ann, optional = spec["key"], spec["annotation"], "None" in spec["annotation"]
-    info = spec["help"] + (" Leave empty for none." if optional and spec["choices"] is None else "")
-    if spec["choices"]:
+    """One form field from its schema spec's kind: Dropdown for a choice, Number for a number, Textbox for text;
+    model_name picks from `models` ((label, value) pairs from core.models.model_choices) or takes any name."""
+    key, kind, optional = spec["key"], spec["kind"], spec["optional"]
+    info = spec["help"] + (" Leave empty for none." if optional and kind != "choice" else "")
+    if kind == "choice":
         return gr.Dropdown(spec["choices"], value=value, label=key, info=info, interactive=True)
     if key == "model_name":
         return gr.Dropdown(models or [DEFAULT_MODEL], value=value, label=key, info=info, allow_custom_value=True)
     if optional:  # gr.Number shows and sends 0 for None: an optional number is text, empty meaning none
         return gr.Textbox(value="" if value is None else yaml_value(value), label=key, info=info, placeholder="none")
-    if "int" in ann and "float" not in ann:
-        return gr.Number(value=value, label=key, info=info, precision=0)
-    if "float" in ann:
-        return gr.Number(value=value, label=key, info=info)
+    if kind in ("int", "float"):
+        return gr.Number(value=value, label=key, info=info, precision=0 if kind == "int" else None)
     return gr.Textbox(value=value or "", label=key, info=info)
 
 
 def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
-    """Form values over the current config; empty text means None (the schema then decides if that is allowed)."""
+    """Form values over the current config; empty text means None (the schema then decides if that is allowed).
+    Numbers typed as text ("8", "1e-5") and the form's 8.0 for an integer are the schema's to convert."""
     out = config
     for key, value in zip(FORM_KEYS, values, strict=True):
-        ann = _SPECS[key]["annotation"]
         if isinstance(value, str):
             # A prompt's spaces are part of it ("query: "); elsewhere they are typing noise.
             kept = value if key.startswith("prompts.") else value.strip()
             value = None if value.strip().lower() in ("", "none", "null") else kept
-            if value is not None and ("int" in ann or "float" in ann):
-                try:  # YAML reads "8", "1e-5", "0.05" as numbers; anything else stays text for the schema to refuse
-                    value = yaml.safe_load(value)
-                except yaml.YAMLError:
-                    pass
-        if isinstance(value, float) and value.is_integer() and "int" in ann and "float" not in ann:
-            value = int(value)  # the form's 8.0 means 8
         out = set_key(out, key, value)
     return out
 
@@ -189,27 +179,27 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
         download = gr.File(label="Saved config", interactive=False, scale=2)
         load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], scale=1)
 
-    def validated(candidate: dict[str, Any] | str, request: gr.Request | None = None) -> tuple[Any, str]:
-        """(new config or gr.skip(), errors markdown). In public mode paths and models are checked here too, so a
-        refusal shows where it was typed (the run checks them again)."""
+    def validated(candidate: dict[str, Any] | str, shown_in: gr.Markdown, request: gr.Request | None = None) -> dict:
+        """The new config, or only the errors (in `shown_in`) when it is refused. In public mode paths and models
+        are checked here too, so a refusal shows where it was typed (the run checks them again)."""
         try:
             cfg = config_from_yaml_text(candidate) if isinstance(candidate, str) else build_config(candidate)
             ctx.visitor(request).config(cfg)
         except ConfigError as exc:
             gr.Warning("Config not applied: " + "; ".join(exc.errors[:3]))
-            return gr.skip(), errors_md(exc.errors)
-        return cfg.to_dict(), ""
+            return {shown_in: errors_md(exc.errors)}
+        return {ctx.config: cfg.to_dict(), shown_in: ""}
 
-    def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> tuple[Any, str]:
-        return validated(form_to_config(config, list(values)), request)
+    def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> dict:
+        return validated(form_to_config(config, list(values)), errors, request)
 
-    def on_yaml(text: str, last: str | None, request: gr.Request) -> tuple[Any, str, str]:
+    def on_yaml(text: str, last: str | None, request: gr.Request) -> dict:
         if text == last:
-            return gr.skip(), gr.skip(), gr.skip()
-        return (*validated(text, request), text)
+            return gr.skip()
+        return validated(text, yaml_errors, request) | {last_yaml: text}
 
-    def on_preset(config: dict[str, Any], name_value: str, request: gr.Request) -> tuple[Any, str]:
-        return validated(apply_preset(config, name_value), request)
+    def on_preset(config: dict[str, Any], name_value: str, request: gr.Request) -> dict:
+        return validated(apply_preset(config, name_value), errors, request)
 
     def redraw(config: dict[str, Any], base_path: str) -> list[Any]:
         values = [get_key(config, k) for k in FORM_KEYS]
@@ -228,21 +218,21 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
         gr.Info(f"Saved {path.name}")
         return str(path), str(path), copy_command(config, path)
 
-    def on_load(file: str | None, request: gr.Request) -> tuple[Any, str, str, str]:
+    def on_load(file: str | None, request: gr.Request) -> dict:
         if not file:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip()
         v = ctx.visitor(request)
         try:
             cfg = load_config(file)
             v.config(cfg)
         except ConfigError as exc:
             gr.Warning(f"{Path(file).name} not loaded: " + "; ".join(exc.errors[:3]))
-            return gr.skip(), errors_md(exc.errors), gr.skip(), gr.skip()
+            return {errors: errors_md(exc.errors)}
         # A stable copy in the workspace, so the copy-as-command can name it after the upload's temp file is gone.
         path = v.root / "configs" / sanitise_name(Path(file).name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(Path(file).read_bytes())
-        return cfg.to_dict(), "", str(path), copy_command(cfg.to_dict(), path)
+        return {ctx.config: cfg.to_dict(), errors: "", base: str(path), command: copy_command(cfg.to_dict(), path)}
 
     # Text and numbers apply when the field is left or Enter is pressed, not per keystroke: a redraw from
     # ctx.config arriving mid-typing would otherwise overwrite what is being typed. A pick from a list is atomic.

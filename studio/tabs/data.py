@@ -7,116 +7,26 @@ refused file can never overwrite (or replace) the last valid dataset, which stay
 from __future__ import annotations
 
 import shutil
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from core.config import ConfigError, build_config
-from core.data import Issue, ValidationReport, read_texts, token_lengths, validate_file
+from core.data import ValidationReport, read_texts, token_lengths
 from studio.context import BusyAction, StudioContext
-from studio.files import MAX_UPLOAD_MB, ROOT, sanitise_name, short_path, upload_dir, upload_problem
+from studio.datasets import (
+    DEFAULT_SAMPLE,
+    SAMPLES_DIR,
+    api_report,
+    select_dataset,
+    validate,
+)
+from studio.files import MAX_UPLOAD_MB, sanitise_name, short_path, upload_dir, upload_problem
 from studio.plots import similarity_figure, token_length_figure
 
-SAMPLES_DIR = ROOT / "assets" / "samples"
-DEFAULT_SAMPLE = SAMPLES_DIR / "it_helpdesk_pairs.jsonl"
 DATA_TYPES = [".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"]
 PREVIEW_ROWS = 20
-
-
-@lru_cache(maxsize=4)
-def _tokenizer(model_name: str) -> Any:
-    """The tokenizer for token-length statistics, or None when the model cannot be resolved (stats go without)."""
-    from core.models import load_tokenizer
-
-    try:
-        return load_tokenizer(model_name)
-    except Exception:  # a missing model must not block validation: the report just lacks token lengths
-        return None
-
-
-def validate(path: str | Path, config: dict[str, Any], fmt: str | None = None) -> tuple[ValidationReport, Any]:
-    """Validate with the configured model's tokenizer and max_seq_length (token stats and length warnings)."""
-    tokenizer = _tokenizer(config.get("model_name") or "")
-    report = validate_file(
-        path,
-        format=None if fmt in (None, "auto") else fmt,
-        tokenizer=tokenizer,
-        max_seq_length=config.get("max_seq_length"),
-    )
-    return report, tokenizer
-
-
-def dataset_entry(report: ValidationReport, path: Path) -> dict[str, Any]:
-    """What ctx.dataset holds: the path that training will read, and the report (as JSON)."""
-    return {"path": short_path(path), "format": report.format, "rows": report.rows, "report": report.to_dict()}
-
-
-def initial_dataset(config: dict[str, Any]) -> dict[str, Any] | None:
-    """The configured dataset (the bundled sample by default), validated at start-up."""
-    path = Path(config.get("dataset_path") or DEFAULT_SAMPLE)
-    if not path.is_absolute():
-        path = (ROOT / path) if (ROOT / path).exists() else path.resolve()
-    report, _ = validate(path, config)
-    return dataset_entry(report, path) if report.ok else None
-
-
-def select_dataset(
-    src: str | Path,
-    display_name: str,
-    fmt: str | None,
-    dataset: dict | None,
-    config: dict,
-    target_dir: Path | None,
-    problem: str | None = None,
-    max_rows: int | None = None,
-) -> tuple[ValidationReport, dict | None, dict, str, Any]:
-    """Validate `src`; when valid, copy it into `target_dir` (None = use in place) and select it. `problem` (an
-    upload over a limit) refuses it before it is read; `max_rows` bounds the rows of a dataset.
-
-    Returns (report, dataset, config, message, tokenizer); on refusal dataset and config are the ones given."""
-    too_big = problem if target_dir is not None else None
-    if too_big:
-        report = ValidationReport(display_name, None, 0)
-        report.errors = [Issue(too_big)]
-        return report, dataset, config, f"❌ **Refused:** {too_big}", None
-    report, tokenizer = validate(src, config, fmt)
-    report.path = display_name
-    if report.ok and max_rows and report.rows > max_rows:
-        report.errors = [Issue(f"{report.rows:,} rows: this server takes at most {max_rows:,} rows per dataset")]
-    if not report.ok:
-        keep = f" The previous dataset (`{Path(dataset['path']).name}`) stays selected." if dataset else ""
-        n = len(report.errors)
-        return report, dataset, config, f"❌ **Refused `{display_name}`:** {n} error{'s' * (n != 1)}.{keep}", tokenizer
-    final = Path(src)
-    if target_dir is not None:
-        final = target_dir / sanitise_name(display_name)
-        shutil.copyfile(src, final)
-    report.path = short_path(final)
-    new_config = dict(
-        config,
-        dataset_path=short_path(final),
-        dataset_name=sanitise_name(Path(display_name).stem),
-        format=fmt or "auto",
-    )
-    try:
-        new_config = build_config(new_config).to_dict()
-    except ConfigError as exc:  # cannot happen for a valid config, but never lose the last good one
-        return report, dataset, config, f"❌ {exc}", tokenizer
-    n_warn = len(report.warnings)
-    msg = f"✅ **`{final.name}`** selected: {report.format}, {report.rows} rows" + (
-        f", {n_warn} warning{'s' * (n_warn != 1)}." if n_warn else ", no warnings."
-    )
-    return report, dataset_entry(report, final), new_config, msg, tokenizer
-
-
-def api_report(report: dict[str, Any]) -> dict[str, Any]:
-    """A report dict for API clients. gradio_client downloads any dict with a string "path" key as if it were a
-    file, so the key is renamed to "dataset_path"."""
-    out = {k: v for k, v in report.items() if k != "path"}
-    return {"dataset_path": report.get("path"), **out}
 
 
 # ---------------------------------------------------------------- rendering a report
@@ -288,54 +198,54 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
                 ctx.limits.dataset_rows if v.public else None,
             )
 
-    def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict, request: gr.Request) -> tuple:
+    def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict, request: gr.Request) -> dict:
         if not path:
-            return (gr.skip(),) * (len(view) + 4)
+            return gr.skip()
         try:
             report, new_ds, new_cfg, msg, tok = choose(path, fmt_value, dataset, config, request)
         except BusyAction as exc:
             gr.Warning(str(exc))
-            return (gr.skip(),) * (len(view) + 4)
+            return gr.skip()
         if new_ds is dataset:
             gr.Warning(f"{Path(path).name} was refused: see the errors below. The previous dataset stays selected.")
             # Its errors, and nothing else of it: the statistics, preview and plots stay the selected dataset's,
             # and the upload box is emptied so that it does not look selected either.
             errors_df = _issues_frame(report)
-            return (
-                msg,
-                gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
-                *(gr.skip(),) * (len(view) - 2),
-                new_ds,
-                new_cfg,
-                None,
-                gr.skip(),
-            )
-        return (*render(report, tok, config.get("max_seq_length"), msg), new_ds, new_cfg, gr.skip(), new_ds["path"])
+            return {
+                status: msg,
+                errors: gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
+                ctx.dataset: new_ds,
+                ctx.config: new_cfg,
+                upload: None,
+            }
+        drawn = dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True))
+        return drawn | {ctx.dataset: new_ds, ctx.config: new_cfg, shown: new_ds["path"]}
 
-    def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> tuple:
+    def on_sample(name: str, fmt_value: str, dataset: dict | None, config: dict) -> dict:
         path = SAMPLES_DIR / sanitise_name(name)  # a name from the dropdown; sanitised so it cannot leave SAMPLES
         report, new_ds, new_cfg, msg, tok = select_dataset(path, path.name, fmt_value, dataset, config, None)
-        return (
-            *render(report, tok, config.get("max_seq_length"), msg),
-            new_ds,
-            new_cfg,
-            new_ds["path"] if new_ds else gr.skip(),
-        )
+        drawn = dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True))
+        return drawn | {ctx.dataset: new_ds, ctx.config: new_cfg} | ({shown: new_ds["path"]} if new_ds else {})
 
-    def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> tuple:
+    def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> dict:
         """The session's dataset changed elsewhere (a reload or Open run selected a run's data): draw it."""
         if not dataset or dataset["path"] == shown_path:
-            return (gr.skip(),) * (len(view) + 1)
+            return gr.skip()
         report, tok = validate(dataset["path"], config, dataset.get("format"))
         msg = (
             f"✅ **`{Path(dataset['path']).name}`** selected: {report.format}, {report.rows} rows (the data of the "
             "run shown in the Train tab)."
         )
-        return (*render(report, tok, config.get("max_seq_length"), msg), dataset["path"])
+        return dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True)) | {
+            shown: dataset["path"]
+        }
 
-    def on_corpus(path: str | None, config: dict, request: gr.Request) -> tuple[str, dict]:
+    def on_corpus(path: str | None, config: dict, request: gr.Request) -> dict:
         if not path:
-            return "No extra corpus: the dataset's own documents are used.", dict(config, corpus_path=None), gr.skip()
+            return {
+                corpus_status: "No extra corpus: the dataset's own documents are used.",
+                ctx.config: dict(config, corpus_path=None),
+            }
         v = ctx.visitor(request)
         problem = upload_problem(ctx, v, path)
         if problem is None:
@@ -350,12 +260,16 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
             kept = (
                 f" The corpus `{Path(config['corpus_path']).name}` stays selected." if config.get("corpus_path") else ""
             )
-            return f"❌ Corpus refused: {problem}{kept}", config, None  # the box empties: nothing refused looks chosen
+            # the box empties: nothing refused looks chosen
+            return {corpus_status: f"❌ Corpus refused: {problem}{kept}", ctx.config: config, corpus: None}
         final = upload_dir(v, "corpus") / sanitise_name(Path(path).name)
         shutil.copyfile(path, final)
-        return f"✅ Corpus `{final.name}`: {n} distinct texts.", dict(config, corpus_path=short_path(final)), gr.skip()
+        return {
+            corpus_status: f"✅ Corpus `{final.name}`: {n} distinct texts.",
+            ctx.config: dict(config, corpus_path=short_path(final)),
+        }
 
-    def on_corpus_cleared(config: dict, request: gr.Request) -> tuple:
+    def on_corpus_cleared(config: dict, request: gr.Request) -> dict:
         return on_corpus(None, config, request)
 
     outs = [*view, ctx.dataset, ctx.config]
@@ -376,27 +290,20 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         api_validate = gr.Button()
         api_current = gr.Button()
 
-    def validate_dataset(
-        file: str | None, dataset: dict | None, config: dict, request: gr.Request
-    ) -> tuple[dict, dict | None, dict, Any]:
+    def validate_dataset(file: str | None, dataset: dict | None, config: dict, request: gr.Request) -> dict:
         """API `/validate_dataset`. Input: a file (`gradio_client.handle_file(path)`).
         Output: the validation report as JSON: {dataset_path, format, rows, ok, errors: [{line, field, message,
         row_based}], warnings: [...], stats, selected: bool, message}. A valid file becomes this session's dataset
         (used by `/start_training`); an invalid one is refused and the previous dataset stays selected."""
         if not file:
-            return (
-                {"ok": False, "selected": False, "message": "no file given", "errors": []},
-                dataset,
-                config,
-                gr.skip(),
-            )
+            return {api_out: {"ok": False, "selected": False, "message": "no file given", "errors": []}}
         try:
             report, new_ds, new_cfg, msg, _ = choose(file, None, dataset, config, request)
         except BusyAction as exc:
-            return {"ok": False, "selected": False, "message": str(exc), "errors": []}, dataset, config, gr.skip()
+            return {api_out: {"ok": False, "selected": False, "message": str(exc), "errors": []}}
         out = api_report(report.to_dict()) | {"selected": new_ds is not dataset, "message": msg.replace("*", "")}
         # An API session draws no view: marking the file as shown spares a second validation by on_dataset.
-        return out, new_ds, new_cfg, new_ds["path"] if new_ds else gr.skip()
+        return {api_out: out, ctx.dataset: new_ds, ctx.config: new_cfg} | ({shown: new_ds["path"]} if new_ds else {})
 
     def current_dataset(dataset: dict | None) -> dict:
         """API `/current_dataset`. No input. Output: this session's selected dataset: {dataset_path, format, rows,

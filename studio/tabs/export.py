@@ -16,16 +16,12 @@ from core.errors import user_message
 from core.models import is_model_dir
 from core.runs import CONFIG_FILE, runs_frame
 from studio import errors
+from studio.model_picker import run_or_output_model
 from studio.plots import format_size
 from studio.run_view import restore_run_data
 from studio.style import nothing_yet
 
 NO_MODEL = "*No model here yet: train a model first or pick a model directory.*"
-
-
-def model_for(run_dir: str | None, config: dict[str, Any] | None) -> str:
-    """The run's own model when it has one, else the config's output_dir."""
-    return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
 
 
 def model_card(model_dir: str | None) -> str:
@@ -98,7 +94,7 @@ def open_run(run: str, runs_dir: str | Path) -> tuple[str, dict[str, Any] | None
 
 def create_export_tab(ctx: Any) -> dict[str, Any]:
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
-    start = model_for(ctx.run.value, cfg0)
+    start = run_or_output_model(ctx.run.value, cfg0)
     gr.Markdown("### Model")
     with gr.Row():
         model_dir = gr.Dropdown(
@@ -187,16 +183,16 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         try:
             run_dir, config, line = open_run(str(v.run(run) or ""), v.runs_dir)
         except Exception as exc:
-            return gr.skip(), gr.skip(), fail(exc), gr.skip()
+            return {runs_status: fail(exc)}
         new_ds, _ = restore_run_data(run_dir, dataset, config or {})  # its data too, for Negatives and Compare
         if new_ds is not dataset and new_ds:
             line += f" Its dataset `{Path(new_ds['path']).name}` is selected again."
-        return (
-            run_dir,
-            config if config is not None else gr.skip(),
-            line,
-            new_ds if new_ds is not dataset else gr.skip(),
-        )
+        out = {ctx.run: run_dir, runs_status: line}
+        if config is not None:
+            out[ctx.config] = config
+        if new_ds is not dataset:
+            out[ctx.dataset] = new_ds
+        return out
 
     def on_select(df: pd.DataFrame, evt: gr.SelectData):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -204,7 +200,7 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
 
     def on_run(run_dir: str | None, config: dict[str, Any] | None, current: str, request: gr.Request):
         v = ctx.visitor(request)
-        target = model_for(run_dir if v.owns(run_dir) else None, config)
+        target = run_or_output_model(run_dir if v.owns(run_dir) else None, config)
         opts = cmp.model_choices(v.runs_dir, target, (config or {}).get("output_dir"))
         df = history(v.runs_dir)  # a new training shows up in the history as soon as it starts
         pick = Path(run_dir).name if run_dir else None

@@ -235,12 +235,12 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
 
     def _loaded(new: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
         shown, line = view(new, text, sus, sort, config)
-        return new, shown, line, score_histogram(new.get("rows"))
+        return {state: new, table: shown, summary: line, plot: score_histogram(new.get("rows"))}
 
     def on_run(run_dir: str | None, text: str, sus: bool, sort: str, config: dict[str, Any], request: gr.Request):
         try:
             run = ctx.visitor(request).run(run_dir)
-            return (*_loaded(load_run(str(run) if run else None), text, sus, sort, config), "")
+            return _loaded(load_run(str(run) if run else None), text, sus, sort, config) | {status: ""}
         except Exception as exc:  # a run without mined rows is normal: say so in place, drop the old rows
             return dict(EMPTY), _table(None, set()), user_message(exc), score_histogram(None), ""
 
@@ -261,8 +261,8 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             with ctx.heavy(request):
                 new = mine_now(config, None if v.public else dataset, v.runs_dir)
         except Exception as exc:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), _warn(exc)
-        return (*_loaded(new, search, suspects_only, sort_by, config), f"Mined into `{new['run']}`.")
+            return {status: _warn(exc)}
+        return _loaded(new, search, suspects_only, sort_by, config) | {status: f"Mined into `{new['run']}`."}
 
     def on_filter(st: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
         return view(st, text, sus, sort, config)
@@ -273,7 +273,7 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             v.config(build_config(config))  # a stranger's exclude_path must be inside their folder
             return save_exclusions(table, config, v.root)
         except Exception as exc:
-            return gr.skip(), _warn(exc)
+            return {status: _warn(exc)}
 
     def on_preview(
         st,
@@ -305,18 +305,17 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
                     thresholds(margin, margin_type, range_min, range_max, num_negatives),
                 )
         except Exception as exc:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), _warn(exc)
-        return (
-            *_loaded(new, text, sus, sort, config),
-            stats,
-            "Preview only: press 'Use these thresholds' to train with them.",
-        )
+            return {status: _warn(exc)}
+        return _loaded(new, text, sus, sort, config) | {
+            preview_stats: stats,
+            status: "Preview only: press 'Use these thresholds' to train with them.",
+        }
 
     def on_use(config, *vals):
         try:
             return use_thresholds(config, thresholds(*vals))
         except Exception as exc:
-            return gr.skip(), _warn(exc)
+            return {status: _warn(exc)}
 
     def tick(tbl: pd.DataFrame, value: bool) -> pd.DataFrame:
         return tbl.assign(exclude=value) if tbl is not None and not tbl.empty else tbl

@@ -16,13 +16,12 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core import compare as cmp
-from core.config import DEFAULT_MODEL
 from core.doc_index import build_index, load_index, zip_index
 from core.documents import DOC_SUFFIXES, read_documents, safe_extract_zip
 from core.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
 from studio import errors
 from studio.files import upload_problem
+from studio.model_picker import model_pair
 
 MAX_COLLECTION_MB = 500.0  # all uploads of one collection together
 SIDES = {"A": "index_a", "B": "index_b"}
@@ -131,10 +130,6 @@ def rag_dataset(
 
 
 def create_rag_tab(ctx: Any) -> dict[str, Any]:
-    cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
-    b0 = cmp.run_model_dir(ctx.run.value) or str(cfg0.get("output_dir") or "outputs/embedding_model")
-    base = cfg0.get("model_name") or DEFAULT_MODEL
-    start = [base] if ctx.public else cmp.model_choices(ctx.runs_dir, base, cfg0.get("output_dir"))
     collection = gr.State(None)  # the server-made collection id of this session
     gr.Markdown(
         "Upload documents (.txt, .md, .pdf, .jsonl/.csv/.parquet with a text column, or a zip of them), "
@@ -143,19 +138,7 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
     with gr.Row():
         upload = gr.File(label="Documents or a zip", file_count="multiple", file_types=[*DOC_SUFFIXES, ".zip"], scale=2)
         docs_line = gr.Markdown("No documents yet.")
-    with gr.Row():
-        model_a = gr.Dropdown(
-            start,
-            value=cfg0.get("model_name") or DEFAULT_MODEL,
-            allow_custom_value=True,
-            label="Model A (e.g. the base model)",
-        )
-        model_b = gr.Dropdown(
-            list(dict.fromkeys([*start, b0])),
-            value=b0,
-            allow_custom_value=True,
-            label="Model B (e.g. the fine-tuned model)",
-        )
+    model_a, model_b = model_pair(ctx)
     build_btn = gr.Button("Build indexes", variant="primary")
     build_line = gr.Markdown()
     with gr.Row():
@@ -212,7 +195,7 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
             with ctx.heavy(request):
                 return search_both(cid, q, kk, ctx.visitor(request).root)
         except Exception as exc:
-            return gr.skip(), gr.skip(), fail(exc)
+            return {search_line: fail(exc)}
 
     def on_zip(cid, s, request: gr.Request):
         try:

@@ -208,38 +208,26 @@ def create_train_tab(ctx: StudioContext) -> dict[str, Any]:
     view = [progress, loss_plot, metrics_plot, table, log, timer, ctx.run_ended, timing]
     drawn = gr.State(None)  # [run folder, events plotted]: a tick rebuilds the figures only when events arrived
 
-    def redraw(run_dir: str | None, plotted: list | None = None) -> tuple:
+    def redraw(run_dir: str | None, plotted: list | None = None) -> dict:
         if not run_dir:
-            return (
-                progress_html({"state": "idle"}),
-                loss_figure([]),
-                metrics_figure([]),
-                "",
-                "",
-                gr.Timer(active=False),
-                None,
-                "",
-                None,
-            )
+            idle = (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "")
+            return dict(zip([*view, drawn], (*idle, gr.Timer(active=False), None, "", None), strict=True))
         status = status_of(run_dir)
         events = run_events(run_dir)
         live = status["state"] in ("running", "queued")  # a queued run is polled until it has run
         mark = [run_dir, len(events)]
-        figures = (
-            (gr.skip(), gr.skip())
-            if plotted is not None and list(plotted) == mark
-            else (loss_figure(events), metrics_figure(events))
-        )
-        return (
-            progress_html(status),
-            *figures,
-            final_table(status),
-            log_lines(events, LOG_LINES) or log_tail(run_dir),
-            gr.Timer(active=live),
-            None if live else run_dir,
-            estimate_vs_actual(events),
-            mark,
-        )
+        out = {
+            progress: progress_html(status),
+            table: final_table(status),
+            log: log_lines(events, LOG_LINES) or log_tail(run_dir),
+            timer: gr.Timer(active=live),
+            ctx.run_ended: None if live else run_dir,
+            timing: estimate_vs_actual(events),
+            drawn: mark,
+        }
+        if plotted is None or list(plotted) != mark:  # new events: the figures are rebuilt, else left as they are
+            out |= {loss_plot: loss_figure(events), metrics_plot: metrics_figure(events)}
+        return out
 
     def on_estimate(config: dict[str, Any], dataset: dict | None, request: gr.Request) -> str:
         try:
@@ -390,10 +378,15 @@ def attach(load: Any, ctx: StudioContext) -> None:
     """After the page's load event (which binds the visitor) show their live run (re-attaching its timer through
     ctx.run's change) or their newest one, with the dataset and corpus it trained on restored into the session."""
 
-    def on_load(run: str | None, dataset: dict | None, config: dict[str, Any], request: gr.Request) -> tuple:
+    def on_load(run: str | None, dataset: dict | None, config: dict[str, Any], request: gr.Request) -> dict:
         target = default_run(ctx.visitor(request), run)
         new_ds, new_cfg = restore_run_data(target, dataset, config)  # the run's data, not the start-up sample
-        return (target, new_ds if new_ds is not dataset else gr.skip(), new_cfg if new_cfg != config else gr.skip())
+        out: dict[Any, Any] = {ctx.run: target}
+        if new_ds is not dataset:
+            out[ctx.dataset] = new_ds
+        if new_cfg != config:
+            out[ctx.config] = new_cfg
+        return out
 
     load.then(
         on_load,

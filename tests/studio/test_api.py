@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gradio_client import handle_file
+from gradio_client import Client, handle_file
 
 from core.config import load_config
 
@@ -55,8 +55,13 @@ def test_endpoints_are_named(client) -> None:
     assert ENDPOINTS <= names
 
 
-def test_starts_on_the_sample(client) -> None:
-    current = client.predict(api_name="/current_dataset")
+def test_starts_on_the_sample(studio) -> None:
+    """A fresh client is a fresh session: what other tests uploaded through the shared client cannot show here."""
+    fresh = Client(studio[1], verbose=False)
+    try:
+        current = fresh.predict(api_name="/current_dataset")
+    finally:
+        fresh.close()
     assert current["dataset_path"].endswith("it_helpdesk_pairs.jsonl")
     assert current["format"] == "pairs" and current["rows"] == 258
 
@@ -101,6 +106,7 @@ def test_bad_overrides_are_refused(client) -> None:
     assert any(e.startswith("mining.num_negatives") for e in result["errors"])
 
 
+@pytest.mark.slow
 def test_train_until_finished(client, pairs40: Path, studio_dirs: Path, tmp_path: Path) -> None:
     assert client.predict(handle_file(str(pairs40)), api_name="/validate_dataset")["selected"]
     started = client.predict(json.dumps(tiny(tmp_path)), api_name="/start_training")  # JSON text works too
@@ -118,6 +124,7 @@ def test_train_until_finished(client, pairs40: Path, studio_dirs: Path, tmp_path
     assert model.encode(["my laptop will not boot"]).shape == (1, 384)
 
 
+@pytest.mark.slow
 def test_second_start_waits_in_the_queue_then_cancel_and_stop(client, tmp_path: Path) -> None:
     first = client.predict(tiny(tmp_path, num_epochs=3), api_name="/start_training")
     assert first.get("state") == "running", first

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.config import EmbedConfig, apply_preset, build_config, get_key
+import pytest
+
+from core.config import ConfigError, EmbedConfig, apply_preset, build_config, get_key
 from studio.tabs.config import FORM_KEYS, form_to_config
 
 
@@ -21,3 +23,17 @@ def test_apply_preset_keeps_values_the_form_chose():
     assert (fast["num_epochs"], fast["batch_size"], fast["learning_rate"]) == (2, 64, 5e-5)
     back = apply_preset(fast, "balanced")
     assert (back["num_epochs"], back["batch_size"], back["learning_rate"]) == (1, 32, 5e-5)
+
+
+def test_numbers_typed_as_text_become_the_fields_numbers():
+    config = EmbedConfig().to_dict()
+    values = [get_key(config, k) for k in FORM_KEYS]
+    typed = {"batch_size": 16.0, "learning_rate": "1e-5", "mining.margin": " 0.1 ", "evaluation.eval_steps": "20"}
+    for key, value in typed.items():
+        values[FORM_KEYS.index(key)] = value
+    cfg = build_config(form_to_config(config, values))
+    assert (cfg.batch_size, cfg.learning_rate, cfg.mining.margin, cfg.evaluation.eval_steps) == (16, 1e-5, 0.1, 20)
+    assert isinstance(cfg.batch_size, int) and isinstance(cfg.evaluation.eval_steps, int)
+    values[FORM_KEYS.index("mining.num_negatives")] = "many"
+    with pytest.raises(ConfigError, match="mining.num_negatives"):
+        build_config(form_to_config(config, values))

@@ -8,6 +8,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
 from gradio_client import handle_file
 
 from core.progress import PHASES
@@ -21,6 +22,7 @@ def _pairs(path: Path, n: int = 40) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_estimate_then_a_run_with_phases_and_a_small_split_warning(client, tmp_path: Path) -> None:
     assert client.predict(handle_file(str(_pairs(tmp_path / "pairs40.jsonl"))), api_name="/validate_dataset")[
         "selected"
@@ -51,6 +53,7 @@ def test_estimate_then_a_run_with_phases_and_a_small_split_warning(client, tmp_p
     assert "test split has only 8 queries" in metrics_warnings
 
 
+@pytest.mark.slow
 def test_open_run_brings_back_its_dataset(client, tmp_path: Path) -> None:
     from tests.studio.test_api import wait_for
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from gradio_client import Client, handle_file
 
 from tests.conftest import ROOT
@@ -23,6 +24,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_app_from_another_directory_trains(tmp_path: Path) -> None:
     shadow = tmp_path / "shadow" / "core"
     shadow.mkdir(parents=True)

@@ -170,6 +170,7 @@ def test_forged_ids_are_not_visitors(server) -> None:
         visitors.folder(f"{token}.{'0' * 32}")
 
 
+@pytest.mark.slow
 def test_two_visitors_are_isolated_and_queued_fifo(a, b, server) -> None:
     first = a.predict(tiny(), api_name="/start_training")
     assert first["state"] == "running", first

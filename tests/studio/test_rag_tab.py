@@ -91,6 +91,7 @@ def test_the_studio_has_the_tab(tmp_path):
     assert any("Search your documents" in str(label) for label in labels), labels
 
 
+@pytest.mark.slow
 def test_export_tab_zips_a_model_with_its_index_and_exports_onnx(tmp_path):
     from core.doc_index import build_index
     from core.models import resolve_model

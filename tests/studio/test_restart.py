@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from core.jobs import _pid_alive
+from core.training_process import pid_alive
 from tests.studio.conftest import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +45,7 @@ def connect(port: int, timeout: float = 120) -> Client:
             time.sleep(1)
 
 
+@pytest.mark.slow
 def test_restarted_server_reattaches_and_refuses_a_concurrent_training(tmp_path: Path) -> None:
     port = _free_port()
     server = serve(tmp_path, port)
@@ -69,7 +70,7 @@ def test_restarted_server_reattaches_and_refuses_a_concurrent_training(tmp_path:
         client.close()
         server.send_signal(signal.SIGKILL)  # no clean-up: the child outlives its server
         server.wait(timeout=30)
-        assert _pid_alive(child_pid)  # the child outlived its server
+        assert pid_alive(child_pid)  # the child outlived its server
 
         server = serve(tmp_path, port)
         client = connect(port)
@@ -82,9 +83,9 @@ def test_restarted_server_reattaches_and_refuses_a_concurrent_training(tmp_path:
         stopped = client.predict(api_name="/stop_training")
         assert stopped["run_dir"] == first["run_dir"]
         deadline = time.time() + 180
-        while time.time() < deadline and _pid_alive(child_pid):
+        while time.time() < deadline and pid_alive(child_pid):
             time.sleep(1)
-        if _pid_alive(child_pid):
+        if pid_alive(child_pid):
             pytest.fail("the adopted child did not stop")
         client.close()
     finally:

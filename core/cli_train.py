@@ -1,0 +1,227 @@
+"""`python -m core train`: one training in this process (its events printed as they arrive), or under torchrun
+when --nproc/--nnodes ask for several processes. `add_train_command(subparsers)` registers it."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = int(width * done / max(1, total))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    from .progress import format_eta
+
+    return format_eta(seconds, unknown="?")
+
+
+def _follow(run_dir: Path, done: threading.Event) -> None:
+    """Print the run's events as they arrive: the CLI is one more reader of events.jsonl, like the studio."""
+    from .evaluation import shown_metrics
+    from .events import read_events
+
+    offset, tty, selected = 0, sys.stdout.isatty(), None
+    # Bound now: mining redirects sys.stdout (process-wide) to parse the library's log while this thread prints.
+    say = functools.partial(print, file=sys.stdout)
+    while True:
+        finished = done.is_set()
+        events, offset = read_events(run_dir / "events.jsonl", offset)
+        for e in events:
+            t = e["type"]
+            if t == "run_started":
+                selected = ((e.get("config") or {}).get("evaluation") or {}).get("metrics")
+                d = e.get("data") or {}
+                procs = f" x {e['world_size']} processes" if (e.get("world_size") or 1) > 1 else ""
+                say(
+                    f"run {run_dir}  device={e.get('device')}{procs}  data={d.get('path')} ({d.get('format')}, "
+                    f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})"
+                )
+                for w in d.get("warnings", []):
+                    say(f"  warning: {w}")
+            elif t == "mining_done":
+                s = e["stats"]
+                say(
+                    f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
+                    f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
+                    f"rows short of negatives {s['rows_without_enough_negatives']}"
+                )
+            elif t == "train_step":
+                line = (
+                    f"{_bar(e['step'], e['max_steps'])} step {e['step']}/{e['max_steps']} epoch {e['epoch']:.2f} "
+                    f"loss {e['loss']:.4f} ETA {_fmt_eta(e.get('eta_s'))}"
+                )
+                say(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
+            elif t == "eval":
+                m = e["metrics"]
+                label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e['step']}"
+                shown = ", ".join(f"{k} {m[k]:.4f}" for k in shown_metrics(selected, m))
+                say(("\n" if tty else "") + f"eval ({label}): {shown}")
+            elif t == "estimate":
+                say(
+                    f"estimate on this machine: {_fmt_eta(e.get('total_s'))} ("
+                    + ", ".join(f"{k.replace('_', ' ')} {_fmt_eta(v)}" for k, v in (e.get("phases") or {}).items() if v)
+                    + ")"
+                )
+            elif t == "warning":
+                say(("\n" if tty else "") + f"warning: {e.get('message')}")
+            elif t == "checkpoint":
+                pass
+            elif t in ("finished", "stopped"):
+                say(f"\n{t}: model saved to {e.get('model_dir')}")
+                if e.get("message"):
+                    say(f"note: {e['message']}")
+            elif t == "failed":
+                say(f"\nfailed: {e.get('message')}")
+        if finished:
+            return
+        time.sleep(0.3)
+
+
+def _start_tensorboard(run_dir: Path, port: int):
+    logdir = run_dir / "tensorboard"
+    logdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    print(f"TensorBoard on http://127.0.0.1:{port} (pid {proc.pid}); it stops when training ends.")
+    return proc
+
+
+def _cmd_train(a) -> int:
+    from .config import load_config
+    from .evaluation import metrics_table
+    from .training import plan_run, train
+
+    overrides = list(a.overrides) + (["report_to=tensorboard"] if a.tensorboard else [])
+    cfg = load_config(a.config, overrides)
+    launch = _launch_of(a)
+    if launch.nproc < 1 or launch.nnodes < 1 or not 0 <= launch.node_rank < launch.nnodes:
+        raise ValueError(
+            f"--nproc {launch.nproc} --nnodes {launch.nnodes} --node-rank {launch.node_rank}: need "
+            "nproc >= 1, nnodes >= 1 and 0 <= node-rank < nnodes"
+        )
+    if launch.nnodes > 1 and not a.run_dir:
+        raise ValueError(
+            "training on several machines needs --run-dir: the same folder on a filesystem every "
+            "machine shares (rank 0 writes the run there, every rank reads its checkpoints)"
+        )
+    if a.run_dir:
+        run_dir, ckpt = Path(a.run_dir), None
+        if cfg.resume:
+            _, ckpt = plan_run(cfg)
+    else:
+        run_dir, ckpt = plan_run(cfg)
+    if launch.distributed:
+        return _train_distributed(cfg, Path(run_dir), ckpt, launch, a)
+    stop = threading.Event()
+
+    def ask_stop(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nStopping after the current step (keeps the best model so far); Ctrl-C again to abort.", flush=True)
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, ask_stop)
+    result_box = {}
+    done = threading.Event()
+
+    def work():
+        try:
+            result_box["r"] = train(cfg, run_dir, ckpt, stop_event=stop)
+        finally:
+            done.set()
+
+    tb = _start_tensorboard(Path(run_dir), a.tensorboard_port) if a.tensorboard else None
+    worker = threading.Thread(target=work, name="train", daemon=True)
+    worker.start()
+    try:
+        _follow(Path(run_dir), done)
+    finally:
+        worker.join()
+        if tb:
+            tb.terminate()
+    r = result_box["r"]
+    if r.state != "failed":
+        print("\n" + metrics_table(r.before, r.after, cfg.evaluation.metrics))
+        print(f"\nrun folder: {r.run_dir}\nmodel: {r.model_dir}  (SentenceTransformer('{r.model_dir}'))")
+    return r.exit_code
+
+
+def _launch_of(a):
+    from .distributed import Launch
+
+    return Launch(a.nproc, a.nnodes, a.node_rank, a.master_addr, a.master_port)
+
+
+def _train_distributed(cfg, run_dir: Path, ckpt: str | None, launch, a) -> int:
+    """The same training under torchrun: the workers write the run, this process follows it like the studio."""
+    from .distributed import launch_and_follow
+    from .evaluation import metrics_table
+    from .runs import CONFIG_FILE, run_state
+
+    if launch.node_rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(run_dir / CONFIG_FILE)
+    tb = _start_tensorboard(run_dir, a.tensorboard_port) if a.tensorboard and launch.node_rank == 0 else None
+    try:
+        code = launch_and_follow(launch, run_dir, ckpt, _follow)
+    finally:
+        if tb:
+            tb.terminate()
+    if launch.node_rank != 0:
+        return 0 if code == 0 else 1
+    state, end = run_state(run_dir)
+    if state in ("finished", "stopped"):
+        print(
+            "\n"
+            + metrics_table(
+                end.get("before") or {},
+                end.get("metrics") or {},
+                cfg.evaluation.metrics + ["spearman", "triplet_accuracy"],
+            )
+        )
+        print(
+            f"\nrun folder: {run_dir}\nmodel: {end.get('model_dir')}  (SentenceTransformer('{end.get('model_dir')}'))"
+        )
+    return 0 if state in ("finished", "stopped") and code == 0 else 1
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() else default
+
+
+def add_train_command(sub, default_cfg: str) -> None:
+    t = sub.add_parser("train", help="mine, train, evaluate; writes runs/<id>/ and output_dir")
+    t.add_argument("--config", default=default_cfg)
+    t.add_argument("--run-dir", help="write into this run folder (the studio uses this)")
+    t.add_argument("--tensorboard", action="store_true", help="log to TensorBoard and serve it while training")
+    t.add_argument("--tensorboard-port", type=int, default=6006)
+    t.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (one per GPU), started with torchrun",
+    )
+    t.add_argument("--nnodes", type=int, default=_env_int("NNODES", 1), help="machines in the run (env NNODES)")
+    t.add_argument("--node-rank", type=int, default=_env_int("NODE_RANK", 0), help="this machine's index (NODE_RANK)")
+    t.add_argument(
+        "--master-addr",
+        default=os.environ.get("MASTER_ADDR") or None,
+        help="address of the machine with node rank 0 (MASTER_ADDR)",
+    )
+    t.add_argument("--master-port", type=int, default=_env_int("MASTER_PORT", 29500), help="its port (MASTER_PORT)")
+    t.add_argument("overrides", nargs="*", metavar="key=value")
+    t.set_defaults(fn=_cmd_train)

@@ -1,0 +1,65 @@
+"""The two-model picker the Compare and RAG tabs share: model A (by default the config's base model) and model B
+(by default the shown run's model, else output_dir), each a dropdown of the known models that also takes any name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from core import compare as cmp
+from core.config import DEFAULT_MODEL
+
+
+def run_or_output_model(run_dir: str | None, config: dict[str, Any] | None) -> str:
+    """The run's own model, else output_dir (which may not exist yet: using it then says to train first)."""
+    return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
+
+
+def choices(runs_dir: str | Path | None, config: dict[str, Any] | None, *keep: str) -> list[tuple[str, str]]:
+    """(label, value) pairs: base, bundled, fine-tuned, cached and suggested models, plus the current picks.
+    `runs_dir` None (before a public visitor is known): the base model and the picks only."""
+    cfg = config or {}
+    base = cfg.get("model_name") or DEFAULT_MODEL
+    if not runs_dir:
+        return [(v, v) for v in dict.fromkeys([base, *keep]) if v]
+    return cmp.model_choice_pairs(runs_dir, base, cfg.get("output_dir"), list(keep))
+
+
+def model_pair(ctx: Any, follow_run: bool = False, scale: int | None = None) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """Both dropdowns in one row. `follow_run`: a "↻ models" button re-lists the models, and picking another run
+    (or a run ending) sets model B to that run's model."""
+    cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
+    b0 = run_or_output_model(ctx.run.value, cfg0)
+    start = choices(None if ctx.public else ctx.runs_dir, cfg0, b0)
+    with gr.Row():
+        model_a = gr.Dropdown(
+            start,
+            value=cfg0.get("model_name") or DEFAULT_MODEL,
+            allow_custom_value=True,
+            label="Model A (e.g. the base model)",
+            scale=scale,
+        )
+        model_b = gr.Dropdown(
+            start, value=b0, allow_custom_value=True, label="Model B (e.g. the fine-tuned model)", scale=scale
+        )
+        refresh = gr.Button("↻ models", size="sm", scale=0, min_width=90) if follow_run else None
+    if refresh is None:
+        return model_a, model_b
+
+    def on_refresh(config, a, b, request: gr.Request):
+        opts = choices(ctx.visitor(request).runs_dir, config, a, b)
+        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
+
+    def on_run(run_dir, config, a, request: gr.Request):
+        v = ctx.visitor(request)
+        b = run_or_output_model(run_dir if v.owns(run_dir) else None, config)
+        opts = choices(v.runs_dir, config, a, b)
+        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
+
+    hidden = {"api_visibility": "private"}
+    refresh.click(on_refresh, [ctx.config, model_a, model_b], [model_a, model_b], **hidden)
+    ctx.run.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
+    ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_a], [model_a, model_b], **hidden)
+    return model_a, model_b
