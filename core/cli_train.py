@@ -24,12 +24,22 @@ def _fmt_eta(seconds: float | None) -> str:
     return format_eta(seconds, unknown="?")
 
 
+def _encode_line(e: dict) -> str:
+    from .progress import LABELS
+
+    return (
+        f"{_bar(e['done'], e['total'])} {LABELS.get(e['phase'], e['phase'])}: {e['done']}/{e['total']} texts encoded"
+        f" ETA {_fmt_eta(e.get('eta_s'))}"
+    )
+
+
 def _follow(run_dir: Path, done: threading.Event) -> None:
     """Print the run's events as they arrive: the CLI is one more reader of events.jsonl, like the studio."""
     from .evaluation import shown_metrics
     from .events import read_events
 
     offset, tty, selected = 0, sys.stdout.isatty(), None
+    seen: dict[str, int] = {}  # phase -> last quarter printed (off a terminal, a line per quarter)
     # Bound now: mining redirects sys.stdout (process-wide) to parse the library's log while this thread prints.
     say = functools.partial(print, file=sys.stdout)
     while True:
@@ -50,7 +60,7 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
             elif t == "mining_done":
                 s = e["stats"]
                 say(
-                    f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
+                    ("\n" if tty else "") + f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
                     f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
                     f"rows short of negatives {s['rows_without_enough_negatives']}"
                 )
@@ -75,6 +85,11 @@ def _follow(run_dir: Path, done: threading.Event) -> None:
                 say(("\n" if tty else "") + f"warning: {e.get('message')}")
             elif t == "checkpoint":
                 pass
+            elif t == "phase" and e["phase"] != "training" and (e.get("total") or 1) > 1:
+                line = _encode_line(e)  # an encode's texts done, on one line that updates on a terminal
+                if tty or e["done"] in (0, e["total"]) or e["done"] * 4 // e["total"] > seen.get(e["phase"], -1):
+                    seen[e["phase"]] = e["done"] * 4 // e["total"]
+                    say(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
             elif t in ("finished", "stopped"):
                 say(f"\n{t}: model saved to {e.get('model_dir')}")
                 if e.get("message"):

@@ -59,6 +59,7 @@ def test_make_overrides_reach_the_config(pairs_run):
 def test_cli_prints_progress_and_table(pairs_run):
     _, _, out = pairs_run
     assert "step" in out and "ETA" in out
+    assert "mining (encoding): " in out and "texts encoded" in out
     assert "| ndcg@10 |" in out and "finished: model saved to" in out
 
 
