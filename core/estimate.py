@@ -19,71 +19,25 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from .config import EmbedConfig
 from .data import positive_column
-from .encoding import inference_model, machine_id
+from .estimate_probe import (  # noqa: F401 (cached_probe is part of this module's API)
+    PROBE_STEPS,
+    PROBE_TEXTS,
+    _chunked,
+    _columns,
+    cached_probe,
+    lengths_of,
+    run_probe,
+    store_probe,
+)
+from .progress import format_eta
 
-PROBE_FILE = "estimate_probe.json"
-PROBE_STEPS = 3  # measured training steps (after one small warm-up step)...
-PROBE_MAX_S = 10.0  # ...or fewer once they took this long: a slow machine needs no more steps to be measured
-PROBE_TEXTS = 256  # texts encoded to measure the encode rate
-SAMPLE_TEXTS = 2000  # token counts of bigger sets are measured on a sample and scaled
 PHASES = ["loading", "mining", "baseline", "training", "final_evaluation", "saving"]
-
-
-def _columns(cfg: EmbedConfig, fmt: str) -> int:
-    mcfg = cfg.mining
-    mined = fmt != "scored" and mcfg.enabled and mcfg.num_negatives > 0 and (fmt == "pairs" or mcfg.augment_triplets)
-    if fmt == "scored":
-        return 2
-    return 2 + (fmt == "triplets") + (mcfg.num_negatives if mined else 0)
-
-
-def _chunked(cfg: EmbedConfig, device: str) -> bool:
-    """Whether training embeds length-sorted chunks (losses.build_loss on a CPU): then padding costs nothing."""
-    return (
-        device == "cpu"
-        and not cfg.matryoshka_dims
-        and not cfg.mini_batch_size
-        and cfg.loss in ("auto", "mnrl", "cosent")
-    )
-
-
-def _probe_key(cfg: EmbedConfig, fmt: str) -> str:
-    from .mining import model_cache_dir
-    from .models import resolve_model
-
-    model = Path(model_cache_dir("", resolve_model(cfg.model_name))).name  # path + modification time
-    parts = [
-        model,
-        machine_id(),
-        cfg.batch_size,
-        _columns(cfg, fmt),
-        fmt == "scored",
-        cfg.loss,
-        cfg.mini_batch_size,
-        cfg.precision,
-        cfg.encode_precision,
-        cfg.gradient_checkpointing,
-        bool(cfg.matryoshka_dims),
-        cfg.mining.batch_size,
-    ]
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
-
-
-def _lengths(tokenizer, texts: list[str], max_len: int) -> list[int]:
-    """Token counts (truncated as the model truncates) of `texts`; a sample of big sets, repeated to full size."""
-    if not texts:
-        return []
-    sample = texts if len(texts) <= SAMPLE_TEXTS else random.Random(0).sample(texts, SAMPLE_TEXTS)
-    ids = tokenizer(list(sample), truncation=True, max_length=max_len, add_special_tokens=True)["input_ids"]
-    lengths = [len(i) for i in ids]
-    return lengths if len(texts) == len(sample) else [lengths[i % len(lengths)] for i in range(len(texts))]
 
 
 def _batch_tokens(columns: list[list[int]], batch: int, chunked: bool, seed: int = 0, trials: int = 50) -> float:
@@ -96,147 +50,6 @@ def _batch_tokens(columns: list[list[int]], batch: int, chunked: bool, seed: int
             pick = [col[rng.randrange(len(col))] for _ in range(min(batch, len(col)))] if col else []
             total += sum(pick) if chunked else len(pick) * max(pick, default=0)
     return total / trials
-
-
-def _device_sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def run_probe(
-    cfg: EmbedConfig, fmt: str, rows: list[list[str]], texts: list[str], scores: list[float] | None = None
-) -> dict[str, Any]:
-    """Measure on this machine: model load, encode rate, training step rate, save time. `rows` are real training
-    rows (one text per column), `texts` real texts to encode."""
-    import torch
-
-    from .models import load_model
-
-    t0 = time.perf_counter()
-    model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
-    load_s = time.perf_counter() - t0
-    tok = model.tokenizer
-    encoder = inference_model(model, cfg.encode_precision)  # what mining and the evaluations will encode with
-    per_text, per_token = _encode_rates(encoder, tok, texts[:PROBE_TEXTS], cfg)
-    train_s, train_tokens = _probe_steps(cfg, fmt, model, rows, scores)
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        model.save(tmp)
-        save_s = time.perf_counter() - t0
-    base_model = getattr(model.model_card_data, "base_model", None) or ""
-    device = str(model.device)
-    del model
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return {
-        "load_s": load_s,
-        "encode_s_per_text": per_text,
-        "encode_s_per_token": per_token,
-        "train_s_per_token": train_s / max(1.0, train_tokens),
-        "save_s": save_s,
-        "device": device,
-        "base_model": base_model,
-        "machine": machine_id(),
-        "measured_at": time.time(),
-    }
-
-
-def _encode_rates(encoder, tok, texts: list[str], cfg: EmbedConfig) -> tuple[float, float]:
-    """(seconds per text, seconds per token) of encoding: the shorter and the longer half of `texts` are timed
-    apart, so that short queries (per-batch overhead) and long documents (attention) are both priced right."""
-    by_length = sorted(texts, key=lambda t: len(tok.tokenize(t)))
-    halves = [by_length[: len(texts) // 2], by_length[len(texts) // 2 :]]
-    encoder.encode(texts[:8], batch_size=cfg.mining.batch_size)  # warm-up: first calls allocate
-    measured = []
-    for half in halves:
-        _device_sync()
-        t0 = time.perf_counter()
-        encoder.encode(half, batch_size=cfg.mining.batch_size)
-        _device_sync()
-        measured.append((time.perf_counter() - t0, len(half), sum(_lengths(tok, half, cfg.max_seq_length))))
-    (t_s, n_s, k_s), (t_l, n_l, k_l) = measured
-    total_s, tokens = t_s + t_l, max(1, k_s + k_l)
-    # t = a * texts + b * tokens through both halves; texts of one length (or noise) fall back to tokens only.
-    det = n_s * k_l - n_l * k_s
-    if det > 0:
-        a, b = (t_s * k_l - t_l * k_s) / det, (n_s * t_l - n_l * t_s) / det
-        if a >= 0 and b > 0:
-            return a, b
-    return 0.0, total_s / tokens
-
-
-def _probe_steps(
-    cfg: EmbedConfig, fmt: str, model, rows: list[list[str]], scores: list[float] | None
-) -> tuple[float, float]:
-    """(seconds, batch tokens) of PROBE_STEPS real optimizer steps of the configured loss (after a warm-up step)."""
-    import torch
-
-    from .losses import build_loss
-
-    loss_fn = build_loss(cfg, fmt, model)
-    if cfg.gradient_checkpointing:
-        model[0].auto_model.gradient_checkpointing_enable()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if "bf16" in _precision(cfg) else None
-    chunked = _chunked(cfg, str(model.device))
-    rng = random.Random(cfg.seed)
-    model.train()
-    seconds, tokens, step = 0.0, 0.0, 0
-    # A small warm-up step pays for first-call allocations; then full batches until PROBE_STEPS or PROBE_MAX_S.
-    while step <= PROBE_STEPS and (step < 2 or seconds < PROBE_MAX_S):
-        size = min(4, cfg.batch_size) if step == 0 else cfg.batch_size
-        idx = [rng.randrange(len(rows)) for _ in range(min(size, len(rows)))]
-        columns = [[rows[i][c] for i in idx] for c in range(len(rows[0]))]
-        _device_sync()
-        t0 = time.perf_counter()  # the trainer's collator tokenises every batch: part of a step's time
-        features = [_to(model, col) for col in columns]
-        labels = torch.tensor([scores[i] for i in idx], device=model.device) if scores else None
-        if amp is not None:
-            with amp:
-                value = loss_fn(features, labels)
-        else:
-            value = loss_fn(features, labels)
-        value.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        _device_sync()
-        if step:
-            seconds += time.perf_counter() - t0
-            lengths = [f["attention_mask"].sum(dim=1).tolist() for f in features]
-            tokens += sum(sum(ls) if chunked else len(ls) * max(ls) for ls in lengths)
-        step += 1
-    model.eval()
-    return seconds, tokens
-
-
-def _to(model, texts: list[str]) -> dict[str, Any]:
-    """Tokenised features on the model's device, as the trainer's collator makes them."""
-    prepare = getattr(model, "preprocess", None) or model.tokenize
-    return {k: v.to(model.device) if hasattr(v, "to") else v for k, v in prepare(texts).items()}
-
-
-def _precision(cfg: EmbedConfig) -> dict[str, bool]:
-    from .training import _precision as precision
-
-    return precision(cfg)
-
-
-def cached_probe(cfg: EmbedConfig, fmt: str) -> dict[str, Any] | None:
-    from .runs import read_json
-
-    return (read_json(Path(cfg.cache_dir) / PROBE_FILE, {}) or {}).get(_probe_key(cfg, fmt))
-
-
-def _store_probe(cfg: EmbedConfig, fmt: str, probe: dict[str, Any]) -> None:
-    from .runs import read_json, write_json
-
-    path = Path(cfg.cache_dir) / PROBE_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = read_json(path, {}) or {}
-    data[_probe_key(cfg, fmt)] = probe
-    write_json(path, data)
 
 
 def _mining_cached(cfg: EmbedConfig, base_model: str, queries: list[str], corpus: list[str]) -> tuple[bool, bool]:
@@ -305,12 +118,12 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
             run_probe(cfg, fmt, rows, random.Random(cfg.seed).sample(texts, min(len(texts), PROBE_TEXTS)), scores),
             False,
         )
-        _store_probe(cfg, fmt, probe)
+        store_probe(cfg, fmt, probe)
     probe_s = time.perf_counter() - t0
     tok = load_tokenizer(cfg.model_name)
 
     def lengths(texts: list[str]) -> list[int]:
-        return _lengths(tok, list(texts), cfg.max_seq_length)
+        return lengths_of(tok, list(texts), cfg.max_seq_length)
 
     phases = dict.fromkeys(PHASES, 0.0)
     full_eval = _eval_lengths(prep, lengths, None)
@@ -427,15 +240,6 @@ def estimate(cfg: EmbedConfig) -> dict[str, Any]:
     return estimate_for(cfg, prep, split_s=time.perf_counter() - t0)
 
 
-def fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
 def actual_phases(timing: dict[str, float]) -> dict[str, float]:
     """A finished run's metrics.json timing in the estimate's phases (its mining_s includes loading)."""
     return {
@@ -467,13 +271,13 @@ def estimate_markdown(est: dict[str, Any], actual: dict[str, float] | None = Non
     head = "| phase | estimate |" + (" actual |" if actual is not None else "")
     lines = [head, "|---|---:|" + ("---:|" if actual is not None else "")]
     for name, sec in est["phases"].items():
-        row = f"| {name.replace('_', ' ')} | {fmt_s(sec)} |"
+        row = f"| {name.replace('_', ' ')} | {format_eta(sec)} |"
         if actual is not None:
-            row += f" {fmt_s(actual[name]) if name in actual else '–'} |"
+            row += f" {format_eta(actual[name]) if name in actual else '–'} |"
         lines.append(row)
     lines.append(
-        f"| **total** | **{fmt_s(est['total_s'])}** |"
-        + (f" **{fmt_s(sum(actual.values()))}** |" if actual is not None else "")
+        f"| **total** | **{format_eta(est['total_s'])}** |"
+        + (f" **{format_eta(sum(actual.values()))}** |" if actual is not None else "")
     )
     plan, probe = est["plan"], est["probe"]
     how = "cached probe" if probe["cached"] else f"probe {probe['seconds']} s"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback
+from transformers import EarlyStoppingCallback, PrinterCallback
 
 from . import distributed
 from . import eval_schedule as schedule
@@ -24,20 +24,14 @@ from .advice import warn_after_baseline
 from .config import EmbedConfig
 from .encoding import encode_precision
 from .errors import run_message
-from .evaluation import PRIMARY, build_evaluator, evaluate, normalise_metrics
+from .evaluation import PRIMARY, evaluate
 from .events import EventWriter, read_events
 from .losses import build_loss
 from .model_card import examples_of, write_model_card
-from .models import (
-    check_output_dir,
-    load_model,
-    model_prompts,
-    resolve_model,
-    set_prompts,
-    takes_attention_mask,
-)
+from .models import check_output_dir, load_model, model_prompts, set_prompts, takes_attention_mask
 from .prepare import TRAIN_TABLE, build_table, load_and_split
 from .progress import PhaseTracker, start_phases
+from .run_evals import evaluators, final_metrics, keep_base_if_worse, metric_key, mined_with_base
 from .runs import (
     CHECKPOINTS,
     CONFIG_FILE,
@@ -50,9 +44,9 @@ from .runs import (
     list_runs,
     new_run_dir,
     stop_reason,
-    stop_requested,
     write_json,
 )
+from .train_callback import EventCallback
 
 log = logging.getLogger("core")
 STATIC_MIN_LR = 1e-3  # below this a StaticEmbedding model (trained at ~0.1-0.2) hardly moves: warn
@@ -70,64 +64,6 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return {"finished": 0, "stopped": 0}.get(self.state, 1)
-
-
-class _EventCallback(TrainerCallback):
-    """Trainer callback -> events.jsonl; also the stop switch (STOP file or signal), checked every step."""
-
-    def __init__(self, writer: EventWriter, run_dir: Path):
-        self.writer, self.run_dir = writer, run_dir
-        self.stop_event = threading.Event()
-        self.stopped = False
-        self.t0 = time.time()
-        self.step0 = 0
-        self.evals: dict[int, dict[str, float]] = {}  # step -> metrics, to reuse instead of evaluating twice
-        self.phases: PhaseTracker | None = None
-
-    def on_train_begin(self, args, state, control, **kw):
-        self.t0, self.step0 = time.time(), state.global_step
-        if self.phases:
-            self.phases.start("training", total=state.max_steps)
-
-    def on_step_end(self, args, state, control, **kw):
-        if state.global_step >= state.max_steps:
-            control.should_log = True  # the loss curve reaches the last step, whatever logging_steps is
-        # Every rank asks, and they agree, so that all of them stop at the same step.
-        if distributed.agree(self.stop_event.is_set() or stop_requested(self.run_dir), args.device):
-            self.stopped = True
-            control.should_training_stop = True
-            control.should_save = False  # the best checkpoint so far is what stop keeps
-
-    def on_log(self, args, state, control, logs=None, **kw):
-        if not logs or "loss" not in logs:
-            return
-        done = max(1, state.global_step - self.step0)
-        eta = (time.time() - self.t0) / done * max(0, state.max_steps - state.global_step)
-        self.writer.emit(
-            "train_step",
-            step=state.global_step,
-            max_steps=state.max_steps,
-            epoch=round(state.epoch or 0.0, 4),
-            loss=logs["loss"],
-            learning_rate=logs.get("learning_rate"),
-            eta_s=round(eta, 1),
-        )
-        if self.phases:
-            self.phases.update("training", state.global_step, state.max_steps, eta)
-
-    def on_evaluate(self, args, state, control, metrics=None, **kw):
-        self.evals[state.global_step] = normalise_metrics(metrics or {})
-        self.writer.emit(
-            "eval",
-            step=state.global_step,
-            epoch=round(state.epoch or 0.0, 4),
-            metrics=self.evals[state.global_step],
-            partial=True,
-        )
-
-    def on_save(self, args, state, control, **kw):
-        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        self.writer.emit("checkpoint", step=state.global_step, path=str(path), best=state.best_model_checkpoint)
 
 
 def _precision(cfg: EmbedConfig) -> dict[str, bool]:
@@ -199,7 +135,7 @@ def train(
         write_json(run_dir / PID_FILE, os.getpid())
     writer = EventWriter(run_dir / EVENTS_FILE) if main else distributed.NullWriter()
     handler = _file_logging(run_dir / LOG_FILE) if main else logging.NullHandler()
-    callback = _EventCallback(writer, run_dir)
+    callback = EventCallback(writer, run_dir)
     if stop_event is not None:
         callback.stop_event = stop_event
     try:
@@ -219,29 +155,50 @@ def train(
 
 
 def _train(
-    cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: _EventCallback, resume_ckpt: str | None
+    cfg: EmbedConfig, run_dir: Path, writer: EventWriter, callback: EventCallback, resume_ckpt: str | None
 ) -> RunResult:
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
-
-    t_start = time.time()
+    """The phases of a run: load, prepare (split, mine, baseline), train, final metrics, save."""
+    times = {"start": time.time()}
     device = distributed.init_process_group()
     on_gpu = device is not None and device.type == "cuda"  # each rank on its own GPU
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length, device=str(device) if on_gpu else None)
     prompts = set_prompts(model, model_prompts(model, cfg.prompts))  # saved with the model: encode_query works
     # Once per run, on rank 0, with the encoding spread over every rank; the others receive the result.
-    prep, before, t_mined, estimate = distributed.on_rank0(
-        lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt, prompts, t_start), model
+    prep, before, times["mined"], estimate = distributed.on_rank0(
+        lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt, prompts, times["start"]), model
     )
     phases = callback.phases = PhaseTracker(writer, estimate)  # other ranks' writer writes nothing
-    t_before = time.time()
-    primary = PRIMARY[prep.fmt]
-    final_eval, step_eval = _evaluators(cfg, prep, prompts)
-    world = distributed.world_size()
-
+    times["before"] = time.time()
+    final_eval, step_eval = evaluators(cfg, prep, prompts)
     if cfg.report_to == "tensorboard":
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")  # transformers 5 reads it from here
+    try:
+        trainer = _build_trainer(cfg, run_dir, prep, model, prompts, callback, step_eval)
+        times["train0"] = time.time()
+        trainer.train(resume_from_checkpoint=resume_ckpt)
+    finally:
+        os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+    times["trained"] = time.time()
+    phases.end("training", total=trainer.state.max_steps)
+    phases.start("final_evaluation")
+    state = "stopped" if callback.stopped else "finished"
+    after, measured = final_metrics(cfg, prep, trainer, callback, model, final_eval, run_dir, state)
+    if not distributed.is_main():
+        return RunResult(run_dir, state)  # rank 0 decides what to keep and writes it
+    if state == "finished" or measured:
+        writer.emit(
+            "eval", step=trainer.state.global_step, epoch=round(trainer.state.epoch or 0, 4), metrics=after, final=True
+        )
+    return _finish(cfg, run_dir, writer, phases, prep, trainer, model, prompts, (before, after), state, times)
+
+
+def _build_trainer(cfg: EmbedConfig, run_dir: Path, prep, model, prompts: dict[str, str], callback, step_eval):
+    """The trainer over the training table, with the evaluation/checkpoint schedule the data's size pays for."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+
     train_ds = Dataset.from_pandas(prep.table, preserve_index=False)
+    world = distributed.world_size()
     steps_per_epoch = max(1, len(train_ds) // (cfg.batch_size * world))  # each step takes one batch per rank
     eval_steps = schedule.eval_steps(cfg, steps_per_epoch, len(train_ds.column_names), schedule.eval_texts(step_eval))
     has_eval = step_eval is not None and eval_steps is not None
@@ -260,47 +217,27 @@ def _train(
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to events.jsonl; the CLI prints from there
-    t_train0 = time.time()
-    try:
-        trainer.train(resume_from_checkpoint=resume_ckpt)
-    finally:
-        os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
-    t_trained = time.time()
-    phases.end("training", total=trainer.state.max_steps)
-    phases.start("final_evaluation")
-    samples = len(train_ds) * cfg.num_epochs
-    state = "stopped" if callback.stopped else "finished"
+    return trainer
 
-    after, measured = _final_metrics(cfg, prep, trainer, callback, model, final_eval, run_dir, state)
-    if not distributed.is_main():
-        return RunResult(run_dir, state)  # rank 0 decides what to keep and writes it
-    if state == "finished" or measured:
-        writer.emit(
-            "eval", step=trainer.state.global_step, epoch=round(trainer.state.epoch or 0, 4), metrics=after, final=True
-        )
+
+def _finish(cfg, run_dir: Path, writer, phases, prep, trainer, model, prompts, scores, state, times) -> RunResult:
+    """Timing and metrics.json, the base model kept when training made it worse, the model saved, the last event.
+    `scores` = (metrics before, metrics after training)."""
+    before, after = scores
+    now, trained = time.time(), times["trained"] - times["train0"]
     timing = {
-        "mining_s": round(t_mined - t_start, 2),
-        "baseline_eval_s": round(t_before - t_mined, 2),
-        "train_s": round(t_trained - t_train0, 2),
-        "final_eval_s": round(time.time() - t_trained, 2),
-        "total_s": round(time.time() - t_start, 2),
-        "train_samples_per_s": round(samples / max(1e-9, t_trained - t_train0), 2),
+        "mining_s": round(times["mined"] - times["start"], 2),
+        "baseline_eval_s": round(times["before"] - times["mined"], 2),
+        "train_s": round(trained, 2),
+        "final_eval_s": round(now - times["trained"], 2),
+        "total_s": round(now - times["start"], 2),
+        "train_samples_per_s": round(len(prep.table) * cfg.num_epochs / max(1e-9, trained), 2),
     }
+    primary = PRIMARY[prep.fmt]
     message = stop_reason(run_dir) if state == "stopped" else None
-    if (
-        state == "finished"
-        and cfg.evaluation.save_best_model
-        and primary in before
-        and after.get(primary, float("-inf")) < before[primary]
-    ):
-        # "Best model" counts step 0: a run that only made retrieval worse must not replace a good model with a
-        # worse one. Both figures come from the same full evaluation, so the comparison is fair.
-        model, after = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length), dict(before)
-        set_prompts(model, prompts)
-        message = (
-            f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
-            "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings."
-        )
+    kept = keep_base_if_worse(cfg, primary, before, after, prompts) if state == "finished" else None
+    if kept:
+        model, after, message = kept
     best = trainer.state.best_model_checkpoint
     metrics = {
         "primary": primary,
@@ -309,7 +246,7 @@ def _train(
         "best_checkpoint": Path(best).name if best else None,
         "steps": trainer.state.global_step,
         "timing": timing,
-        "kept_base_model": message is not None,
+        "kept_base_model": kept is not None,
         "warnings": [e["message"] for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "warning"],
     }
     write_json(run_dir / METRICS_FILE, metrics)
@@ -317,12 +254,13 @@ def _train(
     phases.start("saving")
     model_dir = _save_model(model, cfg, run_dir, prep, metrics)
     phases.end("saving")
+    step = trainer.state.global_step
     writer.emit(
         state,
         model_dir=model_dir,
         metrics=after,
         before=before,
-        step=trainer.state.global_step,
+        step=step,
         timing=timing,
         run_dir=str(run_dir),
         message=message,
@@ -366,7 +304,7 @@ def _training_args(
         save_steps=save_steps,
         save_total_limit=2 if has_eval else 1,
         load_best_model_at_end=has_eval and cfg.evaluation.save_best_model,
-        metric_for_best_model=f"eval_{_metric_key(step_eval, primary)}" if has_eval else None,
+        metric_for_best_model=f"eval_{metric_key(step_eval, primary)}" if has_eval else None,
         greater_is_better=True,
         logging_steps=cfg.logging_steps,
         logging_first_step=True,
@@ -377,31 +315,6 @@ def _training_args(
         **distributed.training_args(),
         **_precision(cfg),
     )
-
-
-def _final_metrics(
-    cfg: EmbedConfig, prep, trainer, callback: _EventCallback, model, final_eval, run_dir: Path, state: str
-) -> tuple[dict[str, float], bool]:
-    """(metrics after training, whether they were measured now): the last full evaluation of the kept checkpoint
-    when the trainer already ran it, else a final evaluation, else (a run stopped after evaluating) the last one."""
-    # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early.
-    bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
-    after = None if bounded else _known_final_metrics(trainer.state, callback, trainer.args.load_best_model_at_end)
-    measured = after is None and (state == "finished" or not callback.evals)
-    if measured:  # a run stopped before any evaluation is measured too
-        phases = callback.phases
-        after = distributed.on_rank0(
-            lambda: evaluate(
-                model,
-                final_eval,
-                precision=cfg.encode_precision,
-                progress=(lambda done, total: phases.update("final_evaluation", done, total)) if phases else None,
-            ),
-            model,
-        )
-    elif after is None:
-        after = _last_metrics(run_dir)
-    return after, measured
 
 
 def column_prompts(columns: list[str], prompts: dict[str, str]) -> dict[str, str]:
@@ -458,11 +371,11 @@ def _prepare(
     t_mined = time.time()
     if resume_ckpt is None:
         # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
-        known = prep.mining.corpus_embeddings if prep.mining and _mined_with_base(cfg) else None
+        known = prep.mining.corpus_embeddings if prep.mining and mined_with_base(cfg) else None
         phases.start("baseline")
         before = evaluate(
             model,
-            _evaluators(cfg, prep, prompts)[0],
+            evaluators(cfg, prep, prompts)[0],
             known,
             cfg.encode_precision,
             lambda done, total: phases.update("baseline", done, total),
@@ -475,46 +388,6 @@ def _prepare(
     if prep.mining:
         prep.mining.corpus_embeddings = None  # used; not worth keeping (nor sending to the other ranks)
     return prep, before, t_mined, phases.estimate
-
-
-def _evaluators(cfg: EmbedConfig, prep, prompts: dict[str, str]) -> tuple[Any, Any]:
-    """(final evaluator on the whole corpus, evaluator during training on at most max_corpus_size documents)."""
-    ev_batch = cfg.mining.batch_size  # one encoding batch size for mining and evaluations (the probe measures it)
-    final_eval = build_evaluator(prep.test, prep.fmt, prep.corpus, batch_size=ev_batch, seed=cfg.seed, prompts=prompts)
-    step_eval = build_evaluator(
-        prep.test,
-        prep.fmt,
-        prep.corpus,
-        batch_size=ev_batch,
-        max_corpus_size=cfg.evaluation.max_corpus_size,
-        seed=cfg.seed,
-        prompts=prompts,
-    )
-    return final_eval, step_eval
-
-
-def _mined_with_base(cfg: EmbedConfig) -> bool:
-    return resolve_model(cfg.mining_model_name or cfg.model_name) == resolve_model(cfg.model_name)
-
-
-def _metric_key(evaluator, primary: str) -> str:
-    name = getattr(evaluator, "primary_metric", None)
-    if name:
-        return name
-    return f"test_cosine_{primary}" if primary != "spearman" else "test_spearman_cosine"
-
-
-def _known_final_metrics(state, callback: _EventCallback, loaded_best: bool) -> dict | None:
-    """Metrics of the model now in memory when an evaluation during training (on the full corpus) measured it."""
-    step = state.global_step
-    if loaded_best and state.best_model_checkpoint:
-        step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[1])
-    return callback.evals.get(step)
-
-
-def _last_metrics(run_dir: Path) -> dict[str, float]:
-    evals = [e for e in read_events(run_dir / EVENTS_FILE)[0] if e["type"] == "eval"]
-    return evals[-1]["metrics"] if evals else {}
 
 
 def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str, Any]) -> str:

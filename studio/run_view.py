@@ -8,8 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from core.estimate import fmt_s
-from core.progress import LABELS, PHASES, phase_times
+from core.progress import LABELS, PHASES, format_eta, phase_times
 
 SHOWN_METRICS = ("ndcg@10", "mrr@10", "accuracy@1", "spearman", "triplet_accuracy")
 
@@ -31,16 +30,16 @@ def event_line(e: dict[str, Any]) -> str | None:
         p = e.get("phases") or {}
         return (
             "estimate: "
-            + fmt_s(e.get("total_s"))
+            + format_eta(e.get("total_s"))
             + " ("
-            + ", ".join(f"{LABELS.get(k, k)} {fmt_s(v)}" for k, v in p.items() if v)
+            + ", ".join(f"{LABELS.get(k, k)} {format_eta(v)}" for k, v in p.items() if v)
             + ")"
         )
     if t == "phase":
         if e.get("done") == 0:
             return f"{LABELS.get(e['phase'], e['phase'])} …"
         if e.get("elapsed_s") is not None:
-            return f"{LABELS.get(e['phase'], e['phase'])} done in {fmt_s(e['elapsed_s'])}"
+            return f"{LABELS.get(e['phase'], e['phase'])} done in {format_eta(e['elapsed_s'])}"
         return None
     if t == "mining_done":
         s = e.get("stats") or {}
@@ -51,7 +50,7 @@ def event_line(e: dict[str, Any]) -> str | None:
     if t == "train_step":
         return (
             f"step {e['step']}/{e.get('max_steps')} · epoch {e.get('epoch', 0):.2f} · loss {e.get('loss') or 0:.4f}"
-            f" · ETA {fmt_s(e.get('eta_s'))}"
+            f" · ETA {format_eta(e.get('eta_s'))}"
         )
     if t == "eval":
         label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e.get('step')}"
@@ -91,10 +90,12 @@ def estimate_vs_actual(events: list[dict[str, Any]]) -> str:
     for name in PHASES:
         if name in guess or name in actual:
             rows.append(
-                f"| {LABELS.get(name, name)} | {fmt_s(guess.get(name))} | "
-                f"{fmt_s(actual.get(name)) if name in actual else '–'} |"
+                f"| {LABELS.get(name, name)} | {format_eta(guess.get(name))} | "
+                f"{format_eta(actual.get(name)) if name in actual else '–'} |"
             )
-    rows.append(f"| **total** | **{fmt_s((est or {}).get('total_s'))}** | **{fmt_s(sum(actual.values()))}** |")
+    rows.append(
+        f"| **total** | **{format_eta((est or {}).get('total_s'))}** | **{format_eta(sum(actual.values()))}** |"
+    )
     note = "" if est else "\n\n*No estimate for this run: press **Estimate time** before Start to measure one.*"
     return "\n".join(rows) + note
 
