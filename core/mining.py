@@ -203,42 +203,31 @@ def mine(
     if progress:
         progress("mined", 1.0)
 
-    # labeled-list rows: positive = [positive, neg_1, ...], scores = [pos_score, neg_1_score, ...]
-    found: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
-    for q, texts, scores in zip(mined["query"], mined["positive"], mined["scores"]):
-        found.setdefault((q, texts[0]), [(n, scores[0], s) for n, s in zip(texts[1:], scores[1:])])
-    rows, negatives, n_excluded = [], [], 0
-    for q, p in zip(queries, positives):
-        kept = []
-        for n, ps, ns in found.get((q, p), []):
-            if (q, n) in exclusions:
-                n_excluded += 1
-                continue
-            if len(kept) < cfg.num_negatives:
-                kept.append((n, ps, ns))
-        negatives.append([n for n, _, _ in kept])
-        for rank, (n, ps, ns) in enumerate(kept):
-            rows.append(
-                {
-                    "query": q,
-                    "positive": p,
-                    "negative": n,
-                    "rank": rank,
-                    "positive_score": ps,
-                    "negative_score": ns,
-                    "gap": ps - ns,
-                    "suspected_false_negative": is_within_margin(ps, ns, cfg) or near_duplicate(n, p),
-                }
-            )
-    table = pd.DataFrame(
-        rows,
-        columns=MINED_COLUMNS,
-    )
+    table, negatives, n_excluded = _kept_rows(mined, queries, positives, exclusions, cfg)
     stats = _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra))
     library_corpus = list(dict.fromkeys(extra + list(positives)))  # the order mine_hard_negatives encodes in
     return MiningResult(
         table, stats, negatives, _cached_corpus_embeddings(cache_dir, model, library_corpus, corpus_prompt)
     )
+
+
+def _kept_rows(mined, queries: list[str], positives: list[str], exclusions: set[tuple[str, str]], cfg: MiningConfig):
+    """(one row per kept negative with its scores, the kept negatives per input row, negatives excluded): the
+    library's labeled-list output (positive = [positive, neg_1, ...], scores = [pos_score, neg_1_score, ...]) in
+    input order, without excluded (query, negative) pairs, at most `cfg.num_negatives` per row."""
+    found: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
+    for q, texts, scores in zip(mined["query"], mined["positive"], mined["scores"]):
+        found.setdefault((q, texts[0]), [(n, scores[0], s) for n, s in zip(texts[1:], scores[1:])])
+    rows, negatives, n_excluded = [], [], 0
+    for q, p in zip(queries, positives):
+        candidates = found.get((q, p), [])
+        kept = [(n, ps, ns) for n, ps, ns in candidates if (q, n) not in exclusions][: cfg.num_negatives]
+        n_excluded += sum((q, n) in exclusions for n, _, _ in candidates)
+        negatives.append([n for n, _, _ in kept])
+        for rank, (n, ps, ns) in enumerate(kept):
+            suspect = is_within_margin(ps, ns, cfg) or near_duplicate(n, p)
+            rows.append((q, p, n, rank, ps, ns, ps - ns, suspect))
+    return pd.DataFrame(rows, columns=MINED_COLUMNS), negatives, n_excluded
 
 
 def _summary(values: pd.Series) -> dict[str, float]:

@@ -370,24 +370,30 @@ def _prepare(
         phases.end("mining")
     t_mined = time.time()
     if resume_ckpt is None:
-        # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
-        known = prep.mining.corpus_embeddings if prep.mining and mined_with_base(cfg) else None
-        phases.start("baseline")
-        before = evaluate(
-            model,
-            evaluators(cfg, prep, prompts)[0],
-            known,
-            cfg.encode_precision,
-            lambda done, total: phases.update("baseline", done, total),
-        )
-        phases.end("baseline")
-        writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
-        warn_after_baseline(writer, prep, before, PRIMARY[prep.fmt])
+        before = _baseline(cfg, prep, writer, phases, model, prompts)
     else:
         before = next((e["metrics"] for e in read_events(run_dir / EVENTS_FILE)[0] if e.get("baseline")), {})
     if prep.mining:
         prep.mining.corpus_embeddings = None  # used; not worth keeping (nor sending to the other ranks)
     return prep, before, t_mined, phases.estimate
+
+
+def _baseline(cfg: EmbedConfig, prep, writer: EventWriter, phases: PhaseTracker, model, prompts) -> dict[str, float]:
+    """The base model's metrics on the test split (step 0 of the curves), with a warning when they leave no room."""
+    # Encode once: when the base model mined, its corpus embeddings serve the baseline evaluation too.
+    known = prep.mining.corpus_embeddings if prep.mining and mined_with_base(cfg) else None
+    phases.start("baseline")
+    before = evaluate(
+        model,
+        evaluators(cfg, prep, prompts)[0],
+        known,
+        cfg.encode_precision,
+        lambda done, total: phases.update("baseline", done, total),
+    )
+    phases.end("baseline")
+    writer.emit("eval", step=0, epoch=0.0, metrics=before, baseline=True)
+    warn_after_baseline(writer, prep, before, PRIMARY[prep.fmt])
+    return before
 
 
 def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str, Any]) -> str:
