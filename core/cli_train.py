@@ -33,69 +33,85 @@ def _encode_line(e: dict) -> str:
     )
 
 
+def _event_text(e: dict, run_dir: Path, selected: list[str] | None) -> str | None:
+    """What the CLI prints for one event (progress lines aside), or None."""
+    from .evaluation import shown_metrics
+
+    t = e["type"]
+    if t == "run_started":
+        d = e.get("data") or {}
+        procs = f" x {e['world_size']} processes" if (e.get("world_size") or 1) > 1 else ""
+        lines = [
+            f"run {run_dir}  device={e.get('device')}{procs}  data={d.get('path')} ({d.get('format')}, "
+            f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})"
+        ]
+        return "\n".join(lines + [f"  warning: {w}" for w in d.get("warnings", [])])
+    if t == "mining_done":
+        s = e["stats"]
+        return (
+            f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
+            f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
+            f"rows short of negatives {s['rows_without_enough_negatives']}"
+        )
+    if t == "eval":
+        m = e["metrics"]
+        label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e['step']}"
+        return f"eval ({label}): " + ", ".join(f"{k} {m[k]:.4f}" for k in shown_metrics(selected, m))
+    if t == "estimate":
+        phases = (e.get("phases") or {}).items()
+        return (
+            f"estimate on this machine: {_fmt_eta(e.get('total_s'))} ("
+            + ", ".join(f"{k.replace('_', ' ')} {_fmt_eta(v)}" for k, v in phases if v)
+            + ")"
+        )
+    if t == "warning":
+        return f"warning: {e.get('message')}"
+    if t in ("finished", "stopped"):
+        return f"{t}: model saved to {e.get('model_dir')}" + (f"\nnote: {e['message']}" if e.get("message") else "")
+    if t == "failed":
+        return f"failed: {e.get('message')}"
+    return None
+
+
+def _progress_text(e: dict, seen: dict[str, int], tty: bool) -> str | None:
+    """A training step or an encode's texts done; off a terminal an encode prints a line per quarter."""
+    if e["type"] == "train_step":
+        return (
+            f"{_bar(e['step'], e['max_steps'])} step {e['step']}/{e['max_steps']} epoch {e['epoch']:.2f} "
+            f"loss {e['loss']:.4f} ETA {_fmt_eta(e.get('eta_s'))}"
+        )
+    if e["type"] != "phase" or e["phase"] == "training" or (e.get("total") or 1) <= 1:
+        return None
+    quarter = e["done"] * 4 // e["total"]
+    if not tty and quarter <= seen.get(e["phase"], -1):
+        return None
+    seen[e["phase"]] = quarter
+    return _encode_line(e)
+
+
 def _follow(run_dir: Path, done: threading.Event) -> None:
     """Print the run's events as they arrive: the CLI is one more reader of events.jsonl, like the studio."""
-    from .evaluation import shown_metrics
     from .events import read_events
 
     offset, tty, selected = 0, sys.stdout.isatty(), None
-    seen: dict[str, int] = {}  # phase -> last quarter printed (off a terminal, a line per quarter)
+    seen: dict[str, int] = {}  # phase -> last quarter printed
+    on_line = False  # a progress line is open on the terminal
     # Bound now: mining redirects sys.stdout (process-wide) to parse the library's log while this thread prints.
     say = functools.partial(print, file=sys.stdout)
     while True:
         finished = done.is_set()
         events, offset = read_events(run_dir / "events.jsonl", offset)
         for e in events:
-            t = e["type"]
-            if t == "run_started":
+            if e["type"] == "run_started":
                 selected = ((e.get("config") or {}).get("evaluation") or {}).get("metrics")
-                d = e.get("data") or {}
-                procs = f" x {e['world_size']} processes" if (e.get("world_size") or 1) > 1 else ""
-                say(
-                    f"run {run_dir}  device={e.get('device')}{procs}  data={d.get('path')} ({d.get('format')}, "
-                    f"{d.get('train_rows')} train / {d.get('test_rows')} test, corpus {d.get('corpus_size')})"
-                )
-                for w in d.get("warnings", []):
-                    say(f"  warning: {w}")
-            elif t == "mining_done":
-                s = e["stats"]
-                say(
-                    ("\n" if tty else "") + f"mined {s['negatives']} negatives for {s['rows']} rows; skipped by margin "
-                    f"{s['skipped_by_margin']}; suspected false negatives {s['suspected_false_negatives']}; "
-                    f"rows short of negatives {s['rows_without_enough_negatives']}"
-                )
-            elif t == "train_step":
-                line = (
-                    f"{_bar(e['step'], e['max_steps'])} step {e['step']}/{e['max_steps']} epoch {e['epoch']:.2f} "
-                    f"loss {e['loss']:.4f} ETA {_fmt_eta(e.get('eta_s'))}"
-                )
-                say(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
-            elif t == "eval":
-                m = e["metrics"]
-                label = "baseline" if e.get("baseline") else "final" if e.get("final") else f"step {e['step']}"
-                shown = ", ".join(f"{k} {m[k]:.4f}" for k in shown_metrics(selected, m))
-                say(("\n" if tty else "") + f"eval ({label}): {shown}")
-            elif t == "estimate":
-                say(
-                    f"estimate on this machine: {_fmt_eta(e.get('total_s'))} ("
-                    + ", ".join(f"{k.replace('_', ' ')} {_fmt_eta(v)}" for k, v in (e.get("phases") or {}).items() if v)
-                    + ")"
-                )
-            elif t == "warning":
-                say(("\n" if tty else "") + f"warning: {e.get('message')}")
-            elif t == "checkpoint":
-                pass
-            elif t == "phase" and e["phase"] != "training" and (e.get("total") or 1) > 1:
-                line = _encode_line(e)  # an encode's texts done, on one line that updates on a terminal
-                if tty or e["done"] in (0, e["total"]) or e["done"] * 4 // e["total"] > seen.get(e["phase"], -1):
-                    seen[e["phase"]] = e["done"] * 4 // e["total"]
-                    say(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
-            elif t in ("finished", "stopped"):
-                say(f"\n{t}: model saved to {e.get('model_dir')}")
-                if e.get("message"):
-                    say(f"note: {e['message']}")
-            elif t == "failed":
-                say(f"\nfailed: {e.get('message')}")
+            progress = _progress_text(e, seen, tty)
+            text = None if progress else _event_text(e, run_dir, selected)
+            if progress and tty:
+                say("\r" + progress, end="", flush=True)
+                on_line = True
+            elif progress or text:
+                say(("\n" if on_line else "") + (progress or text), flush=True)
+                on_line = False
         if finished:
             return
         time.sleep(0.3)
