@@ -160,6 +160,27 @@ def score_value(value: Any, from_text: bool) -> tuple[float | None, str | None]:
     return number, None
 
 
+def _columns_of(keymaps, header: list[str] | None, header_line: int | None, forced: str | None, errors: IssueList):
+    """The column names (an alias set) the file uses, or None with the error added: for a table its header decides;
+    for JSON the column set most records use (the odd records out are reported row by row)."""
+    if header is not None:
+        alias = match_alias({h.strip().lower() for h in header}, forced)
+        if alias is None:
+            keys = {h.strip().lower() for h in header}
+            what = f"missing column(s) for format '{forced}'" if forced else "cannot detect the format"
+            cols = ", ".join(f"'{h}'" for h in header)
+            errors.add(f"{what} from the header columns {cols}: {closest(keys, forced)}", header_line)
+        return alias
+    votes = Counter(a for a in (match_alias(set(m), forced) for m in keymaps) if a is not None)
+    if not votes:
+        keys = set().union(*keymaps) if keymaps else set()
+        found = ", ".join(f"'{k}'" for k in sorted(keys)) or "none"
+        what = f"no record has the fields of format '{forced}'" if forced else "cannot detect the format"
+        errors.add(f"{what} (fields found: {found}): {closest(keys, forced)}")
+        return None
+    return votes.most_common(1)[0][0]
+
+
 def check_records(
     records: list[tuple[int, dict[str, Any]]],
     header: list[str] | None,
@@ -170,23 +191,9 @@ def check_records(
 ) -> tuple[str | None, pd.DataFrame, list[Issue]]:
     """Detect the format and check every record. Returns (format, valid rows as a canonical frame, warnings)."""
     keymaps = [{k.strip().lower(): k for k in reversed(list(rec))} for _, rec in records]  # first spelling wins
-    if header is not None:  # tabular: one header decides for every row
-        alias = match_alias({h.strip().lower() for h in header}, forced)
-        if alias is None:
-            keys = {h.strip().lower() for h in header}
-            what = f"missing column(s) for format '{forced}'" if forced else "cannot detect the format"
-            cols = ", ".join(f"'{h}'" for h in header)
-            errors.add(f"{what} from the header columns {cols}: {closest(keys, forced)}", header_line)
-            return None, pd.DataFrame(), []
-    else:  # JSON: the column set most records use decides; the odd ones out are reported
-        votes = Counter(a for a in (match_alias(set(m), forced) for m in keymaps) if a is not None)
-        if not votes:
-            keys = set().union(*keymaps) if keymaps else set()
-            found = ", ".join(f"'{k}'" for k in sorted(keys)) or "none"
-            what = f"no record has the fields of format '{forced}'" if forced else "cannot detect the format"
-            errors.add(f"{what} (fields found: {found}): {closest(keys, forced)}")
-            return None, pd.DataFrame(), []
-        alias = votes.most_common(1)[0][0]
+    alias = _columns_of(keymaps, header, header_line, forced, errors)
+    if alias is None:
+        return None, pd.DataFrame(), []
     fmt = next(f for f, sets in ALIASES.items() if alias in sets)
     canon = COLUMNS[fmt]
     rows: list[list[Any]] = []

@@ -99,6 +99,15 @@ def _eval_lengths(prep, lengths, bounded_to: int | None) -> list[int]:
     return out
 
 
+def _measure(cfg: EmbedConfig, prep, columns: int) -> dict[str, Any]:
+    """Run the probe on real rows and texts of this data, and cache it."""
+    rows, scores = _probe_rows(prep, cfg, columns)
+    texts = [t for row in rows for t in row]
+    probe = run_probe(cfg, prep.fmt, rows, random.Random(cfg.seed).sample(texts, min(len(texts), PROBE_TEXTS)), scores)
+    store_probe(cfg, prep.fmt, probe)
+    return probe
+
+
 def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool = False) -> dict[str, Any] | None:
     """Seconds per phase for this prepared data (`prepare.split_data`) and config, on this machine. With
     `cached_only`, None unless the probe for this model, machine and batch shape is cached."""
@@ -112,13 +121,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     if probe is None and cached_only:
         return None
     if probe is None:
-        rows, scores = _probe_rows(prep, cfg, columns)
-        texts = [t for row in rows for t in row]
-        probe, cached = (
-            run_probe(cfg, fmt, rows, random.Random(cfg.seed).sample(texts, min(len(texts), PROBE_TEXTS)), scores),
-            False,
-        )
-        store_probe(cfg, fmt, probe)
+        probe, cached = _measure(cfg, prep, columns), False
     probe_s = time.perf_counter() - t0
     tok = load_tokenizer(cfg.model_name)
 

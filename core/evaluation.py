@@ -40,6 +40,16 @@ def ir_data(test: pd.DataFrame, fmt: str, corpus: list[str]) -> tuple[dict, dict
     return {v: k for k, v in q_id.items()}, {v: k for k, v in doc_id.items()}, relevant
 
 
+def _bounded(docs: dict[str, str], relevant: dict, max_size: int | None, seed: int) -> dict[str, str]:
+    """At most `max_size` documents: every relevant one, then a seeded sample of the others."""
+    if not max_size or len(docs) <= max_size:
+        return docs
+    needed = {d for ids in relevant.values() for d in ids}
+    others = [d for d in docs if d not in needed]
+    keep = needed | set(random.Random(seed).sample(others, max(0, min(len(others), max_size - len(needed)))))
+    return {d: t for d, t in docs.items() if d in keep}
+
+
 def build_evaluator(
     test: pd.DataFrame,
     fmt: str,
@@ -73,11 +83,7 @@ def build_evaluator(
             write_csv=False,
         )
     queries, docs, relevant = ir_data(test, fmt, corpus)
-    if max_corpus_size and len(docs) > max_corpus_size:
-        needed = {d for ids in relevant.values() for d in ids}
-        others = [d for d in docs if d not in needed]
-        keep = needed | set(random.Random(seed).sample(others, max(0, min(len(others), max_corpus_size - len(needed)))))
-        docs = {d: t for d, t in docs.items() if d in keep}
+    docs = _bounded(docs, relevant, max_corpus_size, seed)
     ir = InformationRetrievalEvaluator(
         queries,
         docs,

@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,12 @@ def margin_kwargs(cfg: MiningConfig) -> dict[str, Any]:
     return {"absolute_margin" if cfg.margin_type == "absolute" else "relative_margin": cfg.margin}
 
 
+def _settings(cfg: MiningConfig) -> dict[str, Any]:
+    """The `mining:` block as mine_hard_negatives' arguments."""
+    keys = ("range_min", "range_max", "max_score", "min_score", "sampling_strategy", "batch_size")
+    return {k: getattr(cfg, k) for k in keys} | margin_kwargs(cfg)
+
+
 def is_within_margin(pos: float, neg: float, cfg: MiningConfig) -> bool:
     if cfg.margin is None:
         return neg >= pos - FLAG_MARGIN
@@ -162,13 +169,9 @@ def mine(
     from sentence_transformers.util import mine_hard_negatives
 
     exclusions = load_exclusions(cfg.exclude_path)
-    excluded_per_query: dict[str, int] = {}
-    for q, _ in exclusions:
-        excluded_per_query[q] = excluded_per_query.get(q, 0) + 1
     # Ask for extra candidates so excluded negatives can be replaced by the next ones.
-    n_ask = cfg.num_negatives + max(excluded_per_query.values(), default=0)
-    window = cfg.range_max - cfg.range_min
-    n_ask = max(1, min(n_ask, window))
+    most_excluded = max(Counter(q for q, _ in exclusions).values(), default=0)
+    n_ask = max(1, min(cfg.num_negatives + most_excluded, cfg.range_max - cfg.range_min))
 
     extra = [t for t in dict.fromkeys(corpus or []) if t not in set(positives)]
     if progress:
@@ -182,22 +185,16 @@ def mine(
             anchor_column_name="query",
             positive_column_name="positive",
             corpus=extra or None,
-            range_min=cfg.range_min,
-            range_max=cfg.range_max,
-            max_score=cfg.max_score,
-            min_score=cfg.min_score,
             num_negatives=n_ask,
-            sampling_strategy=cfg.sampling_strategy,
             output_format="labeled-list",
             output_scores=True,
-            batch_size=cfg.batch_size,
             use_faiss=_faiss_available(),
             use_multi_process=local_devices() or False,  # a single process on several GPUs encodes on all of them
             cache_folder=cache_dir,
             verbose=True,
             query_prompt=query_prompt,
             corpus_prompt=corpus_prompt,
-            **margin_kwargs(cfg),
+            **_settings(cfg),
         )
     log = out.getvalue()
     if progress:

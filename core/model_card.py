@@ -53,6 +53,21 @@ def _short(text: str) -> str:
     return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1].rstrip() + "…"
 
 
+def _loss_text(cfg: EmbedConfig, fmt: str | None) -> str:
+    loss = cfg.loss if cfg.loss != "auto" else LOSS_CLASSES[loss_kind(cfg, fmt)]
+    return f"MatryoshkaLoss over {loss} (dims {cfg.matryoshka_dims})" if cfg.matryoshka_dims else loss
+
+
+def _prompt_line(prompts: dict[str, str]) -> str:
+    if not prompts:
+        return ""
+    return (
+        "\nPrompts (saved with the model; `model.encode_query` / `model.encode_document` apply them): "
+        + ", ".join(f"{k} `{v}`" for k, v in prompts.items())
+        + ".\n"
+    )
+
+
 def write_model_card(
     model_dir: str | Path,
     cfg: EmbedConfig,
@@ -68,21 +83,10 @@ def write_model_card(
         "base_model": base,
     }
     fmt = data.get("format")
-    loss = cfg.loss if cfg.loss != "auto" else LOSS_CLASSES[loss_kind(cfg, fmt)]
-    if cfg.matryoshka_dims:
-        loss = f"MatryoshkaLoss over {loss} (dims {cfg.matryoshka_dims})"
+    loss = _loss_text(cfg, fmt)
     mined = fmt != "scored" and cfg.mining.enabled and cfg.mining.num_negatives > 0
     timing = metrics.get("timing", {})
-    prompts = _saved_prompts(model_dir)
-    prompt_line = (
-        (
-            "\nPrompts (saved with the model; `model.encode_query` / `model.encode_document` apply them): "
-            + ", ".join(f"{k} `{v}`" for k, v in prompts.items())
-            + ".\n"
-        )
-        if prompts
-        else ""
-    )
+    prompt_line = _prompt_line(_saved_prompts(model_dir))
     texts = (
         examples
         if examples and len(examples) >= 2
