@@ -136,9 +136,11 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     eval_s = encode_cost(probe, _eval_lengths(prep, lengths, cfg.evaluation.max_corpus_size))
     save_every = plan["eval_steps"] or every(plan["steps"], EVALS_PER_RUN)
     plan["checkpoints"] = plan["steps"] // save_every
-    # One step more: the trainer's set-up and its first step's allocations cost about one step.
+    # Batches cost by their rows: a last partial batch of a few rows costs a few rows (on a 3-step run, charging it
+    # as a full step and one more for set-up doubled the estimate; make bench, memory preset).
+    full_batches = len(prep.train) * cfg.num_epochs / cfg.batch_size
     phases["training"] = (
-        (plan["steps"] + 1) * step_s + plan["evaluations"] * eval_s + plan["checkpoints"] * 3 * probe["save_s"]
+        full_batches * step_s + plan["evaluations"] * eval_s + plan["checkpoints"] * 3 * probe["save_s"]
     )  # a checkpoint holds the optimizer too
     bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
     known = plan["evaluations"] > 0 and not bounded and cfg.evaluation.save_best_model
