@@ -14,6 +14,7 @@ from sentence_transformers import SentenceTransformer
 
 from core import compare as cmp
 from core.config import load_config
+from core.encoding import inference_model
 from core.evaluation import build_evaluator, evaluate
 from core.models import bundled_model_path, load_model, model_choices, model_dim, model_prompts
 from core.prepare import split_data
@@ -118,7 +119,8 @@ def test_a_model_saved_with_prompts_trains_mines_and_saves_with_them(tmp_path, d
 
     row = pd.read_parquet(Path(r.run_dir) / "mined.parquet").iloc[0]
     base_model.max_seq_length = cfg.max_seq_length  # the mining model truncates as the config says
-    q, p = base_model.encode(["query: " + row["query"], "doc: " + row["positive"]], normalize_embeddings=True)
+    encoder = inference_model(base_model, cfg.encode_precision)  # the weights mining encodes with on this machine
+    q, p = encoder.encode(["query: " + row["query"], "doc: " + row["positive"]], normalize_embeddings=True)
     assert abs(float(q @ p) - row["positive_score"]) < 1e-4
     # Search (onnxruntime or torch) embeds queries and documents with the saved prompts.
     index = get_index(r.model_dir, split_data(cfg).corpus)
