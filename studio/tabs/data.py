@@ -130,6 +130,7 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     ui = _inputs_layout()
     _report_layout(ctx, ui)
     _wire_dataset(ctx, ui)
+    _wire_selected_elsewhere(ctx, ui)
     _wire_corpus(ctx, ui)
     _wire_api(ctx, ui)
     return {
@@ -241,7 +242,7 @@ def _choose(
 
 
 def _wire_dataset(ctx: StudioContext, ui: SimpleNamespace) -> None:
-    """Upload, Use sample, and a dataset selected elsewhere: each validates and draws the report."""
+    """Upload and Use sample: each validates the file and draws its report."""
     view, shown = ui.view, ui.shown
 
     def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict, request: gr.Request) -> dict:
@@ -275,6 +276,19 @@ def _wire_dataset(ctx: StudioContext, ui: SimpleNamespace) -> None:
         drawn = dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True))
         return drawn | {ctx.dataset: new_ds, ctx.config: new_cfg} | ({shown: new_ds["path"]} if new_ds else {})
 
+    outs = [*view, ctx.dataset, ctx.config]
+    ui.upload.upload(
+        on_file, [ui.upload, ui.fmt, ctx.dataset, ctx.config], [*outs, ui.upload, shown], api_visibility="private"
+    )
+    ui.use_sample.click(
+        on_sample, [ui.sample, ui.fmt, ctx.dataset, ctx.config], [*outs, shown], api_visibility="private"
+    )
+
+
+def _wire_selected_elsewhere(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """The session's dataset changed elsewhere: the view follows it."""
+    view, shown = ui.view, ui.shown
+
     def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> dict:
         """The session's dataset changed elsewhere (a reload or Open run selected a run's data): draw it."""
         if not dataset or dataset["path"] == shown_path:
@@ -288,13 +302,6 @@ def _wire_dataset(ctx: StudioContext, ui: SimpleNamespace) -> None:
             shown: dataset["path"]
         }
 
-    outs = [*view, ctx.dataset, ctx.config]
-    ui.upload.upload(
-        on_file, [ui.upload, ui.fmt, ctx.dataset, ctx.config], [*outs, ui.upload, shown], api_visibility="private"
-    )
-    ui.use_sample.click(
-        on_sample, [ui.sample, ui.fmt, ctx.dataset, ctx.config], [*outs, shown], api_visibility="private"
-    )
     ctx.dataset.change(
         on_dataset, [ctx.dataset, shown, ctx.config], [*view, shown], api_visibility="private", show_progress="hidden"
     )
