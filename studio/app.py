@@ -113,36 +113,47 @@ def create_app(
         )
         gr.Markdown(header(ctx))
         stored_id = gr.BrowserState(None, storage_key="embedding-studio-visitor") if public else None
-        with gr.Tabs():
-            for tab_id, label, create in [
-                ("data", "1 · Data", create_data_tab),
-                ("config", "2 · Config", create_config_tab),
-                ("train", "3 · Train", train_tab.create_train_tab),
-                ("negatives", "4 · Negatives", create_negatives_tab),
-                ("compare", "5 · Compare", create_compare_tab),
-                ("export", "6 · Export", create_export_tab),
-                ("rag", "7 · Search your documents", create_rag_tab),
-            ]:
-                with gr.Tab(label, id=tab_id) as tab:
-                    create(ctx)
-                redraw_plots_on_select(tab)  # plots drawn while hidden take the full width when shown
-        if public:
-
-            def on_load(stored: Any, request: gr.Request) -> str:
-                # An id from the browser is used only when this server issued it (format, signature, folder).
-                vid = ctx.visitors.check(stored) or ctx.visitors.issue()
-                ctx.bind(request, vid)
-                return vid
-
-            load = demo.load(on_load, [stored_id], [stored_id], api_visibility="private", show_progress="hidden")
-
-            def on_unload(request: gr.Request) -> None:
-                ctx.unbind(request)
-
-            demo.unload(on_unload)
-            threading.Thread(target=_sweeper, args=(ctx,), name="visitor-sweep", daemon=True).start()
-        else:
-            load = demo.load(lambda: None, None, None, api_visibility="private", show_progress="hidden")
+        _add_tabs(ctx)
+        load = _page_load(demo, ctx, stored_id)
         train_tab.attach(load, ctx)
     demo.studio_context = ctx  # for tests and embedding apps: the same handles the tabs were built with
     return demo
+
+
+def _add_tabs(ctx: StudioContext) -> None:
+    with gr.Tabs():
+        for tab_id, label, create in [
+            ("data", "1 · Data", create_data_tab),
+            ("config", "2 · Config", create_config_tab),
+            ("train", "3 · Train", train_tab.create_train_tab),
+            ("negatives", "4 · Negatives", create_negatives_tab),
+            ("compare", "5 · Compare", create_compare_tab),
+            ("export", "6 · Export", create_export_tab),
+            ("rag", "7 · Search your documents", create_rag_tab),
+        ]:
+            with gr.Tab(label, id=tab_id) as tab:
+                create(ctx)
+            redraw_plots_on_select(tab)  # plots drawn while hidden take the full width when shown
+
+
+def _page_load(demo: gr.Blocks, ctx: StudioContext, stored_id: Any) -> Any:
+    """The page's load event. In public mode it binds the browser's session to its visitor (and unbinds it when the
+    page goes), and the sweeper of idle visitors' folders starts."""
+    if ctx.public:
+
+        def on_load(stored: Any, request: gr.Request) -> str:
+            # An id from the browser is used only when this server issued it (format, signature, folder).
+            vid = ctx.visitors.check(stored) or ctx.visitors.issue()
+            ctx.bind(request, vid)
+            return vid
+
+        load = demo.load(on_load, [stored_id], [stored_id], api_visibility="private", show_progress="hidden")
+
+        def on_unload(request: gr.Request) -> None:
+            ctx.unbind(request)
+
+        demo.unload(on_unload)
+        threading.Thread(target=_sweeper, args=(ctx,), name="visitor-sweep", daemon=True).start()
+    else:
+        load = demo.load(lambda: None, None, None, api_visibility="private", show_progress="hidden")
+    return load

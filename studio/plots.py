@@ -96,50 +96,77 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
     # The final evaluation repeats the last step on the full corpus: keep it apart so the curve stays monotone in x.
     during = [e for e in evals if not e.get("baseline") and not e.get("final")]
     final = next((e for e in reversed(evals) if e.get("final")), None)
+    max_step = _last_step(events)
+    fig = go.Figure()
+    for i, name in enumerate(metrics):
+        _add_metric_traces(fig, name, COLORS[i % len(COLORS)], during, baseline, final, max_step)
+    _add_best_marker(fig, best_step(events), metrics[0], during)
+    fig.update_layout(title="Evaluation (dashed: before training)", xaxis_title="step", yaxis_title="score", **_LAYOUT)
+    fig.update_xaxes(range=[-0.02 * max_step, max_step * 1.02])
+    values = [v for e in evals for k, v in e["metrics"].items() if k in metrics and v is not None]
+    if values:  # scores live in [0, 1] (Spearman in [-1, 1]): a fixed scale makes runs comparable at a glance
+        fig.update_yaxes(range=[min(0.0, min(values)) - 0.02, max(1.0, max(values)) + 0.02])
+    return fig
+
+
+def _last_step(events: list[dict[str, Any]]) -> int:
+    """The x-axis end: the run's max_steps once known, else the last step logged or evaluated (at least 1)."""
     max_step = max([e.get("step", 0) for e in events if e.get("type") in ("train_step", "eval")] + [1])
     for e in events:
         if e.get("type") == "train_step" and e.get("max_steps"):
             max_step = max(max_step, int(e["max_steps"]))
-    fig = go.Figure()
-    for i, name in enumerate(metrics):
-        color = COLORS[i % len(COLORS)]
-        points = [(e["step"], e["metrics"][name]) for e in during if e["metrics"].get(name) is not None]
-        if final and final["metrics"].get(name) is not None and (not points or final["step"] > points[-1][0]):
-            points.append((final["step"], final["metrics"][name]))  # the curve reaches the last step
-        if points:
-            fig.add_trace(
-                go.Scatter(
-                    x=[p[0] for p in points],
-                    y=[p[1] for p in points],
-                    mode="lines+markers",
-                    name=name,
-                    line={"color": color},
-                )
+    return max_step
+
+
+def _add_metric_traces(
+    fig: go.Figure,
+    name: str,
+    color: str,
+    during: list[dict[str, Any]],
+    baseline: dict[str, Any] | None,
+    final: dict[str, Any] | None,
+    max_step: int,
+) -> None:
+    """One metric's traces: its curve (reaching the final evaluation), its dashed baseline and its final marker."""
+    points = [(e["step"], e["metrics"][name]) for e in during if e["metrics"].get(name) is not None]
+    if final and final["metrics"].get(name) is not None and (not points or final["step"] > points[-1][0]):
+        points.append((final["step"], final["metrics"][name]))  # the curve reaches the last step
+    if points:
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="lines+markers",
+                name=name,
+                line={"color": color},
             )
-        if baseline and baseline["metrics"].get(name) is not None:
-            value = baseline["metrics"][name]
-            fig.add_trace(
-                go.Scatter(
-                    x=[0, max_step],
-                    y=[value, value],
-                    mode="lines",
-                    name=f"{name} baseline",
-                    line={"color": color, "dash": "dash", "width": 1},
-                    hoverinfo="name+y",
-                )
+        )
+    if baseline and baseline["metrics"].get(name) is not None:
+        value = baseline["metrics"][name]
+        fig.add_trace(
+            go.Scatter(
+                x=[0, max_step],
+                y=[value, value],
+                mode="lines",
+                name=f"{name} baseline",
+                line={"color": color, "dash": "dash", "width": 1},
+                hoverinfo="name+y",
             )
-        if final and final["metrics"].get(name) is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[final["step"]],
-                    y=[final["metrics"][name]],
-                    mode="markers",
-                    name=f"{name} final",
-                    marker={"color": color, "symbol": "diamond", "size": 10},
-                )
+        )
+    if final and final["metrics"].get(name) is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[final["step"]],
+                y=[final["metrics"][name]],
+                mode="markers",
+                name=f"{name} final",
+                marker={"color": color, "symbol": "diamond", "size": 10},
             )
-    best = best_step(events)
-    primary = metrics[0]
+        )
+
+
+def _add_best_marker(fig: go.Figure, best: int | None, primary: str, during: list[dict[str, Any]]) -> None:
+    """A star on the best checkpoint's evaluation of the primary metric, when that step was evaluated."""
     at_best = next((e for e in reversed(during) if e["step"] == best and primary in e["metrics"]), None)
     if at_best is not None:
         fig.add_trace(
@@ -151,12 +178,6 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
                 marker={"symbol": "star", "size": 16, "color": "#facc15", "line": {"color": "#111827", "width": 1}},
             )
         )
-    fig.update_layout(title="Evaluation (dashed: before training)", xaxis_title="step", yaxis_title="score", **_LAYOUT)
-    fig.update_xaxes(range=[-0.02 * max_step, max_step * 1.02])
-    values = [v for e in evals for k, v in e["metrics"].items() if k in metrics and v is not None]
-    if values:  # scores live in [0, 1] (Spearman in [-1, 1]): a fixed scale makes runs comparable at a glance
-        fig.update_yaxes(range=[min(0.0, min(values)) - 0.02, max(1.0, max(values)) + 0.02])
-    return fig
 
 
 def token_length_figure(

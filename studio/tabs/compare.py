@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -165,6 +166,25 @@ def compare_line(dataset: dict | None, config: dict | None, a: str | None, b: st
 
 
 def create_compare_tab(ctx: Any) -> dict[str, Any]:
+    ui = _models_layout(ctx)
+    _similarity_layout(ui)
+    _search_layout(ui)
+    _test_split_layout(ui)
+    _wire_similarity(ctx, ui)
+    _wire_corpus(ctx, ui)
+    _wire_search(ctx, ui)
+    _wire_test_split(ctx, ui)
+    return {
+        "compare_model_a": ui.model_a,
+        "compare_model_b": ui.model_b,
+        "compare_similarity_json": ui.sim_json,
+        "compare_search_json": ui.search_json,
+        "compare_test_queries": ui.picks,
+    }
+
+
+def _models_layout(ctx: Any) -> SimpleNamespace:
+    """The two models and the line saying which data and models are compared (kept current)."""
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
     model_a, model_b = model_pair(ctx, follow_run=True, scale=3)
     info = gr.Markdown(compare_line(ctx.dataset.value, cfg0, model_a.value, model_b.value))
@@ -176,54 +196,114 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         api_visibility="private",
         show_progress="hidden",
     )
+    return SimpleNamespace(model_a=model_a, model_b=model_b)
+
+
+def _similarity_layout(ui: SimpleNamespace) -> None:
     with gr.Tab("Similarity"):
         with gr.Row():
-            text_a = gr.Textbox(label="Text A", lines=3, value="How do I reset my password?")
-            text_b = gr.Textbox(
+            ui.text_a = gr.Textbox(label="Text A", lines=3, value="How do I reset my password?")
+            ui.text_b = gr.Textbox(
                 label="Text B (or several, one per line)",
                 lines=3,
                 value="Steps to change a forgotten login password\nThe printer on floor 2 is jammed",
             )
-        sim_btn = gr.Button("Compare similarity", variant="primary")
-        sim_table = gr.Dataframe(label="Cosine similarity", interactive=False)
-        nothing_yet(sim_table, "Nothing compared yet: enter two texts and press Compare similarity.")
+        ui.sim_btn = gr.Button("Compare similarity", variant="primary")
+        ui.sim_table = gr.Dataframe(label="Cosine similarity", interactive=False)
+        nothing_yet(ui.sim_table, "Nothing compared yet: enter two texts and press Compare similarity.")
         with gr.Accordion("JSON", open=False):
-            sim_json = gr.JSON()
+            ui.sim_json = gr.JSON()
+
+
+def _search_layout(ui: SimpleNamespace) -> None:
     with gr.Tab("Search"):
-        corpus_file = gr.State(None)
+        ui.corpus_file = gr.State(None)
         with gr.Row():
-            upload = gr.File(
+            ui.upload = gr.File(
                 label="Corpus file (optional; default: the dataset's documents)",
                 scale=2,
                 file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"],
             )
-            corpus_line = gr.Markdown("Corpus: the dataset's documents.")
+            ui.corpus_line = gr.Markdown("Corpus: the dataset's documents.")
         with gr.Row():
-            picks = gr.Dropdown([], label="Test-split queries (pick one)", allow_custom_value=True, scale=2)
-            query = gr.Textbox(label="Query", scale=3)
-            k = gr.Slider(1, 50, value=10, step=1, label="k", scale=1)
-        search_btn = gr.Button("Search with both models", variant="primary")
-        search_line = gr.Markdown()
+            ui.picks = gr.Dropdown([], label="Test-split queries (pick one)", allow_custom_value=True, scale=2)
+            ui.query = gr.Textbox(label="Query", scale=3)
+            ui.k = gr.Slider(1, 50, value=10, step=1, label="k", scale=1)
+        ui.search_btn = gr.Button("Search with both models", variant="primary")
+        ui.search_line = gr.Markdown()
         with gr.Row():
             # rank, moved, score, gold, text: the text gets the room
             widths = ["9%", "15%", "11%", "10%", "55%"]
-            hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
-            nothing_yet(hits_a, "Model A: nothing searched yet.")
-            hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
-            nothing_yet(hits_b, "Model B: nothing searched yet.")
+            ui.hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
+            nothing_yet(ui.hits_a, "Model A: nothing searched yet.")
+            ui.hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
+            nothing_yet(ui.hits_b, "Model B: nothing searched yet.")
         with gr.Accordion("JSON", open=False):
-            search_json = gr.JSON()
+            ui.search_json = gr.JSON()
+
+
+def _test_split_layout(ui: SimpleNamespace) -> None:
     with gr.Tab("Test split"):
         with gr.Row():
-            n = gr.Slider(3, 50, value=10, step=1, label="Queries to list")
-            sum_btn = gr.Button("Compare on the test split", variant="primary")
-        sum_line = gr.Markdown()
-        metrics = gr.Dataframe(label="Metrics (model A → model B)", interactive=False)
-        nothing_yet(metrics, "No metrics yet: press Compare on the test split.")
-        improved = gr.Dataframe(label="Improved most", interactive=False, wrap=True)
-        nothing_yet(improved, "Improved most: nothing yet.")
-        worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
-        nothing_yet(worsened, "Got worse most: nothing yet.")
+            ui.n = gr.Slider(3, 50, value=10, step=1, label="Queries to list")
+            ui.sum_btn = gr.Button("Compare on the test split", variant="primary")
+        ui.sum_line = gr.Markdown()
+        ui.metrics = gr.Dataframe(label="Metrics (model A → model B)", interactive=False)
+        nothing_yet(ui.metrics, "No metrics yet: press Compare on the test split.")
+        ui.improved = gr.Dataframe(label="Improved most", interactive=False, wrap=True)
+        nothing_yet(ui.improved, "Improved most: nothing yet.")
+        ui.worsened = gr.Dataframe(label="Got worse most", interactive=False, wrap=True)
+        nothing_yet(ui.worsened, "Got worse most: nothing yet.")
+
+
+def _checked(
+    ctx: Any,
+    request: gr.Request,
+    config: dict[str, Any] | None,
+    dataset: dict[str, Any] | None,
+    *models: tuple[str, str],
+) -> tuple[list[str], dict[str, Any] | None]:
+    """(models, config) as this visitor may use them: in public mode models and the config's paths are
+    confined (PathRefused names the key otherwise)."""
+    v = ctx.visitor(request)
+    names = [v.model(name, key) for name, key in models]
+    if v.public:
+        try:
+            cfg = effective_config(config, dataset)
+        except Exception:  # no valid dataset: an uploaded corpus still works
+            return names, None
+        return names, v.config(cfg).to_dict()
+    return names, config
+
+
+def _wire_similarity(ctx: Any, ui: SimpleNamespace) -> None:
+    """The similarity playground and its `compare_similarity` endpoint."""
+
+    def on_similarity(
+        text_a: str, text_b_or_lines: str, model_a: str, model_b: str, request: gr.Request
+    ) -> dict[str, Any]:
+        """Cosine of text A to each line of text B under both models: {texts, model_a, model_b, delta}."""
+        try:
+            (a, b), _ = _checked(ctx, request, None, None, (model_a, "model A"), (model_b, "model B"))
+            with ctx.heavy(request):
+                return compare_similarity(text_a, text_b_or_lines, a, b)
+        except gr.Error:
+            raise
+        except Exception as exc:
+            raise _error(exc) from None
+
+    sim_evt = gr.on(
+        [ui.sim_btn.click, ui.text_a.submit],
+        on_similarity,
+        [ui.text_a, ui.text_b, ui.model_a, ui.model_b],
+        ui.sim_json,
+        api_name="compare_similarity",
+    )
+    sim_evt.success(similarity_table, ui.sim_json, ui.sim_table, api_visibility="private")
+
+
+def _wire_corpus(ctx: Any, ui: SimpleNamespace) -> None:
+    """The optional corpus to search: checked and copied into the visitor's folder."""
 
     def on_upload(path: str | None, request: gr.Request):
         if not path:
@@ -246,6 +326,12 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         shutil.copy(path, dest)
         return str(dest), f"Corpus: {len(texts)} documents from {dest.name}."
 
+    ui.upload.change(on_upload, ui.upload, [ui.corpus_file, ui.corpus_line], api_visibility="private")
+
+
+def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
+    """Search with both models: the test-split query picker and `compare_search`."""
+
     def on_data(config, dataset):
         try:
             data = cmp.evaluation_data(effective_config(config, dataset))
@@ -253,45 +339,6 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         except Exception:  # no valid dataset yet: the picker is just empty
             qs = []
         return gr.update(choices=qs, value=None)
-
-    def on_summary(model_a, model_b, n, config, dataset, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        progress(0.1, desc="Encoding the test split and corpus with both models")
-        try:
-            (a, b), cfg = checked(request, config, dataset, (model_a, "model A"), (model_b, "model B"))
-            with ctx.heavy(request):
-                return test_summary(a, b, n, cfg, None if cfg is not config else dataset)
-        except Exception as exc:
-            msg = user_message(exc)
-            gr.Warning(msg)
-            return {sum_line: f"⚠️ {msg}"}
-
-    def checked(
-        request: gr.Request, config: dict[str, Any] | None, dataset: dict[str, Any] | None, *models: tuple[str, str]
-    ) -> tuple[list[str], dict[str, Any] | None]:
-        """(models, config) as this visitor may use them: in public mode models and the config's paths are
-        confined (PathRefused names the key otherwise)."""
-        v = ctx.visitor(request)
-        names = [v.model(name, key) for name, key in models]
-        if v.public:
-            try:
-                cfg = effective_config(config, dataset)
-            except Exception:  # no valid dataset: an uploaded corpus still works
-                return names, None
-            return names, v.config(cfg).to_dict()
-        return names, config
-
-    def on_similarity(
-        text_a: str, text_b_or_lines: str, model_a: str, model_b: str, request: gr.Request
-    ) -> dict[str, Any]:
-        """Cosine of text A to each line of text B under both models: {texts, model_a, model_b, delta}."""
-        try:
-            (a, b), _ = checked(request, None, None, (model_a, "model A"), (model_b, "model B"))
-            with ctx.heavy(request):
-                return compare_similarity(text_a, text_b_or_lines, a, b)
-        except gr.Error:
-            raise
-        except Exception as exc:
-            raise _error(exc) from None
 
     def on_search(
         query: str,
@@ -305,7 +352,7 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
     ):
         """Top-k under each model: {model_a: [{rank, score, text, gold, other_rank, change}], model_b: [...]}."""
         try:
-            (a, b), cfg = checked(request, config, dataset, (model_a, "model A"), (model_b, "model B"))
+            (a, b), cfg = _checked(ctx, request, config, dataset, (model_a, "model A"), (model_b, "model B"))
             with ctx.heavy(request):
                 return compare_search(query, k, a, b, corpus_file, cfg, None if cfg is not config else dataset)
         except gr.Error:
@@ -314,35 +361,35 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
             raise _error(exc) from None
 
     hidden = {"api_visibility": "private"}
-    sim_evt = gr.on(
-        [sim_btn.click, text_a.submit],
-        on_similarity,
-        [text_a, text_b, model_a, model_b],
-        sim_json,
-        api_name="compare_similarity",
-    )
-    sim_evt.success(similarity_table, sim_json, sim_table, **hidden)
-    upload.change(on_upload, upload, [corpus_file, corpus_line], **hidden)
-    gr.on([ctx.config.change, ctx.dataset.change], on_data, [ctx.config, ctx.dataset], picks, **hidden)
-    picks.input(lambda q: q or gr.skip(), picks, query, **hidden)
+    gr.on([ctx.config.change, ctx.dataset.change], on_data, [ctx.config, ctx.dataset], ui.picks, **hidden)
+    ui.picks.input(lambda q: q or gr.skip(), ui.picks, ui.query, **hidden)
     search_evt = gr.on(
-        [search_btn.click, query.submit],
+        [ui.search_btn.click, ui.query.submit],
         on_search,
-        [query, k, model_a, model_b, corpus_file, ctx.config, ctx.dataset],
-        search_json,
+        [ui.query, ui.k, ui.model_a, ui.model_b, ui.corpus_file, ctx.config, ctx.dataset],
+        ui.search_json,
         api_name="compare_search",
     )
-    search_evt.success(search_tables, search_json, [hits_a, hits_b, search_line], **hidden)
-    sum_btn.click(
+    search_evt.success(search_tables, ui.search_json, [ui.hits_a, ui.hits_b, ui.search_line], **hidden)
+
+
+def _wire_test_split(ctx: Any, ui: SimpleNamespace) -> None:
+    """Both models on the test split: metrics and the queries that improved and got worse most."""
+
+    def on_summary(model_a, model_b, n, config, dataset, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        progress(0.1, desc="Encoding the test split and corpus with both models")
+        try:
+            (a, b), cfg = _checked(ctx, request, config, dataset, (model_a, "model A"), (model_b, "model B"))
+            with ctx.heavy(request):
+                return test_summary(a, b, n, cfg, None if cfg is not config else dataset)
+        except Exception as exc:
+            msg = user_message(exc)
+            gr.Warning(msg)
+            return {ui.sum_line: f"⚠️ {msg}"}
+
+    ui.sum_btn.click(
         on_summary,
-        [model_a, model_b, n, ctx.config, ctx.dataset],
-        [metrics, improved, worsened, sum_line],
+        [ui.model_a, ui.model_b, ui.n, ctx.config, ctx.dataset],
+        [ui.metrics, ui.improved, ui.worsened, ui.sum_line],
         api_name="compare_summary",
     )
-    return {
-        "compare_model_a": model_a,
-        "compare_model_b": model_b,
-        "compare_similarity_json": sim_json,
-        "compare_search_json": search_json,
-        "compare_test_queries": picks,
-    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -130,17 +131,34 @@ def errors_md(errors: list[str]) -> str:
 
 def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     """The Config tab: presets, the form, the YAML editor, copy-as-command, save and load."""
+    ui = _edit_layout(ctx)
+    _files_layout(ctx, ui)
+    _wire_edits(ctx, ui)
+    _wire_redraw(ctx, ui)
+    _wire_files(ctx, ui)
+    return {
+        "preset": ui.preset,
+        "editor": ui.editor,
+        "command": ui.command,
+        "errors": ui.errors,
+        **{f"field:{k}": f for k, f in zip(FORM_KEYS, ui.fields, strict=True)},
+    }
+
+
+def _edit_layout(ctx: StudioContext) -> SimpleNamespace:
+    """The preset picker, the form (one field per FORM_KEYS entry) and the YAML editor, each with its errors."""
     cfg0 = ctx.config.value
-    base = gr.State(str(DEFAULT_CONFIG))  # the file the copy-as-command starts from (last saved or loaded)
+    # the file the copy-as-command starts from (last saved or loaded)
+    ui = SimpleNamespace(base=gr.State(str(DEFAULT_CONFIG)))
     with gr.Row():
-        preset = gr.Dropdown(
+        ui.preset = gr.Dropdown(
             list(PRESETS),
             value="balanced",
             label="Preset",
             scale=3,
             info="balanced = the defaults; fast, quality and memory change epochs/batch/LR",
         )
-        apply_preset_btn = gr.Button("Apply preset", scale=1)
+        ui.apply_preset_btn = gr.Button("Apply preset", scale=1)
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Group():
@@ -150,10 +168,10 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
                     cfg0.get("output_dir"),
                     [cfg0.get("model_name")],
                 )
-                fields = [_component(_SPECS[k], get_key(cfg0, k), models) for k in FORM_KEYS]
-            errors = gr.Markdown()
+                ui.fields = [_component(_SPECS[k], get_key(cfg0, k), models) for k in FORM_KEYS]
+            ui.errors = gr.Markdown()
         with gr.Column(scale=2):
-            editor = gr.Code(
+            ui.editor = gr.Code(
                 EmbedConfig(**cfg0).to_yaml(),
                 language="yaml",
                 label="config.yaml (every key)",
@@ -161,11 +179,16 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
                 lines=24,
                 max_lines=40,
             )
-            apply_yaml = gr.Button("Apply YAML")
-            yaml_errors = gr.Markdown()  # beside the editor: a YAML error is read where it was typed
-            last_yaml = gr.State(None)  # Apply's click also blurs the editor: one text is checked (and warned) once
-    command = gr.Code(
-        copy_command(cfg0),
+            ui.apply_yaml = gr.Button("Apply YAML")
+            ui.yaml_errors = gr.Markdown()  # beside the editor: a YAML error is read where it was typed
+            ui.last_yaml = gr.State(None)  # Apply's click also blurs the editor: one text is checked (and warned) once
+    return ui
+
+
+def _files_layout(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """Copy as command, save and load."""
+    ui.command = gr.Code(
+        copy_command(ctx.config.value),
         language="shell",
         interactive=False,
         lines=2,
@@ -174,32 +197,62 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
         elem_id="copy-command",
     )
     with gr.Row():
-        name = gr.Textbox("my_config", label="Save as", scale=2)
-        save = gr.Button("Save config", scale=1)
-        download = gr.File(label="Saved config", interactive=False, scale=2)
-        load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], scale=1)
+        ui.name = gr.Textbox("my_config", label="Save as", scale=2)
+        ui.save = gr.Button("Save config", scale=1)
+        ui.download = gr.File(label="Saved config", interactive=False, scale=2)
+        ui.load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], scale=1)
 
-    def validated(candidate: dict[str, Any] | str, shown_in: gr.Markdown, request: gr.Request | None = None) -> dict:
-        """The new config, or only the errors (in `shown_in`) when it is refused. In public mode paths and models
-        are checked here too, so a refusal shows where it was typed (the run checks them again)."""
-        try:
-            cfg = config_from_yaml_text(candidate) if isinstance(candidate, str) else build_config(candidate)
-            ctx.visitor(request).config(cfg)
-        except ConfigError as exc:
-            gr.Warning("Config not applied: " + "; ".join(exc.errors[:3]))
-            return {shown_in: errors_md(exc.errors)}
-        return {ctx.config: cfg.to_dict(), shown_in: ""}
+
+def _validated(
+    ctx: StudioContext, candidate: dict[str, Any] | str, shown_in: gr.Markdown, request: gr.Request | None = None
+) -> dict:
+    """The new config, or only the errors (in `shown_in`) when it is refused. In public mode paths and models
+    are checked here too, so a refusal shows where it was typed (the run checks them again)."""
+    try:
+        cfg = config_from_yaml_text(candidate) if isinstance(candidate, str) else build_config(candidate)
+        ctx.visitor(request).config(cfg)
+    except ConfigError as exc:
+        gr.Warning("Config not applied: " + "; ".join(exc.errors[:3]))
+        return {shown_in: errors_md(exc.errors)}
+    return {ctx.config: cfg.to_dict(), shown_in: ""}
+
+
+def _wire_edits(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """The form, Apply YAML and Apply preset: each edit becomes ctx.config when it is valid."""
 
     def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> dict:
-        return validated(form_to_config(config, list(values)), errors, request)
+        return _validated(ctx, form_to_config(config, list(values)), ui.errors, request)
 
     def on_yaml(text: str, last: str | None, request: gr.Request) -> dict:
         if text == last:
             return gr.skip()
-        return validated(text, yaml_errors, request) | {last_yaml: text}
+        return _validated(ctx, text, ui.yaml_errors, request) | {ui.last_yaml: text}
 
     def on_preset(config: dict[str, Any], name_value: str, request: gr.Request) -> dict:
-        return validated(apply_preset(config, name_value), errors, request)
+        return _validated(ctx, apply_preset(config, name_value), ui.errors, request)
+
+    fields = ui.fields
+    # Text and numbers apply when the field is left or Enter is pressed, not per keystroke: a redraw from
+    # ctx.config arriving mid-typing would otherwise overwrite what is being typed. A pick from a list is atomic.
+    triggers = [f.input if isinstance(f, gr.Dropdown) and not f.allow_custom_value else f.blur for f in fields]
+    triggers += [f.submit for f in fields if isinstance(f, (gr.Textbox, gr.Number))]
+    gr.on(
+        triggers,
+        on_form,
+        [ctx.config, *fields],
+        [ctx.config, ui.errors],
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
+    yaml_io = ([ui.editor, ui.last_yaml], [ctx.config, ui.yaml_errors, ui.last_yaml])
+    ui.apply_yaml.click(on_yaml, *yaml_io, api_visibility="private")
+    ui.editor.blur(on_yaml, *yaml_io, api_visibility="private")
+    ui.apply_preset_btn.click(on_preset, [ctx.config, ui.preset], [ctx.config, ui.errors], api_visibility="private")
+
+
+def _wire_redraw(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """Form, YAML and command redrawn from ctx.config, whoever changed it."""
+    fields = ui.fields
 
     def redraw(config: dict[str, Any], base_path: str) -> list[Any]:
         values = [get_key(config, k) for k in FORM_KEYS]
@@ -211,6 +264,18 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
             EmbedConfig(**config).to_yaml(),
             copy_command(config, base_path),
         ]
+
+    ctx.config.change(
+        redraw,
+        [ctx.config, ui.base],
+        [*fields, ui.editor, ui.command],
+        api_visibility="private",
+        show_progress="hidden",
+    )
+
+
+def _wire_files(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """Save config and Load config: the file saved or loaded becomes the copy-as-command's base."""
 
     def on_save(config: dict[str, Any], file_name: str, request: gr.Request) -> tuple[str, str, str]:
         path = ctx.visitor(request).root / "configs" / (Path(sanitise_name(file_name or "config")).stem + ".yaml")
@@ -227,37 +292,17 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
             v.config(cfg)
         except ConfigError as exc:
             gr.Warning(f"{Path(file).name} not loaded: " + "; ".join(exc.errors[:3]))
-            return {errors: errors_md(exc.errors)}
+            return {ui.errors: errors_md(exc.errors)}
         # A stable copy in the workspace, so the copy-as-command can name it after the upload's temp file is gone.
         path = v.root / "configs" / sanitise_name(Path(file).name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(Path(file).read_bytes())
-        return {ctx.config: cfg.to_dict(), errors: "", base: str(path), command: copy_command(cfg.to_dict(), path)}
+        return {
+            ctx.config: cfg.to_dict(),
+            ui.errors: "",
+            ui.base: str(path),
+            ui.command: copy_command(cfg.to_dict(), path),
+        }
 
-    # Text and numbers apply when the field is left or Enter is pressed, not per keystroke: a redraw from
-    # ctx.config arriving mid-typing would otherwise overwrite what is being typed. A pick from a list is atomic.
-    triggers = [f.input if isinstance(f, gr.Dropdown) and not f.allow_custom_value else f.blur for f in fields]
-    triggers += [f.submit for f in fields if isinstance(f, (gr.Textbox, gr.Number))]
-    gr.on(
-        triggers,
-        on_form,
-        [ctx.config, *fields],
-        [ctx.config, errors],
-        api_visibility="private",
-        trigger_mode="always_last",
-    )
-    apply_yaml.click(on_yaml, [editor, last_yaml], [ctx.config, yaml_errors, last_yaml], api_visibility="private")
-    editor.blur(on_yaml, [editor, last_yaml], [ctx.config, yaml_errors, last_yaml], api_visibility="private")
-    apply_preset_btn.click(on_preset, [ctx.config, preset], [ctx.config, errors], api_visibility="private")
-    ctx.config.change(
-        redraw, [ctx.config, base], [*fields, editor, command], api_visibility="private", show_progress="hidden"
-    )
-    save.click(on_save, [ctx.config, name], [download, base, command], api_visibility="private")
-    load.upload(on_load, [load], [ctx.config, errors, base, command], api_visibility="private")
-    return {
-        "preset": preset,
-        "editor": editor,
-        "command": command,
-        "errors": errors,
-        **{f"field:{k}": f for k, f in zip(FORM_KEYS, fields, strict=True)},
-    }
+    ui.save.click(on_save, [ctx.config, ui.name], [ui.download, ui.base, ui.command], api_visibility="private")
+    ui.load.upload(on_load, [ui.load], [ctx.config, ui.errors, ui.base, ui.command], api_visibility="private")

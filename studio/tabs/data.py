@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -126,7 +127,27 @@ def _sample_choices() -> list[str]:
 
 def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     """The Data tab. Also registers the `validate_dataset` and `current_dataset` API endpoints."""
-    initial = ctx.dataset.value
+    ui = _inputs_layout()
+    _report_layout(ctx, ui)
+    _wire_dataset(ctx, ui)
+    _wire_selected_elsewhere(ctx, ui)
+    _wire_corpus(ctx, ui)
+    _wire_api(ctx, ui)
+    return {
+        "upload": ui.upload,
+        "sample": ui.sample,
+        "use_sample": ui.use_sample,
+        "format": ui.fmt,
+        "corpus": ui.corpus,
+        "status": ui.status,
+        "errors": ui.errors,
+        "preview": ui.preview,
+        "token_plot": ui.tok_plot,
+    }
+
+
+def _inputs_layout() -> SimpleNamespace:
+    """The dataset upload, the bundled samples, the format and the optional corpus."""
     gr.Markdown(
         "Upload training data (JSONL, JSON, CSV, TSV or Parquet) or start from a bundled sample. "
         "Pairs need `query`/`document`, triplets `query`/`positive`/`negative`, scored pairs "
@@ -151,7 +172,15 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
                 type="filepath",
             )
             corpus_status = gr.Markdown("No extra corpus: the dataset's own documents are used.")
-    # The start-up dataset's report is drawn at build time, so the page opens on it without a round trip.
+    return SimpleNamespace(
+        upload=upload, sample=sample, use_sample=use_sample, fmt=fmt, corpus=corpus, corpus_status=corpus_status
+    )
+
+
+def _initial_view(ctx: StudioContext) -> tuple[dict[str, Any], str]:
+    """(view values, status line) of the start-up dataset. Its report is drawn at build time, so the page opens on
+    it without a round trip."""
+    initial = ctx.dataset.value
     init: dict[str, Any] = {
         "errors": None,
         "warnings": "",
@@ -165,16 +194,23 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         report, tok = validate(initial["path"], ctx.config.value)
         init = view_values(report, tok, ctx.config.value.get("max_seq_length"))
         init_msg = f"✅ **`{Path(initial['path']).name}`** selected: {report.format}, {report.rows} rows."
-    status = gr.Markdown(init_msg)
-    errors = gr.Dataframe(
+    return init, init_msg
+
+
+def _report_layout(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """The report view (status, errors, warnings, statistics, plots, preview) into `ui`: `ui.view` in the order
+    `render` returns, and `ui.shown`, the dataset this view draws."""
+    init, init_msg = _initial_view(ctx)
+    ui.status = gr.Markdown(init_msg)
+    ui.errors = gr.Dataframe(
         headers=["line", "field", "message"], label="Errors", interactive=False, visible=False, wrap=True
     )
-    warnings = gr.Markdown(init["warnings"])
-    stats = gr.Markdown(init["stats"])
+    ui.warnings = gr.Markdown(init["warnings"])
+    ui.stats = gr.Markdown(init["stats"])
     with gr.Row():
-        tok_plot = gr.Plot(init["tokens"], label="Token lengths")
-        sim_plot = gr.Plot(init["similarity"], label="Similarity", visible=init["similarity"] is not None)
-    preview = gr.Dataframe(
+        ui.tok_plot = gr.Plot(init["tokens"], label="Token lengths")
+        ui.sim_plot = gr.Plot(init["similarity"], label="Similarity", visible=init["similarity"] is not None)
+    ui.preview = gr.Dataframe(
         init["preview"],
         label=f"Preview (first {PREVIEW_ROWS} rows)",
         interactive=False,
@@ -182,27 +218,38 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         max_height=400,
         column_widths=preview_widths(init["preview"]),
     )
-    view = [status, errors, warnings, stats, preview, tok_plot, sim_plot]
+    ui.view = [ui.status, ui.errors, ui.warnings, ui.stats, ui.preview, ui.tok_plot, ui.sim_plot]
+    initial = ctx.dataset.value
+    ui.shown = gr.State(initial["path"] if initial else None)  # the dataset this tab's view draws
 
-    def choose(path: str, fmt_value: str | None, dataset: dict | None, config: dict, request: gr.Request) -> tuple:
-        v = ctx.visitor(request)
-        with ctx.heavy(request):
-            return select_dataset(
-                path,
-                Path(path).name,
-                fmt_value,
-                dataset,
-                config,
-                upload_dir(v),
-                upload_problem(ctx, v, path),
-                ctx.limits.dataset_rows if v.public else None,
-            )
+
+def _choose(
+    ctx: StudioContext, path: str, fmt_value: str | None, dataset: dict | None, config: dict, request: gr.Request
+) -> tuple:
+    """`select_dataset` for this visitor: their upload folder and limits, one heavy action at a time."""
+    v = ctx.visitor(request)
+    with ctx.heavy(request):
+        return select_dataset(
+            path,
+            Path(path).name,
+            fmt_value,
+            dataset,
+            config,
+            upload_dir(v),
+            upload_problem(ctx, v, path),
+            ctx.limits.dataset_rows if v.public else None,
+        )
+
+
+def _wire_dataset(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """Upload and Use sample: each validates the file and draws its report."""
+    view, shown = ui.view, ui.shown
 
     def on_file(path: str | None, fmt_value: str, dataset: dict | None, config: dict, request: gr.Request) -> dict:
         if not path:
             return gr.skip()
         try:
-            report, new_ds, new_cfg, msg, tok = choose(path, fmt_value, dataset, config, request)
+            report, new_ds, new_cfg, msg, tok = _choose(ctx, path, fmt_value, dataset, config, request)
         except BusyAction as exc:
             gr.Warning(str(exc))
             return gr.skip()
@@ -212,11 +259,13 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
             # and the upload box is emptied so that it does not look selected either.
             errors_df = _issues_frame(report)
             return {
-                status: msg,
-                errors: gr.update(value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"),
+                ui.status: msg,
+                ui.errors: gr.update(
+                    value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"
+                ),
                 ctx.dataset: new_ds,
                 ctx.config: new_cfg,
-                upload: None,
+                ui.upload: None,
             }
         drawn = dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True))
         return drawn | {ctx.dataset: new_ds, ctx.config: new_cfg, shown: new_ds["path"]}
@@ -226,6 +275,19 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         report, new_ds, new_cfg, msg, tok = select_dataset(path, path.name, fmt_value, dataset, config, None)
         drawn = dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True))
         return drawn | {ctx.dataset: new_ds, ctx.config: new_cfg} | ({shown: new_ds["path"]} if new_ds else {})
+
+    outs = [*view, ctx.dataset, ctx.config]
+    ui.upload.upload(
+        on_file, [ui.upload, ui.fmt, ctx.dataset, ctx.config], [*outs, ui.upload, shown], api_visibility="private"
+    )
+    ui.use_sample.click(
+        on_sample, [ui.sample, ui.fmt, ctx.dataset, ctx.config], [*outs, shown], api_visibility="private"
+    )
+
+
+def _wire_selected_elsewhere(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """The session's dataset changed elsewhere: the view follows it."""
+    view, shown = ui.view, ui.shown
 
     def on_dataset(dataset: dict | None, shown_path: str | None, config: dict) -> dict:
         """The session's dataset changed elsewhere (a reload or Open run selected a run's data): draw it."""
@@ -239,6 +301,15 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         return dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True)) | {
             shown: dataset["path"]
         }
+
+    ctx.dataset.change(
+        on_dataset, [ctx.dataset, shown, ctx.config], [*view, shown], api_visibility="private", show_progress="hidden"
+    )
+
+
+def _wire_corpus(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """The optional corpus: checked, copied into the visitor's folder and set as the config's corpus_path."""
+    corpus, corpus_status = ui.corpus, ui.corpus_status
 
     def on_corpus(path: str | None, config: dict, request: gr.Request) -> dict:
         if not path:
@@ -272,18 +343,14 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     def on_corpus_cleared(config: dict, request: gr.Request) -> dict:
         return on_corpus(None, config, request)
 
-    outs = [*view, ctx.dataset, ctx.config]
-    shown = gr.State(initial["path"] if initial else None)  # the dataset this tab's view draws
-    upload.upload(on_file, [upload, fmt, ctx.dataset, ctx.config], [*outs, upload, shown], api_visibility="private")
-    use_sample.click(on_sample, [sample, fmt, ctx.dataset, ctx.config], [*outs, shown], api_visibility="private")
-    ctx.dataset.change(
-        on_dataset, [ctx.dataset, shown, ctx.config], [*view, shown], api_visibility="private", show_progress="hidden"
-    )
     # upload and clear, not change: emptying a refused file's box must not drop the corpus that stays selected
     corpus.upload(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
     corpus.clear(on_corpus_cleared, [ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
 
-    # ---- API for scripts (hidden components; see validate_dataset's docstring)
+
+def _wire_api(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """The `validate_dataset` and `current_dataset` endpoints for scripts, on hidden components."""
+    shown = ui.shown
     with gr.Column(visible=False):
         api_file = gr.File(type="filepath")
         api_out = gr.JSON()
@@ -298,7 +365,7 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         if not file:
             return {api_out: {"ok": False, "selected": False, "message": "no file given", "errors": []}}
         try:
-            report, new_ds, new_cfg, msg, _ = choose(file, None, dataset, config, request)
+            report, new_ds, new_cfg, msg, _ = _choose(ctx, file, None, dataset, config, request)
         except BusyAction as exc:
             return {api_out: {"ok": False, "selected": False, "message": str(exc), "errors": []}}
         out = api_report(report.to_dict()) | {"selected": new_ds is not dataset, "message": msg.replace("*", "")}
@@ -317,14 +384,3 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
         api_name="validate_dataset",
     )
     api_current.click(current_dataset, [ctx.dataset], [api_out], api_name="current_dataset")
-    return {
-        "upload": upload,
-        "sample": sample,
-        "use_sample": use_sample,
-        "format": fmt,
-        "corpus": corpus,
-        "status": status,
-        "errors": errors,
-        "preview": preview,
-        "token_plot": tok_plot,
-    }

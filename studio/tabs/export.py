@@ -4,6 +4,7 @@ run history — picking a run makes it the studio's current run (Train redraws i
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -93,51 +94,77 @@ def open_run(run: str, runs_dir: str | Path) -> tuple[str, dict[str, Any] | None
 
 
 def create_export_tab(ctx: Any) -> dict[str, Any]:
+    ui = _model_layout(ctx)
+    _history_layout(ctx, ui)
+    _wire_export(ctx, ui)
+    _wire_model(ctx, ui)
+    _wire_history(ctx, ui)
+    return {
+        "export_model": ui.model_dir,
+        "runs_table": ui.runs_table,
+        "run_pick": ui.run_pick,
+        "export_status": ui.export_status,
+    }
+
+
+def _model_layout(ctx: Any) -> SimpleNamespace:
+    """The model folder, zip and ONNX exports, its model card and the push to the Hub."""
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
     start = run_or_output_model(ctx.run.value, cfg0)
+    ui = SimpleNamespace()
     gr.Markdown("### Model")
     with gr.Row():
-        model_dir = gr.Dropdown(
+        ui.model_dir = gr.Dropdown(
             [] if ctx.public else cmp.model_choices(ctx.runs_dir, start, None),
             value=start,
             allow_custom_value=True,
             label="Fine-tuned model folder",
             scale=4,
         )
-        refresh_models = gr.Button("↻", size="sm", scale=0, min_width=50)
+        ui.refresh_models = gr.Button("↻", size="sm", scale=0, min_width=50)
     with gr.Row():
-        zip_btn = gr.Button("Build zip", variant="primary")
-        zip_file = gr.File(label="Download", interactive=False)
-    index_dir = gr.Textbox(label="Include a document index (optional: an index folder built with this model)")
-    export_status = gr.Markdown()
+        ui.zip_btn = gr.Button("Build zip", variant="primary")
+        ui.zip_file = gr.File(label="Download", interactive=False)
+    ui.index_dir = gr.Textbox(label="Include a document index (optional: an index folder built with this model)")
+    ui.export_status = gr.Markdown()
     with gr.Accordion("ONNX copy for CPU serving", open=False):
         with gr.Row():
-            onnx_int8 = gr.Checkbox(label="also int8 (quantised)", value=True)
-            onnx_btn = gr.Button("Export ONNX")
-        onnx_status = gr.Markdown()
+            ui.onnx_int8 = gr.Checkbox(label="also int8 (quantised)", value=True)
+            ui.onnx_btn = gr.Button("Export ONNX")
+        ui.onnx_status = gr.Markdown()
     with gr.Accordion("Model card (README.md)", open=False):
-        card = gr.Markdown(model_card(start))
+        ui.card = gr.Markdown(model_card(start))
     with gr.Accordion("Push to the Hugging Face Hub", open=False):
         with gr.Row():
-            repo_id = gr.Textbox(label="Repo id", placeholder="your-name/my-embedding-model")
-            token = gr.Textbox(label="Access token (write)", type="password")
-            private = gr.Checkbox(label="Private", value=True)
-        push_btn = gr.Button("Push")
-        push_status = gr.Markdown()
+            ui.repo_id = gr.Textbox(label="Repo id", placeholder="your-name/my-embedding-model")
+            ui.token = gr.Textbox(label="Access token (write)", type="password")
+            ui.private = gr.Checkbox(label="Private", value=True)
+        ui.push_btn = gr.Button("Push")
+        ui.push_status = gr.Markdown()
+    return ui
+
+
+def _history_layout(ctx: Any, ui: SimpleNamespace) -> None:
+    """The run history: a run picker, Open and the table of runs."""
     gr.Markdown("### Run history")
     with gr.Row():
         runs0 = history(None if ctx.public else ctx.runs_dir)  # a public visitor's own runs come with the page
-        run_pick = gr.Dropdown(list(runs0["run"]), value=None, label="Run", allow_custom_value=True, scale=4)
-        open_btn = gr.Button("Open run", variant="primary", scale=1)
-        refresh_runs = gr.Button("↻ runs", scale=0, min_width=80)
-    runs_table = gr.Dataframe(
+        ui.run_pick = gr.Dropdown(list(runs0["run"]), value=None, label="Run", allow_custom_value=True, scale=4)
+        ui.open_btn = gr.Button("Open run", variant="primary", scale=1)
+        ui.refresh_runs = gr.Button("↻ runs", scale=0, min_width=80)
+    ui.runs_table = gr.Dataframe(
         runs0, interactive=False, wrap=True, max_height=420, label="Runs (click a row to open it)"
     )
-    nothing_yet(runs_table, "No runs yet: start a training in the Train tab.")
-    runs_status = gr.Markdown()
+    nothing_yet(ui.runs_table, "No runs yet: start a training in the Train tab.")
+    ui.runs_status = gr.Markdown()
 
-    def fail(exc: Exception) -> str:
-        return errors.warn(exc, "export tab")
+
+def _fail(exc: Exception) -> str:
+    return errors.warn(exc, "export tab")
+
+
+def _wire_export(ctx: Any, ui: SimpleNamespace) -> None:
+    """`export_zip` and `export_onnx`, each on a folder this visitor may use."""
 
     def on_zip(
         model_dir: str,
@@ -154,7 +181,7 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
             with ctx.heavy(request):
                 return build_zip(folder, v.root, index)
         except Exception as exc:
-            return None, fail(exc)
+            return None, _fail(exc)
 
     def on_onnx(model_dir: str, int8: bool, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.2, desc="Exporting and checking against torch")
@@ -165,14 +192,41 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
             with ctx.heavy(request):
                 return build_onnx(folder, v.root, int8)
         except Exception as exc:
-            return fail(exc)
+            return _fail(exc)
+
+    ui.zip_btn.click(on_zip, [ui.model_dir, ui.index_dir], [ui.zip_file, ui.export_status], api_name="export_zip")
+    ui.onnx_btn.click(on_onnx, [ui.model_dir, ui.onnx_int8], ui.onnx_status, api_name="export_onnx")
+
+
+def _wire_model(ctx: Any, ui: SimpleNamespace) -> None:
+    """The model card of the picked folder, re-listing the models, and `hub_push`."""
 
     def on_push(model_dir: str, repo_id: str, token: str, private: bool, request: gr.Request) -> str:
         try:
             folder = str(ctx.visitor(request).path(model_dir, "model folder")) if model_dir else model_dir
             return hub_push(folder, repo_id, token, private)
         except Exception as exc:
-            return fail(exc)
+            return _fail(exc)
+
+    def on_refresh_models(cur: str, config: dict[str, Any] | None, request: gr.Request):
+        return gr.update(
+            choices=cmp.model_choices(ctx.visitor(request).runs_dir, cur, (config or {}).get("output_dir"))
+        )
+
+    def on_model(model_dir: str | None, request: gr.Request) -> str:
+        try:
+            return model_card(str(ctx.visitor(request).path(model_dir, "model folder")) if model_dir else None)
+        except Exception as exc:
+            return _fail(exc)
+
+    hidden = {"api_visibility": "private"}
+    ui.model_dir.change(on_model, ui.model_dir, ui.card, **hidden)
+    ui.refresh_models.click(on_refresh_models, [ui.model_dir, ctx.config], ui.model_dir, **hidden)
+    ui.push_btn.click(on_push, [ui.model_dir, ui.repo_id, ui.token, ui.private], ui.push_status, api_name="hub_push")
+
+
+def _wire_history(ctx: Any, ui: SimpleNamespace) -> None:
+    """`run_history` and `open_run` (also by clicking a row), and following the shown run."""
 
     def on_refresh_runs(request: gr.Request):
         df = history(ctx.visitor(request).runs_dir)
@@ -183,11 +237,11 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
         try:
             run_dir, config, line = open_run(str(v.run(run) or ""), v.runs_dir)
         except Exception as exc:
-            return {runs_status: fail(exc)}
+            return {ui.runs_status: _fail(exc)}
         new_ds, _ = restore_run_data(run_dir, dataset, config or {})  # its data too, for Negatives and Compare
         if new_ds is not dataset and new_ds:
             line += f" Its dataset `{Path(new_ds['path']).name}` is selected again."
-        out = {ctx.run: run_dir, runs_status: line}
+        out = {ctx.run: run_dir, ui.runs_status: line}
         if config is not None:
             out[ctx.config] = config
         if new_ds is not dataset:
@@ -210,30 +264,13 @@ def create_export_tab(ctx: Any) -> dict[str, Any]:
             gr.update(choices=list(df["run"]), value=pick),
         )
 
-    def on_refresh_models(cur: str, config: dict[str, Any] | None, request: gr.Request):
-        return gr.update(
-            choices=cmp.model_choices(ctx.visitor(request).runs_dir, cur, (config or {}).get("output_dir"))
-        )
-
-    def on_model(model_dir: str | None, request: gr.Request) -> str:
-        try:
-            return model_card(str(ctx.visitor(request).path(model_dir, "model folder")) if model_dir else None)
-        except Exception as exc:
-            return fail(exc)
-
     hidden = {"api_visibility": "private"}
-    zip_btn.click(on_zip, [model_dir, index_dir], [zip_file, export_status], api_name="export_zip")
-    onnx_btn.click(on_onnx, [model_dir, onnx_int8], onnx_status, api_name="export_onnx")
-    model_dir.change(on_model, model_dir, card, **hidden)
-    refresh_models.click(on_refresh_models, [model_dir, ctx.config], model_dir, **hidden)
-    push_btn.click(on_push, [model_dir, repo_id, token, private], push_status, api_name="hub_push")
-    refresh_runs.click(on_refresh_runs, None, [runs_table, run_pick], api_name="run_history")
-    open_btn.click(
-        on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset], api_name="open_run"
+    opened = [ctx.run, ctx.config, ui.runs_status, ctx.dataset]
+    ui.refresh_runs.click(on_refresh_runs, None, [ui.runs_table, ui.run_pick], api_name="run_history")
+    ui.open_btn.click(on_open, [ui.run_pick, ctx.dataset], opened, api_name="open_run")
+    ui.runs_table.select(on_select, ui.runs_table, ui.run_pick, **hidden).success(
+        on_open, [ui.run_pick, ctx.dataset], opened, **hidden
     )
-    runs_table.select(on_select, runs_table, run_pick, **hidden).success(
-        on_open, [run_pick, ctx.dataset], [ctx.run, ctx.config, runs_status, ctx.dataset], **hidden
-    )
-    ctx.run.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
-    ctx.run_ended.change(on_run, [ctx.run, ctx.config, model_dir], [model_dir, runs_table, run_pick], **hidden)
-    return {"export_model": model_dir, "runs_table": runs_table, "run_pick": run_pick, "export_status": export_status}
+    followed = [ui.model_dir, ui.runs_table, ui.run_pick]
+    ctx.run.change(on_run, [ctx.run, ctx.config, ui.model_dir], followed, **hidden)
+    ctx.run_ended.change(on_run, [ctx.run, ctx.config, ui.model_dir], followed, **hidden)

@@ -5,6 +5,7 @@ preview other mining thresholds from the cached embeddings. Every handler here i
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -176,7 +177,23 @@ def _warn(exc: Exception) -> str:
 
 
 def create_negatives_tab(ctx: Any) -> dict[str, Any]:
-    state = gr.State(dict(EMPTY))
+    ui = _table_layout(ctx)
+    _thresholds_layout(ctx, ui)
+    _wire_loading(ctx, ui)
+    _wire_table(ctx, ui)
+    _wire_thresholds(ctx, ui)
+    return {
+        "negatives_table": ui.table,
+        "negatives_state": ui.state,
+        "negatives_plot": ui.plot,
+        "negatives_status": ui.status,
+        "negatives_preview": ui.preview_stats,
+    }
+
+
+def _table_layout(ctx: Any) -> SimpleNamespace:
+    """The run's line, Load/Mine, the filters, the table with its exclusion buttons, and the score histogram."""
+    ui = SimpleNamespace(state=gr.State(dict(EMPTY)))
     gr.Markdown(
         "Hard negatives mined for the run shown (or mined now without training): the documents the model "
         "confuses with the right one, and likely false negatives in your data. Training adds `mining.num_negatives` of them "
@@ -192,14 +209,14 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
         show_progress="hidden",
     )
     with gr.Row():
-        reload_btn = gr.Button("Load from run", size="sm")
-        mine_btn = gr.Button("Mine now (current dataset + config)", size="sm", variant="primary")
-    summary = gr.Markdown("No mined negatives loaded.")
+        ui.reload_btn = gr.Button("Load from run", size="sm")
+        ui.mine_btn = gr.Button("Mine now (current dataset + config)", size="sm", variant="primary")
+    ui.summary = gr.Markdown("No mined negatives loaded.")
     with gr.Row():
-        search = gr.Textbox(label="Search query / positive / negative", scale=3)
-        suspects = gr.Checkbox(label="Suspected false negatives only", value=False)
-        sort_by = gr.Dropdown(list(ins.SORTS), value=next(iter(ins.SORTS)), label="Sort")
-    table = gr.Dataframe(
+        ui.search = gr.Textbox(label="Search query / positive / negative", scale=3)
+        ui.suspects = gr.Checkbox(label="Suspected false negatives only", value=False)
+        ui.sort_by = gr.Dropdown(list(ins.SORTS), value=next(iter(ins.SORTS)), label="Sort")
+    ui.table = gr.Dataframe(
         _table(None, set()),
         datatype=DTYPES,
         interactive=True,
@@ -211,12 +228,18 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
         column_widths=WIDTHS,
     )
     with gr.Row():
-        tick_btn = gr.Button("Tick all shown", size="sm")
-        untick_btn = gr.Button("Untick all shown", size="sm")
-        save_btn = gr.Button("Save exclusions", size="sm", variant="primary")
-        clear_btn = gr.Button("Stop using exclusions", size="sm")
-    status = gr.Markdown()
-    plot = gr.Plot(score_histogram(None), label="Positive vs negative scores")
+        ui.tick_btn = gr.Button("Tick all shown", size="sm")
+        ui.untick_btn = gr.Button("Untick all shown", size="sm")
+        ui.save_btn = gr.Button("Save exclusions", size="sm", variant="primary")
+        ui.clear_btn = gr.Button("Stop using exclusions", size="sm")
+    ui.status = gr.Markdown()
+    ui.plot = gr.Plot(score_histogram(None), label="Positive vs negative scores")
+    ui.filters = [ui.search, ui.suspects, ui.sort_by, ctx.config]
+    return ui
+
+
+def _thresholds_layout(ctx: Any, ui: SimpleNamespace) -> None:
+    """The re-mining thresholds (from the config's mining section), Preview and Use."""
     with gr.Accordion("Re-mine with other thresholds (uses the cached embeddings)", open=False):
         m = build_config(ctx.config.value if isinstance(ctx.config.value, dict) else {}).mining
         with gr.Row():
@@ -226,21 +249,26 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             range_max = gr.Number(m.range_max, label="range_max", precision=0, minimum=1)
             num_neg = gr.Number(max(1, m.num_negatives), label="num_negatives", precision=0, minimum=0, maximum=50)
         with gr.Row():
-            preview_btn = gr.Button("Preview", variant="primary", size="sm")
-            use_btn = gr.Button("Use these thresholds for training", size="sm")
-        preview_stats = gr.Dataframe(label="Current vs preview", interactive=False)
-        nothing_yet(preview_stats, "No preview yet: change a threshold and press Preview.")
-    filters = [search, suspects, sort_by, ctx.config]
-    knobs = [margin, margin_type, range_min, range_max, num_neg]
+            ui.preview_btn = gr.Button("Preview", variant="primary", size="sm")
+            ui.use_btn = gr.Button("Use these thresholds for training", size="sm")
+        ui.preview_stats = gr.Dataframe(label="Current vs preview", interactive=False)
+        nothing_yet(ui.preview_stats, "No preview yet: change a threshold and press Preview.")
+    ui.knobs = [margin, margin_type, range_min, range_max, num_neg]
 
-    def _loaded(new: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
-        shown, line = view(new, text, sus, sort, config)
-        return {state: new, table: shown, summary: line, plot: score_histogram(new.get("rows"))}
+
+def _loaded(ui: SimpleNamespace, new: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
+    """Updates drawing freshly loaded or mined rows: state, table, summary and histogram."""
+    shown, line = view(new, text, sus, sort, config)
+    return {ui.state: new, ui.table: shown, ui.summary: line, ui.plot: score_histogram(new.get("rows"))}
+
+
+def _wire_loading(ctx: Any, ui: SimpleNamespace) -> None:
+    """Rows from the shown run (when it changes or ends, or on Load) or mined now (`negatives_mine`)."""
 
     def on_run(run_dir: str | None, text: str, sus: bool, sort: str, config: dict[str, Any], request: gr.Request):
         try:
             run = ctx.visitor(request).run(run_dir)
-            return _loaded(load_run(str(run) if run else None), text, sus, sort, config) | {status: ""}
+            return _loaded(ui, load_run(str(run) if run else None), text, sus, sort, config) | {ui.status: ""}
         except Exception as exc:  # a run without mined rows is normal: say so in place, drop the old rows
             return dict(EMPTY), _table(None, set()), user_message(exc), score_histogram(None), ""
 
@@ -261,8 +289,22 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             with ctx.heavy(request):
                 new = mine_now(config, None if v.public else dataset, v.runs_dir)
         except Exception as exc:
-            return {status: _warn(exc)}
-        return _loaded(new, search, suspects_only, sort_by, config) | {status: f"Mined into `{new['run']}`."}
+            return {ui.status: _warn(exc)}
+        return _loaded(ui, new, search, suspects_only, sort_by, config) | {ui.status: f"Mined into `{new['run']}`."}
+
+    hidden = {"api_visibility": "private"}
+    loaded = [ui.state, ui.table, ui.summary, ui.plot, ui.status]
+    ctx.run.change(on_run, [ctx.run, *ui.filters], loaded, **hidden)
+    ctx.run_ended.change(on_run, [ctx.run, *ui.filters], loaded, **hidden)
+    ui.reload_btn.click(on_run, [ctx.run, *ui.filters], loaded, **hidden)
+    ui.mine_btn.click(
+        on_mine, [ctx.config, ctx.dataset, ui.search, ui.suspects, ui.sort_by], loaded, api_name="negatives_mine"
+    )
+
+
+def _wire_table(ctx: Any, ui: SimpleNamespace) -> None:
+    """Filtering and sorting the table, ticking rows, and saving or dropping the exclusions."""
+    table, filters = ui.table, ui.filters
 
     def on_filter(st: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
         return view(st, text, sus, sort, config)
@@ -273,7 +315,29 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
             v.config(build_config(config))  # a stranger's exclude_path must be inside their folder
             return save_exclusions(table, config, v.root)
         except Exception as exc:
-            return {status: _warn(exc)}
+            return {ui.status: _warn(exc)}
+
+    def tick(tbl: pd.DataFrame, value: bool) -> pd.DataFrame:
+        return tbl.assign(exclude=value) if tbl is not None and not tbl.empty else tbl
+
+    hidden = {"api_visibility": "private"}
+    for comp in (ui.suspects, ui.sort_by):
+        comp.change(on_filter, [ui.state, *filters], [table, ui.summary], **hidden)
+    ui.search.submit(on_filter, [ui.state, *filters], [table, ui.summary], **hidden)
+    ui.tick_btn.click(lambda t: tick(t, True), table, table, **hidden)
+    ui.untick_btn.click(lambda t: tick(t, False), table, table, **hidden)
+    # Redraw after the config changed here (the ticks follow the exclusions file); not on every config edit
+    # elsewhere, which would resend the whole table each time.
+    ui.save_btn.click(on_save, [table, ctx.config], [ctx.config, ui.status], api_name="negatives_exclude").then(
+        on_filter, [ui.state, *filters], [table, ui.summary], **hidden
+    )
+    ui.clear_btn.click(clear_exclusions, ctx.config, [ctx.config, ui.status], **hidden).then(
+        on_filter, [ui.state, *filters], [table, ui.summary], **hidden
+    )
+
+
+def _wire_thresholds(ctx: Any, ui: SimpleNamespace) -> None:
+    """Preview other mining thresholds from the cached embeddings (`negatives_remine`), and use them."""
 
     def on_preview(
         st,
@@ -305,51 +369,22 @@ def create_negatives_tab(ctx: Any) -> dict[str, Any]:
                     thresholds(margin, margin_type, range_min, range_max, num_negatives),
                 )
         except Exception as exc:
-            return {status: _warn(exc)}
-        return _loaded(new, text, sus, sort, config) | {
-            preview_stats: stats,
-            status: "Preview only: press 'Use these thresholds' to train with them.",
+            return {ui.status: _warn(exc)}
+        return _loaded(ui, new, text, sus, sort, config) | {
+            ui.preview_stats: stats,
+            ui.status: "Preview only: press 'Use these thresholds' to train with them.",
         }
 
     def on_use(config, *vals):
         try:
             return use_thresholds(config, thresholds(*vals))
         except Exception as exc:
-            return {status: _warn(exc)}
+            return {ui.status: _warn(exc)}
 
-    def tick(tbl: pd.DataFrame, value: bool) -> pd.DataFrame:
-        return tbl.assign(exclude=value) if tbl is not None and not tbl.empty else tbl
-
-    hidden = {"api_visibility": "private"}
-    loaded = [state, table, summary, plot, status]
-    ctx.run.change(on_run, [ctx.run, *filters], loaded, **hidden)
-    ctx.run_ended.change(on_run, [ctx.run, *filters], loaded, **hidden)
-    reload_btn.click(on_run, [ctx.run, *filters], loaded, **hidden)
-    mine_btn.click(on_mine, [ctx.config, ctx.dataset, search, suspects, sort_by], loaded, api_name="negatives_mine")
-    for comp in (suspects, sort_by):
-        comp.change(on_filter, [state, *filters], [table, summary], **hidden)
-    search.submit(on_filter, [state, *filters], [table, summary], **hidden)
-    tick_btn.click(lambda t: tick(t, True), table, table, **hidden)
-    untick_btn.click(lambda t: tick(t, False), table, table, **hidden)
-    # Redraw after the config changed here (the ticks follow the exclusions file); not on every config edit
-    # elsewhere, which would resend the whole table each time.
-    save_btn.click(on_save, [table, ctx.config], [ctx.config, status], api_name="negatives_exclude").then(
-        on_filter, [state, *filters], [table, summary], **hidden
-    )
-    clear_btn.click(clear_exclusions, ctx.config, [ctx.config, status], **hidden).then(
-        on_filter, [state, *filters], [table, summary], **hidden
-    )
-    preview_btn.click(
+    ui.preview_btn.click(
         on_preview,
-        [state, ctx.config, ctx.dataset, search, suspects, sort_by, *knobs],
-        [state, table, summary, plot, preview_stats, status],
+        [ui.state, ctx.config, ctx.dataset, ui.search, ui.suspects, ui.sort_by, *ui.knobs],
+        [ui.state, ui.table, ui.summary, ui.plot, ui.preview_stats, ui.status],
         api_name="negatives_remine",
     )
-    use_btn.click(on_use, [ctx.config, *knobs], [ctx.config, status], **hidden)
-    return {
-        "negatives_table": table,
-        "negatives_state": state,
-        "negatives_plot": plot,
-        "negatives_status": status,
-        "negatives_preview": preview_stats,
-    }
+    ui.use_btn.click(on_use, [ctx.config, *ui.knobs], [ctx.config, ui.status], api_visibility="private")

@@ -11,6 +11,7 @@ import re
 import secrets
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -130,43 +131,60 @@ def rag_dataset(
 
 
 def create_rag_tab(ctx: Any) -> dict[str, Any]:
-    collection = gr.State(None)  # the server-made collection id of this session
+    ui = _layout(ctx)
+    _wire_search(ctx, ui)
+    _wire_downloads(ctx, ui)
+    return {"rag_model_a": ui.model_a, "rag_model_b": ui.model_b, "rag_query": ui.query}
+
+
+def _layout(ctx: Any) -> SimpleNamespace:
+    """Documents, both models, Build, the question and both hit lists, and the downloads."""
+    ui = SimpleNamespace(collection=gr.State(None))  # the server-made collection id of this session
     gr.Markdown(
         "Upload documents (.txt, .md, .pdf, .jsonl/.csv/.parquet with a text column, or a zip of them), "
         "index them with two models, then ask a question to see what each retrieves."
     )
     with gr.Row():
-        upload = gr.File(label="Documents or a zip", file_count="multiple", file_types=[*DOC_SUFFIXES, ".zip"], scale=2)
-        docs_line = gr.Markdown("No documents yet.")
-    model_a, model_b = model_pair(ctx)
-    build_btn = gr.Button("Build indexes", variant="primary")
-    build_line = gr.Markdown()
+        ui.upload = gr.File(
+            label="Documents or a zip", file_count="multiple", file_types=[*DOC_SUFFIXES, ".zip"], scale=2
+        )
+        ui.docs_line = gr.Markdown("No documents yet.")
+    ui.model_a, ui.model_b = model_pair(ctx)
+    ui.build_btn = gr.Button("Build indexes", variant="primary")
+    ui.build_line = gr.Markdown()
     with gr.Row():
-        query = gr.Textbox(label="Question", scale=4)
-        k = gr.Slider(1, 20, value=5, step=1, label="k", scale=1)
-    search_btn = gr.Button("Search both")
-    search_line = gr.Markdown()
+        ui.query = gr.Textbox(label="Question", scale=4)
+        ui.k = gr.Slider(1, 20, value=5, step=1, label="k", scale=1)
+    ui.search_btn = gr.Button("Search both")
+    ui.search_line = gr.Markdown()
     with gr.Row():
         widths = ["10%", "12%", "20%", "58%"]
-        hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
-        hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
+        ui.hits_a = gr.Dataframe(label="Model A", interactive=False, wrap=True, column_widths=widths)
+        ui.hits_b = gr.Dataframe(label="Model B", interactive=False, wrap=True, column_widths=widths)
     with gr.Accordion("Download an index or a RAG training set", open=False):
         with gr.Row():
-            side = gr.Radio(list(SIDES), value="B", label="Index of model")
-            fmt = gr.Radio(list(FORMATS), value="plain", label="RAG dataset format")
-            rag_k = gr.Slider(1, 10, value=3, step=1, label="contexts per question")
-        questions = gr.File(
+            ui.side = gr.Radio(list(SIDES), value="B", label="Index of model")
+            ui.fmt = gr.Radio(list(FORMATS), value="plain", label="RAG dataset format")
+            ui.rag_k = gr.Slider(1, 10, value=3, step=1, label="contexts per question")
+        ui.questions = gr.File(
             label="Questions (optional: .txt one per line, or a pairs/questions table)",
             file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"],
         )
         with gr.Row():
-            zip_btn = gr.Button("Index zip")
-            rag_btn = gr.Button("RAG dataset")
-        files = gr.File(label="Download", interactive=False)
-        dl_line = gr.Markdown()
+            ui.zip_btn = gr.Button("Index zip")
+            ui.rag_btn = gr.Button("RAG dataset")
+        ui.files = gr.File(label="Download", interactive=False)
+        ui.dl_line = gr.Markdown()
+    return ui
 
-    def fail(exc: Exception) -> str:
-        return errors.warn(exc, "rag tab")
+
+def _fail(exc: Exception) -> str:
+    return errors.warn(exc, "rag tab")
+
+
+def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
+    """`rag_add_documents`, `rag_build` and `rag_search`. Endpoints for scripts too; the collection id stays in the
+    session's server-side state."""
 
     def on_upload(paths, cid, request: gr.Request):
         try:
@@ -178,7 +196,7 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
             with ctx.heavy(request):
                 return add_documents([str(p) for p in (paths or [])], v.root, cid)
         except Exception as exc:
-            return cid, fail(exc)
+            return cid, _fail(exc)
 
     def on_build(cid, a, b, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         try:
@@ -188,39 +206,44 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
             with ctx.heavy(request):
                 return build_both(cid, a, b, v.root, progress)
         except Exception as exc:
-            return fail(exc)
+            return _fail(exc)
 
     def on_search(cid, q, kk, request: gr.Request):
         try:
             with ctx.heavy(request):
                 return search_both(cid, q, kk, ctx.visitor(request).root)
         except Exception as exc:
-            return {search_line: fail(exc)}
+            return {ui.search_line: _fail(exc)}
+
+    collection = ui.collection
+    ui.upload.upload(on_upload, [ui.upload, collection], [collection, ui.docs_line], api_name="rag_add_documents")
+    ui.build_btn.click(on_build, [collection, ui.model_a, ui.model_b], ui.build_line, api_name="rag_build")
+    gr.on(
+        [ui.search_btn.click, ui.query.submit],
+        on_search,
+        [collection, ui.query, ui.k],
+        [ui.hits_a, ui.hits_b, ui.search_line],
+        api_name="rag_search",
+    )
+
+
+def _wire_downloads(ctx: Any, ui: SimpleNamespace) -> None:
+    """`rag_index_zip` and `rag_dataset`."""
 
     def on_zip(cid, s, request: gr.Request):
         try:
             path = download_index(cid, s, ctx.visitor(request).root)
             return path, f"Index of model {s}: unzip it and `load_index(folder).search(question, k)`."
         except Exception as exc:
-            return None, fail(exc)
+            return None, _fail(exc)
 
     def on_rag(cid, s, q, kk, f, request: gr.Request):
         try:
             with ctx.heavy(request):
                 return rag_dataset(cid, s, q, kk, f, ctx.visitor(request).root)
         except Exception as exc:
-            return None, fail(exc)
+            return None, _fail(exc)
 
-    # Endpoints for scripts too; the collection id stays in the session's server-side state.
-    upload.upload(on_upload, [upload, collection], [collection, docs_line], api_name="rag_add_documents")
-    build_btn.click(on_build, [collection, model_a, model_b], build_line, api_name="rag_build")
-    gr.on(
-        [search_btn.click, query.submit],
-        on_search,
-        [collection, query, k],
-        [hits_a, hits_b, search_line],
-        api_name="rag_search",
-    )
-    zip_btn.click(on_zip, [collection, side], [files, dl_line], api_name="rag_index_zip")
-    rag_btn.click(on_rag, [collection, side, questions, rag_k, fmt], [files, dl_line], api_name="rag_dataset")
-    return {"rag_model_a": model_a, "rag_model_b": model_b, "rag_query": query}
+    collection, out = ui.collection, [ui.files, ui.dl_line]
+    ui.zip_btn.click(on_zip, [collection, ui.side], out, api_name="rag_index_zip")
+    ui.rag_btn.click(on_rag, [collection, ui.side, ui.questions, ui.rag_k, ui.fmt], out, api_name="rag_dataset")

@@ -15,7 +15,7 @@ def test_tick_skips_the_figures_until_new_events_arrive(tmp_path):
     fn = next(
         f
         for f in demo.fns.values()
-        if getattr(f.fn, "__qualname__", "") == "create_train_tab.<locals>.redraw" and len(f.inputs) == 2
+        if getattr(f.fn, "__qualname__", "") == "_wire_run_view.<locals>.redraw" and len(f.inputs) == 2
     )
 
     def tick(*args) -> list:  # the handler's {component: value} in the order of its outputs, as gradio applies it
