@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -37,6 +38,7 @@ _PROBE_SENTENCE = (
 _decisions: dict[str, dict[str, Any]] = {}  # key -> probe result, for this process
 
 
+@functools.cache  # read /proc/cpuinfo once per process
 def cpu_name() -> str:
     """The CPU's model name and its bf16/AMX/AVX-512 flags: hosts of the same name can differ in CPU."""
     try:

@@ -122,16 +122,17 @@ def run_probe(
 def _encode_rates(encoder, tok, texts: list[str], cfg: EmbedConfig) -> tuple[float, float]:
     """(seconds per text, seconds per token) of encoding: the shorter and the longer half of `texts` are timed
     apart, so that short queries (per-batch overhead) and long documents (attention) are both priced right."""
-    by_length = sorted(texts, key=lambda t: len(tok.tokenize(t)))
-    halves = [by_length[: len(texts) // 2], by_length[len(texts) // 2 :]]
+    counts = lengths_of(tok, texts, cfg.max_seq_length)  # tokenised once: sorts the halves and counts their tokens
+    order = sorted(range(len(texts)), key=counts.__getitem__)
+    halves = [order[: len(texts) // 2], order[len(texts) // 2 :]]
     encoder.encode(texts[:8], batch_size=cfg.mining.batch_size)  # warm-up: first calls allocate
     measured = []
     for half in halves:
         _device_sync()
         t0 = time.perf_counter()
-        encoder.encode(half, batch_size=cfg.mining.batch_size)
+        encoder.encode([texts[i] for i in half], batch_size=cfg.mining.batch_size)
         _device_sync()
-        measured.append((time.perf_counter() - t0, len(half), sum(lengths_of(tok, half, cfg.max_seq_length))))
+        measured.append((time.perf_counter() - t0, len(half), sum(counts[i] for i in half)))
     (t_s, n_s, k_s), (t_l, n_l, k_l) = measured
     total_s, tokens = t_s + t_l, max(1, k_s + k_l)
     # t = a * texts + b * tokens through both halves; texts of one length (or noise) fall back to tokens only.
