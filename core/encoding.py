@@ -7,7 +7,11 @@ when it is faster and its embeddings of the probe texts equal fp32's to MIN_COSI
 bf16; its token embeddings are cast back to fp32, so pooling, normalisation and every score stay fp32 (no ties in
 rankings). The model being trained is never changed: encoding uses a bf16 copy.
 
-No library does this decision; torch's autocast was slower than bf16 weights here (it casts every op's inputs).
+Training is decided by the same probe: a forward and backward pass under torch's bf16 autocast (fp32 master
+weights, as on a GPU) against fp32; `precision: auto` trains in bf16 on a CPU only where that was faster.
+
+No library does this decision; torch's autocast was slower than bf16 weights for encoding here (it casts every op's
+inputs), while for training it is the standard mixed precision.
 """
 
 from __future__ import annotations
@@ -120,7 +124,40 @@ def _probe(model) -> dict[str, Any]:
     bf16_s, emb = timed(fast)
     cosine = float((ref * emb).sum(axis=1).min())
     bf16 = cosine >= MIN_COSINE and fp32_s >= MIN_SPEEDUP * bf16_s
-    return {"fp32_s": round(fp32_s, 3), "bf16_s": round(bf16_s, 3), "min_cosine": round(cosine, 5), "bf16": bf16}
+    train = copy.deepcopy(model)  # the caller's model keeps its mode and has no gradients
+    train_fp32_s, train_bf16_s = (_train_step_s(train, texts[:4], amp) for amp in (False, True))
+    return {
+        "fp32_s": round(fp32_s, 3),
+        "bf16_s": round(bf16_s, 3),
+        "min_cosine": round(cosine, 5),
+        "bf16": bf16,
+        "train_fp32_s": round(train_fp32_s, 3),
+        "train_bf16_s": round(train_bf16_s, 3),
+        "train_bf16": train_fp32_s >= MIN_SPEEDUP * train_bf16_s,
+    }
+
+
+def _train_step_s(model, texts: list[str], bf16: bool) -> float:
+    """Seconds of a training forward and backward pass over `texts` (best of two after a warm-up), in fp32 or under
+    bf16 autocast, with attention dropout as training sets it (core.models.set_attention_dropout)."""
+    import torch
+
+    from .models import set_attention_dropout
+
+    set_attention_dropout(model, 0.0)
+    features = model.tokenize(texts)
+    model.train()
+    best = float("inf")
+    for i in range(3):
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            embeddings = model(dict(features))["sentence_embedding"]
+        embeddings.float().square().sum().backward()
+        model.zero_grad(set_to_none=True)
+        if i:
+            best = min(best, time.perf_counter() - t0)
+    model.eval()
+    return best
 
 
 def _can_bf16(model) -> bool:
@@ -138,7 +175,7 @@ def decide(model) -> dict[str, Any]:
         cached = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cached = {}
-    if not isinstance(cached, dict) or not isinstance(cached.get(key), dict):
+    if not isinstance(cached, dict) or not isinstance(cached.get(key), dict) or "train_bf16" not in cached[key]:
         result = _probe(model)
         log.info("encoding probe on this machine: %s", result)
         cached = cached if isinstance(cached, dict) else {}
@@ -159,6 +196,11 @@ def encode_precision(model, precision: str = "auto") -> str:
     if precision == "bf16":
         return "bf16"
     return "bf16" if decide(model).get("bf16") else "fp32"
+
+
+def train_precision(model) -> str:
+    """ "bf16" or "fp32": the autocast `precision: auto` trains in on a CPU, as measured on this machine."""
+    return "bf16" if _can_bf16(model) and decide(model).get("train_bf16") else "fp32"
 
 
 def inference_model(model, precision: str = "auto"):

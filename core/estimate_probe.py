@@ -58,6 +58,7 @@ def _probe_key(cfg: EmbedConfig, fmt: str) -> str:
         cfg.precision,
         cfg.encode_precision,
         cfg.gradient_checkpointing,
+        cfg.attention_dropout,
         bool(cfg.matryoshka_dims),
         cfg.mining.batch_size,
     ]
@@ -151,12 +152,15 @@ def _probe_steps(
     import torch
 
     from .losses import build_loss
+    from .models import set_attention_dropout
 
     loss_fn = build_loss(cfg, fmt, model)
     if cfg.gradient_checkpointing:
         model[0].auto_model.gradient_checkpointing_enable()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if "bf16" in _precision(cfg) else None
+    if cfg.attention_dropout is not None:
+        set_attention_dropout(model, cfg.attention_dropout)
+    amp = torch.autocast(model.device.type, dtype=torch.bfloat16) if "bf16" in _precision(cfg, model) else None
     chunked = _chunked(cfg, str(model.device))
     rng = random.Random(cfg.seed)
     model.train()
@@ -194,10 +198,10 @@ def _to(model, texts: list[str]) -> dict[str, Any]:
     return {k: v.to(model.device) if hasattr(v, "to") else v for k, v in prepare(texts).items()}
 
 
-def _precision(cfg: EmbedConfig) -> dict[str, bool]:
+def _precision(cfg: EmbedConfig, model) -> dict[str, bool]:
     from .training import _precision as precision
 
-    return precision(cfg)
+    return precision(cfg, model)
 
 
 def cached_probe(cfg: EmbedConfig, fmt: str) -> dict[str, Any] | None:

@@ -22,13 +22,20 @@ from . import distributed
 from . import eval_schedule as schedule
 from .advice import warn_after_baseline
 from .config import EmbedConfig
-from .encoding import encode_precision
+from .encoding import encode_precision, train_precision
 from .errors import run_message
 from .evaluation import PRIMARY, evaluate
 from .events import EventWriter, read_events
 from .losses import build_loss
 from .model_card import examples_of, write_model_card
-from .models import check_output_dir, load_model, model_prompts, set_prompts, takes_attention_mask
+from .models import (
+    check_output_dir,
+    load_model,
+    model_prompts,
+    set_attention_dropout,
+    set_prompts,
+    takes_attention_mask,
+)
 from .prepare import TRAIN_TABLE, build_table, load_and_split
 from .progress import PhaseTracker, start_phases
 from .run_evals import evaluators, final_metrics, keep_base_if_worse, metric_key, mined_with_base
@@ -66,13 +73,18 @@ class RunResult:
         return {"finished": 0, "stopped": 0}.get(self.state, 1)
 
 
-def _precision(cfg: EmbedConfig) -> dict[str, bool]:
+def _precision(cfg: EmbedConfig, model) -> dict[str, bool]:
+    """The trainer's mixed-precision arguments. `auto`: bf16 on a GPU that has it; on a CPU, bf16 autocast where
+    core.encoding measured a training step faster with it on this machine."""
     import torch
 
-    if cfg.precision == "bf16" or (
-        cfg.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    ):
-        return {"bf16": True}
+    cpu = model.device.type == "cpu"
+    bf16 = cfg.precision == "bf16" or (
+        cfg.precision == "auto"
+        and (train_precision(model) == "bf16" if cpu else torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    )
+    if bf16:
+        return {"bf16": True, "use_cpu": True} if cpu else {"bf16": True}  # the trainer's bf16 on a CPU needs use_cpu
     if cfg.precision == "fp16":
         return {"fp16": True}
     return {}
@@ -204,7 +216,9 @@ def _build_trainer(cfg: EmbedConfig, run_dir: Path, prep, model, prompts: dict[s
     has_eval = step_eval is not None and eval_steps is not None
     # Without evaluations, checkpoints are still written now and then so that an interrupted run can resume.
     save_steps = eval_steps or schedule.every(schedule.total_steps(cfg, steps_per_epoch), schedule.EVALS_PER_RUN)
-    args = _training_args(cfg, run_dir, prep, train_ds, prompts, step_eval, eval_steps, save_steps)
+    if cfg.attention_dropout is not None:
+        set_attention_dropout(model, cfg.attention_dropout)
+    args = _training_args(cfg, run_dir, prep, model, train_ds, prompts, step_eval, eval_steps, save_steps)
     callbacks: list[Any] = [callback]
     if has_eval and cfg.evaluation.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.evaluation.early_stopping_patience))
@@ -272,6 +286,7 @@ def _training_args(
     cfg: EmbedConfig,
     run_dir: Path,
     prep,
+    model,
     train_ds,
     prompts: dict[str, str],
     step_eval,
@@ -312,8 +327,7 @@ def _training_args(
         disable_tqdm=True,
         dataloader_drop_last=False,
         **({"prompts": column_prompts(train_ds.column_names, prompts)} if any(prompts.values()) else {}),
-        **distributed.training_args(),
-        **_precision(cfg),
+        **distributed.training_args() | _precision(cfg, model),  # both may ask for use_cpu
     )
 
 
@@ -354,7 +368,7 @@ def _prepare(
         run_dir=str(run_dir),
         resume=resume_ckpt,
         device=str(model.device),
-        precision=next(iter(_precision(cfg)), "fp32"),
+        precision=next(iter(_precision(cfg, model)), "fp32"),
         encode_precision=encode_precision(model, cfg.encode_precision),  # measured once per machine and model
         world_size=world,
         global_batch=cfg.batch_size * world,

@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from core import encoding
+from core.config import EmbedConfig
 from core.evaluation import build_evaluator, evaluate
 from core.models import bundled_model_path, load_model
+from core.training import _precision
 from tests.conftest import SAMPLES, read_jsonl
 
 
@@ -40,7 +42,9 @@ def test_the_decision_is_measured_once_and_cached(model, tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_PROBE_CACHE", str(tmp_path))
     monkeypatch.setattr(encoding, "_decisions", {})
     result = encoding.decide(model)
-    assert {"fp32_s", "bf16_s", "min_cosine", "bf16"} <= set(result) and result["fp32_s"] > 0
+    assert {"fp32_s", "bf16_s", "min_cosine", "bf16", "train_fp32_s", "train_bf16_s", "train_bf16"} <= set(result)
+    assert result["fp32_s"] > 0 and result["train_fp32_s"] > 0 and result["train_bf16_s"] > 0
+    assert not model.training and all(p.grad is None for p in model.parameters()), "the probe trains a copy"
     assert result["min_cosine"] >= encoding.MIN_COSINE, "bf16 MiniLM equals fp32 to 0.99 on any CPU"
     path = tmp_path / "embedding-studio" / encoding.PROBE_FILE
     cached = json.loads(path.read_text())
@@ -52,6 +56,17 @@ def test_the_decision_is_measured_once_and_cached(model, tmp_path, monkeypatch):
         monkeypatch.setattr(encoding, "_decisions", {})
         assert encoding.encode_precision(model, "auto") == expected
     assert encoding.encode_precision(model, "fp32") == "fp32" and encoding.encode_precision(model, "bf16") == "bf16"
+    # Training's `precision: auto` on a CPU follows the measured training step, bf16 autocast where it was faster.
+    for verdict, args in ((True, {"bf16": True, "use_cpu": True}), (False, {})):
+        path.write_text(json.dumps({key: {**result, "train_bf16": verdict}}))
+        monkeypatch.setattr(encoding, "_decisions", {})
+        assert _precision(EmbedConfig(), model) == args
+    assert _precision(EmbedConfig(precision="fp32"), model) == {}
+    assert _precision(EmbedConfig(precision="bf16"), model) == {"bf16": True, "use_cpu": True}
+    # A cache written before training was measured is measured again, not read as "fp32".
+    path.write_text(json.dumps({key: {k: v for k, v in result.items() if not k.startswith("train")}}))
+    monkeypatch.setattr(encoding, "_decisions", {})
+    assert "train_bf16" in encoding.decide(model)
 
 
 def test_a_fine_tuned_copy_shares_the_decision(model):

@@ -16,7 +16,14 @@ from core import compare as cmp
 from core.config import load_config
 from core.encoding import inference_model
 from core.evaluation import build_evaluator, evaluate
-from core.models import bundled_model_path, load_model, model_choices, model_dim, model_prompts
+from core.models import (
+    bundled_model_path,
+    load_model,
+    model_choices,
+    model_dim,
+    model_prompts,
+    set_attention_dropout,
+)
 from core.prepare import split_data
 from core.search import get_index
 from core.training import column_prompts, train
@@ -180,3 +187,25 @@ def test_model_choices_find_sentence_transformers_models_in_the_hf_cache(tmp_pat
     by_value = {c["value"]: c for c in model_choices(None, None, None, hf_cache=hub)}
     assert by_value["acme/tiny-st"]["source"] == "cached" and by_value["acme/tiny-st"]["dim"] == 96
     assert "acme/plain-bert" not in by_value  # not a sentence-transformers model
+
+
+def test_attention_dropout_is_switched_off_on_attention_probabilities_only():
+    import torch
+
+    model = load_model(bundled_model_path(), max_seq_length=32)
+    layers = model[0].auto_model.config.num_hidden_layers
+    features = model.tokenize(["reset my password", "the printer on floor two is offline again"])
+    model.train()
+
+    def twice() -> bool:
+        with torch.no_grad():
+            a, b = (model(dict(features))["token_embeddings"] for _ in range(2))
+        return torch.equal(a, b)
+
+    others = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout) and "attention.self" not in n]
+    for m in others:
+        m.p = 0.0  # leave attention dropout as the only randomness
+    assert not twice(), "MiniLM drops attention probabilities while training"
+    assert set_attention_dropout(model, 0.0) == layers
+    assert twice(), "with attention dropout 0 a training-mode forward is deterministic"
+    assert set_attention_dropout(model, 0.1) == layers and not twice()
