@@ -51,12 +51,13 @@ class MiningConfig(_Block):
         True, description="Mine hard negatives for pairs (and add more to triplets if num_negatives > 0)."
     )
     num_negatives: int = Field(
-        1,
+        2,
         ge=0,
         le=50,
         description="Hard negatives mined per query and added to its training row (each costs about as much as the "
-        "row's positive). 0 = train on the pairs with in-batch negatives only: about 1.7x faster on a CPU, lower NDCG "
-        "(BENCHMARKS.md). Mining to inspect (Negatives tab, `python -m core mine`) takes at least 1.",
+        "row's positive). 2 gained more NDCG than 1 on MedQuAD, 3 no more than 2 (BENCHMARKS.md). 0 = train on the "
+        "pairs with in-batch negatives only: faster, lower NDCG. Mining to inspect (Negatives tab, `python -m core "
+        "mine`) takes at least 1.",
     )
     batch_size: int = Field(
         16,
@@ -66,10 +67,13 @@ class MiningConfig(_Block):
         "raise it on a GPU).",
     )
     margin: float | None = Field(
-        0.05,
+        None,
         ge=0,
         description="Skip candidates too close to the positive: a candidate is dropped when its score > "
-        "positive_score - margin (absolute) or > positive_score * (1 - margin) (relative). None = no margin.",
+        "positive_score - margin (absolute) or > positive_score * (1 - margin) (relative). None = no margin: the "
+        "candidates the model ranks above the positive are the ones it most needs to learn from (+0.007 NDCG on "
+        "MedQuAD, BENCHMARKS.md). Set 0.05 (relative) when the corpus holds unlabelled positives (e.g. several "
+        "chunks that answer one question). Near-duplicates of the positive's text are never negatives.",
     )
     margin_type: Literal["relative", "absolute"] = Field("relative", description="How `margin` is measured.")
     range_min: int = Field(0, ge=0, description="Skip the `range_min` most similar candidates (rank 0 = most similar).")

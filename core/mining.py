@@ -36,6 +36,7 @@ MINED_COLUMNS = [  # one mined row, as mined.parquet and the Negatives tab hold 
     "gap",
     "suspected_false_negative",
 ]
+DUPLICATE_SLACK = 2  # extra candidates asked for, to replace near-duplicates of the positive
 FLAG_MARGIN = 0.02  # with no margin configured, a negative this close to its positive is still suspect
 
 
@@ -169,9 +170,9 @@ def mine(
     from sentence_transformers.util import mine_hard_negatives
 
     exclusions = load_exclusions(cfg.exclude_path)
-    # Ask for extra candidates so excluded negatives can be replaced by the next ones.
+    # Ask for extra candidates so excluded negatives and near-duplicates of the positive can be replaced by the next.
     most_excluded = max(Counter(q for q, _ in exclusions).values(), default=0)
-    n_ask = max(1, min(cfg.num_negatives + most_excluded, cfg.range_max - cfg.range_min))
+    n_ask = max(1, min(cfg.num_negatives + most_excluded + DUPLICATE_SLACK, cfg.range_max - cfg.range_min))
 
     extra = [t for t in dict.fromkeys(corpus or []) if t not in set(positives)]
     if progress:
@@ -200,8 +201,10 @@ def mine(
     if progress:
         progress("mined", 1.0)
 
-    table, negatives, n_excluded = _kept_rows(mined, queries, positives, exclusions, cfg)
+    table, negatives, n_excluded, n_copies = _kept_rows(mined, queries, positives, exclusions, cfg)
     stats = _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra))
+    if n_copies:
+        stats["skipped"]["near_duplicate"] = n_copies
     library_corpus = list(dict.fromkeys(extra + list(positives)))  # the order mine_hard_negatives encodes in
     return MiningResult(
         table, stats, negatives, _cached_corpus_embeddings(cache_dir, model, library_corpus, corpus_prompt)
@@ -209,22 +212,27 @@ def mine(
 
 
 def _kept_rows(mined, queries: list[str], positives: list[str], exclusions: set[tuple[str, str]], cfg: MiningConfig):
-    """(one row per kept negative with its scores, the kept negatives per input row, negatives excluded): the
-    library's labeled-list output (positive = [positive, neg_1, ...], scores = [pos_score, neg_1_score, ...]) in
-    input order, without excluded (query, negative) pairs, at most `cfg.num_negatives` per row."""
+    """(one row per kept negative with its scores, the kept negatives per input row, negatives excluded, candidates
+    skipped as near-copies of the positive): the library's labeled-list output (positive = [positive, neg_1, ...],
+    scores = [pos_score, neg_1_score, ...]) in input order, without excluded (query, negative) pairs, at most
+    `cfg.num_negatives` per row."""
     found: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
     for q, texts, scores in zip(mined["query"], mined["positive"], mined["scores"]):
         found.setdefault((q, texts[0]), [(n, scores[0], s) for n, s in zip(texts[1:], scores[1:])])
-    rows, negatives, n_excluded = [], [], 0
+    rows, negatives, n_excluded, n_copies = [], [], 0, 0
     for q, p in zip(queries, positives):
         candidates = found.get((q, p), [])
-        kept = [(n, ps, ns) for n, ps, ns in candidates if (q, n) not in exclusions][: cfg.num_negatives]
+        # A near-copy of the positive is no negative whatever its score (overlapping chunks, boilerplate answers).
+        copies = {n for n, _, _ in candidates if near_duplicate(n, p)}
+        kept = [(n, ps, ns) for n, ps, ns in candidates if (q, n) not in exclusions and n not in copies]
+        kept = kept[: cfg.num_negatives]
+        n_copies += len(copies)
         n_excluded += sum((q, n) in exclusions for n, _, _ in candidates)
         negatives.append([n for n, _, _ in kept])
         for rank, (n, ps, ns) in enumerate(kept):
-            suspect = is_within_margin(ps, ns, cfg) or near_duplicate(n, p)
+            suspect = is_within_margin(ps, ns, cfg)
             rows.append((q, p, n, rank, ps, ns, ps - ns, suspect))
-    return pd.DataFrame(rows, columns=MINED_COLUMNS), negatives, n_excluded
+    return pd.DataFrame(rows, columns=MINED_COLUMNS), negatives, n_excluded, n_copies
 
 
 def _summary(values: pd.Series) -> dict[str, float]:
