@@ -148,7 +148,8 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
     res["metrics"] = json.loads(metrics_file.read_text())
     events = read_jsonl(run_dir / "events.jsonl")
     res["step_eval_overhead_s"], res["step_evals"] = step_eval_overhead(events)
-    res["encode_precision"] = next((e.get("encode_precision") for e in events if e["type"] == "run_started"), None)
+    started = next((e for e in events if e["type"] == "run_started"), {})
+    res["encode_precision"], res["train_precision"] = started.get("encode_precision"), started.get("precision")
     if estimate:
         from core.estimate import estimate_error
 

@@ -178,6 +178,8 @@ def run(
             "samples_per_s": t["train_samples_per_s"],
             "pure_samples_per_s": round(t["train_samples_per_s"] * t["train_s"] / max(pure, 1e-9), 2),
             "step_evals": res["step_evals"],
+            "train_precision": res.get("train_precision"),
+            "encode_precision": res.get("encode_precision"),
             "cpu_s": res.get("cpu_s"),
             "time_file": str(work / f"{name.replace(' ', '_')}.time"),
             "cmd": res["cmd"].replace(str(work), "$WORK"),

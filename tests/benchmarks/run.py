@@ -84,9 +84,12 @@ def default_recipe() -> str:
         if n
         else "(query, positive) rows with in-batch negatives"
     )
+    margin = "no margin" if cfg.mining.margin is None else f"a {cfg.mining.margin_type} margin of {cfg.mining.margin}"
     return (
-        f"{rows}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate, batches embedded in length-sorted chunks "
-        f"on the CPU (core/losses.py), {cfg.test_size:.0%} of the pairs held out for its own evaluation"
+        f"{rows} with {margin}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate, batches embedded in "
+        f"length-sorted chunks on the CPU (core/losses.py), attention dropout {cfg.attention_dropout}, training "
+        f"precision {cfg.precision} (bf16 autocast where core/encoding.py measured it faster on this machine), "
+        f"{cfg.test_size:.0%} of the pairs held out for its own evaluation"
     )
 
 
@@ -130,6 +133,11 @@ def medquad_md(r: dict[str, Any]) -> list[str]:
             out.append(
                 f"- {name}: `{x['cmd']}`"
                 + (f" ({x['step_evals']} evaluations during training)" if "step_evals" in x else "")
+                + (
+                    f"; trained in {x['train_precision']}, encoded in {x.get('encode_precision')}"
+                    if x.get("train_precision")
+                    else ""
+                )
             )
     out.append("")
     return out
