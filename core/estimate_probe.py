@@ -158,8 +158,7 @@ def _probe_steps(
     if cfg.gradient_checkpointing:
         model[0].auto_model.gradient_checkpointing_enable()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate)
-    if cfg.attention_dropout is not None:
-        set_attention_dropout(model, cfg.attention_dropout)
+    set_attention_dropout(model, cfg.attention_dropout)
     amp = torch.autocast(model.device.type, dtype=torch.bfloat16) if "bf16" in _precision(cfg, model) else None
     chunked = _chunked(cfg, str(model.device))
     rng = random.Random(cfg.seed)

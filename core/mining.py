@@ -224,8 +224,9 @@ def _kept_rows(mined, queries: list[str], positives: list[str], exclusions: set[
         candidates = found.get((q, p), [])
         # A near-copy of the positive is no negative whatever its score (overlapping chunks, boilerplate answers).
         copies = {n for n, _, _ in candidates if near_duplicate(n, p)}
-        kept = [(n, ps, ns) for n, ps, ns in candidates if (q, n) not in exclusions and n not in copies]
-        kept = kept[: cfg.num_negatives]
+        kept = [(n, ps, ns) for n, ps, ns in candidates if (q, n) not in exclusions and n not in copies][
+            : cfg.num_negatives
+        ]
         n_copies += len(copies)
         n_excluded += sum((q, n) in exclusions for n, _, _ in candidates)
         negatives.append([n for n, _, _ in kept])

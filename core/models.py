@@ -137,25 +137,26 @@ def load_model(name: str, max_seq_length: int | None = None, device: str | None 
 _ATTENTION_DROPOUTS = ("dropout", "attention_dropout", "attn_dropout", "dropout_prob")
 
 
-def set_attention_dropout(model, p: float) -> int:
-    """Set the dropout on attention probabilities of every attention module to `p`; how many were set.
+def set_attention_dropout(model, p: float | None) -> int:
+    """Set the dropout on attention probabilities of every attention module to `p` (None = leave the model's own);
+    how many were set.
 
     At p = 0 torch's fused attention (scaled_dot_product_attention) runs in training too; with dropout on the
-    probabilities it falls back to materialising every (heads x tokens x tokens) matrix: on a CPU ~2x the time and
-    memory of a training step of 256-token documents (BENCHMARKS.md). Dropout after the attention output and the
+    probabilities it falls back to materialising every (heads x tokens x tokens) matrix: on a CPU twice the memory
+    of a training step of 256-token documents, and up to ~2x its time measured alone (BENCHMARKS.md). Dropout after the attention output and the
     feed-forward layers is kept. Transformers has no switch for this on a loaded model, hence the walk: attention
     modules hold it as an nn.Dropout or a float, under one of a few names."""
     import torch
 
     changed = 0
-    for module in model.modules():
+    for module in model.modules() if p is not None else ():
         if "Attention" not in type(module).__name__:
             continue
         for name in _ATTENTION_DROPOUTS:
             value = getattr(module, name, None)
             if isinstance(value, torch.nn.Dropout):
                 value.p = p
-            elif isinstance(value, float) and not isinstance(value, bool):
+            elif isinstance(value, float):
                 setattr(module, name, p)
             else:
                 continue

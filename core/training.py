@@ -216,8 +216,7 @@ def _build_trainer(cfg: EmbedConfig, run_dir: Path, prep, model, prompts: dict[s
     has_eval = step_eval is not None and eval_steps is not None
     # Without evaluations, checkpoints are still written now and then so that an interrupted run can resume.
     save_steps = eval_steps or schedule.every(schedule.total_steps(cfg, steps_per_epoch), schedule.EVALS_PER_RUN)
-    if cfg.attention_dropout is not None:
-        set_attention_dropout(model, cfg.attention_dropout)
+    set_attention_dropout(model, cfg.attention_dropout)
     args = _training_args(cfg, run_dir, prep, model, train_ds, prompts, step_eval, eval_steps, save_steps)
     callbacks: list[Any] = [callback]
     if has_eval and cfg.evaluation.early_stopping_patience:

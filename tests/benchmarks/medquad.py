@@ -63,6 +63,26 @@ def build_protocol(train_size: int, dev_queries: int | None, distractors: int) -
     )
 
 
+def default_recipe() -> str:
+    from core.config import EmbedConfig
+
+    cfg = EmbedConfig()
+    n = cfg.mining.num_negatives
+    rows = (
+        f"(query, positive, {n} mined negative{'s' * (n > 1)}) rows, mined from every document of the data and "
+        "corpus_path"
+        if n
+        else "(query, positive) rows with in-batch negatives"
+    )
+    margin = "no margin" if cfg.mining.margin is None else f"a {cfg.mining.margin_type} margin of {cfg.mining.margin}"
+    return (
+        f"{rows} with {margin}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate, batches embedded in "
+        f"length-sorted chunks on the CPU (core/losses.py), attention dropout {cfg.attention_dropout}, training "
+        f"precision {cfg.precision} (bf16 autocast where core/encoding.py measured it faster on this machine), "
+        f"{cfg.test_size:.0%} of the pairs held out for its own evaluation"
+    )
+
+
 def shared_evaluator(p: Protocol):
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 

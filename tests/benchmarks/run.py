@@ -73,26 +73,6 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b in (None, 0) else a / b
 
 
-def default_recipe() -> str:
-    from core.config import EmbedConfig
-
-    cfg = EmbedConfig()
-    n = cfg.mining.num_negatives
-    rows = (
-        f"(query, positive, {n} mined negative{'s' * (n > 1)}) rows, mined from every document of the data and "
-        "corpus_path"
-        if n
-        else "(query, positive) rows with in-batch negatives"
-    )
-    margin = "no margin" if cfg.mining.margin is None else f"a {cfg.mining.margin_type} margin of {cfg.mining.margin}"
-    return (
-        f"{rows} with {margin}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate, batches embedded in "
-        f"length-sorted chunks on the CPU (core/losses.py), attention dropout {cfg.attention_dropout}, training "
-        f"precision {cfg.precision} (bf16 autocast where core/encoding.py measured it faster on this machine), "
-        f"{cfg.test_size:.0%} of the pairs held out for its own evaluation"
-    )
-
-
 def medquad_md(r: dict[str, Any]) -> list[str]:
     c = r["contenders"]
     base = c["base"]["metrics"]["ndcg@10"]
@@ -105,7 +85,7 @@ def medquad_md(r: dict[str, Any]) -> list[str]:
         f"distractors); {p['relevant_pairs']} relevant (query, document) pairs. 1 epoch, batch 32, lr 2e-5, "
         "bundled all-MiniLM-L6-v2. The plain recipe trains (query, positive, mined negative) rows on every pair "
         "with the library's linear decay; the default pipeline is `python -m core train` with the schema defaults: "
-        f"{default_recipe()}. A training sample is one row of either kind. "
+        f"{medquad.default_recipe()}. A training sample is one row of either kind. "
         "Every model is evaluated by one shared InformationRetrievalEvaluator. "
         "Times in seconds; end-to-end = the contender's whole process (load, mining, evaluations, training, save).",
         "",
