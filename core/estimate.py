@@ -112,7 +112,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     """Seconds per phase for this prepared data (`prepare.split_data`) and config, on this machine. With
     `cached_only`, None unless the probe for this model, machine and batch shape is cached."""
     from .advice import small_split_warning
-    from .eval_schedule import EVALS_PER_RUN, every
+    from .eval_schedule import EVALS_PER_RUN, every, loads_best
     from .models import load_tokenizer
 
     fmt, columns = prep.fmt, _columns(cfg, prep.fmt)
@@ -143,7 +143,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
         full_batches * step_s + plan["evaluations"] * eval_s + plan["checkpoints"] * 3 * probe["save_s"]
     )  # a checkpoint holds the optimizer too
     bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
-    known = plan["evaluations"] > 0 and not bounded and cfg.evaluation.save_best_model
+    known = plan["evaluations"] > 0 and not bounded and loads_best(cfg)
     phases["final_evaluation"] = 0.0 if known else encode_cost(probe, full_eval)
     phases["saving"] = 2 * probe["save_s"]  # saved into the run folder, then copied to output_dir
     phases = {k: round(v, 1) for k, v in phases.items()}

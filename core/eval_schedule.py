@@ -30,6 +30,12 @@ def eval_steps(cfg: EmbedConfig, steps_per_epoch: int, columns: int, eval_texts:
     return every(total, n)
 
 
+def loads_best(cfg: EmbedConfig) -> bool:
+    """Whether the trainer ends on its best evaluated checkpoint rather than the final weights (early stopping
+    needs it)."""
+    return cfg.evaluation.save_best_model or bool(cfg.evaluation.early_stopping_patience)
+
+
 def total_steps(cfg: EmbedConfig, steps_per_epoch: int) -> int:
     return max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
 

@@ -85,16 +85,17 @@ def final_metrics(
 
 def keep_base_if_worse(cfg: EmbedConfig, primary: str, before: dict, after: dict, prompts: dict[str, str]):
     """(base model, its metrics, why) when the finished run's kept model scores below the base model on the primary
-    metric, else None. "Best model" counts step 0: a run that only made retrieval worse must not replace a good
-    model with a worse one. Both figures come from the same full evaluation, so the comparison is fair."""
+    metric, else None (`evaluation.keep_base_if_worse`): a run that only made retrieval worse must not replace a
+    good model with a worse one. Both figures come from the same full evaluation, so the comparison is fair."""
     if not (
-        cfg.evaluation.save_best_model and primary in before and after.get(primary, float("-inf")) < before[primary]
+        cfg.evaluation.keep_base_if_worse and primary in before and after.get(primary, float("-inf")) < before[primary]
     ):
         return None
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length)
     set_prompts(model, prompts)
     message = (
-        f"Training did not beat the base model ({primary} {before[primary]:.4f} before, best checkpoint "
-        "lower), so the base model was kept. Try a lower learning_rate, more data or other mining settings."
+        f"Training did not beat the base model ({primary} {before[primary]:.4f} before, "
+        f"{after.get(primary, float('nan')):.4f} after), so the base model was kept. Try a lower learning_rate, "
+        "more data or other mining settings."
     )
     return model, dict(before), message

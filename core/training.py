@@ -317,7 +317,7 @@ def _training_args(
         save_strategy="steps",
         save_steps=save_steps,
         save_total_limit=2 if has_eval else 1,
-        load_best_model_at_end=has_eval and cfg.evaluation.save_best_model,
+        load_best_model_at_end=has_eval and schedule.loads_best(cfg),
         metric_for_best_model=f"eval_{metric_key(step_eval, primary)}" if has_eval else None,
         greater_is_better=True,
         logging_steps=cfg.logging_steps,

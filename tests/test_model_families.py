@@ -89,7 +89,7 @@ def test_static_embedding_trains_mines_searches_compares_and_saves(tmp_path, dat
     loaded = load_model(base, max_seq_length=32)  # no tokenizer.model_max_length and no length to set
     assert loaded.max_seq_length == static.max_seq_length
     # A static model learns at a far higher rate than a transformer; keep the trained model, better or not.
-    cfg, r = _train(tmp_path, data, base, learning_rate=0.05, num_epochs=2, **{"evaluation.save_best_model": False})
+    cfg, r = _train(tmp_path, data, base, learning_rate=0.05, num_epochs=2, **{"evaluation.keep_base_if_worse": False})
     assert (Path(r.run_dir) / "mined.parquet").is_file() and r.before and r.after
     model = _reload_measures_the_same(cfg, r)
     assert not np.allclose(model.encode(["reset my password"]), static.encode(["reset my password"]))

@@ -249,6 +249,27 @@ def test_eval_and_infer_commands_use_the_trained_model(pairs_run):
 
 
 @pytest.mark.slow
+def test_the_default_keeps_the_final_weights_not_the_best_evaluated_checkpoint(tmp_path, sample_pairs):
+    data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
+    cfg = load_config(
+        "assets/configs/default.yaml",
+        tiny_overrides(
+            tmp_path, data, batch_size=4, **{"evaluation.eval_steps": 1, "evaluation.keep_base_if_worse": False}
+        ),
+    )
+    assert cfg.evaluation.save_best_model is False  # the schema default
+    r = train(cfg)
+    assert r.state == "finished", r.message
+    events = read_events(r.run_dir / "events.jsonl")[0]
+    last = max(e["step"] for e in events if e["type"] == "checkpoint")
+    assert last == [e for e in events if e["type"] == "train_step"][-1]["max_steps"]
+    texts = ["How do I reset my password?", "VPN keeps disconnecting"]
+    final = SentenceTransformer(str(r.run_dir / "checkpoints" / f"checkpoint-{last}"), device="cpu").encode(texts)
+    kept = SentenceTransformer(r.model_dir, device="cpu").encode(texts)
+    assert abs(final - kept).max() < 1e-5
+
+
+@pytest.mark.slow
 def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
     # A learning rate far too high wrecks the model after the first evaluation, so NDCG@10 stops improving.
