@@ -35,7 +35,7 @@ class Limits:
     dataset_rows: int = 20_000  # STUDIO_MAX_ROWS: rows of one dataset
     corpus_docs: int = 20_000  # STUDIO_MAX_CORPUS_DOCS: documents of a corpus (mining, evaluation, Compare)
     num_epochs: float = 3  # STUDIO_MAX_EPOCHS
-    train_minutes: float = 30  # STUDIO_MAX_TRAIN_MINUTES: wall time of one training; then it stops and keeps its best
+    train_minutes: float = 30  # STUDIO_MAX_TRAIN_MINUTES: wall time of one training; then it stops and keeps its model
     mine_rows: int = 5_000  # STUDIO_MAX_MINE_ROWS: queries of an in-process Mine now / re-mine preview
     visitor_ttl_hours: float = 24  # STUDIO_VISITOR_TTL_HOURS: a visitor's folder is deleted this long after last use
     visitor_disk_mb: float = 2048  # STUDIO_VISITOR_DISK_MB: a visitor's folder (uploads, runs, models, exports)

@@ -43,7 +43,7 @@ class EventCallback(TrainerCallback):
         if distributed.agree(self.stop_event.is_set() or stop_requested(self.run_dir), args.device):
             self.stopped = True
             control.should_training_stop = True
-            control.should_save = False  # the best checkpoint so far is what stop keeps
+            control.should_save = False  # stop keeps the weights in memory (or the best checkpoint, if kept)
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not logs or "loss" not in logs:
@@ -74,4 +74,6 @@ class EventCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kw):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        self.writer.emit("checkpoint", step=state.global_step, path=str(path), best=state.best_model_checkpoint)
+        # `best` names the checkpoint the run will end on; with the final weights kept there is none.
+        best = state.best_model_checkpoint if args.load_best_model_at_end else None
+        self.writer.emit("checkpoint", step=state.global_step, path=str(path), best=best)

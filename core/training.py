@@ -251,7 +251,7 @@ def _finish(cfg, run_dir: Path, writer, phases, prep, trainer, model, prompts, s
     kept = keep_base_if_worse(cfg, primary, before, after, prompts) if state == "finished" else None
     if kept:
         model, after, message = kept
-    best = trainer.state.best_model_checkpoint
+    best = trainer.state.best_model_checkpoint if trainer.args.load_best_model_at_end else None  # what was kept
     metrics = {
         "primary": primary,
         "before": before,

@@ -235,8 +235,8 @@ def _wire_api_status(ctx: StudioContext, api: SimpleNamespace) -> None:
 
     def stop_training_api(run: str | None, request: gr.Request) -> dict[str, Any]:
         """API `/stop_training`. No input. Output: {"stopped": run_id or null, "run_dir", "message"}. A running
-        training stops after its current step, keeps its best checkpoint and ends in state `stopped`; a queued
-        one is taken out of the queue."""
+        training stops after its current step, keeps the model it has (its best checkpoint with
+        `evaluation.save_best_model`) and ends in state `stopped`; a queued one is taken out of the queue."""
         target = stop_target(ctx.visitor(request), run)
         if target is None:
             return {"stopped": None, "run_dir": None, "message": "no training of yours is running or queued"}
