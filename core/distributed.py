@@ -13,6 +13,7 @@ node waiting on a file before it may even start torchrun, and would leave the ot
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import subprocess
@@ -59,6 +60,48 @@ def training_args() -> dict[str, Any]:
     if world_size() <= 1:
         return {}
     return {"ddp_timeout": DDP_TIMEOUT_S, **({"use_cpu": True, "ddp_backend": "gloo"} if _cpu_only() else {})}
+
+
+def no_duplicates_sampler():
+    """The trainer's `batch_sampler` for contrastive data: the library's no-duplicates batches in one process; under
+    torchrun, no-duplicates batches of the *global* size cut into one slice per rank (`GlobalNoDuplicates`)."""
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    if world_size() <= 1:
+        return BatchSamplers.NO_DUPLICATES
+    return functools.partial(_global_no_duplicates, world=world_size())
+
+
+def _global_no_duplicates(dataset, batch_size: int, drop_last: bool, world: int, **kwargs):
+    # A small factory, not a class at import time: sentence_transformers is heavy and this module is imported early.
+    from sentence_transformers.base.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
+
+    class GlobalNoDuplicates(DefaultBatchSampler):
+        """The library's sampler keeps duplicates out of each process's batch only, so with gathered in-batch
+        negatives a rank's positive can be another rank's negative, and 2 x 8 rows train differently from 1 x 16.
+        This draws no-duplicates batches of the global size and yields their per-rank slices in order: accelerate
+        hands batch i to rank i % world, so every rank gets its slice of the same global batch. Written here because
+        neither library splits one global batch over ranks."""
+
+        def __init__(self):
+            super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, **kwargs)
+            self.whole = NoDuplicatesBatchSampler(dataset, batch_size=batch_size * world, drop_last=drop_last, **kwargs)
+
+        def set_epoch(self, epoch: int) -> None:
+            super().set_epoch(epoch)
+            self.whole.set_epoch(epoch)
+
+        def __iter__(self):
+            for batch in self.whole:
+                for start in range(0, len(batch), self.batch_size):
+                    yield batch[start : start + self.batch_size]
+
+        def __len__(self) -> int:
+            if self.drop_last:
+                return len(self.whole) * world
+            return -(-len(dataset) // self.batch_size)
+
+    return GlobalNoDuplicates()
 
 
 def _cpu_only() -> bool:

@@ -311,7 +311,7 @@ def _training_args(
         data_seed=cfg.seed,
         **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
         dataloader_pin_memory=False,
-        batch_sampler=BatchSamplers.NO_DUPLICATES if prep.fmt != "scored" else BatchSamplers.BATCH_SAMPLER,
+        batch_sampler=distributed.no_duplicates_sampler() if prep.fmt != "scored" else BatchSamplers.BATCH_SAMPLER,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_steps,
         save_strategy="steps",

@@ -31,6 +31,23 @@ def sample_pairs() -> list[dict]:
     return read_jsonl(SAMPLES / "it_helpdesk_pairs.jsonl")
 
 
+def copy_bundled(dest: Path) -> Path:
+    """The bundled model's files, weights linked rather than copied, so configs can be edited per test."""
+    from core.models import bundled_model_path
+
+    src = Path(bundled_model_path())
+    for f in src.rglob("*"):
+        target = dest / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if f.is_dir():
+            target.mkdir(exist_ok=True)
+        elif f.suffix == ".safetensors":
+            os.symlink(f, target)
+        else:
+            target.write_bytes(f.read_bytes())
+    return dest
+
+
 def tiny_overrides(tmp: Path, dataset: Path, **extra) -> list[str]:
     """A config that trains the real bundled model for a handful of steps."""
     items = {

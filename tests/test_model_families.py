@@ -5,7 +5,6 @@ the saved model reloads and measures what the run measured."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -27,25 +26,9 @@ from core.models import (
 from core.prepare import split_data
 from core.search import get_index
 from core.training import column_prompts, train
-from tests.conftest import tiny_overrides, write_jsonl
+from tests.conftest import copy_bundled, tiny_overrides, write_jsonl
 
 PROMPTS = {"query": "query: ", "document": "passage: "}
-
-
-def _copy_bundled(dest: Path) -> Path:
-    """The bundled model's files, weights linked rather than copied, so configs can be edited per test."""
-    src = Path(bundled_model_path())
-    for f in src.rglob("*"):
-        target = dest / f.relative_to(src)
-        if f.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif f.suffix == ".safetensors":
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(f, target)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(f.read_bytes())
-    return dest
 
 
 @pytest.fixture
@@ -137,7 +120,7 @@ def test_a_model_saved_with_prompts_trains_mines_and_saves_with_them(tmp_path, d
 
 
 def test_cls_pooling_model_with_its_own_max_seq_length(tmp_path, data):
-    base = _copy_bundled(tmp_path / "cls")
+    base = copy_bundled(tmp_path / "cls")
     pooling = json.loads((base / "1_Pooling" / "config.json").read_text())
     pooling.update(pooling_mode_cls_token=True, pooling_mode_mean_tokens=False)
     (base / "1_Pooling" / "config.json").write_text(json.dumps(pooling))

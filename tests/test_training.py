@@ -174,7 +174,10 @@ def test_stop_then_resume(tmp_path, sample_pairs):
     r = box["r"]
     assert r.state == "stopped", r.message
     assert _types(r.run_dir)[-1] == "stopped"
-    SentenceTransformer(r.model_dir)  # the best model so far is kept
+    SentenceTransformer(r.model_dir)  # the weights trained so far are kept
+    events = read_events(r.run_dir / "events.jsonl")[0]
+    evals = [e for e in events if e["type"] == "eval"]
+    assert evals[-1]["step"] == events[-1]["step"]  # and measured at that step, not an earlier evaluation's figures
     ckpt = latest_checkpoint(r.run_dir)
     assert ckpt is not None
     stopped_at = [e for e in read_events(r.run_dir / "events.jsonl")[0] if e["type"] == "train_step"][-1]
