@@ -77,7 +77,7 @@ def default_recipe() -> str:
     margin = "no margin" if cfg.mining.margin is None else f"a {cfg.mining.margin_type} margin of {cfg.mining.margin}"
     return (
         f"{rows} with {margin}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate (warm-up ratio "
-        f"{cfg.warmup_ratio:g}), the {'best evaluated' if cfg.evaluation.save_best_model else 'final'} weights kept, "
+        f"{cfg.warmup_ratio:g}, so {'no' if cfg.warmup_ratio == 0 else 'a'} warm-up), the {'best evaluated' if cfg.evaluation.save_best_model else 'final'} weights kept, "
         "batches embedded in "
         f"length-sorted chunks on the CPU (core/losses.py), attention dropout {cfg.attention_dropout}, training "
         f"precision {cfg.precision} (bf16 autocast where core/encoding.py measured it faster on this machine), "
