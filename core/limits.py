@@ -39,6 +39,9 @@ class Limits:
     mine_rows: int = 5_000  # STUDIO_MAX_MINE_ROWS: queries of an in-process Mine now / re-mine preview
     visitor_ttl_hours: float = 24  # STUDIO_VISITOR_TTL_HOURS: a visitor's folder is deleted this long after last use
     visitor_disk_mb: float = 2048  # STUDIO_VISITOR_DISK_MB: a visitor's folder (uploads, runs, models, exports)
+    # STUDIO_MIN_FREE_DISK_MB: what the server keeps free whatever the number of visitors (a script can open any
+    # number of sessions, each with its own folder and cap); below it, new files are refused for everyone.
+    min_free_disk_mb: float = 1024
     loaded_models: int = 4  # STUDIO_MAX_MODELS: models kept in memory for search and mining, least recently used go
 
     ENV = {
@@ -51,6 +54,7 @@ class Limits:
         "mine_rows": "STUDIO_MAX_MINE_ROWS",
         "visitor_ttl_hours": "STUDIO_VISITOR_TTL_HOURS",
         "visitor_disk_mb": "STUDIO_VISITOR_DISK_MB",
+        "min_free_disk_mb": "STUDIO_MIN_FREE_DISK_MB",
         "loaded_models": "STUDIO_MAX_MODELS",
     }
 

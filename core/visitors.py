@@ -90,6 +90,8 @@ class Visitors:
             if time.time() - last > ttl_s:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
+        gone = {f.name for f in removed}
+        self._touched = {vid: t for vid, t in self._touched.items() if vid.split(".")[0] not in gone}
         return removed
 
 

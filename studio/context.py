@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -87,9 +88,17 @@ class Visitor:
         return bool(run_dir) and (self.sandbox is None or Path(run_dir).resolve().is_relative_to(self.root))
 
     def check_disk(self) -> None:
-        """Refuse new files once the visitor's folder is over its cap (public mode)."""
+        """Refuse new files once the visitor's folder is over its cap, or the server's disk is down to its reserve
+        (public mode)."""
         if self.sandbox is None or self.limits is None:
             return
+        free = shutil.disk_usage(self.root).free / 1e6
+        if free < self.limits.min_free_disk_mb:
+            raise PathRefused(
+                "disk",
+                f"this server's disk is nearly full ({free:.0f} MB free); new files are refused until idle visitors'"
+                " folders are cleared. Try again later.",
+            )
         used = disk_usage(self.root) / 1e6
         if used > self.limits.visitor_disk_mb:
             raise PathRefused(

@@ -3,6 +3,7 @@ can try through the documented API, a YAML bomb, and the training queue. Real tr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -171,6 +172,34 @@ def test_forged_ids_are_not_visitors(server) -> None:
 
 
 @pytest.mark.slow
+def test_disk_caps_refuse_new_files_and_keep_the_last_dataset(server, tmp_path: Path) -> None:
+    """The per-visitor cap, then the server's free-disk reserve (many sessions, each under its own cap, must not
+    fill the disk): an upload over either is refused with the reason and stored nowhere; the last dataset stays."""
+    ctx = server["demo"].studio_context
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    second.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:50]), encoding="utf-8")
+    c = Client(server["url"], verbose=False)
+    saved = ctx.limits
+    try:
+        kept = c.predict(handle_file(str(first)), api_name="/validate_dataset")
+        assert kept["selected"]
+        for limits, reason in [
+            (dataclasses.replace(saved, visitor_disk_mb=0.001), "MB per visitor"),  # the first upload is over it
+            (dataclasses.replace(saved, min_free_disk_mb=1e12), "disk is nearly full"),
+        ]:
+            ctx.limits = limits
+            report = c.predict(handle_file(str(second)), api_name="/validate_dataset")
+            assert not report["selected"] and reason in json.dumps(report), report
+            assert c.predict(api_name="/current_dataset")["dataset_path"] == kept["dataset_path"]
+            assert not list((server["tmp"] / "workspace" / "visitors").glob("*/uploads/**/second*"))
+        ctx.limits = saved
+        assert c.predict(handle_file(str(second)), api_name="/validate_dataset")["selected"]
+    finally:
+        ctx.limits = saved
+        c.close()
+
+
 def test_two_visitors_are_isolated_and_queued_fifo(a, b, server) -> None:
     first = a.predict(tiny(), api_name="/start_training")
     assert first["state"] == "running", first
