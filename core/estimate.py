@@ -58,7 +58,9 @@ def _mining_cached(cfg: EmbedConfig, base_model: str, queries: list[str], corpus
     from .mining import model_cache_dir
     from .models import resolve_model
 
-    folder = Path(model_cache_dir(cfg.cache_dir, resolve_model(cfg.mining_model_name or cfg.model_name)))
+    folder = Path(
+        model_cache_dir(cfg.cache_dir, resolve_model(cfg.mining_model_name or cfg.model_name), cfg.max_seq_length)
+    )
 
     def hit(kind: str, texts: list[str]) -> bool:
         digest = hashlib.sha256(repr((base_model, None, None, texts)).encode(), usedforsecurity=False).hexdigest()

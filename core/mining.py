@@ -65,12 +65,13 @@ def _cached_corpus_embeddings(
     return dict(zip(corpus, emb)) if len(emb) == len(corpus) else None
 
 
-def model_cache_dir(cache_dir: str | Path, model_path: str) -> str:
-    """One embedding-cache folder per model: the library keys its cache by text and by the model's hub name,
-    which is empty for local directories, so two local models would otherwise share entries."""
+def model_cache_dir(cache_dir: str | Path, model_path: str, max_seq_length: int | None = None) -> str:
+    """One embedding-cache folder per model and truncation length: the library keys its cache by text and by the
+    model's hub name only (empty for local directories), so two local models, or one model at 32 and at 256 tokens,
+    would otherwise share entries."""
     p = Path(model_path)
     stamp = max((f.stat().st_mtime for f in p.glob("*") if f.is_file()), default=0.0) if p.is_dir() else 0.0
-    key = hashlib.sha256(f"{p.resolve()}|{stamp}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{p.resolve()}|{stamp}|{max_seq_length}".encode()).hexdigest()[:16]
     return str(Path(cache_dir) / key)
 
 

@@ -98,7 +98,7 @@ def remine(cfg: EmbedConfig, progress: Callable[[str, float], None] | None = Non
         model,
         cfg.mining,
         corpus=corpus,
-        cache_dir=model_cache_dir(cfg.cache_dir, path),
+        cache_dir=model_cache_dir(cfg.cache_dir, path, cfg.max_seq_length),
         progress=progress,
         prompts=model_prompts(model, cfg.prompts),
     )

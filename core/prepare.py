@@ -163,7 +163,7 @@ def build_table(
                 encoder,
                 mcfg,
                 corpus=corpus,
-                cache_dir=model_cache_dir(cfg.cache_dir, mining_path),
+                cache_dir=model_cache_dir(cfg.cache_dir, mining_path, cfg.max_seq_length),
                 progress=progress,
                 prompts=model_prompts(mining_model, cfg.prompts),
             )

@@ -57,7 +57,7 @@ class SearchIndex:
         cache_file = None
         if cache_dir:
             cache_file = (
-                Path(model_cache_dir(cache_dir, self.model_path))
+                Path(model_cache_dir(cache_dir, self.model_path, self.model.max_seq_length))
                 / f"search_{corpus_hash([self.prompts['document'], *self.corpus])}.npy"
             )
             if cache_file.exists():
