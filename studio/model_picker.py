@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from core import compare as cmp
 from core.config import DEFAULT_MODEL
+from core.confine import PathRefused
 
 
 def run_or_output_model(run_dir: str | None, config: dict[str, Any] | None) -> str:
@@ -17,14 +17,21 @@ def run_or_output_model(run_dir: str | None, config: dict[str, Any] | None) -> s
     return cmp.run_model_dir(run_dir) or str((config or {}).get("output_dir") or "outputs/embedding_model")
 
 
-def choices(runs_dir: str | Path | None, config: dict[str, Any] | None, *keep: str) -> list[tuple[str, str]]:
+def choices(visitor: Any, config: dict[str, Any] | None, *keep: str) -> list[tuple[str, str]]:
     """(label, value) pairs: base, bundled, fine-tuned, cached and suggested models, plus the current picks.
-    `runs_dir` None (before a public visitor is known): the base model and the picks only."""
+    `visitor` None (before a public visitor is known): the base model and the picks only. A public visitor's runs
+    and output_dir are looked up in their own folder, never the server's."""
     cfg = config or {}
     base = cfg.get("model_name") or DEFAULT_MODEL
-    if not runs_dir:
+    if visitor is None:
         return [(v, v) for v in dict.fromkeys([base, *keep]) if v]
-    return cmp.model_choice_pairs(runs_dir, base, cfg.get("output_dir"), list(keep))
+    output_dir = cfg.get("output_dir")
+    if output_dir:
+        try:
+            output_dir = str(visitor.path(output_dir, "output_dir", write=True))
+        except PathRefused:
+            output_dir = None
+    return cmp.model_choice_pairs(visitor.runs_dir, base, output_dir, list(keep))
 
 
 def model_pair(ctx: Any, follow_run: bool = False, scale: int | None = None) -> tuple[gr.Dropdown, gr.Dropdown]:
@@ -32,7 +39,7 @@ def model_pair(ctx: Any, follow_run: bool = False, scale: int | None = None) -> 
     (or a run ending) sets model B to that run's model."""
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
     b0 = run_or_output_model(ctx.run.value, cfg0)
-    start = choices(None if ctx.public else ctx.runs_dir, cfg0, b0)
+    start = choices(None if ctx.public else ctx.visitor(None), cfg0, b0)
     with gr.Row():
         model_a = gr.Dropdown(
             start,
@@ -49,13 +56,13 @@ def model_pair(ctx: Any, follow_run: bool = False, scale: int | None = None) -> 
         return model_a, model_b
 
     def on_refresh(config, a, b, request: gr.Request):
-        opts = choices(ctx.visitor(request).runs_dir, config, a, b)
+        opts = choices(ctx.visitor(request), config, a, b)
         return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
 
     def on_run(run_dir, config, a, request: gr.Request):
         v = ctx.visitor(request)
         b = run_or_output_model(run_dir if v.owns(run_dir) else None, config)
-        opts = choices(v.runs_dir, config, a, b)
+        opts = choices(v, config, a, b)
         return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
 
     hidden = {"api_visibility": "private"}

@@ -15,7 +15,6 @@ from typing import Any
 
 import gradio as gr
 
-from core.compare import model_choice_pairs
 from core.config import (
     DEFAULT_MODEL,
     PRESETS,
@@ -33,6 +32,7 @@ from core.config import (
 )
 from studio.context import StudioContext
 from studio.files import ROOT, sanitise_name
+from studio.model_picker import choices as model_choices
 
 DEFAULT_CONFIG = ROOT / "assets" / "configs" / "default.yaml"
 FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
@@ -135,6 +135,7 @@ def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
     _files_layout(ctx, ui)
     _wire_edits(ctx, ui)
     _wire_redraw(ctx, ui)
+    _wire_models(ctx, ui)
     _wire_files(ctx, ui)
     return {
         "preset": ui.preset,
@@ -162,12 +163,8 @@ def _edit_layout(ctx: StudioContext) -> SimpleNamespace:
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Group():
-                models = model_choice_pairs(
-                    ctx.runs_dir,
-                    cfg0.get("model_name") or DEFAULT_MODEL,
-                    cfg0.get("output_dir"),
-                    [cfg0.get("model_name")],
-                )
+                # Public: the base model only until the visitor is known (_wire_models lists theirs).
+                models = model_choices(None if ctx.public else ctx.visitor(None), cfg0, cfg0.get("model_name"))
                 ui.fields = [_component(_SPECS[k], get_key(cfg0, k), models) for k in FORM_KEYS]
             ui.errors = gr.Markdown()
         with gr.Column(scale=2):
@@ -272,6 +269,19 @@ def _wire_redraw(ctx: StudioContext, ui: SimpleNamespace) -> None:
         api_visibility="private",
         show_progress="hidden",
     )
+
+
+def _wire_models(ctx: StudioContext, ui: SimpleNamespace) -> None:
+    """model_name's list again when a run is shown (the page's load shows the visitor's newest) or ends (its model
+    joins the list), for this visitor only: a public visitor sees their own runs' models, never the server's."""
+    field = ui.fields[FORM_KEYS.index("model_name")]
+
+    def relist(config: dict[str, Any], current: str | None, request: gr.Request) -> dict:
+        return gr.update(choices=model_choices(ctx.visitor(request), config, current))
+
+    hidden = {"api_visibility": "private", "show_progress": "hidden"}
+    for event in (ctx.run.change, ctx.run_ended.change):
+        event(relist, [ctx.config, field], [field], **hidden)
 
 
 def _wire_files(ctx: StudioContext, ui: SimpleNamespace) -> None:

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gradio_client import Client, handle_file
@@ -45,6 +46,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     (secret / "model" / "README.md").write_text(CANARY, "utf-8")
     (secret / "runs" / "r1").mkdir(parents=True)
     (secret / "runs" / "r1" / "events.jsonl").write_text(json.dumps({"type": "failed", "message": CANARY}) + "\n")
+    operator = tmp / "runs" / "operator_run"  # a run of the server's own runs_dir, with a saved model
+    (operator / "model").mkdir(parents=True)
+    (operator / "model" / "config.json").write_text("{}", "utf-8")
+    (operator / "events.jsonl").write_text(json.dumps({"type": "finished", "message": CANARY}) + "\n")
     demo = create_app(workspace=tmp / "workspace", runs_dir=tmp / "runs", public=True)
     demo.queue(default_concurrency_limit=4)
     port = _free_port()
@@ -198,6 +203,27 @@ def test_disk_caps_refuse_new_files_and_keep_the_last_dataset(server, tmp_path: 
     finally:
         ctx.limits = saved
         c.close()
+
+
+def test_model_lists_show_a_visitor_their_own_models_only(server) -> None:
+    """The pickers (Config's model_name, Compare's and RAG's) never list the server's runs or output_dir; once the
+    visitor is known they list that visitor's runs and their output_dir, inside their folder."""
+    from studio.model_picker import choices
+
+    operator = str(server["tmp"] / "runs" / "operator_run")
+    listed = [json.dumps(c.get("props", {}).get("choices")) for c in server["demo"].config["components"]]
+    assert not any("operator_run" in text for text in listed)
+    ctx = server["demo"].studio_context
+    v = ctx.visitor(SimpleNamespace(session_hash="model-list-test"))
+    for folder in (v.runs_dir / "r1" / "model", v.root / "outputs" / "m"):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}", "utf-8")
+    (v.runs_dir / "r1" / "events.jsonl").write_text(json.dumps({"type": "finished"}) + "\n", "utf-8")
+    values = [value for _, value in choices(v, {"output_dir": "outputs/m"})]
+    assert str(v.runs_dir / "r1" / "model") in values and str(v.root / "outputs" / "m") in values
+    assert not any(x.startswith(operator) for x in values)
+    # an output_dir outside their folder is not looked up at all
+    assert not any("server_files" in value for _, value in choices(v, {"output_dir": str(server["secret"])}))
 
 
 def test_two_visitors_are_isolated_and_queued_fifo(a, b, server) -> None:
