@@ -124,6 +124,12 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     assert ": finished" in progress.inner_text()
     expect(page.get_by_text(re.compile(r"test split has only \d+ queries")).first).to_be_visible(timeout=30_000)
     shot(page, screenshots, "firsthour_5_train_finished")
+    # The run's model joins the Config tab's model list once the run has ended, without a reload.
+    open_tab(page, "Config")
+    page.get_by_role("combobox", name="model_name").click()
+    option = page.get_by_role("option", name=re.compile(rf"fine-tuned.*{re.escape(run_id)}"))
+    expect(option.first).to_be_visible(timeout=30_000)
+    page.keyboard.press("Escape")
 
     # ---- Export: Open run in a fresh page on another dataset; the Train curves end at the run's last step, and the
     # Data tab, redrawn while hidden, draws its histograms full width once shown
