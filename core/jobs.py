@@ -26,8 +26,8 @@ from .config import EmbedConfig
 from .events import TERMINAL, EventWriter, read_events
 from .limits import max_trainings
 from .progress import current_phase, phase_label, phase_times
-from .runs import CONFIG_FILE, EVENTS_FILE, new_run_dir, request_stop, run_state
-from .training_process import PROCESS_LOG, child_env, mark_ended, pid_alive, start_time, train_command
+from .runs import CONFIG_FILE, EVENTS_FILE, new_run_dir, pid_alive, request_stop, run_state
+from .training_process import PROCESS_LOG, child_env, mark_ended, start_time, train_command
 
 WAITING_FILE = "waiting.json"  # the queue's order, so waiting runs survive a server restart
 POLL_S = 1.0

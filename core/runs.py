@@ -6,7 +6,6 @@ Listing and loading past runs lives here so the CLI and the studio's run history
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -60,14 +59,25 @@ def stop_reason(run_dir: str | Path) -> str | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int, written: float | None = None) -> bool:
+    """Whether `pid` is a live process (a zombie is not). With `written` (when the pid file was written), only a
+    process started by then counts: after a reboot or a crash a reused pid belongs to some later process."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return written is None or proc.create_time() <= written + 1  # 1 s: the two clocks' rounding
+    except psutil.Error:
         return False
-    except PermissionError:
-        return True
-    return True
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -112,7 +122,7 @@ def run_state(run_dir: str | Path, events: list[dict[str, Any]] | None = None) -
     if last:
         return last["type"], last
     pid = read_json(run_dir / PID_FILE)
-    if isinstance(pid, int) and _pid_alive(pid):
+    if isinstance(pid, int) and pid_alive(pid, _mtime(run_dir / PID_FILE)):
         return "running", None
     if events and events[-1]["type"] == "queued" and pid is None:
         return "queued", None  # waiting for its turn in the training queue (core.jobs)

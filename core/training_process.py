@@ -16,15 +16,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding `core/`
 PROCESS_LOG = "process.log"  # the child's stdout and stderr: exists from the first byte, even if `core` cannot import
 
 
-def pid_alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 def start_time(pid: int) -> float | None:
     import psutil
 

@@ -1,9 +1,17 @@
-"""Run summaries: an ended run is parsed once per version of its events; a new event is seen at once."""
+"""Run summaries: an ended run is parsed once per version of its events; a new event is seen at once; a run is
+running only while its own process lives."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+
 from core.events import EventWriter
-from core.runs import EVENTS_FILE, list_runs, load_run
+from core.runs import EVENTS_FILE, PID_FILE, list_runs, load_run, write_json
 
 
 def test_ended_run_is_parsed_once_and_reread_when_its_events_change(tmp_path):
@@ -19,3 +27,23 @@ def test_ended_run_is_parsed_once_and_reread_when_its_events_change(tmp_path):
     writer.emit("failed", message="resumed and failed")  # a resume appends to the same file
     again = load_run(run)
     assert again is not first and again.state == "failed" and again.message == "resumed and failed"
+
+
+def test_a_run_is_running_only_while_its_own_process_lives(tmp_path):
+    """The pid file's process, alive and started before the file was written; not a zombie, not a later process
+    that got the same pid after a crash or reboot."""
+    run = tmp_path / "r1"
+    run.mkdir()
+    EventWriter(run / EVENTS_FILE).emit("run_started", kind="train")
+    write_json(run / PID_FILE, os.getpid())
+    assert load_run(run).state == "running"
+    started = psutil.Process().create_time()
+    os.utime(run / PID_FILE, (started - 60, started - 60))  # the file predates this process: a reused pid
+    assert load_run(run).state == "interrupted"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 30
+    while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE and time.time() < deadline:
+        time.sleep(0.05)  # exited but not reaped: a zombie
+    write_json(run / PID_FILE, child.pid)
+    assert load_run(run).state == "interrupted"
+    child.wait()
