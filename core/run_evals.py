@@ -62,13 +62,15 @@ def final_metrics(
     cfg: EmbedConfig, prep, trainer, callback: EventCallback, model, final_eval, run_dir: Path, state: str
 ) -> tuple[dict[str, float], bool]:
     """(metrics after training, whether they were measured now): the last full evaluation of the kept checkpoint
-    when the trainer already ran it, else a final evaluation, else (a run stopped after evaluating) the last one."""
+    when the trainer already ran it, else a final evaluation, else (a run stopped after evaluating the whole
+    corpus with its best checkpoint loaded) the last one."""
     # The trainer has loaded the best checkpoint (load_best_model_at_end) even when stopped early; without it the
-    # model holds the weights of the step it stopped at, which no evaluation has measured yet.
+    # model holds the weights of the step it stopped at, which no evaluation has measured yet. Evaluations during
+    # training on a bounded corpus are not comparable with the baseline's, so those runs are always measured.
     loaded_best = trainer.args.load_best_model_at_end
     bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
     after = None if bounded else _known_final_metrics(trainer.state, callback, loaded_best)
-    measured = after is None and (state == "finished" or not callback.evals or not loaded_best)
+    measured = after is None and (state == "finished" or bounded or not callback.evals or not loaded_best)
     if measured:  # a run stopped before any evaluation is measured too
         phases = callback.phases
         after = distributed.on_rank0(

@@ -151,27 +151,43 @@ def test_scored_pairs_train_with_cosent(tmp_path):
     assert "mining_done" not in _types(r.run_dir)
 
 
-@pytest.mark.slow
-def test_stop_then_resume(tmp_path, sample_pairs):
-    data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
-    overrides = tiny_overrides(tmp_path, data, batch_size=4, **{"evaluation.eval_steps": 2})
+def _stopped_at_step_3(tmp_path, overrides: list[str]):
+    """Train in a thread and ask it to stop once it has logged step 3; the run's result."""
     cfg = load_config("assets/configs/default.yaml", overrides)
     box = {}
     worker = threading.Thread(target=lambda: box.setdefault("r", train(cfg)))
     worker.start()
-    run_dir = None
     deadline = time.time() + 300
     while time.time() < deadline and worker.is_alive():
         runs = list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else []
         if runs:
-            run_dir = runs[0]
-            steps = [e for e in read_events(run_dir / "events.jsonl")[0] if e["type"] == "train_step"]
+            steps = [e for e in read_events(runs[0] / "events.jsonl")[0] if e["type"] == "train_step"]
             if steps and steps[-1]["step"] >= 3:
-                request_stop(run_dir)
+                request_stop(runs[0])
                 break
         time.sleep(0.2)
     worker.join(300)
-    r = box["r"]
+    return box["r"]
+
+
+@pytest.mark.slow
+def test_a_stopped_run_with_its_best_checkpoint_is_measured_on_the_whole_corpus(tmp_path, sample_pairs):
+    """Evaluations during training saw a bounded corpus (5 documents here): a stopped run reports a fresh
+    evaluation of the checkpoint it kept against the baseline's whole corpus, not the last bounded figures."""
+    data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
+    extra = {"evaluation.eval_steps": 2, "evaluation.save_best_model": True, "evaluation.max_corpus_size": 5}
+    r = _stopped_at_step_3(tmp_path, tiny_overrides(tmp_path, data, batch_size=4, **extra))
+    assert r.state == "stopped", r.message
+    evals = [e for e in read_events(r.run_dir / "events.jsonl")[0] if e["type"] == "eval"]
+    assert any(not e.get("baseline") and not e.get("final") for e in evals)  # it evaluated during training
+    assert evals[-1].get("final") and evals[-1]["metrics"] == r.after
+
+
+@pytest.mark.slow
+def test_stop_then_resume(tmp_path, sample_pairs):
+    data = write_jsonl(tmp_path / "p.jsonl", sample_pairs[:40])
+    overrides = tiny_overrides(tmp_path, data, batch_size=4, **{"evaluation.eval_steps": 2})
+    r = _stopped_at_step_3(tmp_path, overrides)
     assert r.state == "stopped", r.message
     assert _types(r.run_dir)[-1] == "stopped"
     SentenceTransformer(r.model_dir)  # the weights trained so far are kept
