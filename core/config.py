@@ -86,6 +86,13 @@ class MiningConfig(_Block):
         "top", description="Take the top candidates, or sample randomly."
     )
     augment_triplets: bool = Field(False, description="Triplet data: also mine num_negatives more (its own are kept).")
+    output_format: Literal["triplet", "n-tuple"] = Field(
+        "triplet",
+        description="How a query's negatives become training rows (the library's names): triplet = one (query, "
+        "positive, negative) row per negative, so each pair is trained once per negative; n-tuple = one row (query, "
+        "positive, negative_1..n). triplet took 2 negatives from 1.28x to 1.33x the plain recipe's NDCG gain on "
+        "MedQuAD for ~1.3x the training time (BENCHMARKS.md).",
+    )
     exclude_path: str | None = Field(
         None, description="JSONL of {query, negative} rows never to use as negatives (written by the Negatives tab)."
     )

@@ -32,6 +32,8 @@ from .estimate_probe import (  # noqa: F401 (cached_probe is part of this module
     _columns,
     cached_probe,
     lengths_of,
+    mined,
+    rows_per_pair,
     run_probe,
     store_probe,
 )
@@ -140,7 +142,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     plan["checkpoints"] = plan["steps"] // save_every
     # Batches cost by their rows: a last partial batch of a few rows costs a few rows (on a 3-step run, charging it
     # as a full step and one more for set-up doubled the estimate; make bench, memory preset).
-    full_batches = len(prep.train) * cfg.num_epochs / cfg.batch_size
+    full_batches = len(prep.train) * rows_per_pair(cfg, fmt) * cfg.num_epochs / cfg.batch_size
     phases["training"] = (
         full_batches * step_s + plan["evaluations"] * eval_s + plan["checkpoints"] * 3 * probe["save_s"]
     )  # a checkpoint holds the optimizer too
@@ -154,7 +156,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
         evaluation_s=round(eval_s, 2),
         test_queries=_test_queries(prep),
         corpus_size=len(prep.corpus),
-        train_rows=len(prep.train),
+        train_rows=len(prep.train) * rows_per_pair(cfg, fmt),
         columns=columns,
     )
     warning = small_split_warning(plan["test_queries"], len(prep.train) + len(prep.test), cfg.test_size)
@@ -186,8 +188,7 @@ def _encode_phases(
 
     fmt, out = prep.fmt, {"mining": 0.0}
     other_miner = resolve_model(cfg.mining_model_name or cfg.model_name) != resolve_model(cfg.model_name)
-    mined = columns > 2 + (fmt == "triplets")
-    if mined:
+    if mined(cfg, fmt):
         pos = positive_column(fmt)
         positives = list(prep.train[pos])
         queries = list(dict.fromkeys(prep.train["query"]))
@@ -195,7 +196,7 @@ def _encode_phases(
         hit_q, hit_c = _mining_cached(cfg, probe.get("base_model", ""), queries, corpus)
         out["mining"] = encode_cost(probe, lengths(queries) * (not hit_q) + lengths(corpus) * (not hit_c))
         out["mining"] += probe["load_s"] if other_miner else 0.0
-    if mined and not other_miner and fmt != "scored":  # the baseline reuses the mining corpus embeddings
+    if mined(cfg, fmt) and not other_miner and fmt != "scored":  # the baseline reuses the mining corpus embeddings
         out["baseline"] = encode_cost(probe, lengths(list(dict.fromkeys(prep.test["query"]))))
     else:
         out["baseline"] = encode_cost(probe, full_eval)
@@ -212,7 +213,7 @@ def _training_plan(cfg: EmbedConfig, prep, columns: int, lengths, device: str) -
     """Steps, evaluations during training and the mean tokens of one batch, as training.py will see them."""
     from .eval_schedule import eval_steps as schedule_eval_steps
 
-    rows = len(prep.train)
+    rows = len(prep.train) * rows_per_pair(cfg, prep.fmt)
     steps_per_epoch = max(1, rows // cfg.batch_size)  # what training.py plans its evaluations with...
     steps = max(
         1, math.ceil(math.ceil(rows / cfg.batch_size) * cfg.num_epochs)

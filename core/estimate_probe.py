@@ -24,12 +24,25 @@ PROBE_TEXTS = 256  # texts encoded to measure the encode rate
 SAMPLE_TEXTS = 2000  # token counts of bigger sets are measured on a sample and scaled
 
 
-def _columns(cfg: EmbedConfig, fmt: str) -> int:
+def mined(cfg: EmbedConfig, fmt: str) -> bool:
     mcfg = cfg.mining
-    mined = fmt != "scored" and mcfg.enabled and mcfg.num_negatives > 0 and (fmt == "pairs" or mcfg.augment_triplets)
-    if fmt == "scored":
-        return 2
-    return 2 + (fmt == "triplets") + (mcfg.num_negatives if mined else 0)
+    return fmt != "scored" and mcfg.enabled and mcfg.num_negatives > 0 and (fmt == "pairs" or mcfg.augment_triplets)
+
+
+def _negatives(cfg: EmbedConfig, fmt: str) -> int:
+    """Negatives per training pair (its own and mined), as prepare.py's training table holds them."""
+    return 0 if fmt == "scored" else (fmt == "triplets") + (cfg.mining.num_negatives if mined(cfg, fmt) else 0)
+
+
+def rows_per_pair(cfg: EmbedConfig, fmt: str) -> int:
+    """Training rows per pair: one per negative in the triplet output format, else one."""
+    n = _negatives(cfg, fmt)
+    return n if n > 1 and cfg.mining.output_format == "triplet" else 1
+
+
+def _columns(cfg: EmbedConfig, fmt: str) -> int:
+    n = _negatives(cfg, fmt)
+    return 2 + (1 if rows_per_pair(cfg, fmt) > 1 else n)
 
 
 def _chunked(cfg: EmbedConfig, device: str) -> bool:

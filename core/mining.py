@@ -265,6 +265,9 @@ def _stats(table, queries, positives, negatives, log, cfg, n_excluded, n_extra) 
     }
 
 
+TRIPLET = ["query", "positive", "negative_1"]
+
+
 def training_table(
     queries: list[str],
     positives: list[str],
@@ -273,11 +276,14 @@ def training_table(
     pool: list[str],
     seed: int,
     given: list[str] | None = None,
+    output_format: str = "n-tuple",
 ) -> pd.DataFrame:
     """(query, positive, negative_1..n) columns for MultipleNegativesRankingLoss, which needs the same number of
     negatives on every row: rows with fewer mined negatives are topped up with random documents from `pool`
     that are not a positive of that query (easy negatives; MNRL's in-batch negatives are of that kind anyway).
-    `given` holds a triplet dataset's own negatives, which come first."""
+    `given` holds a triplet dataset's own negatives, which come first. `output_format="triplet"`: one (query,
+    positive, negative) row per negative instead, as `mine_hard_negatives` writes them; the no-duplicates batch
+    sampler keeps a query's rows in different batches."""
     rng = random.Random(seed)
     pos_of: dict[str, set[str]] = {}
     for q, p in zip(queries, positives):
@@ -298,4 +304,8 @@ def training_table(
             row.append(row[-1] if row else positives[(i + 1) % len(positives)])
         for j in range(width):
             cols[f"negative_{j + 1}"].append(row[j])
-    return pd.DataFrame(cols)
+    table = pd.DataFrame(cols)
+    if output_format != "triplet" or width < 2:
+        return table
+    rows = [table[["query", "positive", f"negative_{j + 1}"]].set_axis(TRIPLET, axis=1) for j in range(width)]
+    return pd.concat(rows, ignore_index=True)

@@ -180,6 +180,7 @@ def build_table(
             pool,
             cfg.seed,
             given=given,
+            output_format=mcfg.output_format,
         )
     elif fmt == "pairs":
         table = train[["query", "document"]].rename(columns={"document": "positive"}).reset_index(drop=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from core.config import load_config
-from core.mining import _skip_counts
+from core.mining import _skip_counts, training_table
 from core.negatives import remine
 from tests.conftest import tiny_overrides, write_jsonl
 
@@ -29,3 +29,14 @@ def test_the_embedding_cache_tells_truncation_lengths_apart(tmp_path, sample_pai
         scores.setdefault(length, []).append(remine(cfg).stats["positive_scores"]["mean"])
     assert scores[8][0] == scores[8][1]  # the cache serves the same length (or encoding is deterministic)
     assert abs(scores[8][0] - scores[128][0]) > 0.01, scores
+
+
+def test_triplet_output_trains_each_pair_once_per_negative():
+    queries, positives = ["q1", "q2"], ["p1", "p2"]
+    negatives = [["n1a", "n1b"], ["n2a"]]  # q2 is one short: topped up from the pool, never with its positive
+    table = training_table(queries, positives, negatives, 2, ["p1", "p2", "x"], seed=0, output_format="triplet")
+    assert list(table.columns) == ["query", "positive", "negative_1"] and len(table) == 4
+    rows = {(r.query, r.negative_1) for r in table.itertuples()}
+    assert {("q1", "n1a"), ("q1", "n1b"), ("q2", "n2a")} <= rows and ("q2", "p2") not in rows
+    wide = training_table(queries, positives, negatives, 2, ["p1", "p2", "x"], seed=0)
+    assert list(wide.columns) == ["query", "positive", "negative_1", "negative_2"] and len(wide) == 2

@@ -68,9 +68,12 @@ def default_recipe() -> str:
 
     cfg = EmbedConfig()
     n = cfg.mining.num_negatives
+    if n > 1 and cfg.mining.output_format == "triplet":
+        shape = f"(query, positive, mined negative) rows, one per mined negative ({n} per query: each pair is trained {n} times)"
+    else:
+        shape = f"(query, positive, {n} mined negative{'s' * (n > 1)}) rows"
     rows = (
-        f"(query, positive, {n} mined negative{'s' * (n > 1)}) rows, mined from every document of the data and "
-        "corpus_path"
+        f"{shape}, mined from every document of the data and corpus_path"
         if n
         else "(query, positive) rows with in-batch negatives"
     )
