@@ -142,7 +142,8 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     plan["checkpoints"] = plan["steps"] // save_every
     # Batches cost by their rows: a last partial batch of a few rows costs a few rows (on a 3-step run, charging it
     # as a full step and one more for set-up doubled the estimate; make bench, memory preset).
-    full_batches = len(prep.train) * rows_per_pair(cfg, fmt) * cfg.num_epochs / cfg.batch_size
+    train_rows = len(prep.train) * rows_per_pair(cfg, fmt)  # one per mined negative in the triplet format
+    full_batches = train_rows * cfg.num_epochs / cfg.batch_size
     phases["training"] = (
         full_batches * step_s + plan["evaluations"] * eval_s + plan["checkpoints"] * 3 * probe["save_s"]
     )  # a checkpoint holds the optimizer too
@@ -156,7 +157,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
         evaluation_s=round(eval_s, 2),
         test_queries=_test_queries(prep),
         corpus_size=len(prep.corpus),
-        train_rows=len(prep.train) * rows_per_pair(cfg, fmt),
+        train_rows=train_rows,
         columns=columns,
     )
     warning = small_split_warning(plan["test_queries"], len(prep.train) + len(prep.test), cfg.test_size)
@@ -188,7 +189,8 @@ def _encode_phases(
 
     fmt, out = prep.fmt, {"mining": 0.0}
     other_miner = resolve_model(cfg.mining_model_name or cfg.model_name) != resolve_model(cfg.model_name)
-    if mined(cfg, fmt):
+    is_mined = mined(cfg, fmt)
+    if is_mined:
         pos = positive_column(fmt)
         positives = list(prep.train[pos])
         queries = list(dict.fromkeys(prep.train["query"]))
@@ -196,7 +198,7 @@ def _encode_phases(
         hit_q, hit_c = _mining_cached(cfg, probe.get("base_model", ""), queries, corpus)
         out["mining"] = encode_cost(probe, lengths(queries) * (not hit_q) + lengths(corpus) * (not hit_c))
         out["mining"] += probe["load_s"] if other_miner else 0.0
-    if mined(cfg, fmt) and not other_miner and fmt != "scored":  # the baseline reuses the mining corpus embeddings
+    if is_mined and not other_miner and fmt != "scored":  # the baseline reuses the mining corpus embeddings
         out["baseline"] = encode_cost(probe, lengths(list(dict.fromkeys(prep.test["query"]))))
     else:
         out["baseline"] = encode_cost(probe, full_eval)
