@@ -231,7 +231,8 @@ class TrainingQueue:
             try:
                 with self._lock:
                     for job in self.running:
-                        if job.time_limit_s and job.started and time.time() - job.started > job.time_limit_s:
+                        over = job.time_limit_s and job.started and time.time() - job.started > job.time_limit_s
+                        if over and job.run_dir.is_dir():  # a folder swept away under its run has nothing to stop
                             minutes = job.time_limit_s / 60
                             request_stop(
                                 job.run_dir,

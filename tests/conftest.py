@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub; resolution must work offline
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Gradio copies every upload and served file (model zips among them) into GRADIO_TEMP_DIR, /tmp/gradio by default,
+# and nothing removes them after the session: a run of the suite would leave gigabytes behind.
+_GRADIO_TMP = None
+if "GRADIO_TEMP_DIR" not in os.environ:
+    _GRADIO_TMP = os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="studio-tests-gradio-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _GRADIO_TMP:
+        shutil.rmtree(_GRADIO_TMP, ignore_errors=True)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "assets" / "samples"
