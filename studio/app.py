@@ -97,8 +97,10 @@ def create_app(
     config = initial_config(public)
     config["runs_dir"] = "runs" if public else short_path(rd)  # public: inside each visitor's own folder
     dataset = initial_dataset(config)
-    # Gradio deletes its own upload cache after a day; visitors' folders are ours (see _sweeper).
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 86400) if public else None) as demo:
+    # Gradio's cache holds every upload (copied into the visitor's folder on arrival) and every served file (a zip is
+    # needed until downloaded), outside any visitor's disk cap: public mode clears files older than an hour every
+    # 10 minutes. Visitors' folders are ours (see _sweeper).
+    with gr.Blocks(title=TITLE, delete_cache=(600, 3600) if public else None) as demo:
         gr.Markdown(INTRO)
         ctx = StudioContext(
             workspace=ws,
