@@ -203,6 +203,7 @@ def build_index(
     from .compare import check_model  # a missing outputs/... folder is named as such, not looked up on the hub
 
     out = Path(out)
+    check_index_out(out)
     model_path = check_model(str(model))
     encoder = get_encoder(model_path)
     fingerprint = model_fingerprint(model_path)
@@ -261,9 +262,22 @@ def _manifest(model_path, fingerprint, encoder, vectors, chunking, index, kind, 
     }
 
 
+def check_index_out(out: Path) -> None:
+    """Building replaces `out` whole: allowed only for a missing or empty folder or an earlier index, so a wrong
+    --out (the documents folder, a model, any folder of files) is refused instead of deleted."""
+    if out.exists() and not out.is_dir():
+        raise DocIndexError(f"--out '{out}' is a file; give a folder for the index")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise DocIndexError(
+            f"--out '{out}' is a folder that holds other files and no index (no manifest.json); building would "
+            "replace it. Choose a new or empty folder, or an earlier index."
+        )
+
+
 def _write_swap(out: Path, index, frame: pd.DataFrame, manifest: dict, report: BuildReport) -> None:
     import faiss
 
+    check_index_out(out)  # again: the folder may have changed during the build
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     old = out.with_name(f".{out.name}.old-{time.time_ns()}")

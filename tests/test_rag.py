@@ -194,3 +194,26 @@ def test_fast_queries_rank_as_torch_does(built):
         a, b = plain.search(query, k=4), fast.search(query, k=4)
         assert [h.id for h in a] == [h.id for h in b]
         assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-4)
+
+
+def test_out_that_is_not_an_index_is_refused_and_kept(built, tmp_path):
+    """A wrong --out (a folder of other files, the documents folder itself, a file) is refused before anything is
+    read or written, not replaced by the index."""
+    from core.doc_index import DocIndexError
+
+    root, _ = built
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("my thesis", encoding="utf-8")
+    docs = shutil.copytree(root / "docs", tmp_path / "docs")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("notes", encoding="utf-8")
+    for out, says in ((precious, "no index"), (docs, "no index"), (a_file, "is a file")):
+        before = sorted(p.name for p in out.iterdir()) if out.is_dir() else out.read_text(encoding="utf-8")
+        with pytest.raises(DocIndexError, match=says):
+            build_index(DEFAULT_MODEL, docs, out, chunk_tokens=CHUNK, max_file_mb=MAX_MB)
+        assert (sorted(p.name for p in out.iterdir()) if out.is_dir() else out.read_text(encoding="utf-8")) == before
+    assert (precious / "thesis.txt").read_text(encoding="utf-8") == "my thesis"
+    # an earlier index is still replaced
+    again = build_index(DEFAULT_MODEL, docs, root / "index", chunk_tokens=CHUNK, overlap=8, max_file_mb=MAX_MB)
+    assert again.reused == again.chunks
