@@ -32,7 +32,11 @@ class Source:
 
 def _decode(path: Path, errors: IssueList) -> str | None:
     """UTF-8 (BOM optional) text, or None after reporting why not. Lines are counted on the raw bytes."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        errors.add(f"cannot read the file: {exc.strerror or exc}")
+        return None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         errors.add("UTF-16 text: save the file as UTF-8")
         return None
@@ -51,6 +55,30 @@ def _decode(path: Path, errors: IssueList) -> str | None:
     return text
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:  # json keeps the last one silently: the user meant one of them, we cannot know which
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _loads(text: str) -> tuple[Any, str | None]:
+    """(value, None), or (None, why) for nesting too deep for the parser or a key given twice in one object;
+    JSONDecodeError propagates, with its position."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys), None
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply"
+    except _DuplicateKey as exc:
+        return None, f"field '{exc}' appears twice in one object"
+
+
 def _read_jsonl(text: str, errors: IssueList) -> Source:
     src = Source()
     for number, raw in enumerate(text.split("\n"), start=1):  # split on \n only: physical lines as editors count
@@ -59,9 +87,12 @@ def _read_jsonl(text: str, errors: IssueList) -> Source:
         src.total += 1
         hint = " (the file looks like a JSON array: use the .json extension)" if raw.lstrip().startswith("[") else ""
         try:
-            obj = json.loads(raw)
+            obj, why = _loads(raw)
         except json.JSONDecodeError as exc:
             errors.add(f"invalid JSON: {exc.msg} (column {exc.colno}){hint}", number)
+            continue
+        if why:
+            errors.add(why, number)
             continue
         if isinstance(obj, dict):
             src.records.append((number, obj))
@@ -91,10 +122,13 @@ def _record_lines(text: str) -> list[int]:
 
 def _read_json(text: str, errors: IssueList) -> Source:
     try:
-        top = json.loads(text)
+        top, why = _loads(text)
     except json.JSONDecodeError as exc:
         hint = " (several JSON values: is this JSON Lines? use the .jsonl extension)" if exc.msg == "Extra data" else ""
         errors.add(f"invalid JSON: {exc.msg} (column {exc.colno}){hint}", exc.lineno)
+        return Source()
+    if why:
+        errors.add(why)
         return Source()
     if not isinstance(top, list):
         keys = f" with keys {', '.join(list(top)[:5])}" if isinstance(top, dict) else ""
@@ -141,6 +175,10 @@ def _read_csv(text: str, delimiter: str, errors: IssueList) -> Source:
                 continue
             if src.header is None:
                 src.header, src.header_line = [h.strip() for h in row], start
+                twice = sorted({h for h in src.header if src.header.count(h) > 1})
+                if twice:  # a row dict would keep the last column of a name: the wrong text, trained on silently
+                    errors.add(f"column {', '.join(map(repr, twice))} appears twice in the header", start)
+                    return src
                 continue
             src.total += 1
             if len(row) != len(src.header):
@@ -181,6 +219,9 @@ def _read_table(path: Path, errors: IssueList) -> Source:
 
 def read_records(path: Path, errors: IssueList) -> Source:
     suffix = path.suffix.lower()
+    if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO or device would block the read forever
+        errors.add("not a regular file")
+        return Source()
     if path.is_dir() or suffix == ".parquet":
         errors.row_based = True
         return _read_table(path, errors)
@@ -209,9 +250,14 @@ def read_texts(path: str | Path) -> list[str]:
         columns = src.header or list(dict.fromkeys(k for _, rec in src.records for k in rec))
         column = _text_column(columns, src.records)
         if column is None and not len(errors):
-            raise ValueError(f"no text column in {path}: name one of {', '.join(TEXT_COLUMNS)}")
+            strings = [c for c in columns if any(isinstance(r.get(c), str) for _, r in src.records[:100])]
+            found = f" (text columns found: {', '.join(strings)}; which one is the document?)" if strings else ""
+            raise ValueError(f"no text column in {path}: name one of {', '.join(TEXT_COLUMNS)}{found}")
         texts = [rec.get(column) for _, rec in src.records]
         lines = [line for line, _ in src.records]
+        for line, t in zip(lines, texts):  # a list or a number is an error, not a lost row; null is a blank
+            if t is not None and not isinstance(t, str):
+                errors.add(f"expected text, got {kind(t)}", line, column)
     for line, t in zip(lines, texts):
         if isinstance(t, str) and _is_surrogate_text(t):
             raise ValueError(f"{path}: line {line}: text contains a lone UTF-16 surrogate (not valid text)")
@@ -236,4 +282,5 @@ def _text_column(columns: list[str], records: Records) -> str | None:
     for name in TEXT_COLUMNS:
         if name in lower:
             return lower[name]
-    return next((c for c in columns if any(isinstance(r.get(c), str) for _, r in records[:100])), None)
+    strings = [c for c in columns if any(isinstance(r.get(c), str) for _, r in records[:100])]
+    return strings[0] if len(strings) == 1 else None  # several candidates: guessing could index the titles

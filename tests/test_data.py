@@ -391,3 +391,14 @@ def test_real_data_validates_cleanly(name, fmt):
     assert not set(train[COLUMNS[fmt][0]]) & set(test[COLUMNS[fmt][0]])
     if fmt == "scored":
         assert 0 <= report.data["similarity"].min() and report.data["similarity"].max() <= 1
+
+
+def test_read_texts_names_rows_of_the_wrong_type_and_refuses_to_guess_the_column(tmp_path):
+    mixed = write(tmp_path / "m.jsonl", jsonl([{"text": "a"}, {"text": ["x"]}, {"text": None}, {"text": 3}]))
+    with pytest.raises(ValueError, match=r"line 2, field 'text': expected text, got an array.*line 4"):
+        read_texts(mixed)
+    two = write(tmp_path / "t.jsonl", jsonl([{"title": "T", "body": "the body"}]))
+    with pytest.raises(ValueError, match=r"no text column .*text columns found: title, body"):
+        read_texts(two)
+    one = write(tmp_path / "o.jsonl", jsonl([{"id": 1, "body": "the body"}]))
+    assert read_texts(one) == ["the body"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -281,3 +282,29 @@ def test_any_error_rejects_the_whole_file_but_stats_cover_the_valid_rows(tmp_pat
     report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)))
     assert not report.ok and report.data is None and report.rows == 60
     assert report.stats["rows"] == 59
+
+
+def test_json_nested_too_deeply_names_the_line(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    row = '{"query": "q", "document": "d", "extra": ' + deep + "}"
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(pairs(1)) + row + "\n"))
+    assert_issue(report, 2, None, "nested too deeply")
+    report = validate_file(write(tmp_path / "d.json", "[" + row + "]"))
+    assert "nested too deeply" in report.errors[0].message and report.data is None
+
+
+def test_a_field_given_twice_is_an_error_not_the_last_one_wins(tmp_path):
+    report = validate_file(
+        write(tmp_path / "d.jsonl", jsonl(pairs(1)) + '{"query": "a", "query": "b", "document": "d"}\n')
+    )
+    assert_issue(report, 2, None, "field 'query' appears twice")
+    report = validate_file(write(tmp_path / "d.csv", "query,document,document\nq,right,wrong\n"))
+    assert_issue(report, 1, None, "column 'document' appears twice in the header")
+    assert report.data is None
+
+
+def test_a_fifo_is_refused_not_read_forever(tmp_path):
+    fifo = tmp_path / "d.jsonl"
+    os.mkfifo(fifo)
+    report = validate_file(fifo)
+    assert "not a regular file" in report.errors[0].message
