@@ -105,6 +105,9 @@ def save_exclusions(table: pd.DataFrame, config: dict[str, Any], workspace: str 
     """Ticked rows of the shown table are excluded from the next training, unticked shown rows included again."""
     if table is None or table.empty:
         raise ins.InspectError("No rows shown: load mined negatives first.")
+    missing = [c for c in ("exclude", "query", "negative") if c not in table.columns]
+    if missing:
+        raise ins.InspectError(f"The table has no {', '.join(missing)} column: load mined negatives first.")
     ticked = table["exclude"].astype(str).str.lower().isin(["true", "1"])
     pairs = list(zip(table["query"], table["negative"], strict=True))
     add = [p for p, t in zip(pairs, ticked, strict=True) if t]
@@ -155,6 +158,15 @@ def preview(
 def use_thresholds(config: dict[str, Any], settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
     cfg = ins.with_thresholds(build_config(config), **settings)
     return cfg.to_dict(), "Mining thresholds set in the config: " + ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def own_exclusions(v: Any, config: dict[str, Any] | None) -> dict[str, Any]:
+    """`config` with mining.exclude_path confined to the visitor's folder. The session config keeps paths as typed
+    (checked, not rewritten), and a relative one read or written as is would resolve against the server's cwd."""
+    path = ((config or {}).get("mining") or {}).get("exclude_path")
+    if not path or not v.public:
+        return config or {}
+    return {**config, "mining": {**config["mining"], "exclude_path": str(v.path(path, "mining.exclude_path", True))}}
 
 
 def confined(v: Any, config: dict[str, Any], dataset: dict[str, Any] | None) -> dict[str, Any]:
@@ -267,8 +279,11 @@ def _wire_loading(ctx: Any, ui: SimpleNamespace) -> None:
 
     def on_run(run_dir: str | None, text: str, sus: bool, sort: str, config: dict[str, Any], request: gr.Request):
         try:
-            run = ctx.visitor(request).run(run_dir)
-            return _loaded(ui, load_run(str(run) if run else None), text, sus, sort, config) | {ui.status: ""}
+            v = ctx.visitor(request)
+            run = v.run(run_dir)
+            return _loaded(ui, load_run(str(run) if run else None), text, sus, sort, own_exclusions(v, config)) | {
+                ui.status: ""
+            }
         except Exception as exc:  # a run without mined rows is normal: say so in place, drop the old rows
             return dict(EMPTY), _table(None, set()), user_message(exc), score_histogram(None), ""
 
@@ -306,14 +321,17 @@ def _wire_table(ctx: Any, ui: SimpleNamespace) -> None:
     """Filtering and sorting the table, ticking rows, and saving or dropping the exclusions."""
     table, filters = ui.table, ui.filters
 
-    def on_filter(st: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any]):
-        return view(st, text, sus, sort, config)
+    def on_filter(st: dict[str, Any], text: str, sus: bool, sort: str, config: dict[str, Any], request: gr.Request):
+        try:
+            return view(st, text, sus, sort, own_exclusions(ctx.visitor(request), config))
+        except Exception as exc:
+            return {ui.summary: _warn(exc)}
 
     def on_save(table: pd.DataFrame, config: dict[str, Any], request: gr.Request):
         try:
             v = ctx.visitor(request)
-            v.config(build_config(config))  # a stranger's exclude_path must be inside their folder
-            return save_exclusions(table, config, v.root)
+            v.check_disk()
+            return save_exclusions(table, own_exclusions(v, config), v.root)
         except Exception as exc:
             return {ui.status: _warn(exc)}
 

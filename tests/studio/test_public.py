@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 
@@ -151,6 +152,45 @@ def test_a_crafted_session_hash_names_no_folder(server) -> None:
     assert not [p for p in server["tmp"].rglob("*evil*")]
     folders = [p for p in (server["tmp"] / "workspace" / "visitors").iterdir() if p.is_dir()]
     assert all(len(p.name) == 32 for p in folders)  # server-made tokens only
+
+
+def page_event(url: str, session_hash: str, name: str, data: list) -> dict:
+    """An event as the page sends it, private ones too: join the queue, read its result from the stream."""
+    fn = next(d["id"] for d in httpx.get(url + "config").json()["dependencies"] if d["api_name"] == name)
+    body = {"data": data, "fn_index": fn, "session_hash": session_hash, "event_data": None, "trigger_id": None}
+    event = httpx.post(url + "gradio_api/queue/join", json=body, timeout=30).json()["event_id"]
+    with httpx.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session_hash}, timeout=120) as s:
+        for line in s.iter_lines():
+            msg = json.loads(line[5:]) if line.startswith("data:") else {}
+            if msg.get("msg") == "process_completed" and msg.get("event_id") == event:
+                return msg
+    raise AssertionError(f"{name}: no result")
+
+
+def test_a_relative_exclude_path_is_written_in_the_visitors_folder_only(server) -> None:
+    """A relative mining.exclude_path passes the check as a path inside the visitor's folder; saving exclusions must
+    write it there, not relative to the server's working directory (the shipped samples, ./runs, others' folders)."""
+    target = Path("test-artifacts", f"exclude-attack-{time.time_ns()}.jsonl")
+    yaml_text = f"dataset_path: {SAMPLE}\nmining:\n  exclude_path: {target}\n"
+    table = {
+        "headers": ["exclude", "query", "positive", "negative"],
+        "data": [[True, "ATTACKER", "p", "evil"]],
+        "metadata": None,
+    }
+    try:
+        applied = page_event(server["url"], "excl-attack", "on_yaml", [yaml_text, None])
+        assert applied["success"], applied
+        saved = page_event(server["url"], "excl-attack", "negatives_exclude", [table, None])
+        assert saved["success"], saved
+        assert not (Path.cwd() / target).exists()
+        v = server["demo"].studio_context.visitor(SimpleNamespace(session_hash="excl-attack"))
+        assert "ATTACKER" in (v.root / target).read_text("utf-8")
+        missing = page_event(
+            server["url"], "excl-attack", "negatives_exclude", [{**table, "headers": ["x"], "data": [["y"]]}, None]
+        )
+        assert "no exclude, query, negative column" in json.dumps(missing["output"])
+    finally:
+        (Path.cwd() / target).unlink(missing_ok=True)
 
 
 def test_yaml_bomb_is_refused_fast_and_the_server_keeps_answering(a, b) -> None:
