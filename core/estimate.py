@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,9 @@ def _eval_lengths(prep, lengths, bounded_to: int | None) -> list[int]:
     return out
 
 
+_PROBE_LOCK = threading.Lock()
+
+
 def _measure(cfg: EmbedConfig, prep, columns: int) -> dict[str, Any]:
     """Run the probe on real rows and texts of this data, and cache it."""
     rows, scores = _probe_rows(prep, cfg, columns)
@@ -125,7 +129,10 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     if probe is None and cached_only:
         return None
     if probe is None:
-        probe, cached = _measure(cfg, prep, columns), False
+        with _PROBE_LOCK:  # one probe at a time: two would skew each other's timings and add up their memory
+            probe = cached_probe(cfg, fmt)  # measured while this one waited?
+            if probe is None:
+                probe, cached = _measure(cfg, prep, columns), False
     probe_s = time.perf_counter() - t0
     tok = load_tokenizer(cfg.model_name)
 

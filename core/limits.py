@@ -43,6 +43,11 @@ class Limits:
     # number of sessions, each with its own folder and cap); below it, new files are refused for everyone.
     min_free_disk_mb: float = 1024
     loaded_models: int = 4  # STUDIO_MAX_MODELS: models kept in memory for search and mining, least recently used go
+    # STUDIO_MAX_BATCH and STUDIO_MAX_SEQ_LENGTH bound a training step's memory (the estimate's probe runs steps in
+    # the server process): texts in memory at once, i.e. batch_size, or mini_batch_size under the cached loss.
+    batch_size: int = 64
+    max_seq_length: int = 512
+    max_queued: int = 10  # STUDIO_MAX_QUEUED: trainings waiting at once; each visitor has one running or waiting
 
     ENV = {
         "max_trainings": "STUDIO_MAX_TRAININGS",
@@ -56,6 +61,9 @@ class Limits:
         "visitor_disk_mb": "STUDIO_VISITOR_DISK_MB",
         "min_free_disk_mb": "STUDIO_MIN_FREE_DISK_MB",
         "loaded_models": "STUDIO_MAX_MODELS",
+        "batch_size": "STUDIO_MAX_BATCH",
+        "max_seq_length": "STUDIO_MAX_SEQ_LENGTH",
+        "max_queued": "STUDIO_MAX_QUEUED",
     }
 
     @classmethod
@@ -72,6 +80,25 @@ class Limits:
                     raise ValueError(f"{cls.ENV[f.name]}={raw!r} must be positive")
                 values[f.name] = int(value) if f.type in ("int", int) else value
         return cls(**values)
+
+    def check_config(self, cfg) -> None:
+        """Raise ConfigError naming each key over this server's limits (public mode)."""
+        from .config import ConfigError
+
+        cached = cfg.mini_batch_size and cfg.loss in ("auto", "cached_mnrl")
+        step_key, step = ("mini_batch_size", cfg.mini_batch_size) if cached else ("batch_size", cfg.batch_size)
+        errors = []
+        if cfg.num_epochs > self.num_epochs:
+            errors.append(f"num_epochs: {cfg.num_epochs:g} is over this server's limit of {self.num_epochs:g} epochs")
+        if step > self.batch_size:
+            errors.append(
+                f"{step_key}: {step} texts per step is over this server's limit of {self.batch_size}; for a bigger "
+                f"batch set mini_batch_size ≤ {self.batch_size} (the cached loss: same result, little memory)"
+            )
+        if cfg.max_seq_length is None or cfg.max_seq_length > self.max_seq_length:
+            errors.append(f"max_seq_length: set it to at most {self.max_seq_length} tokens on this server")
+        if errors:
+            raise ConfigError(errors, "public mode")
 
     def describe(self) -> str:
         """One line for the page header."""

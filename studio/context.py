@@ -56,10 +56,8 @@ class Visitor:
         """A config to run for this visitor: their runs folder, and in public mode every path and model checked
         (PathRefused otherwise) and the limits applied."""
         if self.sandbox is not None:
-            if self.limits and cfg.num_epochs > self.limits.num_epochs:
-                raise PathRefused(
-                    "num_epochs", f"{cfg.num_epochs:g} is over this server's limit of {self.limits.num_epochs:g} epochs"
-                )
+            if self.limits:
+                self.limits.check_config(cfg)
             cfg = self.sandbox.config(cfg)  # refuses a runs_dir outside their folder before it is replaced
         data = cfg.to_dict()
         data["runs_dir"] = str(self.runs_dir)  # the studio lists and re-attaches runs from here

@@ -16,7 +16,7 @@ from core.config import ConfigError, EmbedConfig, apply_preset, build_config, ne
 from core.distributed import max_processes
 from core.evaluation import metrics_table
 from core.events import read_events
-from core.jobs import live_runs, run_status, start_training, stop_training
+from core.jobs import live_runs, queue, run_status, start_training, stop_training
 from core.models import check_output_dir
 from core.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
 from studio.context import StudioContext, Visitor
@@ -130,9 +130,36 @@ def launch(
     overrides wins). Raises ConfigError (PathRefused included) or ValueError; a running training is never touched."""
     cfg, nproc = run_config(v, config, dataset, overrides, nproc)
     check_output_dir(cfg.output_dir)
+    for key in ("dataset_path", "corpus_path"):  # refused now, not after a turn in the queue
+        if getattr(cfg, key) and not Path(getattr(cfg, key)).exists():
+            raise ValueError(f"{key}: {Path(getattr(cfg, key)).name} not found")
     v.check_disk()
     limit = ctx.limits.train_minutes * 60 if v.public else None
-    return start_training(cfg, time_limit_s=limit, nproc=nproc)
+    with _START_LOCK:  # the checks and the queueing as one step: two quick Starts must not both pass
+        if v.public:
+            fair_share(ctx, v)
+        return start_training(cfg, time_limit_s=limit, nproc=nproc)
+
+
+_START_LOCK = threading.Lock()
+
+
+def fair_share(ctx: StudioContext, v: Visitor) -> None:
+    """Public mode: one running or waiting training per visitor, and a bounded queue, so no one visitor (or script
+    opening sessions) holds the machine for hours. Raises ValueError with what to do."""
+    mine = live_runs(v.root)
+    if mine:
+        state = run_status(mine[0])["state"] or "running"
+        raise ValueError(
+            f"Your training `{mine[0].name}` is still {state}: on this server each visitor has one training at a "
+            "time. Stop it or wait for it to finish."
+        )
+    waiting = len(queue().waiting)
+    if waiting >= ctx.limits.max_queued:
+        raise ValueError(
+            f"The training queue is full ({waiting} waiting, the server's limit is {ctx.limits.max_queued}): "
+            "try again when it has shortened."
+        )
 
 
 def run_config(

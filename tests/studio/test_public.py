@@ -271,6 +271,25 @@ def test_two_visitors_are_isolated_and_queued_fifo(a, b, server) -> None:
     assert first["state"] == "running", first
     second = b.predict(tiny(), api_name="/start_training")
     assert second["state"] == "queued" and second["position"] == 1, second
+    # one training per visitor; a full queue refuses newcomers; memory-bound keys are capped; a missing file is
+    # refused before it takes a turn in the queue
+    again = a.predict(tiny(), api_name="/start_training")
+    assert "one training at a time" in again["error"] and first["run_id"] in again["error"], again
+    ctx = server["demo"].studio_context
+    limits, ctx.limits = ctx.limits, dataclasses.replace(ctx.limits, max_queued=1)
+    c = Client(server["url"], verbose=False)
+    try:
+        assert "queue is full (1 waiting" in c.predict(tiny(), api_name="/start_training")["error"]
+    finally:
+        ctx.limits = limits
+        c.close()
+    for extra, says in (
+        ({"batch_size": 500}, "batch_size: 500 texts per step is over this server's limit of 64"),
+        ({"batch_size": 500, "mini_batch_size": 16}, "one training at a time"),  # the cached loss is allowed
+        ({"max_seq_length": 4096}, "max_seq_length: set it to at most 512"),
+        ({"dataset_path": "uploads/gone.jsonl"}, "dataset_path: gone.jsonl not found"),
+    ):
+        assert says in a.predict(tiny(**extra), api_name="/start_training")["error"], extra
     assert Path(first["run_dir"]).parents[1] != Path(second["run_dir"]).parents[1]  # two visitor folders
     seen_by_b = status(b)
     assert seen_by_b["run_dir"] == second["run_dir"] and seen_by_b["state"] == "queued"
