@@ -272,6 +272,8 @@ def _checked(
             cfg = effective_config(config, dataset)
         except Exception:  # no valid dataset: an uploaded corpus still works
             return names, None
+        if config is None or not cfg.dataset_path:  # nothing of theirs to read (the similarity playground)
+            return names, None
         return names, v.config(cfg).to_dict()
     return names, config
 

@@ -18,6 +18,7 @@ from core.visitors import Visitors
 from tests.studio.conftest import _free_port
 
 CANARY = "canary-7f3a9c secret server text"
+BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "it_helpdesk_pairs.jsonl"
 
 
@@ -138,6 +139,20 @@ def test_other_endpoints_refuse_server_paths(a, server) -> None:
         )
     assert_no_canary(zipped, opened, opened_rel, pushed, a.predict(api_name="/run_history"))
     assert not list(server["tmp"].rglob("*.zip"))
+
+
+def test_similarity_playground_works_for_a_visitor(a, server) -> None:
+    """No dataset and no config of theirs is involved: the bundled model on both sides just answers."""
+    out = a.predict(
+        "reset my password",
+        "change a forgotten password\nprinter jam",
+        BUNDLED,
+        BUNDLED,
+        api_name="/compare_similarity",
+    )
+    assert len(out["model_a"]) == 2 and out["model_a"][0] > out["model_a"][1], out
+    with pytest.raises(Exception, match="Refused"):
+        a.predict("q", "d", str(server["secret"] / "model"), BUNDLED, api_name="/compare_similarity")
 
 
 def test_a_crafted_session_hash_names_no_folder(server) -> None:
