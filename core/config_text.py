@@ -29,6 +29,30 @@ def short_value(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+NULLS = {"", "~", "null", "Null", "NULL"}
+
+
+class _KeyError(Exception):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently, so one of two
+    settings would be lost without a word) and keys that are not names (`1: 2`)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise _KeyError(f"line {line}: key {key!r} is not a setting name")
+            if key in seen:
+                raise _KeyError(f"line {line}: '{key}' is given twice; keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def safe_yaml(text: str, source: str) -> Any:
     """Parse untrusted YAML text: at most MAX_YAML_BYTES and no anchors/aliases, both refused before anything is
     expanded (nested aliases make a few hundred bytes expand into billions of nodes). Raises ConfigError."""
@@ -52,7 +76,9 @@ def safe_yaml(text: str, source: str) -> Any:
             depth += isinstance(token, opens) - isinstance(token, closes)
             if depth > MAX_YAML_DEPTH:  # the parser recurses per level: refuse before it does
                 raise ConfigError([f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep"], source)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except _KeyError as exc:
+        raise ConfigError([str(exc)], source) from None
     except RecursionError:
         raise ConfigError(["YAML text is nested too deeply to be a config"], source) from None
     except yaml.YAMLError as exc:
@@ -66,6 +92,8 @@ def _parse_value(raw: str) -> Any:
     try:
         value = safe_yaml(raw, "overrides") if raw.strip() else None
     except ConfigError:
+        return raw
+    if value is None and raw.strip() not in NULLS:  # `#Q: ` is a text, not a YAML comment that leaves nothing
         return raw
     # `prompts.query=query: ` means the text, not a mapping; a mapping is written {key: value}.
     return raw if isinstance(value, dict) and not raw.lstrip().startswith("{") else value
@@ -81,7 +109,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             continue
         key, raw = item.split("=", 1)
         key = key.strip()
-        if blocked(out, key):
+        if not key or any(not part.strip() for part in key.split(".")):
+            errors.append(f"override '{item}' has an empty key name")
+        elif blocked(out, key):
             errors.append(f"override '{item}' conflicts with another override")
         else:
             out = set_key(out, key, _parse_value(raw))

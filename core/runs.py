@@ -162,10 +162,11 @@ def _read_run(run_dir: Path) -> RunInfo:
     state, terminal = run_state(run_dir, events)
     try:
         cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
-    except OSError:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # one damaged run folder must not hide the others
         cfg = {}
-    data = read_json(run_dir / DATA_FILE, {}) or {}
-    metrics = read_json(run_dir / METRICS_FILE, {}) or {}
+    cfg = cfg if isinstance(cfg, dict) else {}
+    data, metrics = (read_json(run_dir / name, {}) for name in (DATA_FILE, METRICS_FILE))
+    data, metrics = (x if isinstance(x, dict) else {} for x in (data, metrics))
     started = next((e for e in events if e["type"] == "run_started"), {})
     mining = cfg.get("mining") or {}
     return RunInfo(

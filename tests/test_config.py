@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,28 @@ def test_readme_lists_every_key_with_its_schema_default():
         "README's config table is out of date; replace it with the output of "
         "`python -c 'from core.config import config_table; print(config_table())'`"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("num_epochs: 1\nnum_epochs: 5\n", "line 2: 'num_epochs' is given twice"),
+        ("mining:\n  margin: 0.1\nmining:\n  num_negatives: 1\n", "line 3: 'mining' is given twice"),
+        ("1: 2\n", "line 1: key 1 is not a setting name"),
+        ("mining:\n  true: 3\n", "line 2: key True is not a setting name"),
+    ],
+)
+def test_yaml_keys_given_twice_or_not_names_are_errors_with_their_line(text, says):
+    from core.config import config_from_yaml_text
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        config_from_yaml_text(text)
+
+
+def test_override_keys_must_be_names_and_a_hash_is_text():
+    from core.config_text import parse_overrides
+
+    for item in ("=v", ".num_epochs=1", "mining.=1"):
+        with pytest.raises(ConfigError, match="empty key name"):
+            parse_overrides([item])
+    assert parse_overrides(["prompts.query=#Q: ", "seed=null"]) == {"prompts": {"query": "#Q: "}, "seed": None}

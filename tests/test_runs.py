@@ -47,3 +47,24 @@ def test_a_run_is_running_only_while_its_own_process_lives(tmp_path):
     write_json(run / PID_FILE, child.pid)
     assert load_run(run).state == "interrupted"
     child.wait()
+
+
+def test_a_damaged_run_folder_does_not_hide_the_others(tmp_path):
+    from core.runs import list_runs, runs_frame
+
+    for name, config, metrics in (
+        ("good", "num_epochs: 1\n", '{"final": {}}'),
+        ("bad_yaml", "a: [unclosed\n", "[1, 2]"),
+        ("not_a_mapping", "- a list\n", "not json"),
+        ("latin1", None, "{}"),
+    ):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "events.jsonl").write_text('{"type": "finished"}\n', encoding="utf-8")
+        if config is None:
+            (run / "config.yaml").write_bytes(b"model_name: caf\xe9\n")
+        else:
+            (run / "config.yaml").write_text(config, encoding="utf-8")
+        (run / "metrics.json").write_text(metrics, encoding="utf-8")
+    assert {r.run_id for r in list_runs(tmp_path)} == {"good", "bad_yaml", "not_a_mapping", "latin1"}
+    assert len(runs_frame(tmp_path)) == 4
