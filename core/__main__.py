@@ -43,7 +43,8 @@ def _cmd_config(a) -> int:
 def _cmd_validate_config(a) -> int:
     """Config and the dataset it points at, as a user would check before training."""
     from .config import load_config
-    from .data import split_dataset, validate_file
+    from .data import read_texts, split_dataset, validate_file
+    from .mining import read_exclusions
     from .models import load_tokenizer, resolve_model
     from .prepare import resolve_dataset
 
@@ -65,6 +66,10 @@ def _cmd_validate_config(a) -> int:
         split_dataset(report.data, cfg.sample_size, cfg.test_size, cfg.seed, notes=notes)
         for note in notes:
             print(f"warning: {note}")
+    if cfg.corpus_path:  # the files training reads besides the dataset: a typo is found now, not mid-run
+        print(f"corpus_path: {len(read_texts(cfg.corpus_path))} texts")
+    if cfg.mining.exclude_path:
+        print(f"mining.exclude_path: {len(read_exclusions(cfg.mining.exclude_path))} excluded negatives")
     return 0 if report.ok else 1
 
 

@@ -135,15 +135,37 @@ def _faiss_available() -> bool:
     return True
 
 
-def load_exclusions(path: str | None) -> set[tuple[str, str]]:
-    if not path or not Path(path).exists():
-        return set()
-    out = set()
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
+def read_exclusions(path: str | Path, missing_ok: bool = False) -> list[tuple[str, str]]:
+    """The (query, negative) pairs of an exclusions JSONL (`mining.exclude_path`), in file order. Raises
+    ValueError naming the file and line; a missing file is an error unless `missing_ok` (a typo would otherwise
+    train on the negatives the user excluded)."""
+    path = Path(path)
+    if not path.exists():
+        if missing_ok:
+            return []
+        raise ValueError(f"mining.exclude_path: {path} not found")
+    try:
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"mining.exclude_path: cannot read {path} as UTF-8 text ({exc})") from None
+    if text is None:
+        raise ValueError(f"mining.exclude_path: {path} is not a file")
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
             row = json.loads(line)
-            out.add((row["query"], row["negative"]))
+        except (json.JSONDecodeError, RecursionError):
+            row = None
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("query", "negative")):
+            raise ValueError(f'{path}: line {number}: expected {{"query": text, "negative": text}} (mining.exclude_path)')
+        out.append((row["query"], row["negative"]))
     return out
+
+
+def load_exclusions(path: str | None, missing_ok: bool = False) -> set[tuple[str, str]]:
+    return set(read_exclusions(path, missing_ok)) if path else set()
 
 
 def mine(

@@ -19,7 +19,7 @@ import pandas as pd
 from .compare import evaluation_data
 from .config import EmbedConfig, build_config
 from .events import EventWriter
-from .mining import MINED_COLUMNS, MiningResult, load_exclusions, mine, model_cache_dir
+from .mining import MINED_COLUMNS, MiningResult, load_exclusions, mine, model_cache_dir, read_exclusions
 from .models import load_model, model_prompts, resolve_model
 from .prepare import build_table, load_and_split
 from .runs import CONFIG_FILE, EVENTS_FILE, MINED_FILE, MINING_STATS_FILE, new_run_dir, read_json
@@ -191,10 +191,7 @@ def update_exclusions(path: str | Path, add: Sequence[tuple[str, str]], remove: 
 
 
 def _ordered(path: Path) -> list[tuple[str, str]]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return list(dict.fromkeys((r["query"], r["negative"]) for r in rows))
+    return list(dict.fromkeys(read_exclusions(path, missing_ok=True)))
 
 
 def set_exclusions(
@@ -215,7 +212,7 @@ def set_exclusions(
 
 def excluded_pairs(config: dict[str, Any] | None) -> set[tuple[str, str]]:
     path = ((config or {}).get("mining") or {}).get("exclude_path")
-    return load_exclusions(path)
+    return load_exclusions(path, missing_ok=True)  # the view of a file the next Save creates
 
 
 def stats_preview(current: dict[str, Any], preview: dict[str, Any]) -> pd.DataFrame:

@@ -116,6 +116,10 @@ def split_data(cfg: EmbedConfig, tokenizer=None) -> Prepared:
     if overlap:
         warnings.append(str(overlap))
     extra = data_mod.read_texts(cfg.corpus_path) if cfg.corpus_path else []
+    if cfg.mining.exclude_path and cfg.mining.num_negatives:  # a bad file fails here, not after the model loads
+        from .mining import read_exclusions
+
+        read_exclusions(cfg.mining.exclude_path)
     # The evaluation corpus: every document of the whole file (not just the sample) plus the extra corpus.
     corpus = list(dict.fromkeys(documents_of(df, fmt) + extra))
     stats = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from core.config import load_config
 from core.mining import _skip_counts, training_table
 from core.negatives import remine
@@ -40,3 +42,27 @@ def test_triplet_output_trains_each_pair_once_per_negative():
     assert {("q1", "n1a"), ("q1", "n1b"), ("q2", "n2a")} <= rows and ("q2", "p2") not in rows
     wide = training_table(queries, positives, negatives, 2, ["p1", "p2", "x"], seed=0)
     assert list(wide.columns) == ["query", "positive", "negative_1", "negative_2"] and len(wide) == 2
+
+
+def test_exclusions_file_errors_name_the_file_and_line(tmp_path):
+    from core.mining import load_exclusions, read_exclusions
+
+    good = tmp_path / "ok.jsonl"
+    good.write_text('{"query": "q", "negative": "n"}\n\n{"query": "q", "negative": "m"}\n', encoding="utf-8")
+    assert read_exclusions(good) == [("q", "n"), ("q", "m")]
+    for name, content, says in (
+        ("array.jsonl", "[1, 2]\n", "array.jsonl: line 1: expected"),
+        ("types.jsonl", '{"query": "q", "negative": "n"}\n{"query": 1}\n', "types.jsonl: line 2: expected"),
+        ("junk.jsonl", "not json\n", "junk.jsonl: line 1: expected"),
+    ):
+        (tmp_path / name).write_text(content, encoding="utf-8")
+        with pytest.raises(ValueError, match=says):
+            read_exclusions(tmp_path / name)
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"query": "caf\xe9", "negative": "n"}\n')
+    with pytest.raises(ValueError, match="cannot read .*latin1.jsonl as UTF-8"):
+        read_exclusions(tmp_path / "latin1.jsonl")
+    with pytest.raises(ValueError, match="mining.exclude_path: .*nope.jsonl not found"):
+        load_exclusions(str(tmp_path / "nope.jsonl"))
+    assert load_exclusions(str(tmp_path / "nope.jsonl"), missing_ok=True) == set()
+    with pytest.raises(ValueError, match="is not a file"):
+        read_exclusions(tmp_path)
