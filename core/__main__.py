@@ -14,6 +14,7 @@ from pathlib import Path
 from .cli_eval import add_eval_commands
 from .cli_rag import add_rag_commands
 from .cli_train import add_train_command
+from .errors import positive_int
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--format", choices=["pairs", "triplets", "scored"])
     v.add_argument("--model", help="tokenizer for token-length statistics (e.g. all-MiniLM-L6-v2)")
-    v.add_argument("--max-seq-length", type=int, default=256)
+    v.add_argument("--max-seq-length", type=positive_int, default=256)
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=_cmd_validate)
 

@@ -3,6 +3,8 @@ for the top-k documents of a query or the similarity of texts. `add_eval_command
 
 from __future__ import annotations
 
+from .errors import positive_int
+
 
 def _cmd_eval(a) -> int:
     from .config import load_config
@@ -91,7 +93,7 @@ def add_eval_commands(sub, default_cfg: str) -> None:
     s.add_argument("--model", action="append", help="repeat to compare models", default=None)
     s.add_argument("--corpus", help="file of documents (default: the config's dataset documents)")
     s.add_argument("--config", default=default_cfg)
-    s.add_argument("-k", type=int, default=5)
+    s.add_argument("-k", type=positive_int, default=5)
     s.set_defaults(fn=_cmd_search)
 
     si = sub.add_parser("similarity", help="cosine similarity of the first text to the others")

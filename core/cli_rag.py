@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import positive_int
+
 
 def _progress(label: str):
     """A progress callback printing an in-place bar on a terminal, a line every ~10% otherwise."""
@@ -125,7 +127,7 @@ def add_rag_commands(sub) -> None:
     s.add_argument("query")
     s.add_argument("--index", required=True)
     s.add_argument("--model", help="encode queries with this model or ONNX copy (default: the index's model)")
-    s.add_argument("-k", type=int, default=5)
+    s.add_argument("-k", type=positive_int, default=5)
     s.set_defaults(fn=_cmd_index_search)
 
     r = sub.add_parser("rag-dataset", help="retrieve contexts per question and write an LLM training JSONL")
@@ -133,7 +135,7 @@ def add_rag_commands(sub) -> None:
     r.add_argument("--documents", required=True)
     r.add_argument("--output", required=True, help="JSONL file to write")
     r.add_argument("--questions", help="a .txt (one per line) or a pairs/triplets/questions table")
-    r.add_argument("-k", "--k", type=int, default=3, dest="k")
+    r.add_argument("-k", "--k", type=positive_int, default=3, dest="k")
     r.add_argument("--format", choices=["plain", "alpaca", "messages"], default="plain")
     r.add_argument("--index", help="index folder (default: <output>_index next to the output)")
     r.add_argument("--compare-base", action="store_true", help="also report recall/MRR of the base model")

@@ -82,6 +82,9 @@ class DocIndex:
         return int(self.index.ntotal)
 
     def search_many(self, queries: list[str], k: int = 5, batch_size: int = 64) -> list[list[ChunkHit]]:
+        from .search import check_k
+
+        check_k(k)
         if not queries:
             return []
         if self.fast_queries and len(queries) == 1:

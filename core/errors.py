@@ -12,7 +12,21 @@ OUT_OF_MEMORY = (
 
 def expected(exc: BaseException) -> bool:
     """An error the user can fix from its message (bad input, missing file/model), not a bug worth a traceback."""
-    return type(exc).__module__.startswith("core") or isinstance(exc, (ValueError, FileNotFoundError))
+    return type(exc).__module__.startswith("core") or isinstance(exc, (ValueError, OSError))  # OSError: a
+    # missing or unreadable file, a full disk
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (-k, lengths): a whole number ≥ 1, refused by argparse with the option's name."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
 def user_message(exc: BaseException) -> str:

@@ -159,7 +159,9 @@ def read_exclusions(path: str | Path, missing_ok: bool = False) -> list[tuple[st
         except (json.JSONDecodeError, RecursionError):
             row = None
         if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("query", "negative")):
-            raise ValueError(f'{path}: line {number}: expected {{"query": text, "negative": text}} (mining.exclude_path)')
+            raise ValueError(
+                f'{path}: line {number}: expected {{"query": text, "negative": text}} (mining.exclude_path)'
+            )
         out.append((row["query"], row["negative"]))
     return out
 

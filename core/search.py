@@ -19,6 +19,12 @@ from .onnx_query import query_encoder
 MAX_INDEXES = 8  # each 10k-document MiniLM index is ~15 MB; a handful covers base/fine-tuned x a few corpora
 
 
+def check_k(k: object) -> None:
+    """How many results: a whole number ≥ 1 (faiss asserts on 0, and a negative k silently meant 1)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (results per query) must be a whole number of at least 1, got {k!r}")
+
+
 @dataclass
 class Hit:
     rank: int
@@ -95,6 +101,7 @@ class SearchIndex:
         return (torch.from_numpy(self.embeddings) @ torch.from_numpy(self._encode(query)[0])).numpy()
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
+        check_k(k)
         scores, ids = self.index.search(query_pool().submit(self._encode, query).result(), min(k, len(self.corpus)))
         return [
             Hit(r + 1, int(i), float(s), self.corpus[i]) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0

@@ -97,6 +97,8 @@ def test_search_finds_the_right_document(built):
         assert hits[0].source == source, (query, [(h.source, h.score) for h in hits])
         assert hits[0].rank == 1 and hits[0].score > hits[-1].score
     assert index.search("printer", k=100)[-1].rank == len(index)
+    with pytest.raises(ValueError, match="at least 1"):
+        index.search("printer", k=0)
 
 
 def test_incremental_rebuild_embeds_only_changed_chunks(built, tmp_path, monkeypatch):

@@ -65,3 +65,20 @@ def test_search_both_ranks_as_a_full_ranking(corpus):
             assert all(h["rank"] == h["other_rank"] and h["change"] == "=" for h in out[side])  # same model twice
         assert out["gold_rank"]["model_a"] == min(int(full[i]) for i, t in enumerate(corpus) if t in gold)
     assert cmp.search_both(QUERIES[0], 3, DEFAULT_MODEL, DEFAULT_MODEL, corpus)["gold_rank"]["model_a"] is None
+
+
+@pytest.mark.parametrize("k", [0, -3, 1.5, True])
+def test_k_below_one_or_not_whole_is_refused(corpus, k):
+    with pytest.raises(ValueError, match="k \\(results per query\\) must be a whole number of at least 1"):
+        SearchIndex(DEFAULT_MODEL, corpus).search("printer", k)
+
+
+def test_cli_counts_are_checked_by_argparse():
+    import argparse
+
+    from core.errors import positive_int
+
+    assert positive_int("3") == 3
+    for bad in ("0", "-1", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            positive_int(bad)
