@@ -165,7 +165,7 @@ class EmbedConfig(_Block):
         None, gt=0, description="Use a seeded random sample: a count (>1) or a fraction (<=1)."
     )
     test_size: float = Field(0.1, ge=0, description="Held-out split for evaluation: a count (>1) or a fraction (<1).")
-    seed: int = Field(42, description="Seed for sampling, splitting, mining and training.")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for sampling, splitting, mining and training.")
     # models
     model_name: str = Field(DEFAULT_MODEL, description="Model to fine-tune: a local directory or a hub id.")
     mining_model_name: str | None = Field(None, description="Model that mines negatives (None = the base model).")
@@ -238,10 +238,10 @@ class EmbedConfig(_Block):
             raise ValueError("must be a non-empty list of distinct positive dimensions, e.g. [384, 256, 128, 64]")
         return sorted(v, reverse=True)
 
-    @field_validator("test_size")
+    @field_validator("test_size", "sample_size")
     @classmethod
-    def _test_size(cls, v: float) -> float:
-        if v > 1 and v != int(v):
+    def _count_or_fraction(cls, v: float | None) -> float | None:
+        if v is not None and v > 1 and v != int(v):
             raise ValueError("a count must be a whole number, a fraction must be below 1")
         return v
 

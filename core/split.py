@@ -23,7 +23,9 @@ def _group_column(df: pd.DataFrame, group_column: str | None) -> str:
 def _count(size: float, n: int, what: str) -> int:
     if size < 0:
         raise ValueError(f"{what} must not be negative, got {size}")
-    return int(size) if size > 1 else int(round(size * n))
+    if size > 1:
+        return int(size)
+    return max(1, int(round(size * n))) if size > 0 and n else 0  # a fraction asked for something: at least a row
 
 
 MAX_TEST_SHARE = 0.2  # a test_size larger than the data is capped to this share of the distinct queries...

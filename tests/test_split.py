@@ -96,3 +96,17 @@ def test_sizes_larger_than_the_data_are_capped_with_notes():
     many = pd.DataFrame(pairs(40))
     train, test = split_dataset(many, None, 40, seed=1, notes=notes)
     assert len(test) == 8 and len(train) == 32  # 20% of 40 queries
+
+
+def test_a_small_fraction_still_holds_out_a_row_and_counts_are_whole(sample_pairs):
+    from core.config import ConfigError, build_config
+
+    df = pd.DataFrame(sample_pairs[:40])
+    train, test = split_dataset(df, None, 0.0001, 42)
+    assert len(test) >= 1 and len(train) + len(test) == 40
+    for key in ("sample_size", "test_size"):
+        with pytest.raises(ConfigError, match=f"{key}.*a count must be a whole number"):
+            build_config({key: 1.5})
+    for seed in (-1, 2**32):
+        with pytest.raises(ConfigError, match="seed"):
+            build_config({"seed": seed})
