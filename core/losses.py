@@ -62,6 +62,15 @@ def loss_kind(cfg, fmt: str) -> str:
     return "cosent" if fmt == "scored" else "cached_mnrl" if cfg.mini_batch_size else "mnrl"
 
 
+def check_loss(cfg, fmt: str) -> None:
+    """The loss must read this data: CoSENT learns from scores, MNRL ranks documents (it would ignore scores)."""
+    kind = loss_kind(cfg, fmt)
+    if kind == "cosent" and fmt != "scored":
+        raise ValueError(f"loss: cosent learns from similarity scores, and this data is {fmt}; use loss: auto (MNRL)")
+    if kind != "cosent" and fmt == "scored":
+        raise ValueError(f"loss: {kind} would ignore the similarity scores of this data; use loss: auto (CoSENT)")
+
+
 def build_loss(cfg, fmt: str, model):
     from sentence_transformers.sentence_transformer import losses
 

@@ -18,6 +18,7 @@ from .config import SEED_DATASET_PATH, EmbedConfig
 from .encoding import counting, inference_model
 from .evaluation import documents_of
 from .events import EventWriter
+from .losses import check_loss
 from .mining import MiningResult, mine, model_cache_dir, training_table
 from .models import hub_offline, load_model, model_prompts, resolve_model
 from .runs import DATA_FILE, MINED_FILE, MINING_STATS_FILE, write_json
@@ -109,6 +110,7 @@ def split_data(cfg: EmbedConfig, tokenizer=None) -> Prepared:
     """Resolve, validate and split the data, and gather the evaluation corpus."""
     path, df, report = load_data(cfg, tokenizer)
     fmt = report.format
+    check_loss(cfg, fmt)
     notes: list[str] = []  # sizes larger than the data, capped: said once, where the user reads warnings
     train, test = data_mod.split_dataset(df, cfg.sample_size, cfg.test_size, cfg.seed, notes=notes)
     warnings = [str(w) for w in report.warnings] + notes

@@ -55,3 +55,19 @@ def test_the_loss_for_each_config(model, overrides, fmt, name, chunked):
     loss = build_loss(build_config(overrides), fmt, model)
     assert type(loss).__name__ == name
     assert (type(loss).forward.__module__ == "core.losses") == chunked
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fmt", "says"),
+    [
+        ({"loss": "cosent"}, "pairs", "cosent learns from similarity scores, and this data is pairs"),
+        ({"loss": "mnrl"}, "scored", "mnrl would ignore the similarity scores"),
+        ({"mini_batch_size": 8, "loss": "cached_mnrl"}, "scored", "cached_mnrl would ignore"),
+    ],
+)
+def test_a_loss_that_cannot_read_the_data_is_refused(overrides, fmt, says):
+    from core.losses import check_loss
+
+    with pytest.raises(ValueError, match=says):
+        check_loss(build_config(overrides), fmt)
+    check_loss(build_config({}), fmt)  # auto always fits
