@@ -30,7 +30,9 @@ from core.visitors import Visitors, disk_usage
 
 DEFAULT_WORKSPACE = Path("workspace")
 DEFAULT_RUNS_DIR = Path("runs")
-MAX_SESSIONS = 10_000  # session -> visitor entries kept in memory; the oldest go first (they re-resolve on use)
+# session -> visitor entries kept in memory (~200 bytes each); the least recently used go first. A page re-binds on
+# reload from its browser store; an API client whose entry went would become a new visitor, so keep many.
+MAX_SESSIONS = 200_000
 
 
 class BusyAction(RuntimeError):
@@ -156,6 +158,8 @@ class StudioContext:
         session = getattr(request, "session_hash", None) or ""
         with self._lock:
             known = self._sessions.get(session)
+            if known:  # least recently *used* goes first: new sessions cannot push out visitors still at work
+                self._sessions.move_to_end(session)
         if known and (self.visitors is None or self.visitors.check(known)):
             return known
         new = self.visitors.issue() if self.visitors is not None else secrets.token_urlsafe(12)

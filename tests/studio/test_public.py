@@ -220,6 +220,18 @@ def test_yaml_bomb_is_refused_fast_and_the_server_keeps_answering(a, b) -> None:
     assert b.predict(api_name="/current_dataset")["format"] == "pairs"
 
 
+def test_new_sessions_cannot_push_out_a_visitor_at_work(server, monkeypatch) -> None:
+    import studio.context
+
+    monkeypatch.setattr(studio.context, "MAX_SESSIONS", 5)
+    ctx = server["demo"].studio_context
+    victim = SimpleNamespace(session_hash="victim-at-work")
+    first = ctx.visitor_id(victim)
+    for i in range(20):  # a script opening sessions, while the victim keeps working
+        ctx.visitor_id(SimpleNamespace(session_hash=f"flood-{i}"))
+        assert ctx.visitor_id(victim) == first
+
+
 def test_forged_ids_are_not_visitors(server) -> None:
     visitors = Visitors(server["tmp"] / "workspace")
     real = visitors.issue()
