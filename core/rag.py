@@ -46,16 +46,25 @@ def read_questions(path: str | Path) -> list[Question]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"questions file not found: {path}")
-    if path.suffix.lower() == ".txt":
-        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
-        return [Question(q.strip()) for q in dict.fromkeys(lines) if q.strip()]
-    from .data_checks import IssueList
-    from .data_files import read_records  # the data reader: line numbers in its messages, all formats
+    from .data_checks import IssueList, kind
+    from .data_files import _decode, read_records  # the data reader: line numbers in its messages, all formats
 
     errors = IssueList(5)
+
+    def fail() -> ValueError:
+        return ValueError(f"cannot read questions {path}: " + "; ".join(str(i) for i in errors.finish()))
+
+    if path.suffix.lower() == ".txt":
+        text = _decode(path, errors)
+        if text is None:
+            raise fail()
+        out = [Question(q.strip()) for q in dict.fromkeys(text.split("\n")) if q.strip()]
+        if not out:
+            raise ValueError(f"no questions in {path} (every line is blank)")
+        return out
     src = read_records(path, errors)
     if len(errors):
-        raise ValueError(f"cannot read questions {path}: " + "; ".join(str(i) for i in errors.finish()))
+        raise fail()
     rows = [rec for _, rec in src.records]
     columns = src.header or list(dict.fromkeys(k for rec in rows for k in rec))
     qcol = _pick(columns, QUERY_COLUMNS)
@@ -64,6 +73,13 @@ def read_questions(path: str | Path) -> list[Question]:
             f"no question column in {path}: name one of {', '.join(QUERY_COLUMNS)} (columns: {', '.join(columns)})"
         )
     acol, scol = _pick(columns, ANSWER_COLUMNS), _pick(columns, SOURCE_COLUMNS)
+    for line, rec in src.records:  # a wrong type is the user's mistake to see, not a question silently lost
+        for col, ok in ((qcol, (str,)), (acol, (str,)), (scol, (str, int))):
+            value = rec.get(col) if col else None
+            if value is not None and (isinstance(value, bool) or not isinstance(value, ok)):
+                errors.add(f"expected text, got {kind(value)}", line, col)
+    if len(errors):
+        raise fail()
     out, seen = [], set()
     for rec in rows:
         q = rec.get(qcol)
@@ -144,8 +160,10 @@ def write_dataset(
     """Retrieve for every question, write the JSONL atomically; (records written, retrieval metrics or None)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    results = index.search_many([q.text for q in questions], k)
     output = Path(output)
+    if output.is_dir():
+        raise ValueError(f"output {output} is a folder: give a file name, e.g. {output / 'rag_dataset.jsonl'}")
+    results = index.search_many([q.text for q in questions], k)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:

@@ -182,3 +182,30 @@ def test_missing_model_or_documents_are_one_line_errors(docs, tmp_path, capsys, 
     assert "documents not found: nowhere" in capsys.readouterr().err
     assert main(["index", "search", "--index", "ix", "q"]) == 1
     assert "no index at ix" in capsys.readouterr().err
+
+
+def test_questions_of_the_wrong_type_or_encoding_name_their_line(tmp_path):
+    from core.rag import read_questions
+
+    typed = write_jsonl(
+        tmp_path / "q.jsonl",
+        [{"question": "ok?", "source": 3}, {"question": ["a list"]}, {"question": "q", "answer": {"x": 1}}],
+    )
+    with pytest.raises(ValueError, match=r"line 2, field 'question': expected text.*line 3, field 'answer'"):
+        read_questions(typed)
+    (tmp_path / "latin1.txt").write_bytes(b"first\ncaf\xe9?\n")
+    with pytest.raises(ValueError, match=r"latin1.txt: line 2: not valid UTF-8"):
+        read_questions(tmp_path / "latin1.txt")
+    (tmp_path / "blank.txt").write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="blank.txt"):
+        read_questions(tmp_path / "blank.txt")
+    assert [q.gold_source for q in read_questions(write_jsonl(tmp_path / "s.jsonl", [{"question": "a", "source": 3}]))] == [
+        "3"
+    ]
+
+
+def test_rag_dataset_into_a_folder_is_refused_before_any_work(docs, questions, tmp_path, capsys):
+    args = ["rag-dataset", "--embedding-model", DEFAULT_MODEL, "--documents", str(docs), "--questions", str(questions)]
+    assert main([*args, "--output", str(tmp_path)]) == 1
+    assert "is a folder: give a file name" in capsys.readouterr().err
+    assert not list(tmp_path.parent.glob(f"{tmp_path.name}.tmp"))
