@@ -196,9 +196,11 @@ def build_index(
     max_file_mb: float = MAX_FILE_MB,
     batch_size: int = 64,
     progress: Progress | None = None,
+    max_chunks: int | None = None,
 ) -> BuildReport:
     """Build or update the index folder `out` for `documents` (a folder or one file) with `model`. Raises
-    DocIndexError when no document is usable (the message lists every skipped file)."""
+    DocIndexError when no document is usable (the message lists every skipped file), or before any embedding when
+    there are more than `max_chunks` chunks (a shared server's bound on the work of one build)."""
     t0 = time.perf_counter()
     from .compare import check_model  # a missing outputs/... folder is named as such, not looked up on the hub
 
@@ -230,6 +232,11 @@ def build_index(
         raise DocIndexError(
             f"no usable documents in {documents}"
             + (f": every file was skipped:\n{why}" if skipped else " (nothing to read there)")
+        )
+    if max_chunks and len(chunks) > max_chunks:
+        raise DocIndexError(
+            f"{len(chunks):,} chunks of up to {chunking['max_tokens']} tokens is over this server's limit of "
+            f"{max_chunks:,}: index fewer or shorter documents"
         )
     frame = pd.DataFrame([asdict(c) for c in chunks]).astype({"record": "Int64"})
     vectors = _vectors(encoder, frame, old, report, batch_size, progress)

@@ -219,3 +219,15 @@ def test_out_that_is_not_an_index_is_refused_and_kept(built, tmp_path):
     # an earlier index is still replaced
     again = build_index(DEFAULT_MODEL, docs, root / "index", chunk_tokens=CHUNK, overlap=8, max_file_mb=MAX_MB)
     assert again.reused == again.chunks
+
+
+def test_a_build_over_the_chunk_bound_is_refused_before_embedding(built, tmp_path, monkeypatch):
+    from core import doc_index
+
+    root, report = built
+    monkeypatch.setattr(doc_index, "_vectors", lambda *a, **k: pytest.fail("embedded despite the bound"))
+    with pytest.raises(doc_index.DocIndexError, match="over this server's limit of 2"):
+        build_index(
+            DEFAULT_MODEL, root / "docs", tmp_path / "index", chunk_tokens=CHUNK, max_file_mb=MAX_MB, max_chunks=2
+        )
+    assert not (tmp_path / "index").exists()

@@ -199,9 +199,9 @@ def test_questions_of_the_wrong_type_or_encoding_name_their_line(tmp_path):
     (tmp_path / "blank.txt").write_text("\n  \n", encoding="utf-8")
     with pytest.raises(ValueError, match="blank.txt"):
         read_questions(tmp_path / "blank.txt")
-    assert [q.gold_source for q in read_questions(write_jsonl(tmp_path / "s.jsonl", [{"question": "a", "source": 3}]))] == [
-        "3"
-    ]
+    assert [
+        q.gold_source for q in read_questions(write_jsonl(tmp_path / "s.jsonl", [{"question": "a", "source": 3}]))
+    ] == ["3"]
 
 
 def test_rag_dataset_into_a_folder_is_refused_before_any_work(docs, questions, tmp_path, capsys):

@@ -20,6 +20,7 @@ import pandas as pd
 from core.doc_index import build_index, load_index, zip_index
 from core.documents import DOC_SUFFIXES, read_documents, safe_extract_zip
 from core.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
+from core.visitors import disk_usage
 from studio import errors
 from studio.files import upload_problem
 from studio.model_picker import model_pair
@@ -39,8 +40,11 @@ def collection_dir(workspace: str | Path, cid: str | None) -> Path:
     return Path(workspace) / "rag" / cid
 
 
-def add_documents(paths: list[str] | None, workspace: str | Path, cid: str | None) -> tuple[str, str]:
-    """Copy uploads (zips extracted safely) into the collection; (collection id, a summary line)."""
+def add_documents(
+    paths: list[str] | None, workspace: str | Path, cid: str | None, max_mb: float = MAX_COLLECTION_MB
+) -> tuple[str, str]:
+    """Copy uploads (zips extracted safely) into the collection, at most `max_mb` in all; (collection id, a summary
+    line)."""
     if not paths:
         raise ValueError("Pick one or more files (or a zip) to upload.")
     cid = cid if cid and CID.match(str(cid)) else secrets.token_hex(8)
@@ -50,10 +54,10 @@ def add_documents(paths: list[str] | None, workspace: str | Path, cid: str | Non
     for p in paths:
         p = Path(p)
         if p.suffix.lower() == ".zip":
-            safe_extract_zip(p, docs / _safe_name(p.stem), max_mb=MAX_COLLECTION_MB - used)
+            safe_extract_zip(p, docs / _safe_name(p.stem), max_mb=max_mb - used)
         else:
-            if used + p.stat().st_size / 1e6 > MAX_COLLECTION_MB:
-                raise ValueError(f"{p.name}: the documents would pass {MAX_COLLECTION_MB:g} MB")
+            if used + p.stat().st_size / 1e6 > max_mb:
+                raise ValueError(f"{p.name}: the documents would pass {max_mb:g} MB")
             shutil.copy(p, docs / _safe_name(p.name))
         used = sum(f.stat().st_size for f in docs.rglob("*") if f.is_file()) / 1e6
     found, skipped = read_documents(docs)
@@ -64,7 +68,9 @@ def add_documents(paths: list[str] | None, workspace: str | Path, cid: str | Non
     return cid, line
 
 
-def build_both(cid: str | None, model_a: str, model_b: str, workspace: str | Path, progress=None) -> str:
+def build_both(
+    cid: str | None, model_a: str, model_b: str, workspace: str | Path, progress=None, max_chunks: int | None = None
+) -> str:
     """Build (or update) the index of each model; one failing model does not stop the other."""
     root = collection_dir(workspace, cid)
     lines = []
@@ -73,7 +79,7 @@ def build_both(cid: str | None, model_a: str, model_b: str, workspace: str | Pat
             continue
         try:
             cb = (lambda d, t, s=side: progress(d / max(1, t), desc=f"Embedding with model {s}")) if progress else None
-            report = build_index(model, root / "docs", root / SIDES[side], progress=cb)
+            report = build_index(model, root / "docs", root / SIDES[side], progress=cb, max_chunks=max_chunks)
             lines.append(f"**Model {side}** (`{model}`): " + report.to_text().replace("\n", "  \n"))
         except Exception as exc:
             lines.append(f"**Model {side}** (`{model}`): ⚠️ {errors.message(exc, 'rag tab build')}")
@@ -193,8 +199,11 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
                 problem = upload_problem(ctx, v, str(p))
                 if problem:
                     raise ValueError(problem)
+            v.check_disk()
+            # public: what a zip may unpack to is bounded by the visitor's own disk cap too
+            room = v.limits.visitor_disk_mb - disk_usage(v.root) / 1e6 if v.public else MAX_COLLECTION_MB
             with ctx.heavy(request):
-                return add_documents([str(p) for p in (paths or [])], v.root, cid)
+                return add_documents([str(p) for p in (paths or [])], v.root, cid, min(MAX_COLLECTION_MB, room))
         except Exception as exc:
             return cid, _fail(exc)
 
@@ -204,7 +213,7 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
             a, b = v.model(a, "model A"), v.model(b, "model B")
             v.check_disk()
             with ctx.heavy(request):
-                return build_both(cid, a, b, v.root, progress)
+                return build_both(cid, a, b, v.root, progress, v.limits.corpus_docs if v.public else None)
         except Exception as exc:
             return _fail(exc)
 
