@@ -98,15 +98,22 @@ def _cmd_estimate(a) -> int:
 def _cmd_runs(a) -> int:
     from .runs import list_runs
 
-    for r in list_runs(a.runs_dir):
+    if not Path(a.runs_dir).is_dir():
+        raise ValueError(f"no runs folder at {a.runs_dir}")
+    runs = list_runs(a.runs_dir)
+    for r in runs:
         ndcg = lambda m: f"{m['ndcg@10']:.4f}" if "ndcg@10" in m else "-"  # noqa: E731
         print(f"{r.run_id}  {r.state:<11} {r.dataset}  ndcg@10 {ndcg(r.before)} -> {ndcg(r.after)}")
+    if not runs:
+        print(f"no runs in {a.runs_dir}")
     return 0
 
 
 def _cmd_stop(a) -> int:
-    from .runs import request_stop
+    from .runs import EVENTS_FILE, request_stop
 
+    if not Path(a.run_dir, EVENTS_FILE).is_file():
+        raise ValueError(f"no run at {a.run_dir} (a run folder holds {EVENTS_FILE})")
     request_stop(a.run_dir)
     print(f"stop requested: {a.run_dir}")
     return 0

@@ -112,4 +112,7 @@ class DocIndex:
         ]
 
     def search(self, query: str, k: int = 5) -> list[ChunkHit]:
+        from .search import check_query
+
+        check_query(query)
         return self.search_many([query], k)[0]

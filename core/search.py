@@ -19,6 +19,12 @@ from .onnx_query import query_encoder
 MAX_INDEXES = 8  # each 10k-document MiniLM index is ~15 MB; a handful covers base/fine-tuned x a few corpora
 
 
+def check_query(query: object) -> None:
+    """An empty query embeds to the model's mean direction: it would return confident-looking hits for nothing."""
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("the query is empty: type a question")
+
+
 def check_k(k: object) -> None:
     """How many results: a whole number ≥ 1 (faiss asserts on 0, and a negative k silently meant 1)."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -102,6 +108,7 @@ class SearchIndex:
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         check_k(k)
+        check_query(query)
         scores, ids = self.index.search(query_pool().submit(self._encode, query).result(), min(k, len(self.corpus)))
         return [
             Hit(r + 1, int(i), float(s), self.corpus[i]) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0
@@ -178,6 +185,8 @@ def similarity(
 ) -> list[float]:
     """Cosine similarity of `text` to each of `others` under one model. A symmetric comparison: every text gets the
     query prompt (`prompts`, else the model's own), as scored pairs are trained."""
+    if not (text or "").strip() or not others or any(not (o or "").strip() for o in others):
+        raise ValueError("similarity needs a text and at least one other, none of them empty")
     model = shared_model(model_name)
     emb = model.encode(
         [text, *others], prompt=model_prompts(model, prompts)["query"], normalize_embeddings=True, convert_to_numpy=True

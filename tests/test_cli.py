@@ -124,3 +124,17 @@ def test_remining_uses_cached_embeddings(tmp_path, sample_pairs, margin):
     assert sorted(p.name for p in (tmp_path / "cache").rglob("*.npy")) == cached  # nothing new was encoded
     stats = json.loads(r.stdout[r.stdout.index("{") : r.stdout.rindex("}") + 1])
     assert stats["skipped_by_margin"] > 0
+
+
+def test_runs_and_stop_name_a_missing_folder(tmp_path, capsys):
+    from core.__main__ import main
+
+    assert main(["runs", "--runs-dir", str(tmp_path / "nope")]) == 1
+    assert "no runs folder at" in capsys.readouterr().err
+    assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
+    assert "no runs in" in capsys.readouterr().out
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    for target in (tmp_path / "nope", tmp_path / "file", tmp_path):
+        assert main(["stop", str(target)]) == 1
+        assert "no run at" in capsys.readouterr().err
+    assert not (tmp_path / "STOP").exists()

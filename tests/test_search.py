@@ -82,3 +82,13 @@ def test_cli_counts_are_checked_by_argparse():
     for bad in ("0", "-1", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
             positive_int(bad)
+
+
+def test_empty_texts_are_refused_not_answered(corpus):
+    from core.search import similarity
+
+    with pytest.raises(ValueError, match="the query is empty"):
+        SearchIndex(DEFAULT_MODEL, corpus).search("   ")
+    for text, others in (("", ["x"]), ("x", [""]), ("x", [])):
+        with pytest.raises(ValueError, match="none of them empty"):
+            similarity(DEFAULT_MODEL, text, others)
