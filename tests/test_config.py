@@ -170,17 +170,20 @@ def test_readme_lists_every_key_with_its_schema_default():
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("num_epochs: 1\nnum_epochs: 5\n", "line 2: 'num_epochs' is given twice"),
-        ("mining:\n  margin: 0.1\nmining:\n  num_negatives: 1\n", "line 3: 'mining' is given twice"),
         ("1: 2\n", "line 1: key 1 is not a setting name"),
         ("mining:\n  true: 3\n", "line 2: key True is not a setting name"),
     ],
 )
-def test_yaml_keys_given_twice_or_not_names_are_errors_with_their_line(text, says):
-    from core.config import config_from_yaml_text
-
+def test_yaml_keys_that_are_not_names_are_errors_with_their_line(text, says):
     with pytest.raises(ConfigError, match=re.escape(says)):
         config_from_yaml_text(text)
+
+
+def test_a_key_given_again_wins_and_a_section_given_again_is_merged():
+    """The guide combines YAML blocks in one file: later keys win, and a second `mining:` block adds to the first
+    instead of silently dropping what it set."""
+    cfg = config_from_yaml_text("num_epochs: 1\nnum_epochs: 5\nmining:\n  margin: 0.1\nmining:\n  num_negatives: 1\n")
+    assert cfg.num_epochs == 5 and cfg.mining.margin == 0.1 and cfg.mining.num_negatives == 1
 
 
 def test_override_keys_must_be_names_and_a_hash_is_text():
