@@ -25,13 +25,19 @@ def choices(visitor: Any, config: dict[str, Any] | None, *keep: str) -> list[tup
     base = cfg.get("model_name") or DEFAULT_MODEL
     if visitor is None:
         return [(v, v) for v in dict.fromkeys([base, *keep]) if v]
-    output_dir = cfg.get("output_dir")
-    if output_dir:
-        try:
-            output_dir = str(visitor.path(output_dir, "output_dir", write=True))
-        except PathRefused:
-            output_dir = None
-    return cmp.model_choice_pairs(visitor.runs_dir, base, output_dir, list(keep))
+    return cmp.model_choice_pairs(visitor.runs_dir, base, own_output_dir(visitor, cfg), list(keep))
+
+
+def own_output_dir(visitor: Any, config: dict[str, Any] | None) -> str | None:
+    """The config's output_dir inside the visitor's folder (a public visitor's is never looked up elsewhere), or
+    None when it lies outside."""
+    output_dir = (config or {}).get("output_dir")
+    if not output_dir:
+        return None
+    try:
+        return str(visitor.path(output_dir, "output_dir", write=True))
+    except PathRefused:
+        return None
 
 
 def model_pair(ctx: Any, follow_run: bool = False, scale: int | None = None) -> tuple[gr.Dropdown, gr.Dropdown]:

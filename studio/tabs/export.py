@@ -17,7 +17,7 @@ from core.errors import user_message
 from core.models import is_model_dir
 from core.runs import CONFIG_FILE, runs_frame
 from studio import errors
-from studio.model_picker import run_or_output_model
+from studio.model_picker import own_output_dir, run_or_output_model
 from studio.plots import format_size
 from studio.run_view import restore_run_data
 from studio.style import nothing_yet
@@ -209,9 +209,8 @@ def _wire_model(ctx: Any, ui: SimpleNamespace) -> None:
             return _fail(exc)
 
     def on_refresh_models(cur: str, config: dict[str, Any] | None, request: gr.Request):
-        return gr.update(
-            choices=cmp.model_choices(ctx.visitor(request).runs_dir, cur, (config or {}).get("output_dir"))
-        )
+        v = ctx.visitor(request)
+        return gr.update(choices=cmp.model_choices(v.runs_dir, cur, own_output_dir(v, config)))
 
     def on_model(model_dir: str | None, request: gr.Request) -> str:
         try:
@@ -255,7 +254,7 @@ def _wire_history(ctx: Any, ui: SimpleNamespace) -> None:
     def on_run(run_dir: str | None, config: dict[str, Any] | None, current: str, request: gr.Request):
         v = ctx.visitor(request)
         target = run_or_output_model(run_dir if v.owns(run_dir) else None, config)
-        opts = cmp.model_choices(v.runs_dir, target, (config or {}).get("output_dir"))
+        opts = cmp.model_choices(v.runs_dir, target, own_output_dir(v, config))
         df = history(v.runs_dir)  # a new training shows up in the history as soon as it starts
         pick = Path(run_dir).name if run_dir else None
         return (
