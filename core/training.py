@@ -30,6 +30,7 @@ from .losses import build_loss
 from .model_card import examples_of, write_model_card
 from .models import (
     check_output_dir,
+    is_model_dir,
     load_model,
     model_prompts,
     set_attention_dropout,
@@ -249,8 +250,12 @@ def _finish(cfg, run_dir: Path, writer, phases, prep, trainer, model, prompts, s
     primary = PRIMARY[prep.fmt]
     message = stop_reason(run_dir) if state == "stopped" else None
     kept = keep_base_if_worse(cfg, primary, before, after, prompts) if state == "finished" else None
+    replace_output = True
     if kept:
         model, after, message = kept
+        if is_model_dir(Path(cfg.output_dir)):  # a run that made things worse leaves an earlier model where it is
+            replace_output = False
+            message += f" output_dir ({Path(cfg.output_dir).name}) keeps the model it held; the base is in the run."
     best = trainer.state.best_model_checkpoint if trainer.args.load_best_model_at_end else None  # what was kept
     metrics = {
         "primary": primary,
@@ -265,7 +270,7 @@ def _finish(cfg, run_dir: Path, writer, phases, prep, trainer, model, prompts, s
     write_json(run_dir / METRICS_FILE, metrics)
     phases.end("final_evaluation")
     phases.start("saving")
-    model_dir = _save_model(model, cfg, run_dir, prep, metrics)
+    model_dir = _save_model(model, cfg, run_dir, prep, metrics, replace_output)
     phases.end("saving")
     step = trainer.state.global_step
     writer.emit(
@@ -409,14 +414,19 @@ def _baseline(cfg: EmbedConfig, prep, writer: EventWriter, phases: PhaseTracker,
     return before
 
 
-def _save_model(model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str, Any]) -> str:
-    """Save into the run folder, then swap it into output_dir whole, so a failed save never leaves half a model."""
+def _save_model(
+    model, cfg: EmbedConfig, run_dir: Path, prep, metrics: dict[str, Any], replace_output: bool = True
+) -> str:
+    """Save into the run folder, then (with `replace_output`) swap it into output_dir whole, so a failed save never
+    leaves half a model. Returns where the run's model is."""
     check_output_dir(cfg.output_dir)
     run_model = run_dir / "model"
     if run_model.exists():
         shutil.rmtree(run_model)
     model.save(str(run_model))
     write_model_card(run_model, cfg, prep.stats, metrics, examples_of(prep))
+    if not replace_output:
+        return str(run_model)
     out = Path(cfg.output_dir)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ from core.config import load_config
 from core.events import read_events
 from core.runs import latest_checkpoint, request_stop
 from core.training import train
-from tests.conftest import ROOT, SAMPLES, read_jsonl, tiny_overrides, write_jsonl
+from tests.conftest import ROOT, SAMPLES, copy_bundled, read_jsonl, tiny_overrides, write_jsonl
 
 IR_KEYS = {"accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"}
 
@@ -303,6 +304,8 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, sample_pairs):
             **{"evaluation.eval_steps": 1, "evaluation.early_stopping_patience": 1},
         ),
     )
+    earlier = copy_bundled(Path(cfg.output_dir))  # an earlier model in output_dir: a worse run must leave it
+    (earlier / "earlier.txt").write_text("the last good model", encoding="utf-8")
     r = train(cfg)
     assert r.state == "finished", r.message
     steps = [e for e in read_events(r.run_dir / "events.jsonl")[0] if e["type"] == "train_step"]
@@ -310,7 +313,9 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, sample_pairs):
     # Every checkpoint was worse than the untrained model, so "the best model" is the base model.
     metrics = yaml.safe_load((r.run_dir / "metrics.json").read_text())
     assert metrics["kept_base_model"] and metrics["after"] == metrics["before"]
-    assert "did not beat the base model" in read_events(r.run_dir / "events.jsonl")[0][-1]["message"]
+    last = read_events(r.run_dir / "events.jsonl")[0][-1]["message"]
+    assert "did not beat the base model" in last and "keeps the model it held" in last
+    assert (earlier / "earlier.txt").exists() and Path(r.model_dir) == r.run_dir / "model"
 
 
 @pytest.mark.slow
