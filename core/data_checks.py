@@ -240,13 +240,22 @@ def check_records(
     return fmt, frame, warnings
 
 
+OUTLIER_SHARE = 0.1  # under this share of scores above 1, those are errors rather than a 0-5 scale
+
+
 def _check_scale(frame: pd.DataFrame, fields: list[str], errors: IssueList) -> list[Issue]:
     """Scores must be in [0, 1]; a file whose scores all lie in [0, 5] with some above 1 is a 0–5 scale: divide by 5."""
     scores = frame["similarity"]
     outside = (scores < 0) | (scores > 5)
+    # A few scores above 1 among scores in [0, 1] are typos, not a 0-5 scale: rescaling would shrink every score.
+    above = scores > 1
+    stray = above.any() and above.sum() < OUTLIER_SHARE * len(scores)
+    where = " (the other scores lie in [0, 1])" if stray else ""
+    if stray:
+        outside = outside | above
     for pos in np.flatnonzero(outside.to_numpy()):
         errors.add(
-            f"similarity {scores.iat[pos]:g} out of range: scores must lie in [0, 1] (or all in [0, 5])",
+            f"similarity {scores.iat[pos]:g} out of range{where}: scores must lie in [0, 1] (or all in [0, 5])",
             int(frame["_line"].iat[pos]),
             fields[pos],
         )

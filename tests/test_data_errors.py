@@ -308,3 +308,10 @@ def test_a_fifo_is_refused_not_read_forever(tmp_path):
     os.mkfifo(fifo)
     report = validate_file(fifo)
     assert "not a regular file" in report.errors[0].message
+
+
+def test_a_stray_score_above_one_is_an_error_not_a_rescale(tmp_path):
+    scores = [0.1 * i for i in range(11)] + [1.5]
+    rows = [{"doc1": f"a{i}", "doc2": f"b{i}", "similarity": s} for i, s in enumerate(scores)]
+    report = validate_file(write(tmp_path / "d.jsonl", jsonl(rows)))
+    assert_issue(report, 12, "similarity", "similarity 1.5 out of range (the other scores lie in [0, 1])")
