@@ -135,6 +135,11 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     # Data tab, redrawn while hidden, draws its histograms full width once shown
     page.goto(studio.url)
     expect(tab(page, "Data")).to_be_visible(timeout=60_000)
+    # The page first draws the start-up sample, then its re-attach draws the last run's data: wait for that, so the
+    # sample shown next is Use sample's (a click queued behind the re-attach would otherwise land after Open run).
+    expect(page.get_by_text(re.compile(r"my_questions\.csv selected: pairs.*\(the data of the run"))).to_be_visible(
+        timeout=60_000
+    )
     page.get_by_role("button", name="Use sample").click()
     expect(page.get_by_text(re.compile(r"it_helpdesk_pairs\.jsonl.*selected"))).to_be_visible(timeout=60_000)
     open_tab(page, "Export")
