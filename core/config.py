@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 
 # The key and text helpers, importable from here with the schema they serve.
 from core.config_keys import flatten, get_key, nest, set_key  # noqa: F401
+from core.config_keys import merged as merge
 from core.config_text import (  # noqa: F401
     MAX_YAML_BYTES,
     MAX_YAML_DEPTH,
@@ -290,13 +291,6 @@ def _suggest(key: str) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _format_errors(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
@@ -324,11 +318,11 @@ def build_config(
         raise ConfigError([f"preset: unknown preset {preset!r}; allowed: {sorted(PRESETS)}"], source)
     if given:
         data = _without_restated_defaults(data, PRESETS[preset])
-    merged = _merge(data, overrides)
+    merged = merge(data, overrides)
     if overrides.get("dataset_path") and "dataset_name" not in overrides:
         # The file's label would name the wrong data in run folders and the model card.
         merged["dataset_name"] = Path(str(overrides["dataset_path"])).stem
-    merged = _merge(PRESETS[preset], merged)
+    merged = merge(PRESETS[preset], merged)
     try:
         return EmbedConfig(**merged)
     except ValidationError as exc:

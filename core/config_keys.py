@@ -49,3 +49,11 @@ def set_key(config: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     head, _, rest = key.partition(".")
     out[head] = set_key(dict(out.get(head) or {}), rest, value) if rest else value
     return out
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` updated by `extra`, nested sections merged key by key (the later value wins)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from core.config_keys import blocked, set_key
+from core.config_keys import blocked, merged, set_key
 
 MAX_YAML_BYTES = 64 * 1024  # a config is a few hundred bytes; this bounds parsing work on untrusted text
 MAX_YAML_DEPTH = 32  # a config nests three levels
@@ -48,15 +48,8 @@ class _StrictLoader(yaml.SafeLoader):
             if not isinstance(key, str):
                 raise _KeyError(f"line {key_node.start_mark.line + 1}: key {key!r} is not a setting name")
             value = self.construct_object(value_node, deep=True)  # deep: a nested mapping is complete to merge
-            out[key] = _merged(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+            out = merged(out, {key: value})
         return out
-
-
-def _merged(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
-    out = dict(first)
-    for key, value in later.items():
-        out[key] = _merged(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
-    return out
 
 
 def safe_yaml(text: str, source: str) -> Any:

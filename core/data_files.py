@@ -55,6 +55,10 @@ def _decode(path: Path, errors: IssueList) -> str | None:
     return text
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
@@ -62,10 +66,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(key)
         seen[key] = value
     return seen
-
-
-class _DuplicateKey(ValueError):
-    pass
 
 
 def _loads(text: str) -> tuple[Any, str | None]:
@@ -250,7 +250,7 @@ def read_texts(path: str | Path) -> list[str]:
         columns = src.header or list(dict.fromkeys(k for _, rec in src.records for k in rec))
         column = _text_column(columns, src.records)
         if column is None and not len(errors):
-            strings = [c for c in columns if any(isinstance(r.get(c), str) for _, r in src.records[:100])]
+            strings = _string_columns(columns, src.records)
             found = f" (text columns found: {', '.join(strings)}; which one is the document?)" if strings else ""
             raise ValueError(f"no text column in {path}: name one of {', '.join(TEXT_COLUMNS)}{found}")
         texts = [rec.get(column) for _, rec in src.records]
@@ -282,5 +282,9 @@ def _text_column(columns: list[str], records: Records) -> str | None:
     for name in TEXT_COLUMNS:
         if name in lower:
             return lower[name]
-    strings = [c for c in columns if any(isinstance(r.get(c), str) for _, r in records[:100])]
+    strings = _string_columns(columns, records)
     return strings[0] if len(strings) == 1 else None  # several candidates: guessing could index the titles
+
+
+def _string_columns(columns: list[str], records: Records) -> list[str]:
+    return [c for c in columns if any(isinstance(r.get(c), str) for _, r in records[:100])]

@@ -84,8 +84,9 @@ class Limits:
     def check_config(self, cfg) -> None:
         """Raise ConfigError naming each key over this server's limits (public mode)."""
         from .config import ConfigError
+        from .losses import loss_kind
 
-        cached = cfg.mini_batch_size and cfg.loss in ("auto", "cached_mnrl")
+        cached = loss_kind(cfg, "pairs") == "cached_mnrl"  # texts in memory at once are then mini_batch_size
         step_key, step = ("mini_batch_size", cfg.mini_batch_size) if cached else ("batch_size", cfg.batch_size)
         errors = []
         if cfg.num_epochs > self.num_epochs:

@@ -144,12 +144,12 @@ def read_exclusions(path: str | Path, missing_ok: bool = False) -> list[tuple[st
         if missing_ok:
             return []
         raise ValueError(f"mining.exclude_path: {path} not found")
+    if not path.is_file():
+        raise ValueError(f"mining.exclude_path: {path} is not a file")
     try:
-        text = path.read_text(encoding="utf-8") if path.is_file() else None
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"mining.exclude_path: cannot read {path} as UTF-8 text ({exc})") from None
-    if text is None:
-        raise ValueError(f"mining.exclude_path: {path} is not a file")
     out = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

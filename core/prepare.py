@@ -19,7 +19,7 @@ from .encoding import counting, inference_model
 from .evaluation import documents_of
 from .events import EventWriter
 from .losses import check_loss
-from .mining import MiningResult, mine, model_cache_dir, training_table
+from .mining import MiningResult, mine, model_cache_dir, read_exclusions, training_table
 from .models import hub_offline, load_model, model_prompts, resolve_model
 from .runs import DATA_FILE, MINED_FILE, MINING_STATS_FILE, write_json
 
@@ -119,8 +119,6 @@ def split_data(cfg: EmbedConfig, tokenizer=None) -> Prepared:
         warnings.append(str(overlap))
     extra = data_mod.read_texts(cfg.corpus_path) if cfg.corpus_path else []
     if cfg.mining.exclude_path and cfg.mining.num_negatives:  # a bad file fails here, not after the model loads
-        from .mining import read_exclusions
-
         read_exclusions(cfg.mining.exclude_path)
     # The evaluation corpus: every document of the whole file (not just the sample) plus the extra corpus.
     corpus = list(dict.fromkeys(documents_of(df, fmt) + extra))
