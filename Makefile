@@ -49,6 +49,7 @@ test-fast: dev
 lint: dev
 	$(VENV)/bin/ruff check core studio tests app.py scripts
 	$(VENV)/bin/ruff format --check core studio tests app.py scripts
+	$(VENV)/bin/lint-imports  # the package layers of pyproject.toml: imports go downward only
 
 studio: install
 	GRADIO_SERVER_PORT=$${GRADIO_SERVER_PORT:-$(PORT)} $(PY) app.py

@@ -4,6 +4,8 @@ ValueErrors already say what to do; anything else is a bug worth a traceback in 
 
 from __future__ import annotations
 
+from core.data.validate import DataError
+
 OUT_OF_MEMORY = (
     "Out of memory. Lower batch_size, set mini_batch_size (e.g. 8) to use the cached loss, lower "
     "max_seq_length, or use the `memory` preset."
@@ -16,22 +18,8 @@ def expected(exc: BaseException) -> bool:
     # missing or unreadable file, a full disk
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts (-k, lengths): a whole number ≥ 1, refused by argparse with the option's name."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def user_message(exc: BaseException) -> str:
     """One readable paragraph for an error from the engine (what the studio and CLI show instead of a traceback)."""
-    from .data import DataError
 
     if isinstance(exc, DataError):
         return exc.report.to_text()
@@ -51,6 +39,5 @@ def run_message(exc: BaseException, log_file: str) -> str:
 
 def cli_message(exc: BaseException) -> str:
     """What the CLI prints on stderr: a data report as is, any other expected error after `error:`."""
-    from .data import DataError
 
     return exc.report.to_text() if isinstance(exc, DataError) else f"error: {user_message(exc)}"

@@ -19,10 +19,10 @@ from typing import Any
 
 import gradio as gr
 
-from core.config import load_config
-from core.jobs import live_runs, queue
-from core.limits import Limits, public_mode
-from core.visitors import Visitors
+from core.config.limits import Limits, public_mode
+from core.config.schema import load_config
+from core.public.visitors import Visitors
+from core.runs.queue import live_runs, queue
 from studio.context import StudioContext, resolve_dirs
 from studio.datasets import initial_dataset
 from studio.files import MAX_UPLOAD_MB, short_path

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.config import EmbedConfig
-from core.confine import PathRefused, Sandbox
-from core.limits import Limits, downloads_allowed
-from core.visitors import Visitors, disk_usage
+from core.config.limits import Limits, downloads_allowed
+from core.config.schema import EmbedConfig
+from core.public.sandbox import PathRefused, Sandbox
+from core.public.visitors import Visitors, disk_usage
 
 DEFAULT_WORKSPACE = Path("workspace")
 DEFAULT_RUNS_DIR = Path("runs")

@@ -9,8 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from core.config import ConfigError, build_config
-from core.data import Issue, ValidationReport, validate_file
+from core.config.schema import ConfigError, build_config
+from core.data.validate import Issue, ValidationReport, validate_file
+from core.models.load import load_tokenizer
 from studio.files import ROOT, sanitise_name, short_path
 
 SAMPLES_DIR = ROOT / "assets" / "samples"
@@ -20,7 +21,6 @@ DEFAULT_SAMPLE = SAMPLES_DIR / "it_helpdesk_pairs.jsonl"
 @lru_cache(maxsize=4)
 def _tokenizer(model_name: str) -> Any:
     """The tokenizer for token-length statistics, or None when the model cannot be resolved (stats go without)."""
-    from core.models import load_tokenizer
 
     try:
         return load_tokenizer(model_name)

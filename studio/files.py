@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from core.config import ConfigError
+from core.config.schema import ConfigError
 from studio.context import StudioContext, Visitor
 from studio.plots import format_size
 

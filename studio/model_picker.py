@@ -7,9 +7,9 @@ from typing import Any
 
 import gradio as gr
 
-from core import compare as cmp
-from core.config import DEFAULT_MODEL
-from core.confine import PathRefused
+from core.config.schema import DEFAULT_MODEL
+from core.public.sandbox import PathRefused
+from core.retrieval import compare as cmp
 
 
 def run_or_output_model(run_dir: str | None, config: dict[str, Any] | None) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from core.progress import format_eta
+from core.runs.progress import format_eta
 
 IR_CURVES = ["ndcg@10", "mrr@10", "accuracy@1"]  # what the Train tab plots for pairs and triplets
 SCORED_CURVES = ["spearman"]  # and for scored pairs (CoSENT)

@@ -8,7 +8,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from core.progress import LABELS, PHASES, format_eta, phase_times
+from core.config.schema import load_config
+from core.evaluation.advice import before_start
+from core.runs.progress import LABELS, PHASES, format_eta, phase_times
+from studio.datasets import dataset_entry, validate
 
 SHOWN_METRICS = ("ndcg@10", "mrr@10", "accuracy@1", "spearman", "triplet_accuracy")
 
@@ -122,7 +125,6 @@ def data_line(
 
 def train_info(dataset: dict[str, Any] | None, config: dict[str, Any] | None, run: str | None) -> str:
     """The Train tab's header: what a Start would train on, and what to fix first when the data is too small."""
-    from core.advice import before_start
 
     return data_line(dataset, config, run=run) + "".join(f"\n\n⚠️ {w}" for w in before_start(dataset, config))
 
@@ -150,7 +152,6 @@ def run_dataset(run_dir: str | Path | None) -> tuple[dict[str, Any] | None, str 
 
 @lru_cache(maxsize=8)
 def _validated(path: str, mtime: float, model: str, max_len: int | None, fmt: str) -> dict[str, Any] | None:
-    from studio.datasets import dataset_entry, validate
 
     report, _ = validate(path, {"model_name": model, "max_seq_length": max_len}, fmt)
     return dataset_entry(report, Path(path)) if report.ok else None
@@ -173,7 +174,6 @@ def restore_run_data(
 def _run_config(run_dir: str, config: dict[str, Any], dataset_path: str, corpus: str | None) -> dict[str, Any]:
     """The run's own config (what a Start after a reload would repeat) in this studio's runs folder; the session's
     config with the run's data when the run's config no longer loads."""
-    from core.config import load_config
 
     try:
         loaded = load_config(Path(run_dir, "config.yaml")).to_dict()

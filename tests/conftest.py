@@ -46,7 +46,7 @@ def sample_pairs() -> list[dict]:
 
 def copy_bundled(dest: Path) -> Path:
     """The bundled model's files, weights linked rather than copied, so configs can be edited per test."""
-    from core.models import bundled_model_path
+    from core.models.load import bundled_model_path
 
     src = Path(bundled_model_path())
     for f in src.rglob("*"):
@@ -84,7 +84,7 @@ def unreachable_hub(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     "not cached" or "offline" holds with or without internet and whatever the machine has cached."""
     from huggingface_hub import constants
 
-    from core.models import resolve_model
+    from core.models.load import resolve_model
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path_factory.mktemp("empty_hf_cache")))
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens there

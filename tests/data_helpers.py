@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.data import (
+from core.data.validate import (
     Issue,
     ValidationReport,
 )

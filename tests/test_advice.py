@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.advice import before_start, near_max_warning, small_split_warning, warn_after_baseline
-from core.events import EventWriter, read_events
-from core.prepare import Prepared
+from core.evaluation.advice import before_start, near_max_warning, small_split_warning, warn_after_baseline
+from core.runs.events import EventWriter, read_events
+from core.training.prepare import Prepared
 
 
 def test_small_test_split_says_what_to_do():

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from core.mining import FLAG_MARGIN
+from core.training.mining import FLAG_MARGIN
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 

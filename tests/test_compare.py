@@ -1,4 +1,4 @@
-"""core/compare.py with real models: the bundled MiniLM as model A, and as model B the same weights reading only
+"""core/retrieval/compare.py with real models: the bundled MiniLM as model A, and as model B the same weights reading only
 their first 12 tokens (a genuinely different model directory, made in a second instead of trained)."""
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import compare as cmp
-from core import export
-from core.config import DEFAULT_MODEL, build_config
-from core.runs import runs_frame
+from core.config.schema import DEFAULT_MODEL, build_config
+from core.export import archive as export
+from core.retrieval import compare as cmp
+from core.runs.folders import runs_frame
 from tests.conftest import write_jsonl
 
 
 def make_short_model(path: Path, max_seq_length: int = 12) -> str:
     from sentence_transformers import SentenceTransformer
 
-    from core.models import bundled_model_path
+    from core.models.load import bundled_model_path
 
     model = SentenceTransformer(bundled_model_path(), local_files_only=True)
     model.max_seq_length = max_seq_length
@@ -30,9 +30,18 @@ def make_short_model(path: Path, max_seq_length: int = 12) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory, sample_pairs) -> SimpleNamespace:
-    tmp = tmp_path_factory.mktemp("compare")
+@pytest.fixture(scope="module", params=["fp32", "bf16"])
+def env(request, tmp_path_factory, sample_pairs):
+    """Each test runs under both encode precisions, whichever this machine's probe would pick: the Compare tab's
+    numbers must agree with the evaluator's either way."""
+    from core.models import encoding
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(encoding, "decide", lambda model: {"bf16": request.param == "bf16", "train_bf16": False})
+        yield _env(tmp_path_factory.mktemp(f"compare_{request.param}"), sample_pairs)
+
+
+def _env(tmp: Path, sample_pairs) -> SimpleNamespace:
     dataset = write_jsonl(tmp / "pairs.jsonl", sample_pairs[:40])
     cfg = build_config(
         {
@@ -49,7 +58,7 @@ def env(tmp_path_factory, sample_pairs) -> SimpleNamespace:
 
 
 def test_evaluation_data_is_the_training_split(env):
-    from core.prepare import load_and_split
+    from core.training.prepare import load_and_split
 
     (env.tmp / "split_check").mkdir(exist_ok=True)
     prep = load_and_split(env.cfg, env.tmp / "split_check")
@@ -80,8 +89,8 @@ def test_improved_and_worsened_are_ordered(env):
 
 
 def test_metrics_from_ranks_match_the_ir_evaluator(env):
-    from core.evaluation import build_evaluator, evaluate
-    from core.models import shared_model
+    from core.evaluation.evaluators import build_evaluator, evaluate
+    from core.models.load import shared_model
 
     table = cmp.metrics_frame(env.changes, env.data.fmt).set_index("metric")
     expected = evaluate(shared_model(env.short), build_evaluator(env.data.test, env.data.fmt, env.data.corpus))
@@ -163,7 +172,7 @@ def test_hub_push_offline_is_fast_and_clear(env, monkeypatch, unreachable_hub):
 
 
 def test_model_choices_and_runs_frame(env, tmp_path):
-    from core.events import EventWriter
+    from core.runs.events import EventWriter
 
     run = tmp_path / "runs" / "20260101-000000-train-x"
     (run / "model").mkdir(parents=True)

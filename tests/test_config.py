@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import (
+from core.config.schema import (
     PRESETS,
     ConfigError,
     EmbedConfig,
@@ -159,11 +159,11 @@ def test_field_specs_drive_a_form():
 
 
 def test_readme_lists_every_key_with_its_schema_default():
-    from core.config import config_table
+    from core.config.schema import config_table
 
     assert config_table() in Path("README.md").read_text(encoding="utf-8"), (
         "README's config table is out of date; replace it with the output of "
-        "`python -c 'from core.config import config_table; print(config_table())'`"
+        "`python -c 'from core.config.schema import config_table; print(config_table())'`"
     )
 
 
@@ -187,7 +187,7 @@ def test_a_key_given_again_wins_and_a_section_given_again_is_merged():
 
 
 def test_override_keys_must_be_names_and_a_hash_is_text():
-    from core.config_text import parse_overrides
+    from core.config.text import parse_overrides
 
     for item in ("=v", ".num_epochs=1", "mining.=1"):
         with pytest.raises(ConfigError, match="empty key name"):

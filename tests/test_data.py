@@ -1,4 +1,4 @@
-"""Tests for core.data: reading every file type, warnings, stats, hashing and extra-corpus texts.
+"""Tests for core.data.validate: reading every file type, warnings, stats, hashing and extra-corpus texts.
 
 Every test writes real files to tmp_path; only `test_real_tokenizer_*` loads a (small, local) tokenizer.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.data import (
+from core.data.validate import (
     COLUMNS,
     Issue,
     compute_stats,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from core.data import (
+from core.data.validate import (
     DataError,
     load_dataset,
     validate_file,

@@ -1,7 +1,7 @@
 """Data-parallel training under torchrun on CPUs (gloo): two real processes training the bundled MiniLM.
 
 One 2-process run against a 1-process run with the same global batch and seed; a Stop in the middle of a 2-process
-run started the studio's way (core.jobs); resuming that run with 2 processes again."""
+run started the studio's way (core.runs.queue); resuming that run with 2 processes again."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import psutil
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from core.config import load_config
-from core.distributed import Launch, torchrun_command
-from core.events import read_events
-from core.jobs import live_runs, queue, start_training, stop_training
-from core.runs import load_run
-from core.training import train
+from core.config.schema import load_config
+from core.runs.events import read_events
+from core.runs.folders import load_run
+from core.runs.queue import live_runs, queue, start_training, stop_training
+from core.training.launch import Launch, torchrun_command
+from core.training.run import train
 from tests.conftest import ROOT, copy_bundled, tiny_overrides, write_jsonl
 
 TIMEOUT = 600
@@ -197,7 +197,7 @@ def test_torchrun_command_for_one_and_several_machines(tmp_path):
     )
     text = " ".join(many)
     assert "--standalone" not in many and "--nnodes 2 --node-rank 1 --master-addr 10.0.0.1 --master-port 29511" in text
-    assert text.endswith(f"-m core.distributed --run-dir {tmp_path} --resume-from ckpt")
+    assert text.endswith(f"-m core.training.launch --run-dir {tmp_path} --resume-from ckpt")
 
 
 def test_several_machines_need_a_shared_run_dir(tmp_path):
@@ -213,7 +213,7 @@ def test_several_machines_need_a_shared_run_dir(tmp_path):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="CPU-only choices")
 def test_studio_offers_two_cpu_processes_only_when_allowed(monkeypatch):
-    from core.config import ConfigError
+    from core.config.schema import ConfigError
     from studio.plots import progress_html
     from studio.tabs.train import launch, process_choices
 
@@ -250,9 +250,9 @@ def test_bad_data_fails_every_rank_with_one_clear_event(tmp_path):
     [({}, "MultipleNegativesRankingLoss"), ({"mini_batch_size": 4}, "CachedMultipleNegativesRankingLoss")],
 )
 def test_in_batch_negatives_span_every_rank_by_default(monkeypatch, settings, expected):
-    from core.config import build_config
-    from core.losses import build_loss
-    from core.models import load_model
+    from core.config.schema import build_config
+    from core.models.load import load_model
+    from core.training.losses import build_loss
 
     model = load_model("sentence-transformers/all-MiniLM-L6-v2", max_seq_length=32)
     assert not build_loss(
@@ -262,6 +262,6 @@ def test_in_batch_negatives_span_every_rank_by_default(monkeypatch, settings, ex
     loss = build_loss(build_config(settings), "pairs", model)
     assert type(loss).__name__ == expected and loss.gather_across_devices
     if not settings:  # the length-chunked CPU forward feeds the library's gathering loss
-        assert type(loss).forward.__module__ == "core.losses"
+        assert type(loss).forward.__module__ == "core.training.losses"
     off = build_loss(build_config({**settings, "gather_across_devices": False}), "pairs", model)
     assert not off.gather_across_devices

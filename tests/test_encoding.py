@@ -9,11 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from core import encoding
-from core.config import EmbedConfig
-from core.evaluation import build_evaluator, evaluate
-from core.models import bundled_model_path, load_model
-from core.training import _precision
+from core.config.schema import EmbedConfig
+from core.evaluation.evaluators import build_evaluator, evaluate
+from core.models import encoding
+from core.models.load import bundled_model_path, load_model
 from tests.conftest import SAMPLES, read_jsonl
 
 
@@ -60,9 +59,9 @@ def test_the_decision_is_measured_once_and_cached(model, tmp_path, monkeypatch):
     for verdict, args in ((True, {"bf16": True, "use_cpu": True}), (False, {})):
         path.write_text(json.dumps({key: {**result, "train_bf16": verdict}}))
         monkeypatch.setattr(encoding, "_decisions", {})
-        assert _precision(EmbedConfig(), model) == args
-    assert _precision(EmbedConfig(precision="fp32"), model) == {}
-    assert _precision(EmbedConfig(precision="bf16"), model) == {"bf16": True, "use_cpu": True}
+        assert encoding.training_precision(EmbedConfig(), model) == args
+    assert encoding.training_precision(EmbedConfig(precision="fp32"), model) == {}
+    assert encoding.training_precision(EmbedConfig(precision="bf16"), model) == {"bf16": True, "use_cpu": True}
     # A cache written before training was measured is measured again, not read as "fp32".
     path.write_text(json.dumps({key: {k: v for k, v in result.items() if not k.startswith("train")}}))
     monkeypatch.setattr(encoding, "_decisions", {})

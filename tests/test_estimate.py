@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from core.config import load_config
-from core.estimate import PHASES, estimate, estimate_error, estimate_markdown
-from core.events import read_events
-from core.jobs import run_status
-from core.training import train
+from core.config.schema import load_config
+from core.runs.events import read_events
+from core.runs.queue import run_status
+from core.training.estimate import PHASES, estimate, estimate_error, estimate_markdown
+from core.training.run import train
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 DEFAULT = ROOT / "assets" / "configs" / "default.yaml"

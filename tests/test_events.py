@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 import math
 
-from core.events import EventWriter, read_events
-from core.runs import list_runs, load_run, new_run_dir, request_stop, run_state, stop_requested
+from core.runs.events import EventWriter, read_events
+from core.runs.folders import list_runs, load_run, new_run_dir, request_stop, run_state, stop_requested
 
 
 def test_write_and_follow_from_offset(tmp_path):

@@ -8,9 +8,9 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from core.config import load_config
-from core.events import read_events
-from core.training import train
+from core.config.schema import load_config
+from core.runs.events import read_events
+from core.training.run import train
 from tests.conftest import tiny_overrides, write_jsonl
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -45,13 +45,13 @@ def test_memory_preset_on_the_gpu(tmp_path, sample_pairs):
 
 
 def test_gpu_training_uses_the_librarys_padded_batches(sample_pairs):
-    from core.config import build_config
-    from core.losses import build_loss
-    from core.models import load_model
+    from core.config.schema import build_config
+    from core.models.load import load_model
+    from core.training.losses import build_loss
 
     model = load_model("sentence-transformers/all-MiniLM-L6-v2")
     loss = build_loss(build_config({}), "pairs", model)
-    assert str(model.device).startswith("cuda") and type(loss).forward.__module__ != "core.losses"
+    assert str(model.device).startswith("cuda") and type(loss).forward.__module__ != "core.training.losses"
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two or more CUDA GPUs")
@@ -79,7 +79,7 @@ def test_two_gpus_train_data_parallel_with_nccl(tmp_path, sample_pairs):
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two or more CUDA GPUs")
 def test_one_process_mines_and_evaluates_on_every_gpu(tmp_path, sample_pairs):
-    from core.distributed import local_devices
+    from core.models.devices import local_devices
 
     assert local_devices() == [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     result, _ = _run(tmp_path, sample_pairs[:64])

@@ -11,9 +11,17 @@ import pytest
 import yaml
 from sentence_transformers import SentenceTransformer
 
-from core.__main__ import SEED_CONFIG
-from core.config import METRIC_FAMILIES, PRESETS, ConfigError, EmbedConfig, apply_preset, build_config, load_config
-from core.evaluation import metrics_table
+from core.cli.manage import SEED_CONFIG
+from core.config.schema import (
+    METRIC_FAMILIES,
+    PRESETS,
+    ConfigError,
+    EmbedConfig,
+    apply_preset,
+    build_config,
+    load_config,
+)
+from core.evaluation.evaluators import metrics_table
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 GUIDE = ROOT / "tests" / "fixtures" / "guide"
@@ -162,7 +170,7 @@ def test_seed_walkthrough_step3_config_on_the_8_toy_pairs(tmp_path):
 
 
 def test_fewer_than_5_queries_evaluate_on_the_training_pairs(tmp_path, sample_pairs):
-    from core.training import train
+    from core.training.run import train
 
     data = write_jsonl(tmp_path / "four.jsonl", sample_pairs[:4])
     r = train(load_config(None, tiny_overrides(tmp_path, data, test_size=100, **{"mining.num_negatives": 0})))

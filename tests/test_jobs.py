@@ -1,4 +1,4 @@
-"""The training child started by core.jobs (core/training_process.py): it runs this project's code from any working
+"""The training child started by core.runs.queue (core/runs/process.py): it runs this project's code from any working
 directory, and a child that dies before it can write its own `failed` event is reported with its real error line and
 the log that exists."""
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs
-from core.config import load_config
-from core.events import read_events
-from core.jobs import run_status, start_training
-from core.training_process import PROCESS_LOG, first_error, mark_ended
+from core.config.schema import load_config
+from core.runs import queue as jobs
+from core.runs.events import read_events
+from core.runs.process import PROCESS_LOG, first_error, mark_ended
+from core.runs.queue import run_status, start_training
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 

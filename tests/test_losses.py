@@ -1,4 +1,4 @@
-"""core/losses.py with the real bundled model: length-chunked embedding gives the padded batch's embeddings and
+"""core/training/losses.py with the real bundled model: length-chunked embedding gives the padded batch's embeddings and
 gradients, and the loss chosen for each config."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.config import build_config
-from core.losses import build_loss, embed_by_length
-from core.models import load_model
+from core.config.schema import build_config
+from core.models.load import load_model
+from core.training.losses import build_loss, embed_by_length
 from tests.conftest import SAMPLES, read_jsonl
 
 
@@ -54,7 +54,7 @@ def test_chunks_give_the_padded_batch_embeddings_and_gradients(model):
 def test_the_loss_for_each_config(model, overrides, fmt, name, chunked):
     loss = build_loss(build_config(overrides), fmt, model)
     assert type(loss).__name__ == name
-    assert (type(loss).forward.__module__ == "core.losses") == chunked
+    assert (type(loss).forward.__module__ == "core.training.losses") == chunked
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_the_loss_for_each_config(model, overrides, fmt, name, chunked):
     ],
 )
 def test_a_loss_that_cannot_read_the_data_is_refused(overrides, fmt, says):
-    from core.losses import check_loss
+    from core.config.schema import check_loss
 
     with pytest.raises(ValueError, match=says):
         check_loss(build_config(overrides), fmt)

@@ -6,15 +6,15 @@ import logging
 
 import pytest
 
-from core.config import load_config
-from core.mining import _skip_counts, training_table
-from core.negatives import remine
+from core.config.schema import load_config
+from core.retrieval.negatives import remine
+from core.training.mining import _skip_counts, training_table
 from tests.conftest import tiny_overrides, write_jsonl
 
 
 def test_skip_counts_parse_the_library_line_and_warn_when_it_changes(caplog):
     printed = "Skipped 427,503 potential negatives (8.36%) due to the relative_margin of 0.05.\n"
-    with caplog.at_level(logging.WARNING, logger="core.mining"):
+    with caplog.at_level(logging.WARNING, logger="core.training.mining"):
         assert _skip_counts(printed) == {"relative_margin": 427503}
         assert not caplog.records
         assert _skip_counts("Skipped 12 candidate negatives because of max_score=0.8\n") == {}
@@ -45,7 +45,7 @@ def test_triplet_output_trains_each_pair_once_per_negative():
 
 
 def test_exclusions_file_errors_name_the_file_and_line(tmp_path):
-    from core.mining import load_exclusions, read_exclusions
+    from core.training.mining import load_exclusions, read_exclusions
 
     good = tmp_path / "ok.jsonl"
     good.write_text('{"query": "q", "negative": "n"}\n\n{"query": "q", "negative": "m"}\n', encoding="utf-8")

@@ -11,21 +11,20 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from core import compare as cmp
-from core.config import load_config
-from core.encoding import inference_model
-from core.evaluation import build_evaluator, evaluate
-from core.models import (
+from core.config.schema import load_config
+from core.evaluation.evaluators import build_evaluator, evaluate
+from core.models.choices import model_choices, model_dim
+from core.models.encoding import inference_model
+from core.models.load import (
     bundled_model_path,
     load_model,
-    model_choices,
-    model_dim,
     model_prompts,
     set_attention_dropout,
 )
-from core.prepare import split_data
-from core.search import get_index
-from core.training import column_prompts, train
+from core.retrieval import compare as cmp
+from core.retrieval.search import get_index
+from core.training.prepare import split_data
+from core.training.run import column_prompts, train
 from tests.conftest import copy_bundled, tiny_overrides, write_jsonl
 
 PROMPTS = {"query": "query: ", "document": "passage: "}

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from core.models import ModelError, bundled_model_path, load_model, resolve_model
+from core.models.load import ModelError, bundled_model_path, load_model, resolve_model
 
 
 @pytest.mark.parametrize("name", ["sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"])

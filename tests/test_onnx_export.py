@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.config import DEFAULT_MODEL
-from core.doc_index import build_index, get_encoder, load_index
-from core.models import shared_model
-from core.onnx_export import OnnxEmbedder
+from core.config.schema import DEFAULT_MODEL
+from core.models.load import shared_model
+from core.models.onnx_export import OnnxEmbedder
+from core.retrieval.doc_index import build_index, get_encoder, load_index
 from tests.rag_helpers import make_documents
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ConfigError, build_config, config_from_yaml_text, load_config
-from core.confine import PathRefused, Sandbox
-from core.data import read_texts, validate_file
-from core.limits import Limits
-from core.models import check_output_dir
-from core.visitors import SEEN_FILE, Visitors, disk_usage
+from core.config.limits import Limits
+from core.config.schema import ConfigError, build_config, config_from_yaml_text, load_config
+from core.data.validate import read_texts, validate_file
+from core.models.load import check_output_dir
+from core.public.sandbox import PathRefused, Sandbox
+from core.public.visitors import SEEN_FILE, Visitors, disk_usage
 from tests.conftest import SAMPLES, tiny_overrides, write_jsonl
 
 
@@ -152,7 +152,7 @@ def test_output_dir_never_replaces_a_folder_of_other_files(tmp_path: Path) -> No
 
 
 def test_training_refuses_a_folder_of_other_files_before_it_starts(tmp_path: Path, sample_pairs) -> None:
-    from core.training import train
+    from core.training.run import train
 
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:24])
     (tmp_path / "model").mkdir()
@@ -164,7 +164,7 @@ def test_training_refuses_a_folder_of_other_files_before_it_starts(tmp_path: Pat
 
 @pytest.mark.slow
 def test_a_training_over_its_time_limit_stops_and_says_why(tmp_path: Path, sample_pairs) -> None:
-    from core.jobs import queue, run_status, start_training
+    from core.runs.queue import queue, run_status, start_training
 
     queue(tmp_path / "locks")
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:40])

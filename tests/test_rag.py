@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import documents
-from core.config import DEFAULT_MODEL
-from core.doc_index import IndexMismatchError, build_index, load_index, model_fingerprint
-from core.documents import chunk_spans
-from core.models import load_model, load_tokenizer, resolve_model
+from core.config.schema import DEFAULT_MODEL
+from core.data import documents
+from core.data.documents import chunk_spans
+from core.models.load import load_model, load_tokenizer, resolve_model
+from core.retrieval.doc_index import IndexMismatchError, build_index, load_index, model_fingerprint
 from tests.rag_helpers import make_documents
 
 CHUNK = 30
@@ -201,7 +201,7 @@ def test_fast_queries_rank_as_torch_does(built):
 def test_out_that_is_not_an_index_is_refused_and_kept(built, tmp_path):
     """A wrong --out (a folder of other files, the documents folder itself, a file) is refused before anything is
     read or written, not replaced by the index."""
-    from core.doc_index import DocIndexError
+    from core.retrieval.doc_index import DocIndexError
 
     root, _ = built
     precious = tmp_path / "precious"
@@ -222,7 +222,7 @@ def test_out_that_is_not_an_index_is_refused_and_kept(built, tmp_path):
 
 
 def test_a_build_over_the_chunk_bound_is_refused_before_embedding(built, tmp_path, monkeypatch):
-    from core import doc_index
+    from core.retrieval import doc_index
 
     root, report = built
     monkeypatch.setattr(doc_index, "_vectors", lambda *a, **k: pytest.fail("embedded despite the bound"))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from core.__main__ import main
-from core.config import DEFAULT_MODEL
-from core.models import resolve_model
+from core.config.schema import DEFAULT_MODEL
+from core.models.load import resolve_model
 from tests.conftest import ROOT, read_jsonl, write_jsonl
 from tests.rag_helpers import make_documents
 
@@ -185,7 +185,7 @@ def test_missing_model_or_documents_are_one_line_errors(docs, tmp_path, capsys, 
 
 
 def test_questions_of_the_wrong_type_or_encoding_name_their_line(tmp_path):
-    from core.rag import read_questions
+    from core.retrieval.rag import read_questions
 
     typed = write_jsonl(
         tmp_path / "q.jsonl",

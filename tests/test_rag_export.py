@@ -12,11 +12,11 @@ import zipfile
 
 import pytest
 
-from core import export
-from core.config import DEFAULT_MODEL
-from core.doc_index import IndexMismatchError, build_index, load_index
-from core.model_card import search_section
-from core.models import resolve_model
+from core.config.schema import DEFAULT_MODEL
+from core.export import archive as export
+from core.models.load import resolve_model
+from core.retrieval.doc_index import IndexMismatchError, build_index, load_index
+from core.training.model_card import search_section
 from tests.rag_helpers import make_documents
 
 

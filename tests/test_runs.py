@@ -10,8 +10,8 @@ import time
 
 import psutil
 
-from core.events import EventWriter
-from core.runs import EVENTS_FILE, PID_FILE, list_runs, load_run, write_json
+from core.runs.events import EventWriter
+from core.runs.folders import EVENTS_FILE, PID_FILE, list_runs, load_run, write_json
 
 
 def test_ended_run_is_parsed_once_and_reread_when_its_events_change(tmp_path):
@@ -50,7 +50,7 @@ def test_a_run_is_running_only_while_its_own_process_lives(tmp_path):
 
 
 def test_a_damaged_run_folder_does_not_hide_the_others(tmp_path):
-    from core.runs import list_runs, runs_frame
+    from core.runs.folders import list_runs, runs_frame
 
     for name, config, metrics in (
         ("good", "num_epochs: 1\n", '{"final": {}}'),

@@ -1,4 +1,4 @@
-"""core/search.py and core/onnx_query.py with the real bundled model: the onnxruntime query encoder gives torch's
+"""core/retrieval/search.py and core/models/onnx_query.py with the real bundled model: the onnxruntime query encoder gives torch's
 embeddings (or steps aside), and a two-model search ranks exactly as a full ranking of the corpus does."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from core import compare as cmp
-from core.config import DEFAULT_MODEL
-from core.models import load_model, shared_model
-from core.onnx_query import query_encoder
-from core.search import SearchIndex
+from core.config.schema import DEFAULT_MODEL
+from core.models.load import load_model, shared_model
+from core.models.onnx_query import query_encoder
+from core.retrieval import compare as cmp
+from core.retrieval.search import SearchIndex
 
 QUERIES = ["vpn drops every few minutes", "How do I reset my password?", "printer", "Wie installiere ich Outlook?"]
 
@@ -76,7 +76,7 @@ def test_k_below_one_or_not_whole_is_refused(corpus, k):
 def test_cli_counts_are_checked_by_argparse():
     import argparse
 
-    from core.errors import positive_int
+    from core.cli.parser import positive_int
 
     assert positive_int("3") == 3
     for bad in ("0", "-1", "x"):
@@ -85,7 +85,7 @@ def test_cli_counts_are_checked_by_argparse():
 
 
 def test_empty_texts_are_refused_not_answered(corpus):
-    from core.search import similarity
+    from core.retrieval.search import similarity
 
     with pytest.raises(ValueError, match="the query is empty"):
         SearchIndex(DEFAULT_MODEL, corpus).search("   ")

@@ -1,11 +1,11 @@
-"""Tests for core.data.split_dataset: seeded, group-aware train/test splits (rows of one query never straddle)."""
+"""Tests for core.data.split.split_dataset: seeded, group-aware train/test splits (rows of one query never straddle)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from core.data import split_dataset
+from core.data.validate import split_dataset
 from tests.data_helpers import pairs
 
 
@@ -99,7 +99,7 @@ def test_sizes_larger_than_the_data_are_capped_with_notes():
 
 
 def test_a_small_fraction_still_holds_out_a_row_and_counts_are_whole(sample_pairs):
-    from core.config import ConfigError, build_config
+    from core.config.schema import ConfigError, build_config
 
     df = pd.DataFrame(sample_pairs[:40])
     train, test = split_dataset(df, None, 0.0001, 42)

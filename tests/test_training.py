@@ -15,10 +15,10 @@ import pytest
 import yaml
 from sentence_transformers import SentenceTransformer
 
-from core.config import load_config
-from core.events import read_events
-from core.runs import latest_checkpoint, request_stop
-from core.training import train
+from core.config.schema import load_config
+from core.runs.events import read_events
+from core.runs.folders import latest_checkpoint, request_stop
+from core.training.run import train
 from tests.conftest import ROOT, SAMPLES, copy_bundled, read_jsonl, tiny_overrides, write_jsonl
 
 IR_KEYS = {"accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10", "recall@10"}
@@ -350,8 +350,8 @@ def test_ctrl_c_stops_the_cli_and_keeps_a_model(tmp_path, sample_pairs):
 
 
 def test_automatic_evaluation_schedule_follows_its_cost():
-    from core.config import EmbedConfig
-    from core.eval_schedule import eval_steps as _eval_steps
+    from core.config.schema import EmbedConfig
+    from core.evaluation.schedule import eval_steps as _eval_steps
 
     cfg = EmbedConfig()
     # 56 steps of 32 (query, positive, negative) rows vs a 1,000-text evaluation: 15% of the training buys 2 of them.

@@ -1,5 +1,5 @@
 """Compare tab: any two models side by side — similarity playground, search with rank changes and gold marks,
-and the test split's metrics plus the queries that improved and got worse most. The logic is `core.compare`;
+and the test split's metrics plus the queries that improved and got worse most. The logic is `core.retrieval.compare`;
 the two stable endpoints are `compare_similarity` and `compare_search`."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core import compare as cmp
-from core.data import read_texts
+from core.data.validate import read_texts
 from core.errors import user_message
-from core.negatives import effective_config
+from core.retrieval import compare as cmp
+from core.retrieval.negatives import effective_config
 from studio import errors
 from studio.files import sanitise_name, upload_dir, upload_problem
 from studio.model_picker import model_pair

@@ -1,6 +1,6 @@
 """Config tab: a form for the keys people change, a preset picker and a YAML editor, kept in sync through ctx.config.
 
-The form is built from `core.config.field_specs()` (kinds, defaults, help texts, choices), so a key's meaning lives
+The form is built from `core.config.schema.field_specs()` (kinds, defaults, help texts, choices), so a key's meaning lives
 only in the schema. Every edit goes through `build_config`; an invalid edit shows its `key: message` lines and leaves
 ctx.config at the last valid config. Form and YAML listen to user events only (`.input`, Apply), and both are
 redrawn from ctx.config's `.change`, which therefore cannot loop.
@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.config import (
+from core.config.schema import (
     DEFAULT_MODEL,
     PRESETS,
     ConfigError,
@@ -61,7 +61,7 @@ def _component(
     spec: dict[str, Any], value: Any, models: list[tuple[str, str]] | None = None
 ) -> gr.components.Component:
     """One form field from its schema spec's kind: Dropdown for a choice, Number for a number, Textbox for text;
-    model_name picks from `models` ((label, value) pairs from core.models.model_choices) or takes any name."""
+    model_name picks from `models` ((label, value) pairs from core.models.choices.model_choices) or takes any name."""
     key, kind, optional = spec["key"], spec["kind"], spec["optional"]
     info = spec["help"] + (" Leave empty for none." if optional and kind != "choice" else "")
     if kind == "choice":

@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.data import ValidationReport, read_texts, token_lengths
+from core.data.validate import ValidationReport, read_texts, token_lengths
 from studio.context import BusyAction, StudioContext
 from studio.datasets import (
     DEFAULT_SAMPLE,

@@ -10,12 +10,13 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core import compare as cmp
-from core import export
-from core.config import load_config
+from core.config.schema import load_config
 from core.errors import user_message
-from core.models import is_model_dir
-from core.runs import CONFIG_FILE, runs_frame
+from core.export import archive as export
+from core.models.load import is_model_dir
+from core.models.onnx_export import export_onnx
+from core.retrieval import compare as cmp
+from core.runs.folders import CONFIG_FILE, runs_frame
 from studio import errors
 from studio.model_picker import own_output_dir, run_or_output_model
 from studio.plots import format_size
@@ -49,7 +50,6 @@ def build_zip(model_dir: str, workspace: str | Path, index_dir: str | None = Non
 
 def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> str:
     """An ONNX copy (and int8/) under workspace/exports, checked against torch; the check's figures as text."""
-    from core.onnx_export import export_onnx
 
     name = Path(model_dir).parent.name if Path(model_dir).name == "model" else Path(model_dir).name
     result = export_onnx(model_dir, Path(workspace) / "exports" / f"{name}_onnx", quantize="int8" if int8 else None)

@@ -1,6 +1,6 @@
 """Negatives tab: inspect the hard negatives mined for a run, exclude bad ones from the next training, and
 preview other mining thresholds from the cached embeddings. Every handler here is a plain function over
-`core.negatives`; the gradio wiring is at the bottom."""
+`core.retrieval.negatives`; the gradio wiring is at the bottom."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import negatives as ins
-from core.config import build_config, load_config
+from core.config.schema import build_config, load_config
 from core.errors import user_message
-from core.runs import CONFIG_FILE
+from core.retrieval import negatives as ins
+from core.runs.folders import CONFIG_FILE
 from studio import errors
 from studio.run_view import data_line
 from studio.style import nothing_yet

@@ -2,8 +2,8 @@
 lists side by side with their sources; download an index (zip) and a RAG training set.
 
 Each browser session gets a collection folder <visitor folder>/rag/<id>/ (locally the workspace) whose id the server makes (never a client
-string): docs/ (the uploads), index_a/ and index_b/ (core.doc_index folders), exports/. The logic is core's
-(core.documents, core.doc_index, core.rag); these functions only map the UI onto it."""
+string): docs/ (the uploads), index_a/ and index_b/ (core.retrieval.doc_index folders), exports/. The logic is core's
+(core.data.documents, core.retrieval.doc_index, core.retrieval.rag); these functions only map the UI onto it."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.doc_index import build_index, load_index, zip_index
-from core.documents import DOC_SUFFIXES, read_documents, safe_extract_zip
-from core.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
-from core.visitors import disk_usage
+from core.data.documents import DOC_SUFFIXES, read_documents, safe_extract_zip
+from core.public.visitors import disk_usage
+from core.retrieval.doc_index import build_index, load_index, zip_index
+from core.retrieval.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
 from studio import errors
 from studio.files import upload_problem
 from studio.model_picker import model_pair

@@ -1,6 +1,6 @@
 """Train tab: Start/Stop, progress, streaming loss and metric curves, a log tail and the before/after table.
 
-Training runs in a subprocess (`core.jobs`), so this tab only starts, stops and reads `runs/<id>/events.jsonl`.
+Training runs in a subprocess (`core.runs.queue`), so this tab only starts, stops and reads `runs/<id>/events.jsonl`.
 A `gr.Timer` polls once a second while the shown run is live and switches itself off when it ends; a page reload
 re-attaches through `demo.load` (see `attach`), with the run's dataset. Also registers the `start_training`,
 `training_status`, `stop_training` and `estimate_training` API endpoints.
@@ -14,8 +14,8 @@ from typing import Any
 
 import gradio as gr
 
-from core.config import ConfigError
-from core.jobs import stop_training
+from core.config.schema import ConfigError
+from core.runs.queue import stop_training
 from studio.context import StudioContext
 from studio.plots import loss_figure, metrics_figure, progress_html
 from studio.run_view import estimate_vs_actual, log_lines, restore_run_data, train_info

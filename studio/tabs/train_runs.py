@@ -12,13 +12,14 @@ from typing import Any
 
 import yaml
 
-from core.config import ConfigError, EmbedConfig, apply_preset, build_config, nest, safe_yaml
-from core.distributed import max_processes
-from core.evaluation import metrics_table
-from core.events import read_events
-from core.jobs import live_runs, queue, run_status, start_training, stop_training
-from core.models import check_output_dir
-from core.runs import CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
+from core.config.schema import ConfigError, EmbedConfig, apply_preset, build_config, nest, safe_yaml
+from core.evaluation.evaluators import metrics_table
+from core.models.devices import max_processes
+from core.models.load import check_output_dir
+from core.runs.events import read_events
+from core.runs.folders import CONFIG_FILE, EVENTS_FILE, LOG_FILE, METRICS_FILE, list_runs, read_json
+from core.runs.queue import live_runs, queue, run_status, start_training, stop_training
+from core.training.estimate import estimate, estimate_markdown
 from studio.context import StudioContext, Visitor
 
 LOG_LINES = 30
@@ -60,7 +61,7 @@ def log_tail(run_dir: str | Path, lines: int = LOG_LINES) -> str:
 
 
 def status_of(run_dir: str | Path | None) -> dict[str, Any]:
-    """`core.jobs.run_status` plus the before/after metrics once metrics.json is written."""
+    """`core.runs.queue.run_status` plus the before/after metrics once metrics.json is written."""
     status = run_status(run_dir)
     if run_dir and status["state"] != "idle":
         metrics = read_json(Path(run_dir) / METRICS_FILE, {}) or {}
@@ -106,7 +107,7 @@ def default_run(v: Visitor, current: str | None = None) -> str | None:
     return runs[0].path if runs else None
 
 
-def parse_overrides(overrides: Any) -> dict[str, Any]:
+def overrides_mapping(overrides: Any) -> dict[str, Any]:
     """API overrides -> a nested dict: a dict (nested or with dotted keys) or a YAML/JSON mapping as text."""
     if overrides in (None, "", {}):
         return {}
@@ -170,7 +171,7 @@ def run_config(
     data = dict(config)
     if dataset:
         data["dataset_path"] = dataset["path"]
-    extra = parse_overrides(overrides)
+    extra = overrides_mapping(overrides)
     nproc = extra.pop("nproc", nproc) or 1
     if str(nproc) not in {str(n) for n in process_choices()}:
         raise ConfigError([f"nproc: {nproc} processes asked, this server offers {process_choices()}"], "start_training")
@@ -192,7 +193,6 @@ def started_message(run_dir: Path, queued: dict[str, Any], nproc: int = 1) -> st
 
 def estimate_text(v: Visitor, config: dict[str, Any], dataset: dict | None) -> tuple[str, dict[str, Any]]:
     """(markdown, estimate) for the Estimate button; the probe runs here once per model, machine and batch shape."""
-    from core.estimate import estimate_markdown
 
     est = estimate_with(v, config, dataset, None)
     return "#### Time estimate on this machine\n\n" + estimate_markdown(est), est
@@ -200,7 +200,6 @@ def estimate_text(v: Visitor, config: dict[str, Any], dataset: dict | None) -> t
 
 def estimate_with(v: Visitor, config: dict[str, Any], dataset: dict | None, overrides: Any) -> dict:
     """The time estimate of the run a Start (with `overrides`) would queue."""
-    from core.estimate import estimate
 
     return estimate(run_config(v, config, dataset, overrides)[0])
 

@@ -154,7 +154,7 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
     started = next((e for e in events if e["type"] == "run_started"), {})
     res["encode_precision"], res["train_precision"] = started.get("encode_precision"), started.get("precision")
     if estimate:
-        from core.estimate import estimate_error
+        from core.training.estimate import estimate_error
 
         res["estimate"] = {
             **estimate_error(estimate, res["metrics"].get("timing", {})),
@@ -189,7 +189,7 @@ def estimate_md(contenders: dict[str, dict[str, Any]]) -> list[str]:
     out = [
         "## Time estimate before Start",
         "",
-        "`python -m core estimate` (a measured probe on this machine, core/estimate.py) before each engine "
+        "`python -m core estimate` (a measured probe on this machine, core/training/estimate.py) before each engine "
         "training, against the phases the run measured (metrics.json timing; mining includes loading). "
         "Goal: total within ±30%. The plain recipe does not run the engine and has no estimate.",
         "",

@@ -158,7 +158,7 @@ def markdown(r: dict[str, Any]) -> list[str]:
     out += [
         "",
         f"Default command: `{c['default']['cmd']}`; the engine encoded corpora in "
-        f"{c['default'].get('precision') or '?'} (core/encoding.py's measurement on this machine).",
+        f"{c['default'].get('precision') or '?'} (core/models/encoding.py's measurement on this machine).",
         "",
     ]
     return out

@@ -1,4 +1,4 @@
-"""Benchmark 3 — Comparison-tab latency: two models' top-10 over a 10,000-document index (core.search)."""
+"""Benchmark 3 — Comparison-tab latency: two models' top-10 over a 10,000-document index (core.retrieval.search)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def corpus_10k(n: int) -> list[str]:
 
 
 def run(tuned_dir: str, n_docs: int = 10_000, n_queries: int = 100, log=print) -> dict[str, Any]:
-    from core.compare import search_both
-    from core.search import get_index
+    from core.retrieval.compare import search_both
+    from core.retrieval.search import get_index
 
     corpus = corpus_10k(n_docs)
     queries = list(dict.fromkeys(r["query"] for r in read_jsonl(DATA_DIR / "medquad" / "dev.jsonl")))

@@ -64,7 +64,7 @@ def build_protocol(train_size: int, dev_queries: int | None, distractors: int) -
 
 
 def default_recipe() -> str:
-    from core.config import EmbedConfig
+    from core.config.schema import EmbedConfig
 
     cfg = EmbedConfig()
     n = cfg.mining.num_negatives
@@ -82,8 +82,8 @@ def default_recipe() -> str:
         f"{rows} with {margin}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate (warm-up ratio "
         f"{cfg.warmup_ratio:g}, so {'no' if cfg.warmup_ratio == 0 else 'a'} warm-up), the {'best evaluated' if cfg.evaluation.save_best_model else 'final'} weights kept, "
         "batches embedded in "
-        f"length-sorted chunks on the CPU (core/losses.py), attention dropout {cfg.attention_dropout}, training "
-        f"precision {cfg.precision} (bf16 autocast where core/encoding.py measured it faster on this machine), "
+        f"length-sorted chunks on the CPU (core/training/losses.py), attention dropout {cfg.attention_dropout}, training "
+        f"precision {cfg.precision} (bf16 autocast where core/models/encoding.py measured it faster on this machine), "
         f"{cfg.test_size:.0%} of the pairs held out for its own evaluation"
     )
 

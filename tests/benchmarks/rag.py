@@ -1,4 +1,4 @@
-"""Benchmark — document indexes (core.doc_index) on MedQuAD answers written as one .txt file each:
+"""Benchmark — document indexes (core.retrieval.doc_index) on MedQuAD answers written as one .txt file each:
 
 - index build throughput (chunks/s of `python -m core index build`) vs a plain `model.encode` + IndexFlatIP on the
   same chunk texts, and the build's peak RSS (a measured subprocess);
@@ -59,7 +59,7 @@ def plain_encode(model_dir: str, texts: list[str]) -> float:
     """Seconds for the obvious way: model.encode on every chunk, then IndexFlatIP.add."""
     import faiss
 
-    from core.models import load_model
+    from core.models.load import load_model
 
     model = load_model(model_dir)
     model.encode(texts[:8])
@@ -73,7 +73,7 @@ def plain_encode(model_dir: str, texts: list[str]) -> float:
 def search_p50(index_dir: Path, queries: list[str], n_vectors: int) -> dict[str, Any]:
     import pandas as pd
 
-    from core.doc_index import DocIndex, _make_index, load_index
+    from core.retrieval.doc_index import DocIndex, _make_index, load_index
 
     ix = load_index(index_dir, fast_queries=True)
     base = ix.index.reconstruct_n(0, ix.index.ntotal)
@@ -105,8 +105,8 @@ def onnx_compare(model_dir: str, index_dir: Path, gold: dict[str, str], work: Pa
     import faiss
     import pandas as pd
 
-    from core.doc_index import TorchEncoder
-    from core.onnx_export import OnnxEmbedder, export_onnx
+    from core.models.onnx_export import OnnxEmbedder, export_onnx
+    from core.retrieval.doc_index import TorchEncoder
 
     export = export_onnx(model_dir, work / "rag_onnx", quantize="int8")
     chunks = pd.read_parquet(index_dir / "chunks.parquet")

@@ -267,8 +267,8 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
         lines += [
             "## 3. Comparison-tab latency",
             "",
-            f"Two `core.search.get_index` indexes (bundled base + the MedQuAD fine-tuned model) over {la['docs']} "
-            f"documents (distinct STSb sentences); one query = `core.compare.search_both` (what the Compare "
+            f"Two `core.retrieval.search.get_index` indexes (bundled base + the MedQuAD fine-tuned model) over {la['docs']} "
+            f"documents (distinct STSb sentences); one query = `core.retrieval.compare.search_both` (what the Compare "
             f"tab calls: both models' top-10 with rank changes); {la['queries']} MedQuAD dev questions after 10 "
             "warm-up queries. For reference, the obvious way: each model encodes in turn on torch's default "
             "threads, then a faiss top-10.",
@@ -284,7 +284,7 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
             ),
             "| how | p50 ms | p95 ms | index build s (both) |",
             "|---|---:|---:|---:|",
-            f"| engine: both models side by side, one thread each (onnxruntime queries, core/onnx_query.py) | {la['p50_ms']:.1f} | "
+            f"| engine: both models side by side, one thread each (onnxruntime queries, core/models/onnx_query.py) | {la['p50_ms']:.1f} | "
             f"{la['p95_ms']:.1f} | {la['index_build_s']:.0f} |",
         ]
         if "p50_ms_sequential" in la:

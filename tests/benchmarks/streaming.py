@@ -25,7 +25,7 @@ def run(work: Path, steps: int = 8, log=print) -> dict[str, Any]:
         return {"skipped": f"studio.app.create_app is not importable yet ({type(exc).__name__}: {exc})"}
     from gradio_client import Client
 
-    from core.events import EventWriter
+    from core.runs.events import EventWriter
 
     runs_dir = work / "stream_runs"
     run_dir = runs_dir / "20260101-000000-train-stream_bench"

@@ -109,7 +109,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     try:
         yield Studio(url=f"http://127.0.0.1:{port}/", tmp=tmp, workspace=workspace, runs_dir=runs_dir, demo=demo)
     finally:
-        from core.jobs import live_runs, stop_training
+        from core.runs.queue import live_runs, stop_training
 
         if live_runs():  # never leave a training process behind
             stop_training(wait_s=30)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from core.config import build_config
+from core.config.schema import build_config
 from studio.app import initial_config
 from tests.conftest import SAMPLES, read_jsonl, write_jsonl
 

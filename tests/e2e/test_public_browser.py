@@ -35,7 +35,7 @@ def public_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **launch_kwargs(public=True),
     )
     yield f"http://127.0.0.1:{port}/"
-    from core.jobs import live_runs, stop_training
+    from core.runs.queue import live_runs, stop_training
 
     if live_runs():
         stop_training(wait_s=30)

@@ -35,7 +35,7 @@ def studio(studio_dirs: Path) -> Iterator:
         prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), share=False, quiet=True
     )
     yield demo, url
-    from core.jobs import live_runs, stop_training
+    from core.runs.queue import live_runs, stop_training
 
     if live_runs():  # never leave a training process behind
         stop_training(wait_s=30)

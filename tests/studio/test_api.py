@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from core.config import load_config
+from core.config.schema import load_config
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "it_helpdesk_pairs.jsonl"
 ENDPOINTS = {"/validate_dataset", "/current_dataset", "/start_training", "/training_status", "/stop_training"}
@@ -134,7 +134,7 @@ def test_second_start_waits_in_the_queue_then_cancel_and_stop(client, tmp_path: 
     assert status["run_id"] == first["run_id"]
     cancel = client.predict(api_name="/stop_training")  # the session's newest run: the queued one
     assert cancel["stopped"] == second["run_id"]
-    from core.jobs import run_status
+    from core.runs.queue import run_status
 
     cancelled = run_status(second["run_dir"])
     assert cancelled["state"] == "stopped" and "queue" in cancelled["message"]
@@ -150,7 +150,7 @@ def test_second_start_waits_in_the_queue_then_cancel_and_stop(client, tmp_path: 
 
 
 def test_copy_command_reproduces_the_config(studio) -> None:
-    from core.config import set_key
+    from core.config.schema import set_key
     from studio.tabs.config import DEFAULT_CONFIG, absolute_paths, copy_command
 
     demo, _ = studio

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, EmbedConfig, apply_preset, build_config, get_key
+from core.config.schema import ConfigError, EmbedConfig, apply_preset, build_config, get_key
 from studio.tabs.config import FORM_KEYS, form_to_config
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from gradio_client import handle_file
 
-from core.progress import PHASES
+from core.runs.progress import PHASES
 from tests.studio.test_api import SAMPLE, tiny
 
 LABELS_BEFORE_TRAINING = ("loading", "mining", "baseline", "preparing data")
@@ -83,7 +83,7 @@ def test_open_run_brings_back_its_dataset(client, tmp_path: Path) -> None:
 
 def test_a_reload_restores_the_runs_data_and_config(tmp_path: Path) -> None:
     """What the page load does (train.attach): the shown run's dataset, corpus and config come back."""
-    from core.config import build_config
+    from core.config.schema import build_config
     from studio.run_view import restore_run_data
 
     data = _pairs(tmp_path / "mine.jsonl", 30)

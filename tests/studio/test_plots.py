@@ -136,7 +136,7 @@ def test_progress_shows_the_live_phase_and_what_is_left() -> None:
     }
     html = progress_html(mining)
     assert "mining (encoding)" in html and "phase ETA 0:40" in html and "run ETA 6:07" in html
-    # Inside the encode, the count of texts and the ETA extrapolated from it (core.encoding.counting).
+    # Inside the encode, the count of texts and the ETA extrapolated from it (core.models.encoding.counting).
     encoding = dict(mining, phase_progress={"phase": "mining", "done": 800, "total": 3200, "eta_s": 45.0})
     html = progress_html(encoding)
     assert "800/3200 texts encoded" in html and "phase ETA 0:45" in html and "run ETA 6:12" in html

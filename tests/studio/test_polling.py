@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.events import EventWriter
-from core.runs import EVENTS_FILE
+from core.runs.events import EventWriter
+from core.runs.folders import EVENTS_FILE
 
 
 def test_tick_skips_the_figures_until_new_events_arrive(tmp_path):

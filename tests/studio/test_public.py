@@ -14,7 +14,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from core.visitors import Visitors
+from core.public.visitors import Visitors
 from tests.studio.conftest import _free_port
 
 CANARY = "canary-7f3a9c secret server text"
@@ -57,7 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     port = _free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, share=False, quiet=True)
     yield {"url": f"http://127.0.0.1:{port}/", "tmp": tmp, "secret": secret, "demo": demo}
-    from core.jobs import live_runs, stop_training
+    from core.runs.queue import live_runs, stop_training
 
     if live_runs():
         stop_training(wait_s=30)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import DEFAULT_MODEL
-from core.doc_index import load_index
-from core.documents import safe_extract_zip
+from core.config.schema import DEFAULT_MODEL
+from core.data.documents import safe_extract_zip
+from core.retrieval.doc_index import load_index
 from studio.tabs import rag as tab
 from tests.conftest import write_jsonl
 from tests.rag_helpers import make_documents
@@ -93,8 +93,8 @@ def test_the_studio_has_the_tab(tmp_path):
 
 @pytest.mark.slow
 def test_export_tab_zips_a_model_with_its_index_and_exports_onnx(tmp_path):
-    from core.doc_index import build_index
-    from core.models import resolve_model
+    from core.models.load import resolve_model
+    from core.retrieval.doc_index import build_index
     from studio.tabs import export as export_tab
 
     model = resolve_model(DEFAULT_MODEL)

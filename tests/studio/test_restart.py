@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from core.runs import pid_alive
+from core.runs.folders import pid_alive
 from tests.studio.conftest import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]

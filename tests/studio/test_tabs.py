@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from core.config import DEFAULT_MODEL, ConfigError, build_config
-from core.mining import load_exclusions
+from core.config.schema import DEFAULT_MODEL, ConfigError, build_config
+from core.training.mining import load_exclusions
 from studio.tabs import compare as compare_tab
 from studio.tabs import export as export_tab
 from studio.tabs import negatives as neg
