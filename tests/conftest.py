@@ -91,3 +91,12 @@ def unreachable_hub(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     resolve_model.cache_clear()
     yield
     resolve_model.cache_clear()
+
+
+@pytest.fixture
+def fp32_encoding(monkeypatch):
+    """Pins the encode probe's verdict to fp32 for a test about something else (the ONNX query path, prompts), so
+    it passes whichever precision this machine's probe would pick."""
+    from core.models import encoding
+
+    monkeypatch.setattr(encoding, "decide", lambda model: {"bf16": False, "train_bf16": False})

@@ -85,7 +85,7 @@ def test_static_embedding_trains_mines_searches_compares_and_saves(tmp_path, dat
 
 
 @pytest.mark.slow
-def test_a_model_saved_with_prompts_trains_mines_and_saves_with_them(tmp_path, data):
+def test_a_model_saved_with_prompts_trains_mines_and_saves_with_them(tmp_path, data, fp32_encoding):
     base_model = load_model(bundled_model_path())
     base_model.prompts = dict(PROMPTS)
     base = str(tmp_path / "e5_like")

@@ -42,7 +42,7 @@ def test_onnx_encoder_applies_the_models_default_prompt():
     assert np.abs(encoder(QUERIES[0]) - plain).max() > 1e-3  # the prompt changed the embedding
 
 
-def test_without_onnxruntime_search_uses_torch(monkeypatch, corpus):
+def test_without_onnxruntime_search_uses_torch(monkeypatch, corpus, fp32_encoding):
     fast, slow = SearchIndex(DEFAULT_MODEL, corpus), SearchIndex(DEFAULT_MODEL, corpus)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails, as on an install without it
     assert query_encoder(load_model(DEFAULT_MODEL)) is None
