@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import corpus, latency, medquad, rag, streaming, stsb
+from . import corpus, latency, medquad, rag, streaming, stsb, transfer
 from .common import DATA_DIR, ROOT, core_train, estimate_md, load_avg, machine_info, write_jsonl
 
-ALL = ["medquad", "corpus", "memory", "stsb", "latency", "streaming", "rag"]
+ALL = ["medquad", "transfer", "corpus", "memory", "stsb", "latency", "streaming", "rag"]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -161,6 +161,12 @@ def targets_md(res: dict[str, Any]) -> list[str]:
             add("training samples/s vs plain", name, s, "≥ 1.0", s is not None and s >= 1.0)
             m = ratio(x["peak_rss_mb"], plain["peak_rss_mb"])
             add("peak RSS vs plain", name, m, "≤ 1.0", m is not None and m <= 1.0)
+    tr = res.get("transfer")
+    if tr:
+        g = transfer.gains(tr)
+        d, r = g["default_minus_base"], g["ratio"]
+        add("transfer protocol: NDCG@10 gain vs plain's gain", "default", r, "≥ 1.3", r is not None and r >= 1.3)
+        add("transfer protocol: default − base (NDCG@10)", "default", d, "> 0", d is not None and d > 0)
     cp = res.get("corpus")
     if cp:
         g, w, m = corpus.gains(cp)
@@ -234,6 +240,8 @@ def write_md(a: argparse.Namespace, res: dict[str, Any], meta: dict[str, Any]) -
         lines += targets_md(res) + medquad_md(res["medquad"])
     else:
         lines += targets_md(res)
+    if "transfer" in res:
+        lines += transfer.markdown(res["transfer"])
     if "corpus" in res:
         lines += corpus.markdown(res["corpus"])
     if "stsb" in res:
@@ -366,6 +374,16 @@ def rewrite(a: argparse.Namespace) -> int:
     return 0
 
 
+def _medquad(res: dict[str, Any], work: Path) -> dict[str, Any]:
+    """The MedQuAD benchmark's result of this run, else of the last run in WORK (`--only transfer`)."""
+    if "medquad" in res:
+        return res["medquad"]
+    saved = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {}
+    if "medquad" not in saved.get("results", {}):
+        raise RuntimeError("the transfer protocol scores the MedQuAD benchmark's models: run `medquad` first")
+    return saved["results"]["medquad"]
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
     if a.rewrite:
@@ -409,6 +427,10 @@ def main(argv: list[str] | None = None) -> int:
         name, _, ov = v.partition(":")
         variants[name.strip()] = ov.split()
     step("medquad", lambda: medquad.run(work, a.train_size, a.dev_queries or None, a.distractors, variants, log))
+    step(
+        "transfer",
+        lambda: transfer.run(work, a.train_size, a.dev_queries or None, a.distractors, _medquad(res, work), log),
+    )  # the MedQuAD benchmark's models on other query styles
     step("corpus", lambda: corpus.run(work, a.corpus_train, a.corpus_queries, a.corpus_size, log))
     step("memory", lambda: memory_run(work, log))
     step("stsb", lambda: stsb.run(work, a.stsb_train, [], log))
