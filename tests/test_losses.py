@@ -66,7 +66,7 @@ def test_the_loss_for_each_config(model, overrides, fmt, name, chunked):
     ],
 )
 def test_a_loss_that_cannot_read_the_data_is_refused(overrides, fmt, says):
-    from core.config.schema import check_loss
+    from core.config.rules import check_loss
 
     with pytest.raises(ValueError, match=says):
         check_loss(build_config(overrides), fmt)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-from core.config.schema import ConfigError, loss_kind
+from core.config.rules import loss_kind
+from core.config.schema import ConfigError
 
 TRUE = {"1", "true", "yes", "on"}
 

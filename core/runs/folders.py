@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.config.schema import PRIMARY
+from core.config.rules import PRIMARY
 from core.runs.events import TERMINAL, read_events
 
 CONFIG_FILE = "config.yaml"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from core.config.schema import loss_kind
+from core.config.rules import loss_kind
 from core.models.devices import world_size
 from core.models.load import takes_attention_mask
 

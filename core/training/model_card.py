@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from core.config.schema import EmbedConfig, loss_kind
+from core.config.rules import loss_kind
+from core.config.schema import EmbedConfig
 from core.evaluation.evaluators import metrics_table
 from core.training.losses import LOSS_CLASSES
 

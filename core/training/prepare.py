@@ -13,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.config.schema import SEED_DATASET_PATH, EmbedConfig, check_loss
+from core.config.rules import check_loss
+from core.config.schema import SEED_DATASET_PATH, EmbedConfig
 from core.data import validate as data_mod
 from core.evaluation.evaluators import documents_of
 from core.models.encoding import counting, inference_model

@@ -18,7 +18,8 @@ from typing import Any
 
 from transformers import EarlyStoppingCallback, PrinterCallback
 
-from core.config.schema import PRIMARY, EmbedConfig
+from core.config.rules import PRIMARY
+from core.config.schema import EmbedConfig
 from core.errors import run_message
 from core.evaluation import schedule
 from core.evaluation.advice import warn_after_baseline
