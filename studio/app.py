@@ -2,8 +2,9 @@
 
 The studio only calls `core`; every tab is `create_<name>_tab(ctx)` in `studio/tabs/`. The API endpoints for
 scripts (gradio_client) are registered by the tabs that own the logic:
-  /validate_dataset, /current_dataset (data tab), /start_training, /training_status, /stop_training (train tab),
-  /compare_similarity, /compare_search (compare tab).
+  /validate_dataset, /current_dataset, /attach_corpus (data tab), /set_config, /load_config, /current_config,
+  /model_choices (config tab), /start_training, /training_status, /stop_training (train tab), /compare_similarity,
+  /compare_search (compare tab), /compare_runs and the export endpoints (export tab); README lists them all.
 
 Public mode (a shared Space: `SPACE_ID` set, `STUDIO_PUBLIC=1` or `python app.py --public`) gives each visitor an
 id kept in their browser (gr.BrowserState), their own folder, confined paths and the limits of core.limits.

@@ -180,6 +180,49 @@ def _add_best_marker(fig: go.Figure, best: int | None, primary: str, during: lis
         )
 
 
+def runs_figure(runs: dict[str, Sequence[dict[str, Any]]], metric: str | None = None) -> go.Figure:
+    """Several runs' evaluation curves of one metric (default: the first run's primary metric), one colour per run,
+    each with its dashed baseline: the run history's side-by-side view. Trace names: "<run>" and "<run> baseline"."""
+    if not runs:
+        return _empty("Runs side by side", "pick two or more runs")
+    metric = metric or curve_metrics(list(next(iter(runs.values()))))[0]
+    fig = go.Figure()
+    for i, (name, events) in enumerate(runs.items()):
+        evals = [e for e in events if e.get("type") == "eval" and (e.get("metrics") or {}).get(metric) is not None]
+        color = COLORS[i % len(COLORS)]
+        # by step, the later evaluation winning: the final one (full corpus) replaces the last step's
+        points = sorted({e.get("step", 0): e["metrics"][metric] for e in evals if not e.get("baseline")}.items())
+        if points:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in points],
+                    y=[p[1] for p in points],
+                    mode="lines+markers",
+                    name=name,
+                    line={"color": color},
+                )
+            )
+        baseline = next((e for e in evals if e.get("baseline")), None)
+        if baseline:
+            value, end = baseline["metrics"][metric], max([p[0] for p in points] + [1])
+            fig.add_trace(
+                go.Scatter(
+                    x=[0, end],
+                    y=[value, value],
+                    mode="lines",
+                    name=f"{name} baseline",
+                    line={"color": color, "dash": "dash", "width": 1},
+                    hoverinfo="name+y",
+                )
+            )
+    if not fig.data:
+        return _empty("Runs side by side", f"none of these runs measured {metric}")
+    fig.update_layout(
+        title=f"{metric} per step (dashed: before training)", xaxis_title="step", yaxis_title=metric, **_LAYOUT
+    )
+    return fig
+
+
 def token_length_figure(
     lengths: dict[str, list[int]],
     max_seq_length: int | None,

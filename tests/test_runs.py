@@ -11,7 +11,7 @@ import time
 import psutil
 
 from core.runs.events import EventWriter
-from core.runs.folders import EVENTS_FILE, PID_FILE, list_runs, load_run, write_json
+from core.runs.folders import EVENTS_FILE, PID_FILE, config_differences, list_runs, load_run, write_json
 
 
 def test_ended_run_is_parsed_once_and_reread_when_its_events_change(tmp_path):
@@ -68,3 +68,18 @@ def test_a_damaged_run_folder_does_not_hide_the_others(tmp_path):
         (run / "metrics.json").write_text(metrics, encoding="utf-8")
     assert {r.run_id for r in list_runs(tmp_path)} == {"good", "bad_yaml", "not_a_mapping", "latin1"}
     assert len(runs_frame(tmp_path)) == 4
+
+
+def test_config_differences_lists_only_keys_that_differ(tmp_path):
+    for name, lr, negatives in (("r1", 2e-5, 1), ("r2", 5e-5, 1), ("r3", 5e-5, 2)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(
+            f"learning_rate: {lr}\nbatch_size: 32\nmining:\n  num_negatives: {negatives}\n  margin: 0\n"
+        )
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.yaml").write_text("learning_rate: [1\n")
+    diff = config_differences([tmp_path / n for n in ("r1", "r2", "r3")])
+    assert list(diff["key"]) == ["learning_rate", "mining.num_negatives"]
+    assert list(diff.columns) == ["key", "r1", "r2", "r3"] and diff.iloc[0]["r1"] == "2e-05"
+    assert config_differences([tmp_path / "r1", tmp_path / "r1"]).empty
+    assert "batch_size" in set(config_differences([tmp_path / "r1", tmp_path / "broken"])["key"])

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
+from core.config.keys import flatten
 from core.config.rules import PRIMARY
 from core.runs.events import TERMINAL, read_events
 
@@ -156,16 +158,19 @@ def load_run(run_dir: str | Path) -> RunInfo:
     return info
 
 
-def _read_run(run_dir: Path) -> RunInfo:
-    import yaml
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A run's resolved config.yaml as a dict; {} when missing or damaged (one such run must not hide the others)."""
+    try:
+        cfg = yaml.safe_load((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        cfg = {}
+    return cfg if isinstance(cfg, dict) else {}
 
+
+def _read_run(run_dir: Path) -> RunInfo:
     events, _ = read_events(run_dir / EVENTS_FILE)
     state, terminal = run_state(run_dir, events)
-    try:
-        cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # one damaged run folder must not hide the others
-        cfg = {}
-    cfg = cfg if isinstance(cfg, dict) else {}
+    cfg = read_run_config(run_dir)
     data, metrics = (read_json(run_dir / name, {}) for name in (DATA_FILE, METRICS_FILE))
     data, metrics = (x if isinstance(x, dict) else {} for x in (data, metrics))
     started = next((e for e in events if e["type"] == "run_started"), {})
@@ -253,3 +258,20 @@ def runs_frame(runs_dir: str | Path) -> pd.DataFrame:
         "path",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+def config_differences(run_dirs: list[str | Path]) -> pd.DataFrame:
+    """The config keys whose values differ between runs: one row per key, one column per run (its id), read from
+    each run's resolved config.yaml; keys every run sets alike are left out. An unreadable config counts as empty."""
+    configs = {Path(run_dir).name: flatten(read_run_config(run_dir)) for run_dir in run_dirs}
+    keys = list(dict.fromkeys(k for cfg in configs.values() for k in cfg))
+    rows = []
+    for key in keys:
+        values = [cfg.get(key) for cfg in configs.values()]
+        if any(v != values[0] for v in values[1:]):
+            rows.append({"key": key, **{run: _shown(cfg.get(key)) for run, cfg in configs.items()}})
+    return pd.DataFrame(rows, columns=["key", *configs])
+
+
+def _shown(value: Any) -> str:
+    return "" if value is None else json.dumps(value) if isinstance(value, (list, dict)) else str(value)

@@ -27,6 +27,8 @@ from core.config.schema import (
     field_specs,
     get_key,
     load_config,
+    nest,
+    safe_yaml,
     set_key,
     yaml_value,
 )
@@ -130,13 +132,15 @@ def errors_md(errors: list[str]) -> str:
 
 
 def create_config_tab(ctx: StudioContext) -> dict[str, Any]:
-    """The Config tab: presets, the form, the YAML editor, copy-as-command, save and load."""
+    """The Config tab: presets, the form, the YAML editor, copy-as-command, save and load. Also registers the
+    `set_config`, `load_config`, `current_config` and `model_choices` API endpoints."""
     ui = _edit_layout(ctx)
     _files_layout(ctx, ui)
     _wire_edits(ctx, ui)
     _wire_redraw(ctx, ui)
     _wire_models(ctx, ui)
     _wire_files(ctx, ui)
+    _wire_api(ctx)
     return {
         "preset": ui.preset,
         "editor": ui.editor,
@@ -316,3 +320,60 @@ def _wire_files(ctx: StudioContext, ui: SimpleNamespace) -> None:
 
     ui.save.click(on_save, [ctx.config, ui.name], [ui.download, ui.base, ui.command], api_visibility="private")
     ui.load.upload(on_load, [ui.load], [ctx.config, ui.errors, ui.base, ui.command], api_visibility="private")
+
+
+def config_update(config: dict[str, Any], update: Any) -> EmbedConfig:
+    """`update` (a mapping with nested or dotted keys, or its YAML/JSON text; an optional "preset" applied first)
+    over the session's config, as the form applies its fields. Raises ConfigError."""
+    if isinstance(update, str):
+        update = safe_yaml(update, "set_config") or {}
+    if not isinstance(update, dict):
+        raise ConfigError(["config_update: a mapping of key: value"], "set_config")
+    extra = nest(update)
+    preset = extra.pop("preset", None)
+    return build_config(apply_preset(config, preset) if preset else config, extra, source="set_config")
+
+
+def _wire_api(ctx: StudioContext) -> None:
+    """The endpoints a script needs to do what this tab does, on hidden components."""
+    with gr.Column(visible=False):
+        api_in, api_out = gr.JSON(), gr.JSON()
+        api_text = gr.Code(language="yaml")
+        set_btn, load_btn, get_btn, models_btn = gr.Button(), gr.Button(), gr.Button(), gr.Button()
+
+    def checked(request: gr.Request, make: Any, *args: Any) -> dict:
+        """Checked as the form and the YAML editor check (the schema; in public mode the visitor's paths and models
+        too). A refused config leaves the session's config as it was."""
+        try:
+            cfg = make(*args)
+            ctx.visitor(request).config(cfg)
+        except ConfigError as exc:
+            return {api_out: {"ok": False, "config": None, "errors": exc.errors}}
+        return {api_out: {"ok": True, "config": cfg.to_dict(), "errors": []}, ctx.config: cfg.to_dict()}
+
+    def set_config(changes: Any, config: dict[str, Any], request: gr.Request) -> dict:
+        """API `/set_config`. Input: `changes`, the keys to change as a mapping (nested or dotted, e.g.
+        {"num_epochs": 2, "mining.num_negatives": 1}, optional "preset") or its YAML/JSON text, applied over the
+        session's config as the form applies its fields. Output: {ok, config, errors}."""
+        return checked(request, config_update, config, changes)
+
+    def load_config_text(config_yaml: str, request: gr.Request) -> dict:
+        """API `/load_config`. Input: `config_yaml`, a whole config as YAML text (keys it leaves out take their
+        defaults), as the YAML editor and Load config take it. Output: {ok, config, errors}."""
+        return checked(request, config_from_yaml_text, config_yaml)
+
+    def current_config(config: dict[str, Any]) -> dict[str, Any]:
+        """API `/current_config`. No input. Output: this session's config (what `/start_training` runs)."""
+        return EmbedConfig(**config).to_dict()
+
+    def list_models(config: dict[str, Any], request: gr.Request) -> dict[str, Any]:
+        """API `/model_choices`. No input. Output: {"models": [{label, value}]}: the models the pickers of the
+        Config, Compare and Search-your-documents tabs offer this visitor (bundled, their fine-tuned ones, cached,
+        suggested), each value usable as model_name, model_a or model_b."""
+        pairs = model_choices(ctx.visitor(request), config)
+        return {"models": [{"label": label, "value": value} for label, value in pairs]}
+
+    set_btn.click(set_config, [api_in, ctx.config], [api_out, ctx.config], api_name="set_config")
+    load_btn.click(load_config_text, [api_text], [api_out, ctx.config], api_name="load_config")
+    get_btn.click(current_config, [ctx.config], [api_out], api_name="current_config")
+    models_btn.click(list_models, [ctx.config], [api_out], api_name="model_choices")

@@ -15,7 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from core.data.validate import ValidationReport, read_texts, token_lengths
-from studio.context import BusyAction, StudioContext
+from studio.context import BusyAction, StudioContext, Visitor
 from studio.datasets import (
     DEFAULT_SAMPLE,
     SAMPLES_DIR,
@@ -307,6 +307,24 @@ def _wire_selected_elsewhere(ctx: StudioContext, ui: SimpleNamespace) -> None:
     )
 
 
+def attach_corpus(ctx: StudioContext, v: Visitor, path: str) -> tuple[str | None, Path | None, int]:
+    """(problem, stored file, distinct texts): the corpus file checked against the limits in force and, when it
+    passes, copied into the visitor's folder. The Data tab's corpus box and `/attach_corpus` share it."""
+    problem, n = upload_problem(ctx, v, path), 0
+    if problem is None:
+        try:
+            n = len(read_texts(path))
+        except ValueError as exc:
+            problem = str(exc).replace(str(Path(path).parent) + "/", "")
+        if problem is None and v.public and n > ctx.limits.corpus_docs:
+            problem = f"{n:,} documents: this server takes at most {ctx.limits.corpus_docs:,} per corpus"
+    if problem:
+        return problem, None, n
+    final = upload_dir(v, "corpus") / sanitise_name(Path(path).name)
+    shutil.copyfile(path, final)
+    return None, final, n
+
+
 def _wire_corpus(ctx: StudioContext, ui: SimpleNamespace) -> None:
     """The optional corpus: checked, copied into the visitor's folder and set as the config's corpus_path."""
     corpus, corpus_status = ui.corpus, ui.corpus_status
@@ -317,15 +335,7 @@ def _wire_corpus(ctx: StudioContext, ui: SimpleNamespace) -> None:
                 corpus_status: "No extra corpus: the dataset's own documents are used.",
                 ctx.config: dict(config, corpus_path=None),
             }
-        v = ctx.visitor(request)
-        problem = upload_problem(ctx, v, path)
-        if problem is None:
-            try:
-                n = len(read_texts(path))
-            except ValueError as exc:
-                problem = str(exc).replace(str(Path(path).parent) + "/", "")
-            if problem is None and v.public and n > ctx.limits.corpus_docs:
-                problem = f"{n:,} documents: this server takes at most {ctx.limits.corpus_docs:,} per corpus"
+        problem, final, n = attach_corpus(ctx, ctx.visitor(request), path)
         if problem:
             gr.Warning(f"Corpus refused: {problem}")
             kept = (
@@ -333,8 +343,6 @@ def _wire_corpus(ctx: StudioContext, ui: SimpleNamespace) -> None:
             )
             # the box empties: nothing refused looks chosen
             return {corpus_status: f"❌ Corpus refused: {problem}{kept}", ctx.config: config, corpus: None}
-        final = upload_dir(v, "corpus") / sanitise_name(Path(path).name)
-        shutil.copyfile(path, final)
         return {
             corpus_status: f"✅ Corpus `{final.name}`: {n} distinct texts.",
             ctx.config: dict(config, corpus_path=short_path(final)),
@@ -349,13 +357,14 @@ def _wire_corpus(ctx: StudioContext, ui: SimpleNamespace) -> None:
 
 
 def _wire_api(ctx: StudioContext, ui: SimpleNamespace) -> None:
-    """The `validate_dataset` and `current_dataset` endpoints for scripts, on hidden components."""
+    """The `validate_dataset`, `current_dataset` and `attach_corpus` endpoints for scripts, on hidden components."""
     shown = ui.shown
     with gr.Column(visible=False):
         api_file = gr.File(type="filepath")
         api_out = gr.JSON()
         api_validate = gr.Button()
         api_current = gr.Button()
+        api_corpus = gr.Button()
 
     def validate_dataset(file: str | None, dataset: dict | None, config: dict, request: gr.Request) -> dict:
         """API `/validate_dataset`. Input: a file (`gradio_client.handle_file(path)`).
@@ -384,3 +393,19 @@ def _wire_api(ctx: StudioContext, ui: SimpleNamespace) -> None:
         api_name="validate_dataset",
     )
     api_current.click(current_dataset, [ctx.dataset], [api_out], api_name="current_dataset")
+
+    def corpus_api(file: str | None, config: dict, request: gr.Request) -> dict:
+        """API `/attach_corpus`. Input: a file (`handle_file(path)`), or None to use the dataset's own documents.
+        Output: {ok, corpus, documents, message}. A refused file leaves the session's corpus as it was."""
+        if not file:
+            return {api_out: {"ok": True, "corpus": None, "documents": 0, "message": "no extra corpus"}} | {
+                ctx.config: dict(config, corpus_path=None)
+            }
+        problem, final, n = attach_corpus(ctx, ctx.visitor(request), file)
+        if problem:
+            kept = Path(config["corpus_path"]).name if config.get("corpus_path") else None
+            return {api_out: {"ok": False, "corpus": kept, "documents": 0, "message": f"corpus refused: {problem}"}}
+        out = {"ok": True, "corpus": final.name, "documents": n, "message": f"corpus {final.name}: {n} distinct texts"}
+        return {api_out: out, ctx.config: dict(config, corpus_path=short_path(final))}
+
+    api_corpus.click(corpus_api, [api_file, ctx.config], [api_out, ctx.config], api_name="attach_corpus")

@@ -22,6 +22,7 @@ from studio.model_picker import own_output_dir, run_or_output_model
 from studio.plots import format_size
 from studio.run_view import restore_run_data
 from studio.style import nothing_yet
+from studio.tabs.runs_compare import create_runs_compare
 
 NO_MODEL = "*No model here yet: train a model first or pick a model directory.*"
 
@@ -157,6 +158,7 @@ def _history_layout(ctx: Any, ui: SimpleNamespace) -> None:
     )
     nothing_yet(ui.runs_table, "No runs yet: start a training in the Train tab.")
     ui.runs_status = gr.Markdown()
+    ui.compare_pick = create_runs_compare(ctx, list(runs0["run"]))["runs"]
 
 
 def _fail(exc: Exception) -> str:
@@ -229,7 +231,7 @@ def _wire_history(ctx: Any, ui: SimpleNamespace) -> None:
 
     def on_refresh_runs(request: gr.Request):
         df = history(ctx.visitor(request).runs_dir)
-        return df, gr.update(choices=list(df["run"]))
+        return df, gr.update(choices=list(df["run"])), gr.update(choices=list(df["run"]))
 
     def on_open(run: str, dataset: dict | None, request: gr.Request):
         v = ctx.visitor(request)
@@ -261,15 +263,16 @@ def _wire_history(ctx: Any, ui: SimpleNamespace) -> None:
             gr.update(choices=list(dict.fromkeys([*opts, current])), value=target),
             df,
             gr.update(choices=list(df["run"]), value=pick),
+            gr.update(choices=list(df["run"])),
         )
 
     hidden = {"api_visibility": "private"}
     opened = [ctx.run, ctx.config, ui.runs_status, ctx.dataset]
-    ui.refresh_runs.click(on_refresh_runs, None, [ui.runs_table, ui.run_pick], api_name="run_history")
+    ui.refresh_runs.click(on_refresh_runs, None, [ui.runs_table, ui.run_pick, ui.compare_pick], api_name="run_history")
     ui.open_btn.click(on_open, [ui.run_pick, ctx.dataset], opened, api_name="open_run")
     ui.runs_table.select(on_select, ui.runs_table, ui.run_pick, **hidden).success(
         on_open, [ui.run_pick, ctx.dataset], opened, **hidden
     )
-    followed = [ui.model_dir, ui.runs_table, ui.run_pick]
+    followed = [ui.model_dir, ui.runs_table, ui.run_pick, ui.compare_pick]
     ctx.run.change(on_run, [ctx.run, ctx.config, ui.model_dir], followed, **hidden)
     ctx.run_ended.change(on_run, [ctx.run, ctx.config, ui.model_dir], followed, **hidden)

@@ -192,10 +192,10 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
     """`rag_add_documents`, `rag_build` and `rag_search`. Endpoints for scripts too; the collection id stays in the
     session's server-side state."""
 
-    def on_upload(paths, cid, request: gr.Request):
+    def on_upload(files, cid, request: gr.Request):
         try:
             v = ctx.visitor(request)
-            for p in paths or []:  # the upload limit of public mode holds here as in the Data tab
+            for p in files or []:  # the upload limit of public mode holds here as in the Data tab
                 problem = upload_problem(ctx, v, str(p))
                 if problem:
                     raise ValueError(problem)
@@ -203,24 +203,24 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
             # public: what a zip may unpack to is bounded by the visitor's own disk cap too
             room = v.limits.visitor_disk_mb - disk_usage(v.root) / 1e6 if v.public else MAX_COLLECTION_MB
             with ctx.heavy(request):
-                return add_documents([str(p) for p in (paths or [])], v.root, cid, min(MAX_COLLECTION_MB, room))
+                return add_documents([str(p) for p in (files or [])], v.root, cid, min(MAX_COLLECTION_MB, room))
         except Exception as exc:
             return cid, _fail(exc)
 
-    def on_build(cid, a, b, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def on_build(cid, model_a, model_b, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         try:
             v = ctx.visitor(request)
-            a, b = v.model(a, "model A"), v.model(b, "model B")
+            a, b = v.model(model_a, "model A"), v.model(model_b, "model B")
             v.check_disk()
             with ctx.heavy(request):
                 return build_both(cid, a, b, v.root, progress, v.limits.corpus_docs if v.public else None)
         except Exception as exc:
             return _fail(exc)
 
-    def on_search(cid, q, kk, request: gr.Request):
+    def on_search(cid, query, k, request: gr.Request):
         try:
             with ctx.heavy(request):
-                return search_both(cid, q, kk, ctx.visitor(request).root)
+                return search_both(cid, query, k, ctx.visitor(request).root)
         except Exception as exc:
             return {ui.search_line: _fail(exc)}
 
@@ -239,17 +239,17 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
 def _wire_downloads(ctx: Any, ui: SimpleNamespace) -> None:
     """`rag_index_zip` and `rag_dataset`."""
 
-    def on_zip(cid, s, request: gr.Request):
+    def on_zip(cid, model, request: gr.Request):
         try:
-            path = download_index(cid, s, ctx.visitor(request).root)
-            return path, f"Index of model {s}: unzip it and `load_index(folder).search(question, k)`."
+            path = download_index(cid, model, ctx.visitor(request).root)
+            return path, f"Index of model {model}: unzip it and `load_index(folder).search(question, k)`."
         except Exception as exc:
             return None, _fail(exc)
 
-    def on_rag(cid, s, q, kk, f, request: gr.Request):
+    def on_rag(cid, model, questions, k, output_format, request: gr.Request):
         try:
             with ctx.heavy(request):
-                return rag_dataset(cid, s, q, kk, f, ctx.visitor(request).root)
+                return rag_dataset(cid, model, questions, k, output_format, ctx.visitor(request).root)
         except Exception as exc:
             return None, _fail(exc)
 

@@ -8,6 +8,7 @@ from studio.plots import (
     loss_figure,
     metrics_figure,
     progress_html,
+    runs_figure,
     similarity_figure,
     token_length_figure,
 )
@@ -150,3 +151,16 @@ def test_progress_shows_the_live_phase_and_what_is_left() -> None:
     )
     html = progress_html(training)
     assert "ETA 1:30" in html and "run ETA 1:52" in html and "phase ETA" not in html
+
+
+def test_runs_side_by_side_one_colour_per_run_with_baselines() -> None:
+    other = [
+        e | {"metrics": {k: v - 0.1 for k, v in e["metrics"].items()}} if e["type"] == "eval" else e for e in events()
+    ]
+    fig = runs_figure({"run-a": events(), "run-b": other}, "ndcg@10")
+    a, b = trace(fig, "run-a"), trace(fig, "run-b")
+    assert list(a.x) == [2, 4, 6] and a.y[-1] == 0.6  # the final evaluation replaces the last step's
+    assert abs(b.y[-1] - 0.5) < 1e-9 and a.line.color != b.line.color
+    assert list(trace(fig, "run-b baseline").y) == [0.4, 0.4]
+    assert "recall@10" in runs_figure({"run-a": events()}, "recall@10").layout.title.text
+    assert not runs_figure({"run-a": events()}, "spearman").data  # not measured: an empty figure that says so

@@ -137,7 +137,16 @@ def test_other_endpoints_refuse_server_paths(a, server) -> None:
             str(secret / "model"),
             api_name="/compare_similarity",
         )
-    assert_no_canary(zipped, opened, opened_rel, pushed, a.predict(api_name="/run_history"))
+    set_cfg = a.predict({"corpus_path": str(secret / "canary.txt")}, api_name="/set_config")
+    assert not set_cfg["ok"] and set_cfg["errors"][0].startswith("corpus_path")
+    loaded = a.predict(f"dataset_path: {secret / 'canary.jsonl'}\n", api_name="/load_config")
+    assert not loaded["ok"] and loaded["errors"][0].startswith("dataset_path")
+    side = a.predict([str(secret / "runs" / "r1"), "../../../runs/operator_run"], None, api_name="/compare_runs")
+    assert "Refused" in side["error"]
+    models = a.predict(api_name="/model_choices")["models"]
+    outputs = (zipped, opened, opened_rel, pushed, set_cfg, loaded, side, models, a.predict(api_name="/run_history"))
+    assert_no_canary(*outputs)
+    assert not any(str(secret) in m["value"] or "operator_run" in m["value"] for m in models)
     assert not list(server["tmp"].rglob("*.zip"))
 
 
