@@ -50,6 +50,13 @@ def event_line(e: dict[str, Any]) -> str | None:
             f"mined {s.get('negatives')} hard negatives for {s.get('rows')} rows "
             f"({s.get('suspected_false_negatives')} suspected false negatives)"
         )
+    if t == "precision":
+        if e.get("measured"):
+            return (
+                f"training in {e.get('precision')}: measured on this run's batches, {e.get('bf16_us_per_token')} µs "
+                f"per token in bf16, {e.get('fp32_us_per_token')} in fp32"
+            )
+        return f"training in {e.get('precision')} ({e.get('reason')})"
     if t == "train_step":
         return (
             f"step {e['step']}/{e.get('max_steps')} · epoch {e.get('epoch', 0):.2f} · loss {e.get('loss') or 0:.4f}"

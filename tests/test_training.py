@@ -96,6 +96,10 @@ def test_pairs_event_stream_in_order(pairs_run):
     # The mining encode reports texts done of texts in all (queries + candidate documents), with an ETA.
     encoding = [e for e in events if e["type"] == "phase" and e["phase"] == "mining" and 0 < e["done"] < e["total"]]
     assert encoding and encoding[0]["total"] > 40 and encoding[0]["eta_s"] is not None
+    # A run of a few steps does not pay for measuring its precision: the machine's probe decides, and says so.
+    decided = next(e for e in events if e["type"] == "precision")
+    assert types.index("precision") < types.index("train_step") and decided["measured"] is False
+    assert decided["precision"] in ("fp32", "bf16") and "steps" in decided["reason"]
 
 
 @pytest.mark.slow

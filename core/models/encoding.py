@@ -160,7 +160,7 @@ def _train_step_s(model, texts: list[str], bf16: bool) -> float:
     return best
 
 
-def _can_bf16(model) -> bool:
+def can_bf16(model) -> bool:
     """A transformer on a CPU: StaticEmbedding models are lookups (nothing to gain), GPUs are another matter."""
     return getattr(model, "device", None) is not None and model.device.type == "cpu" and hasattr(model[0], "auto_model")
 
@@ -191,7 +191,7 @@ def decide(model) -> dict[str, Any]:
 
 def encode_precision(model, precision: str = "auto") -> str:
     """ "bf16" or "fp32": what `inference_model` will use for this model on this machine."""
-    if precision == "fp32" or not _can_bf16(model):
+    if precision == "fp32" or not can_bf16(model):
         return "fp32"
     if precision == "bf16":
         return "bf16"
@@ -200,7 +200,7 @@ def encode_precision(model, precision: str = "auto") -> str:
 
 def train_precision(model) -> str:
     """ "bf16" or "fp32": the autocast `precision: auto` trains in on a CPU, as measured on this machine."""
-    return "bf16" if _can_bf16(model) and decide(model).get("train_bf16") else "fp32"
+    return "bf16" if can_bf16(model) and decide(model).get("train_bf16") else "fp32"
 
 
 def inference_model(model, precision: str = "auto"):

@@ -1,7 +1,7 @@
 """The event stream: the only link between a training run and any UI.
 
 One JSON object per line in `runs/<run_id>/events.jsonl`, each with `type` and `time` (unix seconds):
-queued, run_started, estimate, phase, mining_progress, mining_done, train_step, eval, checkpoint,
+queued, run_started, estimate, phase, mining_progress, mining_done, precision, train_step, eval, checkpoint,
 warning, finished, stopped, failed.
 Writers append and flush per event; readers read complete lines from a byte offset, so a file that is
 being written can be followed by any number of processes.
@@ -24,6 +24,7 @@ EventType = Literal[
     "phase",
     "mining_progress",
     "mining_done",
+    "precision",
     "train_step",
     "eval",
     "checkpoint",

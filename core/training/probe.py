@@ -110,7 +110,7 @@ def run_probe(
     tok = model.tokenizer
     encoder = inference_model(model, cfg.encode_precision)  # what mining and the evaluations will encode with
     per_text, per_token = _encode_rates(encoder, tok, texts[:PROBE_TEXTS], cfg)
-    train_s, train_tokens = _probe_steps(cfg, fmt, model, rows, scores)
+    train_s, train_tokens = probe_steps(cfg, fmt, model, rows, scores)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         model.save(tmp)
@@ -158,10 +158,17 @@ def _encode_rates(encoder, tok, texts: list[str], cfg: EmbedConfig) -> tuple[flo
     return 0.0, total_s / tokens
 
 
-def _probe_steps(
-    cfg: EmbedConfig, fmt: str, model, rows: list[list[str]], scores: list[float] | None
+def probe_steps(
+    cfg: EmbedConfig,
+    fmt: str,
+    model,
+    rows: list[list[str]],
+    scores: list[float] | None,
+    bf16: bool | None = None,
+    max_s: float = PROBE_MAX_S,
 ) -> tuple[float, float]:
-    """(seconds, batch tokens) of PROBE_STEPS real optimizer steps of the configured loss (after a warm-up step)."""
+    """(seconds, batch tokens) of PROBE_STEPS real optimizer steps of the configured loss (after a warm-up step),
+    under bf16 autocast when `bf16` (None: as the run's precision would train)."""
     import torch
 
     loss_fn = build_loss(cfg, fmt, model)
@@ -169,13 +176,14 @@ def _probe_steps(
         model[0].auto_model.gradient_checkpointing_enable()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate)
     set_attention_dropout(model, cfg.attention_dropout)
-    amp = torch.autocast(model.device.type, dtype=torch.bfloat16) if "bf16" in training_precision(cfg, model) else None
+    bf16 = "bf16" in training_precision(cfg, model) if bf16 is None else bf16
+    amp = torch.autocast(model.device.type, dtype=torch.bfloat16) if bf16 else None
     chunked = _chunked(cfg, str(model.device))
     rng = random.Random(cfg.seed)
     model.train()
     seconds, tokens, step = 0.0, 0.0, 0
     # A small warm-up step pays for first-call allocations; then full batches until PROBE_STEPS or PROBE_MAX_S.
-    while step <= PROBE_STEPS and (step < 2 or seconds < PROBE_MAX_S):
+    while step <= PROBE_STEPS and (step < 2 or seconds < max_s):
         size = min(4, cfg.batch_size) if step == 0 else cfg.batch_size
         idx = [rng.randrange(len(rows)) for _ in range(min(size, len(rows)))]
         columns = [[rows[i][c] for i in idx] for c in range(len(rows[0]))]

@@ -56,6 +56,7 @@ from core.training.callback import EventCallback
 from core.training.estimate import start_phases
 from core.training.losses import build_loss
 from core.training.model_card import examples_of, write_model_card
+from core.training.precision import run_precision
 from core.training.prepare import TRAIN_TABLE, build_table, load_and_split
 from core.training.run_evals import evaluators, final_metrics, keep_base_if_worse, metric_key, mined_with_base
 
@@ -172,7 +173,7 @@ def _train(
     if cfg.report_to == "tensorboard":
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")  # transformers 5 reads it from here
     try:
-        trainer = _build_trainer(cfg, run_dir, prep, model, prompts, callback, step_eval)
+        trainer = _build_trainer(cfg, run_dir, prep, model, prompts, callback, step_eval, writer)
         times["train0"] = time.time()
         trainer.train(resume_from_checkpoint=resume_ckpt)
     finally:
@@ -191,8 +192,11 @@ def _train(
     return _finish(cfg, run_dir, writer, phases, prep, trainer, model, prompts, (before, after), state, times)
 
 
-def _build_trainer(cfg: EmbedConfig, run_dir: Path, prep, model, prompts: dict[str, str], callback, step_eval):
-    """The trainer over the training table, with the evaluation/checkpoint schedule the data's size pays for."""
+def _build_trainer(
+    cfg: EmbedConfig, run_dir: Path, prep, model, prompts: dict[str, str], callback, step_eval, writer: EventWriter
+):
+    """The trainer over the training table, with the evaluation/checkpoint schedule the data's size pays for and the
+    precision measured on its own batches (core.training.precision)."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer
 
@@ -203,8 +207,10 @@ def _build_trainer(cfg: EmbedConfig, run_dir: Path, prep, model, prompts: dict[s
     has_eval = step_eval is not None and eval_steps is not None
     # Without evaluations, checkpoints are still written now and then so that an interrupted run can resume.
     save_steps = eval_steps or schedule.every(schedule.total_steps(cfg, steps_per_epoch), schedule.EVALS_PER_RUN)
+    precision, decided = run_precision(cfg, prep.fmt, prep.table, model, schedule.total_steps(cfg, steps_per_epoch))
+    writer.emit("precision", **decided)
     set_attention_dropout(model, cfg.attention_dropout)
-    args = _training_args(cfg, run_dir, prep, model, train_ds, prompts, step_eval, eval_steps, save_steps)
+    args = _training_args(cfg, run_dir, prep, train_ds, prompts, step_eval, (eval_steps, save_steps), precision)
     callbacks: list[Any] = [callback]
     if has_eval and cfg.evaluation.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.evaluation.early_stopping_patience))
@@ -276,14 +282,15 @@ def _training_args(
     cfg: EmbedConfig,
     run_dir: Path,
     prep,
-    model,
     train_ds,
     prompts: dict[str, str],
     step_eval,
-    eval_steps: int | None,
-    save_steps: int,
+    steps: tuple[int | None, int],
+    precision: dict[str, bool],
 ):
-    """The trainer's arguments: the config's settings, the evaluation/save schedule, distributed and precision."""
+    """The trainer's arguments: the config's settings, the evaluation/save schedule (`steps`: eval and save every),
+    distributed and precision."""
+    eval_steps, save_steps = steps
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
@@ -317,7 +324,7 @@ def _training_args(
         disable_tqdm=True,
         dataloader_drop_last=False,
         **({"prompts": column_prompts(train_ds.column_names, prompts)} if any(prompts.values()) else {}),
-        **ranks.training_args() | training_precision(cfg, model),  # both may ask for use_cpu
+        **ranks.training_args() | precision,  # both may ask for use_cpu
     )
 
 

@@ -152,7 +152,8 @@ def core_train(overrides: list[str], run_dir: Path, log_path: Path) -> dict[str,
     events = read_jsonl(run_dir / "events.jsonl")
     res["step_eval_overhead_s"], res["step_evals"] = step_eval_overhead(events)
     started = next((e for e in events if e["type"] == "run_started"), {})
-    res["encode_precision"], res["train_precision"] = started.get("encode_precision"), started.get("precision")
+    decided = next((e for e in events if e["type"] == "precision"), started)  # measured on the run's own batches
+    res["encode_precision"], res["train_precision"] = started.get("encode_precision"), decided.get("precision")
     if estimate:
         from core.training.estimate import estimate_error
 
