@@ -118,6 +118,28 @@ def _last_step(events: list[dict[str, Any]]) -> int:
     return max_step
 
 
+def _curve(fig: go.Figure, points: list[tuple[int, float]], name: str, color: str) -> None:
+    fig.add_trace(
+        go.Scatter(
+            x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=name, line={"color": color}
+        )
+    )
+
+
+def _baseline(fig: go.Figure, value: float, end: int, name: str, color: str) -> None:
+    """A dashed horizontal line from step 0 to `end`: the score before training."""
+    fig.add_trace(
+        go.Scatter(
+            x=[0, end],
+            y=[value, value],
+            mode="lines",
+            name=name,
+            line={"color": color, "dash": "dash", "width": 1},
+            hoverinfo="name+y",
+        )
+    )
+
+
 def _add_metric_traces(
     fig: go.Figure,
     name: str,
@@ -132,27 +154,9 @@ def _add_metric_traces(
     if final and final["metrics"].get(name) is not None and (not points or final["step"] > points[-1][0]):
         points.append((final["step"], final["metrics"][name]))  # the curve reaches the last step
     if points:
-        fig.add_trace(
-            go.Scatter(
-                x=[p[0] for p in points],
-                y=[p[1] for p in points],
-                mode="lines+markers",
-                name=name,
-                line={"color": color},
-            )
-        )
+        _curve(fig, points, name, color)
     if baseline and baseline["metrics"].get(name) is not None:
-        value = baseline["metrics"][name]
-        fig.add_trace(
-            go.Scatter(
-                x=[0, max_step],
-                y=[value, value],
-                mode="lines",
-                name=f"{name} baseline",
-                line={"color": color, "dash": "dash", "width": 1},
-                hoverinfo="name+y",
-            )
-        )
+        _baseline(fig, baseline["metrics"][name], max_step, f"{name} baseline", color)
     if final and final["metrics"].get(name) is not None:
         fig.add_trace(
             go.Scatter(
@@ -193,28 +197,10 @@ def runs_figure(runs: dict[str, Sequence[dict[str, Any]]], metric: str | None = 
         # by step, the later evaluation winning: the final one (full corpus) replaces the last step's
         points = sorted({e.get("step", 0): e["metrics"][metric] for e in evals if not e.get("baseline")}.items())
         if points:
-            fig.add_trace(
-                go.Scatter(
-                    x=[p[0] for p in points],
-                    y=[p[1] for p in points],
-                    mode="lines+markers",
-                    name=name,
-                    line={"color": color},
-                )
-            )
+            _curve(fig, points, name, color)
         baseline = next((e for e in evals if e.get("baseline")), None)
         if baseline:
-            value, end = baseline["metrics"][metric], max([p[0] for p in points] + [1])
-            fig.add_trace(
-                go.Scatter(
-                    x=[0, end],
-                    y=[value, value],
-                    mode="lines",
-                    name=f"{name} baseline",
-                    line={"color": color, "dash": "dash", "width": 1},
-                    hoverinfo="name+y",
-                )
-            )
+            _baseline(fig, baseline["metrics"][metric], max([p[0] for p in points] + [1]), f"{name} baseline", color)
     if not fig.data:
         return _empty("Runs side by side", f"none of these runs measured {metric}")
     fig.update_layout(
