@@ -1,5 +1,5 @@
 """`python -m core <command>`: validate | config | validate-config | train | mine | estimate | eval | search |
-similarity | runs | stop | setup-dirs | index | rag-dataset | export-onnx. The grammar is core/cli/parser.py, the
+similarity | runs | stop | export-run | setup-dirs | index | rag-dataset | export-onnx. The grammar is core/cli/parser.py, the
 commands core/cli/.
 
 Exit codes: 0 success, 1 invalid input or a failed run, 2 usage error. Bad input prints a message, never a traceback.
@@ -17,8 +17,23 @@ from core.errors import cli_message, expected
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# Commands that print their own progress lines (from the run's events, or the index's chunk counts).
+OWN_PROGRESS = {"train", "index", "rag-dataset"}
+LIBRARY_BARS_OFF = ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+
+
+def one_progress_display(command: str, terminal: bool) -> None:
+    """The libraries' tqdm bars (weights loading, encode batches, FAISS queries, shard writing) are turned off where
+    the project prints its own progress or the output is not a terminal: in a log file they would interleave with the
+    project's lines. Set before the libraries are imported (tqdm reads TQDM_* once); a value the user set stays."""
+    if command in OWN_PROGRESS or not terminal:
+        for name in LIBRARY_BARS_OFF:
+            os.environ.setdefault(name, "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    one_progress_display(args.command, sys.stderr.isatty())
     if args.command in ("search", "similarity") and not args.model:
         args.model = ["outputs/embedding_model"]
     if args.command == "similarity" and len(args.texts) < 2:

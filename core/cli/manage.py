@@ -1,5 +1,5 @@
 """`python -m core` commands about data, configs and runs: validate, config, validate-config, mine, estimate,
-runs, stop, setup-dirs."""
+runs, stop, export-run, setup-dirs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 from core.config.schema import load_config
 from core.data.validate import read_texts, split_dataset, validate_file
-from core.models.load import load_tokenizer, resolve_model
+from core.export.run_zip import export_run
+from core.models.load import load_tokenizer, resolve_miner, resolve_model
 from core.retrieval.negatives import mine_run
 from core.runs.folders import EVENTS_FILE, list_runs, request_stop
 from core.training.estimate import estimate, estimate_markdown
@@ -40,9 +41,9 @@ def cmd_validate_config(a) -> int:
 
     cfg = load_config(a.config, a.overrides)
     print(f"config: {a.config} is valid")
-    for key in ("model_name", "mining_model_name"):
-        name = getattr(cfg, key) or cfg.model_name
-        print(f"{key}: {name} -> {resolve_model(name)}")
+    print(f"model_name: {cfg.model_name} -> {resolve_model(cfg.model_name)}")
+    miner = resolve_miner(cfg.mining_model_name, cfg.model_name)
+    print(f"mining_model_name: {cfg.mining_model_name or cfg.model_name} -> {miner}")
     path = resolve_dataset(cfg)
     report = validate_file(
         path,
@@ -99,6 +100,12 @@ def cmd_stop(a) -> int:
         raise ValueError(f"no run at {a.run_dir} (a run folder holds {EVENTS_FILE})")
     request_stop(a.run_dir)
     print(f"stop requested: {a.run_dir}")
+    return 0
+
+
+def cmd_export_run(a) -> int:
+    path = export_run(a.run_dir, a.out, include_weights=a.with_weights)
+    print(f"run zip: {path} ({path.stat().st_size / 1e6:.1f} MB{', with the model' if a.with_weights else ''})")
     return 0
 
 

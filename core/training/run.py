@@ -51,6 +51,7 @@ from core.runs.folders import (
     write_json,
 )
 from core.runs.progress import PhaseTracker
+from core.runs.record import RECORD_FILE, run_record
 from core.training import ranks
 from core.training.callback import EventCallback
 from core.training.estimate import start_phases
@@ -131,6 +132,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         cfg.save(run_dir / CONFIG_FILE)
+        write_json(run_dir / RECORD_FILE, run_record(run_dir))
         write_json(run_dir / PID_FILE, os.getpid())
     writer = EventWriter(run_dir / EVENTS_FILE) if main else ranks.NullWriter()
     handler = _file_logging(run_dir / LOG_FILE) if main else logging.NullHandler()
