@@ -112,16 +112,26 @@ def cmd_export_run(a) -> int:
 SEED_DIRS = ["configs", "scripts", "data", "models", "checkpoints", "outputs"]
 
 
-SEED_CONFIG = """# Embedding fine-tuning config (see README for every key)
+# The guide's step-3 config, as its text writes it (tests/fixtures/guide/step3_my_embedding.yaml).
+SEED_CONFIG = """# Dataset configuration
 dataset_name: "toy_embedding_dataset"
-model_name: "sentence-transformers/all-MiniLM-L6-v2"
-mining_model_name: "sentence-transformers/all-MiniLM-L6-v2"
-cache_dir: "/tmp/embedding_cache"
-num_epochs: 1
-batch_size: 16
-learning_rate: 2.0e-5
 sample_size: 500
 test_size: 100
+seed: 42
+
+# Model configuration
+model_name: "sentence-transformers/all-MiniLM-L6-v2"
+mining_model_name: "sentence-transformers/all-MiniLM-L6-v2"
+
+# Training parameters
+num_epochs: 4
+batch_size: 32
+learning_rate: 2e-5
+weight_decay: 0.01
+warmup_ratio: 0.1
+
+# Cache directory
+cache_dir: "/tmp/embedding_cache"
 """
 
 

@@ -43,4 +43,4 @@ HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name
 def names_data(name: str) -> bool:
     """Whether a `dataset_name` names data rather than only labelling it: an existing file or folder, the guide's toy
     name, or a hub dataset id (owner/name)."""
-    return name in TOY_NAMES or bool(HUB_ID.fullmatch(name)) or Path(name).exists()
+    return bool(name) and (name in TOY_NAMES or bool(HUB_ID.fullmatch(name)) or Path(name).exists())

@@ -323,7 +323,9 @@ def build_config(
     if overrides.get("dataset_path") and "dataset_name" not in overrides:
         # The file's label would name the wrong data in run folders and the model card.
         merged["dataset_name"] = Path(str(overrides["dataset_path"])).stem
-    elif "dataset_path" not in overrides and names_data(str(overrides.get("dataset_name", ""))):
+    elif (
+        "dataset_path" not in overrides and overrides.get("dataset_name") and names_data(str(overrides["dataset_name"]))
+    ):
         # `dataset_name=FILE`, a hub id or the toy name on the command line names the data: the file's dataset_path
         # must not silently replace it.
         merged["dataset_path"] = None
