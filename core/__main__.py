@@ -29,6 +29,26 @@ def one_progress_display(command: str, terminal: bool) -> None:
     if command in OWN_PROGRESS or not terminal:
         for name in LIBRARY_BARS_OFF:
             os.environ.setdefault(name, "1")
+    if os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true"):
+        _silence_tqdm()
+
+
+def _silence_tqdm() -> None:
+    """TQDM_DISABLE only changes tqdm's default, and the libraries pass `disable=` themselves (sentence-transformers'
+    encode and mine_hard_negatives, transformers' weight loading): every bar of this process is turned off at its
+    source instead. No library offers a switch that covers them all."""
+    import tqdm.std
+
+    init = tqdm.std.tqdm.__init__
+    if getattr(init, "silenced", False):
+        return
+
+    def quiet(self, *args, **kwargs):
+        kwargs["disable"] = True
+        init(self, *args, **kwargs)
+
+    quiet.silenced = True
+    tqdm.std.tqdm.__init__ = quiet
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -134,6 +134,12 @@ def test_step4_trains_the_toy_pairs_with_tensorboard(walkthrough):
     assert "7 train / 1 test" in log and "finished: model saved to" in log
     assert "| accuracy@1 |" in log
     assert (walkthrough["clone"] / "outputs" / "embedding_model" / "modules.json").is_file()
+    # The run folder records the make command as typed, the versions and the machine.
+    run_dir = next((walkthrough["clone"] / "runs").iterdir())
+    record = json.loads((run_dir / "record.json").read_text(encoding="utf-8"))
+    assert record["command"]["via"] == "make" and "train-embed-tb" in record["command"]["make"]
+    assert "num_epochs=1" in record["command"]["make"] and "num_epochs=1" in record["command"]["argv"]
+    assert record["versions"]["sentence-transformers"] and record["machine"]["cpu_cores"]
     answered, tags = walkthrough["tensorboard"]
     assert answered, "TensorBoard never answered on its port during the run"
     assert any("loss" in t for t in tags), tags

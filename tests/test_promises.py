@@ -164,12 +164,17 @@ def test_leakage_is_reported_for_shared_positives_and_repeated_queries(tmp_path)
 
 
 def test_library_bars_are_off_where_the_project_prints_progress_or_logs(monkeypatch):
+    import tqdm.std
+
+    monkeypatch.setattr(tqdm.std.tqdm, "__init__", tqdm.std.tqdm.__init__)  # restored after the test
     for name in LIBRARY_BARS_OFF:
         monkeypatch.delenv(name, raising=False)
     one_progress_display("config", terminal=True)
     assert not any(os.environ.get(n) for n in LIBRARY_BARS_OFF)
+    assert not tqdm.std.tqdm(range(2), disable=False).disable
     one_progress_display("train", terminal=True)  # the project's own progress lines
     assert all(os.environ.get(n) == "1" for n in LIBRARY_BARS_OFF)
+    assert tqdm.std.tqdm(range(2), disable=False).disable  # even where a library asks for its bar
     for name in LIBRARY_BARS_OFF:
         monkeypatch.delenv(name, raising=False)
     one_progress_display("eval", terminal=False)  # a log file
