@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from core.cli.parser import build_parser
-from core.config.schema import get_key, load_config, parse_overrides
+from core.config.schema import build_config, get_key, load_config, parse_overrides
 from tests import guide_text
 from tests.clone_helpers import VENV, core_line, free_port, fresh_clone, make_argv, user_env
 
@@ -49,14 +49,22 @@ def scalar_tags(port: int) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def walkthrough(tmp_path_factory):
-    """The guide from step 1 to its RAG script in one clone; each step's result for the tests below."""
+def steps_1_to_3(tmp_path_factory):
+    """A fresh clone where the guide's bash blocks of steps 1 to 3 ran as written."""
     clone = fresh_clone(tmp_path_factory.mktemp("clone"))
     out: dict = {"clone": clone}
     bash = dict(guide_text.blocks("bash"))
     for step in ("Step 1: Create Sample Dataset", "Step 2: Setup Embedding Directories"):
         out[step] = run(["bash", "-c", _with_venv(bash[step])], clone)
     out["Step 3"] = run(["bash", "-c", bash["Step 3: Configure Embedding Training"]], clone)
+    return out
+
+
+@pytest.fixture(scope="module")
+def walkthrough(steps_1_to_3):
+    """The guide from step 4 to its RAG script in the same clone; each step's result for the tests below."""
+    out = dict(steps_1_to_3)
+    clone = out["clone"]
     # Step 4, one training: the step-3 config with num_epochs=1, and TensorBoard asked while it runs.
     port = free_port()
     argv = make_argv("train-embed-tb", f"EMBED_CONFIG={STEP3}", "num_epochs=1", "evaluation.eval_steps=1")
@@ -116,7 +124,8 @@ def test_every_guide_command_is_checked():
         assert checked, command
 
 
-def test_steps_1_to_3_as_written(walkthrough):
+def test_steps_1_to_3_as_written(steps_1_to_3):
+    walkthrough = steps_1_to_3
     clone = walkthrough["clone"]
     for step in ("Step 1: Create Sample Dataset", "Step 2: Setup Embedding Directories", "Step 3"):
         assert walkthrough[step].returncode == 0, walkthrough[step].stdout + walkthrough[step].stderr
@@ -179,30 +188,31 @@ def _dry_config(clone: Path, command: str):
     return load_config(clone / a.config, a.overrides)
 
 
-def test_every_training_line_of_the_guide_resolves_as_written(walkthrough):
-    clone = walkthrough["clone"]
+def test_every_training_line_of_the_guide_resolves_as_written(steps_1_to_3):
+    clone = steps_1_to_3["clone"]
     trains = [c for c in guide_text.command_lines() if c.startswith(("make train-embed", "make train-embed-tb"))]
     assert TRAINED in trains and len(trains) >= 10
     for command in trains:
         cfg = _dry_config(clone, command).to_dict()
         items = [w for w in command.split()[2:] if not w.startswith("EMBED_CONFIG=")]
-        for key, value in parse_overrides(items).items():
-            assert get_key(cfg, key) == value, command
+        expected = build_config({}, items).to_dict()  # `1e-5` is text to YAML 1.1: the schema's reading of it
+        for key in parse_overrides(items):
+            assert get_key(cfg, key) == get_key(expected, key), command
         if STEP3 in command:
             assert cfg["dataset_name"] == "toy_embedding_dataset" and cfg["cache_dir"] == "/tmp/embedding_cache"
 
 
-def test_a_model_to_download_is_named_by_its_key(walkthrough):
+def test_a_model_to_download_is_named_by_its_key(steps_1_to_3):
     """The guide's "Improve mining quality" line on a machine that cannot download: validation says what to fix."""
     command = next(c for c in guide_text.command_lines() if "mining_model_name=" in c)
     assert any(name in command for name in NEEDS_DOWNLOAD)
     words = command.split()[1:]
-    r = run(make_argv("validate-embed", *words[1:]), walkthrough["clone"])
+    r = run(make_argv("validate-embed", *words[1:]), steps_1_to_3["clone"])
     assert r.returncode != 0
     assert "Fix it by giving mining_model_name" in r.stderr, r.stderr
 
 
-def test_out_of_scope_lines_are_no_targets_here(walkthrough):
+def test_out_of_scope_lines_are_no_targets_here(steps_1_to_3):
     for command in OUT_OF_SCOPE:
-        r = run(["make", "-n", *command.split()[1:]], walkthrough["clone"])
+        r = run(["make", "-n", *command.split()[1:]], steps_1_to_3["clone"])
         assert r.returncode != 0 and "No rule to make target" in r.stderr

@@ -210,7 +210,7 @@ def test_train_record_and_export_from_a_folder_of_ones_own(tmp_path):
     with log.open("w") as f:
         r = subprocess.run(
             [str(VENV / "bin" / "embedding-studio"), "train", "dataset_name=toy_embedding_dataset", "num_epochs=1"]
-            + ["max_seq_length=32", "mining.num_negatives=1", "output_dir=model", "runs_dir=runs", "cache_dir=cache"],
+            + ["max_seq_length=1024", "mining.num_negatives=1", "output_dir=model", "runs_dir=runs", "cache_dir=cache"],
             cwd=work,
             env=user_env(PYTHONPATH=str(ROOT)),
             stdout=f,
@@ -220,6 +220,8 @@ def test_train_record_and_export_from_a_folder_of_ones_own(tmp_path):
     text = log.read_text(encoding="utf-8")
     assert r.returncode == 0, text[-3000:]
     assert f"data={TOY_DATASET}" in text and "finished: model saved to" in text
+    # a value the model cannot take is said, not silently replaced (the toy texts are short: no cost)
+    assert "warning: max_seq_length=1024 is more than sentence-transformers/all-MiniLM-L6-v2 takes: using its" in text
     assert "\r" not in text and "it/s]" not in text and "Batches:" not in text  # no library bars in the log
     run_dir = next((work / "runs").iterdir())
     record = json.loads((run_dir / "record.json").read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from core.models.load import is_model_dir
-from core.runs.events import read_events
+from core.runs.events import TERMINAL, read_events
 from core.runs.folders import (
     CONFIG_FILE,
     DATA_FILE,
@@ -17,6 +17,7 @@ from core.runs.folders import (
     METRICS_FILE,
     MINED_FILE,
     MINING_STATS_FILE,
+    read_json,
 )
 from core.runs.record import RECORD_FILE
 
@@ -29,12 +30,17 @@ class RunExportError(ValueError):
 
 
 def run_model_dir(run_dir: str | Path) -> Path | None:
-    """The model a run saved (its last `finished`/`stopped` event's model_dir), if that folder still holds one."""
+    """The model a run saved (its last `finished`/`stopped` event's model_dir), if that folder still holds one. A
+    relative output_dir is taken from the folder the run was started in (its record), wherever one asks from."""
     events, _ = read_events(Path(run_dir) / EVENTS_FILE)
-    for e in reversed(events):
-        if e.get("type") in ("finished", "stopped") and e.get("model_dir"):
-            return Path(e["model_dir"]) if is_model_dir(e["model_dir"]) else None
-    return None
+    saved = next((e["model_dir"] for e in reversed(events) if e.get("type") in TERMINAL and e.get("model_dir")), None)
+    if not saved:
+        return None
+    path = Path(saved)
+    if not path.is_absolute():
+        started_in = (read_json(Path(run_dir) / RECORD_FILE, {}) or {}).get("command", {}).get("cwd")
+        path = Path(started_in or ".") / path
+    return path if is_model_dir(path) else None
 
 
 def export_run(run_dir: str | Path, dest_dir: str | Path, include_weights: bool = False) -> Path:
