@@ -15,10 +15,15 @@ PORT ?= 7860
 # NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT (from the environment or the command line).
 NPROC ?= 1
 
-# Every `key=value` given to make that is not one of the variables above reaches the config as an override,
-# e.g. `make train-embed num_epochs=3 mining.num_negatives=5`.
-MAKE_VARS := PYTHON=% VENV=% TORCH_SPEC=% EMBED_CONFIG=% MODEL=% DATA=% TB_PORT=% PORT=% NPROC=% NNODES=% NODE_RANK=% MASTER_ADDR=% MASTER_PORT=% RUN_DIR=% QUERY=% TEXT_A=% TEXT_B=% CORPUS=% PYTEST_ARGS=% BENCH_ARGS=%
-OVERRIDES := $(filter-out $(MAKE_VARS),$(MAKEOVERRIDES))
+# Every `key=value` given to make that is not one of make's own variables reaches the config as an override,
+# e.g. `make train-embed num_epochs=3 mining.num_negatives=5 'prompts.query=query: '`. Each is rebuilt from its
+# unexpanded value and single-quoted for the shell, so spaces, colons, quotes, `#`, `$` and unicode arrive exactly as
+# typed (MAKEOVERRIDES escapes spaces and `$`, and make's functions split words at the escaped spaces). Make strips
+# the spaces right after `=`, as for any make variable.
+MAKE_VARS := PYTHON VENV TORCH_SPEC EMBED_CONFIG MODEL DATA TB_PORT PORT NPROC NNODES NODE_RANK MASTER_ADDR \
+	MASTER_PORT RUN_DIR QUERY TEXT_A TEXT_B CORPUS PYTEST_ARGS BENCH_ARGS DOCS INDEX RAG_OUTPUT QUESTIONS RAG_K RAG_FORMAT
+CLI_VARS := $(sort $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
+OVERRIDES = $(foreach v,$(filter-out $(MAKE_VARS),$(CLI_VARS)),'$(v)=$(subst ','\'',$(value $(v)))')
 
 .PHONY: install dev test test-fast studio setup-embed-dirs validate-embed train-embed train-embed-tb mine-embed \
         eval-embed infer-embed bench lint clean
@@ -94,7 +99,6 @@ RAG_OUTPUT ?= data/processed/rag_enhanced_data.jsonl
 QUESTIONS ?=
 RAG_K ?= 3
 RAG_FORMAT ?= plain
-OVERRIDES := $(filter-out DOCS=% INDEX=% RAG_OUTPUT=% QUESTIONS=% RAG_K=% RAG_FORMAT=%,$(OVERRIDES))
 
 .PHONY: rag-index rag-dataset
 

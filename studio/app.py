@@ -56,11 +56,11 @@ def launch_kwargs(public: bool | None = None) -> dict[str, Any]:
 
 
 def initial_config(public: bool = False) -> dict[str, Any]:
-    """assets/configs/default.yaml with its dataset path made absolute, so the studio works from any directory."""
+    """The shipped default config (its sample path absolute inside the package), so the studio works from any
+    directory; shown shorter where a local studio can."""
     cfg = load_config(DEFAULT_CONFIG).to_dict()
-    sample = DEFAULT_CONFIG.parents[2] / str(cfg.get("dataset_path") or "")
-    if cfg.get("dataset_path") and not Path(cfg["dataset_path"]).is_absolute() and sample.is_file():
-        cfg["dataset_path"] = str(sample) if public else short_path(sample)
+    if cfg.get("dataset_path") and not public:
+        cfg["dataset_path"] = short_path(Path(cfg["dataset_path"]))
     return cfg
 
 

@@ -9,12 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from core.config.assets import SAMPLES
 from core.config.schema import ConfigError, build_config
 from core.data.validate import Issue, ValidationReport, validate_file
 from core.models.load import load_tokenizer
 from studio.files import ROOT, sanitise_name, short_path
 
-SAMPLES_DIR = ROOT / "assets" / "samples"
+SAMPLES_DIR = SAMPLES
 DEFAULT_SAMPLE = SAMPLES_DIR / "it_helpdesk_pairs.jsonl"
 
 

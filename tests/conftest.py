@@ -25,7 +25,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "assets" / "samples"
+SAMPLES = ROOT / "core" / "assets" / "samples"  # `assets/` at the root links here
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

@@ -1,5 +1,4 @@
-"""The seed guide's recipes as written: its YAML blocks (tests/fixtures/guide), the walk-through on its 8 toy pairs,
-metric families and the one meaning of `preset` (defaults < preset < keys set in the file < overrides)."""
+"""The seed guide's recipes as written: its YAML blocks (tests/fixtures/guide, copies of its text), metric families and the one meaning of `preset` (defaults < preset < keys set in the file < overrides)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sentence_transformers import SentenceTransformer
 
 from core.cli.manage import SEED_CONFIG
 from core.config.schema import (
@@ -22,9 +20,10 @@ from core.config.schema import (
     load_config,
 )
 from core.evaluation.evaluators import metrics_table
+from tests import guide_text
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
-GUIDE = ROOT / "tests" / "fixtures" / "guide"
+GUIDE = ROOT / "tests" / "fixtures" / "guide"  # copies of the guide's text (tests/guide_text.py checks them)
 BLOCKS = sorted(GUIDE.glob("*.yaml"))
 FAST = PRESETS["fast"]
 
@@ -35,36 +34,91 @@ def core_cli(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
     )
 
 
-def test_guide_fixtures_are_the_shipped_step3_config():
-    assert (GUIDE / "step3_config.yaml").read_text(encoding="utf-8") == SEED_CONFIG
-    assert len(BLOCKS) >= 10
+def alternatives(block: Path) -> list[str]:
+    """A block's choices: the guide separates them by a blank line, each under its own comment."""
+    return [part for part in block.read_text(encoding="utf-8").split("\n\n") if yaml.safe_load(part)]
+
+
+@pytest.mark.skipif(not guide_text.GUIDE.is_file(), reason=guide_text.MISSING)
+def test_guide_fixtures_are_the_guides_text():
+    names = {
+        "Model Selection": "model_selection.yaml",
+        "Training Parameters": "training_parameters.yaml",
+        "Domain-Specific Models": "domain_specific_models.yaml",
+        "Hard Negative Mining": "hard_negative_mining.yaml",
+        "Evaluation Metrics": "evaluation_metrics.yaml",
+    }
+    found = guide_text.blocks("yaml")
+    assert [h for h, _ in found] == list(names)  # a block added to the guide needs a fixture and a check
+    for heading, body in found:
+        assert (GUIDE / names[heading]).read_text(encoding="utf-8") == body, heading
+    files = guide_text.heredocs()
+    assert (GUIDE / "step3_my_embedding.yaml").read_text(encoding="utf-8") == files[
+        "embeddingFT/configs/my_embedding.yaml"
+    ]
+    assert (GUIDE / "step1_embedding_dataset.jsonl").read_text(encoding="utf-8") == files[
+        "data/raw/embedding_dataset.jsonl"
+    ]
+
+
+def test_setup_dirs_writes_the_guides_step3_config():
+    assert (GUIDE / "step3_my_embedding.yaml").read_text(encoding="utf-8") == SEED_CONFIG
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda p: p.stem)
 def test_each_guide_block_passes_core_config(block):
+    """A block pasted whole: a key given again wins, so a block of choices resolves to its last choice."""
     r = core_cli("config", str(block))
     assert r.returncode == 0, r.stderr
-    assert yaml.safe_load(r.stdout)["evaluation"]["metrics"]
+    out = yaml.safe_load(r.stdout)
+    last = yaml.safe_load(alternatives(block)[-1])
+    for key, value in last.items():
+        got = out[key]
+        # metric families expand (test_metric_families_select_their_keys)
+        assert got == value or all(got[k] == v for k, v in value.items() if k != "metrics"), key
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda p: p.stem)
+def test_each_choice_of_a_guide_block_is_a_valid_config(block):
+    for part in alternatives(block):
+        cfg = build_config(yaml.safe_load(part)).to_dict()
+        for key, value in yaml.safe_load(part).items():
+            if isinstance(value, dict):
+                assert all(cfg[key][k] == v for k, v in value.items() if k != "metrics"), part
+            elif key != "learning_rate":  # `3e-5` is text to YAML 1.1; the schema reads it as a number
+                assert cfg[key] == value, part
+            else:
+                assert cfg[key] == float(value), part
 
 
 def test_guide_blocks_combined_pass_core_config(tmp_path):
-    """Step 3 + a model + a preset + a domain + the mining and evaluation blocks, in one file."""
-    for model in ("model_static", "model_e5", "model_bge"):
-        for preset in ("preset_fast", "preset_balanced", "preset_quality"):
-            names = ["step3_config", model, preset, "domain_medical", "mining", "evaluation"]
-            text = "\n".join((GUIDE / f"{n}.yaml").read_text(encoding="utf-8") for n in names)
-            path = tmp_path / f"{model}_{preset}.yaml"
+    """Step 3 + one choice of each block + the mining and evaluation blocks, in one file."""
+    read = lambda name: (GUIDE / name).read_text(encoding="utf-8")  # noqa: E731
+    models = alternatives(GUIDE / "model_selection.yaml") + alternatives(GUIDE / "domain_specific_models.yaml")
+    for model in models:
+        for params in alternatives(GUIDE / "training_parameters.yaml"):
+            text = "\n".join(
+                [
+                    read("step3_my_embedding.yaml"),
+                    model,
+                    params,
+                    read("hard_negative_mining.yaml"),
+                    read("evaluation_metrics.yaml"),
+                ]
+            )
+            path = tmp_path / "combined.yaml"
             path.write_text(text, encoding="utf-8")
             cfg = load_config(path)  # the same code path as `python -m core config`, without a process per file
-            assert cfg.model_name == "pritamdeka/S-PubMedBert-MS-MARCO" and cfg.mining.num_negatives == 5
+            assert cfg.model_name == yaml.safe_load(model)["model_name"] and cfg.mining.num_negatives == 3
     r = core_cli("config", str(path))
     assert r.returncode == 0, r.stderr
     out = yaml.safe_load(r.stdout)
-    assert out["num_epochs"] == 5 and out["mining"]["range_min"] == 10 and out["evaluation"]["eval_steps"] == 100
+    assert out["gradient_checkpointing"] is True and out["batch_size"] == 8
+    assert out["mining"]["range_max"] == 100 and out["evaluation"]["eval_steps"] == 100
 
 
 def test_metric_families_select_their_keys():
-    cfg = load_config(GUIDE / "evaluation.yaml")
+    cfg = load_config(GUIDE / "evaluation_metrics.yaml")
     assert cfg.evaluation.metrics == ["accuracy@1", "accuracy@5", "accuracy@10", "map@100", "mrr@10", "ndcg@10"]
     assert build_config({"evaluation": {"metrics": ["recall", "ndcg@10", "NDCG"]}}).evaluation.metrics == [
         "recall@10",
@@ -141,32 +195,6 @@ def test_make_train_embed_preset_fast_trains_with_the_fast_values(tmp_path, samp
         FAST["batch_size"],
         FAST["learning_rate"],
     )
-
-
-@pytest.mark.slow
-def test_seed_walkthrough_step3_config_on_the_8_toy_pairs(tmp_path):
-    """`make setup-embed-dirs` then training with its starter config: capped sizes, a warning each, a saved model."""
-    r = core_cli("setup-dirs", "--root", str(tmp_path / "embeddingFT"))
-    assert r.returncode == 0, r.stderr
-    config = tmp_path / "embeddingFT" / "configs" / "my_embedding.yaml"
-    r = core_cli("validate-config", "--config", str(config))  # step 3: checked before training, caps announced
-    assert r.returncode == 0 and "warning: test_size=100 is larger than the data" in r.stdout, r.stdout + r.stderr
-    r = core_cli(
-        "train",
-        "--config",
-        str(config),
-        f"output_dir={tmp_path / 'model'}",
-        f"runs_dir={tmp_path / 'runs'}",
-        f"cache_dir={tmp_path / 'cache'}",
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "warning: sample_size=500 is larger than the data: used all 8 rows" in r.stdout
-    assert "warning: test_size=100 is larger than the data (8 rows): used 1 of 8 queries" in r.stdout
-    assert "7 train / 1 test" in r.stdout and "finished: model saved to" in r.stdout
-    table = r.stdout[r.stdout.index("| metric |") :]
-    assert "| accuracy@1 |" in table and "triplet_accuracy" not in table
-    assert SentenceTransformer(str(tmp_path / "model"), device="cpu").encode(["vector database"]).shape == (1, 384)
 
 
 def test_fewer_than_5_queries_evaluate_on_the_training_pairs(tmp_path, sample_pairs):

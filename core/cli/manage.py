@@ -1,5 +1,5 @@
 """`python -m core` commands about data, configs and runs: validate, config, validate-config, mine, estimate,
-runs, stop, setup-dirs."""
+runs, stop, export-run, setup-dirs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 from core.config.schema import load_config
 from core.data.validate import read_texts, split_dataset, validate_file
-from core.models.load import load_tokenizer, resolve_model
+from core.export.run_zip import export_run
+from core.models.load import load_tokenizer, resolve_miner, resolve_model
 from core.retrieval.negatives import mine_run
 from core.runs.folders import EVENTS_FILE, list_runs, request_stop
 from core.training.estimate import estimate, estimate_markdown
@@ -40,9 +41,9 @@ def cmd_validate_config(a) -> int:
 
     cfg = load_config(a.config, a.overrides)
     print(f"config: {a.config} is valid")
-    for key in ("model_name", "mining_model_name"):
-        name = getattr(cfg, key) or cfg.model_name
-        print(f"{key}: {name} -> {resolve_model(name)}")
+    print(f"model_name: {cfg.model_name} -> {resolve_model(cfg.model_name)}")
+    miner = resolve_miner(cfg.mining_model_name, cfg.model_name)
+    print(f"mining_model_name: {cfg.mining_model_name or cfg.model_name} -> {miner}")
     path = resolve_dataset(cfg)
     report = validate_file(
         path,
@@ -102,19 +103,35 @@ def cmd_stop(a) -> int:
     return 0
 
 
+def cmd_export_run(a) -> int:
+    path = export_run(a.run_dir, a.out, include_weights=a.with_weights)
+    print(f"run zip: {path} ({path.stat().st_size / 1e6:.1f} MB{', with the model' if a.with_weights else ''})")
+    return 0
+
+
 SEED_DIRS = ["configs", "scripts", "data", "models", "checkpoints", "outputs"]
 
 
-SEED_CONFIG = """# Embedding fine-tuning config (see README for every key)
+# The guide's step-3 config, as its text writes it (tests/fixtures/guide/step3_my_embedding.yaml).
+SEED_CONFIG = """# Dataset configuration
 dataset_name: "toy_embedding_dataset"
-model_name: "sentence-transformers/all-MiniLM-L6-v2"
-mining_model_name: "sentence-transformers/all-MiniLM-L6-v2"
-cache_dir: "/tmp/embedding_cache"
-num_epochs: 1
-batch_size: 16
-learning_rate: 2.0e-5
 sample_size: 500
 test_size: 100
+seed: 42
+
+# Model configuration
+model_name: "sentence-transformers/all-MiniLM-L6-v2"
+mining_model_name: "sentence-transformers/all-MiniLM-L6-v2"
+
+# Training parameters
+num_epochs: 4
+batch_size: 32
+learning_rate: 2e-5
+weight_decay: 0.01
+warmup_ratio: 0.1
+
+# Cache directory
+cache_dir: "/tmp/embedding_cache"
 """
 
 

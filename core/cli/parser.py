@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from core.config.assets import DEFAULT_CONFIG
+
 
 def positive_int(text: str) -> int:
     """argparse type for counts (-k, lengths): a whole number ≥ 1, refused by argparse with the option's name."""
@@ -123,7 +125,7 @@ def _rag_commands(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="Embedding fine-tuning engine")
     sub = p.add_subparsers(dest="command", required=True)
-    default_cfg = "assets/configs/default.yaml"
+    default_cfg = str(DEFAULT_CONFIG)  # shipped with the package: found from any working directory
 
     v = sub.add_parser("validate", help="validate a dataset file")
     v.add_argument("file")
@@ -166,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stop", help="ask a running training to stop (keeps the best model so far)")
     st.add_argument("run_dir")
     st.set_defaults(fn="manage:cmd_stop")
+
+    ex = sub.add_parser("export-run", help="zip a run to share or reproduce it (config, record, events, metrics, ...)")
+    ex.add_argument("run_dir")
+    ex.add_argument("--out", default=".", help="folder for <run id>.zip (default: the current one)")
+    ex.add_argument("--with-weights", action="store_true", help="also include the saved model's weights")
+    ex.set_defaults(fn="manage:cmd_export_run")
 
     sd = sub.add_parser("setup-dirs", help="create embeddingFT/{configs,scripts,data,models,checkpoints,outputs}")
     sd.add_argument("--root", default="embeddingFT")

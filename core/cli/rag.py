@@ -91,7 +91,10 @@ def cmd_rag_dataset(a) -> int:
     print(f"{n} questions {where}; top-{a.k} contexts each, format {a.format}: {output}")
     print(metrics_line(f"model {a.embedding_model}", metrics))
     if a.compare_base:
-        base = a.base_model or base_model_of(resolve_model(a.embedding_model)) or DEFAULT_MODEL
+        base = a.base_model or base_model_of(resolve_model(a.embedding_model))
+        if not base:  # said, not silently assumed: the comparison is only as meaningful as its base
+            base = DEFAULT_MODEL
+            print(f"note: {a.embedding_model}'s model card names no base model; comparing with {base} (--base-model)")
         base_dir = index_dir.with_name(index_dir.name + "_base")
         _build(base, a.documents, base_dir, a, label="embedding (base)")
         print(metrics_line(f"base model {base}", evaluate_index(load_index(base_dir), questions, a.k)))

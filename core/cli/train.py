@@ -124,7 +124,9 @@ def _start_tensorboard(run_dir: Path, port: int):
     logdir = run_dir / "tensorboard"
     logdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
+        # reloaded every second, not every 5: a short run's scalars appear while it runs, before TensorBoard stops
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)]
+        + ["--reload_interval", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 
 # The key and text helpers, importable from here with the schema they serve.
+from core.config.assets import names_data, shipped_paths
 from core.config.keys import flatten, get_key, nest, set_key  # noqa: F401
 from core.config.keys import merged as merge
 from core.config.text import (  # noqa: F401
@@ -322,6 +323,12 @@ def build_config(
     if overrides.get("dataset_path") and "dataset_name" not in overrides:
         # The file's label would name the wrong data in run folders and the model card.
         merged["dataset_name"] = Path(str(overrides["dataset_path"])).stem
+    elif (
+        "dataset_path" not in overrides and overrides.get("dataset_name") and names_data(str(overrides["dataset_name"]))
+    ):
+        # `dataset_name=FILE`, a hub id or the toy name on the command line names the data: the file's dataset_path
+        # must not silently replace it.
+        merged["dataset_path"] = None
     merged = merge(PRESETS[preset], merged)
     try:
         return EmbedConfig(**merged)
@@ -371,6 +378,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
             raise ConfigError(["not a UTF-8 text file"], str(path)) from None
         if not isinstance(data, dict):
             raise ConfigError(["the top level must be a mapping of key: value"], str(path))
+        data = shipped_paths(data, path)
     return build_config(data, overrides, str(path) if path else None)
 
 

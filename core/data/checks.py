@@ -32,7 +32,16 @@ def positive_column(fmt: str) -> str:
 ALIASES: dict[str, list[tuple[str, ...]]] = {
     "triplets": [("query", "positive", "negative"), ("anchor", "positive", "negative")],
     "scored": [("doc1", "doc2", "similarity"), ("sentence1", "sentence2", "score"), ("text1", "text2", "label")],
-    "pairs": [("query", "document"), ("question", "answer"), ("anchor", "positive"), ("query", "positive")],
+    # title/text last: only a file with no other pair names is read as (title = query, text = document).
+    "pairs": [
+        ("query", "document"),
+        ("question", "answer"),
+        ("query", "answer"),
+        ("question", "context"),
+        ("anchor", "positive"),
+        ("query", "positive"),
+        ("title", "text"),
+    ],
 }
 MIN_ROWS = 50  # below this, warn: fine-tuning on a few dozen pairs mostly overfits
 MANY_DOCUMENTS = 10  # a query with more distinct documents than this gets a warning

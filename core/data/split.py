@@ -95,19 +95,32 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _normalised(texts: pd.Series) -> set[str]:
+    """Texts as a reader compares them: case and runs of whitespace ignored."""
+    return {" ".join(str(t).split()).casefold() for t in texts}
+
+
 def overlap_warning(train: pd.DataFrame, test: pd.DataFrame) -> Issue | None:
-    """A warning when test rows leak from training: the same query text on both sides, or identical rows."""
+    """A warning when test rows leak from training: a query on both sides (after normalising case and whitespace,
+    which the split's grouping by exact text does not), a document that is a positive on both sides (the test then
+    asks for a document the model was taught to retrieve), or identical rows."""
     if not len(train) or not len(test):
         return None
     column = _group_column(test, None)
-    shared = set(train[column]) & set(test[column])
-    cols = [c for c in test.columns if not str(c).startswith("_") and c in train.columns]
-    same = test.merge(train[cols].drop_duplicates(), on=cols, how="inner") if cols else test.iloc[:0]
     parts = []
+    shared = _normalised(train[column]) & _normalised(test[column])
     if shared:
         parts.append(
-            f"{len(shared)} {column} texts appear in both train and test, e.g. {str(min(shared, key=str))[:80]!r}"
+            f"{len(shared)} {column} texts appear in both train and test (ignoring case and spacing), "
+            f"e.g. {min(shared)[:80]!r}"
         )
+    positive = next((c for c in ("document", "positive") if c in test.columns and c in train.columns), None)
+    if positive:
+        docs = _normalised(train[positive]) & _normalised(test[positive])
+        if docs:
+            parts.append(f"{len(docs)} documents are a positive in both train and test, e.g. {min(docs)[:80]!r}")
+    cols = [c for c in test.columns if not str(c).startswith("_") and c in train.columns]
+    same = test.merge(train[cols].drop_duplicates(), on=cols, how="inner") if cols else test.iloc[:0]
     if len(same):
         parts.append(f"{len(same)} test rows are identical to training rows")
     if not parts:

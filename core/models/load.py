@@ -39,9 +39,10 @@ def hub_offline() -> bool:
 
 
 @lru_cache(maxsize=64)
-def resolve_model(name: str) -> str:
+def resolve_model(name: str, key: str = "model_name") -> str:
     """Return a local directory for `name`: a directory, the bundled MiniLM, or a hub id found in the cache
-    (or fetched, only when the hub answers). Raises ModelError with a one-paragraph explanation otherwise."""
+    (or fetched, only when the hub answers). Raises ModelError with a one-paragraph explanation otherwise, whose
+    fix names `key`, the setting that gave the name (model_name, mining_model_name)."""
     name = str(name).strip()
     if not name:
         raise ModelError("No model name given. Use a local sentence-transformers directory or a hub id.")
@@ -79,11 +80,19 @@ def resolve_model(name: str) -> str:
         reason = "HF_HUB_OFFLINE is set, so the hub was not asked"
     raise ModelError(
         f"Model '{name}' could not be found. Tried {' and '.join(tried)} ({reason}). "
-        "Fix it by giving model_name as a local directory that holds a sentence-transformers model, or by "
+        f"Fix it by giving {key} as a local directory that holds a sentence-transformers model, or by "
         "caching the model on a machine with internet access (e.g. `huggingface-cli download "
         f"{name}`) and copying the cache here. The bundled default, 'sentence-transformers/all-MiniLM-L6-v2', "
         "always works offline."
     )
+
+
+def resolve_miner(mining_model_name: str | None, model_name: str) -> str:
+    """The mining model's folder: `mining_model_name`, or the base model when it is unset; an error's fix names the
+    key that gave the name."""
+    if mining_model_name:
+        return resolve_model(mining_model_name, "mining_model_name")
+    return resolve_model(model_name)
 
 
 def is_model_dir(path: str | Path) -> bool:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.config.assets import ASSETS
 from core.config.schema import ConfigError, EmbedConfig, build_config
 from core.models.load import BUNDLED_NAMES, bundled_model_path, is_cached_hub_id
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SAMPLES_ROOT = PROJECT_ROOT / "assets"
+SAMPLES_ROOT = ASSETS
 READ_KEYS = ("dataset_path", "corpus_path")
 WRITE_KEYS = ("output_dir", "runs_dir", "cache_dir")
 

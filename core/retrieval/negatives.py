@@ -17,10 +17,19 @@ from typing import Any
 import pandas as pd
 
 from core.config.schema import EmbedConfig, build_config
-from core.models.load import load_model, model_prompts, resolve_model
+from core.models.load import load_model, model_prompts, resolve_miner
 from core.retrieval.compare import evaluation_data
 from core.runs.events import EventWriter
-from core.runs.folders import CONFIG_FILE, EVENTS_FILE, MINED_FILE, MINING_STATS_FILE, new_run_dir, read_json
+from core.runs.folders import (
+    CONFIG_FILE,
+    EVENTS_FILE,
+    MINED_FILE,
+    MINING_STATS_FILE,
+    new_run_dir,
+    read_json,
+    write_json,
+)
+from core.runs.record import RECORD_FILE, run_record
 from core.training.mining import MINED_COLUMNS, MiningResult, load_exclusions, mine, model_cache_dir, read_exclusions
 from core.training.prepare import build_table, load_and_split
 
@@ -70,7 +79,7 @@ _model_cache: dict[tuple[str, int | None], Any] = {}
 
 def mining_model(cfg: EmbedConfig) -> tuple[Any, str]:
     """The mining model, kept loaded between re-mines (one at a time: a model is hundreds of MB)."""
-    path = resolve_model(cfg.mining_model_name or cfg.model_name)
+    path = resolve_miner(cfg.mining_model_name, cfg.model_name)
     key = (path, cfg.max_seq_length)
     if key not in _model_cache:
         _model_cache.clear()
@@ -120,6 +129,7 @@ def mine_run(cfg: EmbedConfig, runs_dir: str | Path | None = None) -> tuple[Path
     model, _ = mining_model(cfg)
     run_dir = new_run_dir(runs_dir or cfg.runs_dir, cfg.dataset_name, kind="mine")
     cfg.save(run_dir / CONFIG_FILE)
+    write_json(run_dir / RECORD_FILE, run_record(run_dir))
     writer = EventWriter(run_dir / EVENTS_FILE)
     try:
         prep = load_and_split(cfg, run_dir, model.tokenizer)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.runs.events import TERMINAL, EventWriter
 from core.runs.folders import EVENTS_FILE, LOG_FILE, run_state
+from core.runs.record import LAUNCHER_ENV
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `core/`: the child imports this very code
 PROCESS_LOG = "process.log"  # the child's stdout and stderr: exists from the first byte, even if `core` cannot import
@@ -59,6 +60,7 @@ def child_env() -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(path),
         "PYTHONUNBUFFERED": "1",
+        LAUNCHER_ENV: "studio",  # the run's record.json says the studio started it
         "TOKENIZERS_PARALLELISM": "false",
     }
 

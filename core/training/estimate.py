@@ -30,7 +30,7 @@ from core.data.validate import positive_column
 from core.evaluation.advice import small_split_warning
 from core.evaluation.schedule import EVALS_PER_RUN, every, loads_best
 from core.evaluation.schedule import eval_steps as schedule_eval_steps
-from core.models.load import load_tokenizer, resolve_model
+from core.models.load import load_tokenizer, resolve_miner, resolve_model
 from core.runs.events import EventWriter
 from core.runs.progress import PhaseTracker, format_eta
 from core.training.mining import model_cache_dir
@@ -70,7 +70,7 @@ def _mining_cached(cfg: EmbedConfig, base_model: str, queries: list[str], corpus
     sentence_transformers/util/hard_negatives.py; when that changes the estimate just counts the encode)."""
 
     folder = Path(
-        model_cache_dir(cfg.cache_dir, resolve_model(cfg.mining_model_name or cfg.model_name), cfg.max_seq_length)
+        model_cache_dir(cfg.cache_dir, resolve_miner(cfg.mining_model_name, cfg.model_name), cfg.max_seq_length)
     )
 
     def hit(kind: str, texts: list[str]) -> bool:
@@ -199,7 +199,7 @@ def _encode_phases(
     """Mining (skipped for embeddings in the mining cache) and the baseline evaluation, from the encode rate."""
 
     fmt, out = prep.fmt, {"mining": 0.0}
-    other_miner = resolve_model(cfg.mining_model_name or cfg.model_name) != resolve_model(cfg.model_name)
+    other_miner = resolve_miner(cfg.mining_model_name, cfg.model_name) != resolve_model(cfg.model_name)
     is_mined = mined(cfg, fmt)
     if is_mined:
         pos = positive_column(fmt)

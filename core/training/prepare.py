@@ -7,18 +7,20 @@ artifacts into the run folder (data.json, mined.parquet, mining_stats.json, trai
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from core.config.assets import HUB_ID, TOY_DATASET, TOY_NAMES
 from core.config.rules import check_loss
 from core.config.schema import SEED_DATASET_PATH, EmbedConfig
 from core.data import validate as data_mod
 from core.evaluation.evaluators import documents_of
 from core.models.encoding import counting, inference_model
-from core.models.load import hub_offline, load_model, model_prompts, resolve_model
+from core.models.load import hub_offline, load_model, model_prompts, resolve_miner, resolve_model
 from core.runs.events import EventWriter
 from core.runs.folders import DATA_FILE, MINED_FILE, MINING_STATS_FILE, write_json
 from core.training.mining import MiningResult, mine, model_cache_dir, read_exclusions, training_table
@@ -32,9 +34,10 @@ class DatasetNotFound(FileNotFoundError):
 
 
 def resolve_dataset(cfg: EmbedConfig) -> str:
-    """`dataset_path` if set; else `dataset_name` when it is a file, a directory or a cached/reachable hub dataset;
-    else the seed's `data/raw/embedding_dataset.jsonl`, with `dataset_name` only as the run's label."""
-    tried = []
+    """`dataset_path` if set; else `dataset_name` as a file or folder, as the guide's toy name (its step-1 file
+    data/raw/embedding_dataset.jsonl where one made it, else the copy shipped with the package), or as a cached or
+    reachable hub dataset. Anything else is an error that lists what was tried: a name never silently becomes
+    other data."""
     if cfg.dataset_path:
         if Path(cfg.dataset_path).exists():
             return cfg.dataset_path
@@ -42,19 +45,34 @@ def resolve_dataset(cfg: EmbedConfig) -> str:
     name = cfg.dataset_name
     if Path(name).exists():
         return name
-    tried.append(f"'{name}' as a file or folder")
-    if "/" in name and not Path(name).suffix:
+    if name in TOY_NAMES:
+        local = Path(SEED_DATASET_PATH)
+        return str(local) if local.is_file() else str(TOY_DATASET)
+    tried = [f"a file or folder '{name}' (looked from {Path.cwd()})"]
+    if HUB_ID.fullmatch(name) and Path(name).suffix.lower() not in _FILE_SUFFIXES:
         hub = _hub_dataset(name, cfg.cache_dir)
         if hub:
             return hub
-        tried.append(f"'{name}' as a cached or reachable hub dataset")
-    if Path(SEED_DATASET_PATH).exists():
-        return SEED_DATASET_PATH
-    tried.append(f"the default location {SEED_DATASET_PATH}")
+        why = (
+            "HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set"
+            if _datasets_offline()
+            else "not cached, and the hub did not answer or has no such dataset"
+        )
+        tried.append(f"the hub dataset '{name}' ({why})")
+    else:
+        tried.append("a hub dataset id (that needs the form owner/name)")
     raise DatasetNotFound(
-        "No dataset found. Looked for " + "; ".join(tried) + ". Set dataset_path=FILE (JSONL, JSON, CSV, TSV or "
-        f"Parquet), or put your data at {SEED_DATASET_PATH}."
+        f"dataset_name '{name}' names no dataset. Tried " + "; ".join(tried) + ". Set dataset_path=FILE (JSONL, "
+        "JSON, CSV, TSV or Parquet) and keep dataset_name as the run's label, or use dataset_name: "
+        f"toy_embedding_dataset for the guide's eight toy pairs ({SEED_DATASET_PATH})."
     )
+
+
+_FILE_SUFFIXES = {".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt"}  # a missing file, not a hub id
+
+
+def _datasets_offline() -> bool:
+    return hub_offline() or os.environ.get("HF_DATASETS_OFFLINE", "").lower() in {"1", "true", "yes"}
 
 
 def _hub_dataset(name: str, cache_dir: str) -> str | None:
@@ -62,7 +80,7 @@ def _hub_dataset(name: str, cache_dir: str) -> str | None:
     target = Path(cache_dir) / "datasets" / name.replace("/", "__")
     if target.exists():
         return str(target)
-    if hub_offline():
+    if _datasets_offline():
         return None
     try:
         from datasets import load_dataset
@@ -198,7 +216,7 @@ def build_table(
 def _mining_model(cfg: EmbedConfig, model):
     """Reuse the base model (still untrained at this point) when it is also the mining model: encode once."""
     name = cfg.mining_model_name or cfg.model_name
-    path = resolve_model(name)
+    path = resolve_miner(cfg.mining_model_name, cfg.model_name)
     if model is not None and path == resolve_model(cfg.model_name):
         return model, path
     return load_model(name, max_seq_length=cfg.max_seq_length), path

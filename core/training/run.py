@@ -51,6 +51,7 @@ from core.runs.folders import (
     write_json,
 )
 from core.runs.progress import PhaseTracker
+from core.runs.record import RECORD_FILE, run_record
 from core.training import ranks
 from core.training.callback import EventCallback
 from core.training.estimate import start_phases
@@ -132,6 +133,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         cfg.save(run_dir / CONFIG_FILE)
+        write_json(run_dir / RECORD_FILE, run_record(run_dir))
         write_json(run_dir / PID_FILE, os.getpid())
     writer = EventWriter(run_dir / EVENTS_FILE) if main else ranks.NullWriter()
     handler = _file_logging(run_dir / LOG_FILE) if main else logging.NullHandler()
@@ -163,6 +165,13 @@ def _train(
     on_gpu = device is not None and device.type == "cuda"  # each rank on its own GPU
     model = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length, device=str(device) if on_gpu else None)
     prompts = set_prompts(model, model_prompts(model, cfg.prompts))  # saved with the model: encode_query works
+    kept = getattr(model, "max_seq_length", None)  # a StaticEmbedding has no length limit
+    if cfg.max_seq_length and kept and kept < cfg.max_seq_length:
+        writer.emit(  # the model's own limit replaced the value asked for: said where the run's warnings are read
+            "warning",
+            kind="max_seq_length_capped",
+            message=f"max_seq_length={cfg.max_seq_length} is more than {cfg.model_name} takes: using its {kept}",
+        )
     # Once per run, on rank 0, with the encoding spread over every rank; the others receive the result.
     prep, before, times["mined"], estimate = ranks.on_rank0(
         lambda: _prepare(cfg, run_dir, writer, model, resume_ckpt, prompts, times["start"]), model

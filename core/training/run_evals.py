@@ -11,7 +11,7 @@ from typing import Any
 
 from core.config.schema import EmbedConfig
 from core.evaluation.evaluators import build_evaluator, evaluate
-from core.models.load import load_model, resolve_model, set_prompts
+from core.models.load import load_model, resolve_miner, resolve_model, set_prompts
 from core.runs.events import read_events
 from core.runs.folders import EVENTS_FILE
 from core.training import ranks
@@ -35,7 +35,7 @@ def evaluators(cfg: EmbedConfig, prep, prompts: dict[str, str]) -> tuple[Any, An
 
 
 def mined_with_base(cfg: EmbedConfig) -> bool:
-    return resolve_model(cfg.mining_model_name or cfg.model_name) == resolve_model(cfg.model_name)
+    return resolve_miner(cfg.mining_model_name, cfg.model_name) == resolve_model(cfg.model_name)
 
 
 def metric_key(evaluator, primary: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from core.config.assets import DEFAULT_CONFIG
 from core.config.schema import (
     DEFAULT_MODEL,
     PRESETS,
@@ -36,7 +37,6 @@ from studio.context import StudioContext
 from studio.files import ROOT, sanitise_name
 from studio.model_picker import choices as model_choices
 
-DEFAULT_CONFIG = ROOT / "assets" / "configs" / "default.yaml"
 FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
     "model_name",
     "mining_model_name",
