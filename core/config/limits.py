@@ -51,6 +51,9 @@ class Limits:
     batch_size: int = 64
     max_seq_length: int = 512
     max_queued: int = 10  # STUDIO_MAX_QUEUED: trainings waiting at once; each visitor has one running or waiting
+    # STUDIO_MAX_NEW_VISITORS_PER_MIN: new anonymous visitors (sessions without an id yet) per minute, server-wide;
+    # visitors who already have an id, and signed-in users, are never refused by it.
+    new_visitors_per_min: float = 60
 
     ENV = {
         "max_trainings": "STUDIO_MAX_TRAININGS",
@@ -67,11 +70,15 @@ class Limits:
         "batch_size": "STUDIO_MAX_BATCH",
         "max_seq_length": "STUDIO_MAX_SEQ_LENGTH",
         "max_queued": "STUDIO_MAX_QUEUED",
+        "new_visitors_per_min": "STUDIO_MAX_NEW_VISITORS_PER_MIN",
     }
+    # On a GPU the limits that exist only because a CPU trains slowly are larger (each still its variable).
+    GPU = {"num_epochs": 10, "train_minutes": 60, "dataset_rows": 200_000, "corpus_docs": 200_000, "mine_rows": 50_000}
 
     @classmethod
-    def from_env(cls) -> Limits:
-        values = {}
+    def from_env(cls, gpu: bool = False) -> Limits:
+        """The limits in force: each variable that is set, else the default (the GPU default with `gpu`)."""
+        values: dict = dict(cls.GPU) if gpu else {}
         for f in fields(cls):
             raw = os.environ.get(cls.ENV[f.name], "").strip()
             if raw:
