@@ -22,7 +22,7 @@ import gradio as gr
 from core.config.limits import Limits, public_mode
 from core.config.schema import load_config
 from core.public.visitors import Visitors
-from core.runs.queue import live_runs, queue
+from core.runs.queue import held_runs, queue
 from studio import signin, space
 from studio.context import StudioContext, resolve_dirs
 from studio.datasets import initial_dataset
@@ -73,7 +73,7 @@ def _sweeper(ctx: StudioContext) -> None:
     ttl = ctx.limits.visitor_ttl_hours * 3600
     while True:
         try:
-            removed = ctx.visitors.sweep(ttl, busy=set(live_runs()))
+            removed = ctx.visitors.sweep(ttl, busy=set(held_runs()))
             if removed:
                 log.info("removed %d idle visitor folders", len(removed))
         except Exception:  # the sweeper must outlive one unreadable folder

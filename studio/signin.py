@@ -28,7 +28,7 @@ import gradio.oauth as gradio_oauth
 from gradio.utils import get_space
 
 from core.public.visitors import VisitorBusy
-from core.runs.queue import live_runs
+from core.runs.queue import held_runs
 
 OAUTH_VARS = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
 MOCK_USER_VAR = "STUDIO_OAUTH_MOCK_USER"
@@ -111,7 +111,7 @@ def page_visitor(ctx: Any, stored: Any, profile: gr.OAuthProfile | None, request
     if anon:
         try:
             with _merging:
-                moved = ctx.visitors.merge(anon, user_id, busy=set(live_runs()))
+                moved = ctx.visitors.merge(anon, user_id, busy=set(held_runs()))
             if moved:
                 note = f" The work of this browser from before you signed in ({moved} files) is now in your account."
         except VisitorBusy:
