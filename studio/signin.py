@@ -113,7 +113,8 @@ def page_visitor(ctx: Any, stored: Any, profile: gr.OAuthProfile | None, request
             with _merging:
                 moved = ctx.visitors.merge(anon, user_id, busy=set(held_runs()))
             if moved:
-                note = f" The work of this browser from before you signed in ({moved} files) is now in your account."
+                files = f"{moved} file" + ("s" if moved != 1 else "")
+                note = f" The work of this browser from before you signed in ({files}) is now in your account."
         except VisitorBusy:
             note = (
                 " Your training started before you signed in is still running in this browser's anonymous folder: "

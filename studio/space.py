@@ -22,8 +22,8 @@ from core.config.storage import data_dir
 from core.models.devices import hardware as measure_hardware
 
 DUPLICATE_WHY = (
-    "**Duplicate this Space** to train privately on hardware you choose, with none of this Space's limits: "
-    "your copy runs in your account."
+    "**Duplicate this Space** to train privately on hardware you choose, without this Space's limits: make your "
+    "copy private and set its variable `STUDIO_PUBLIC=0`."
 )
 
 

@@ -85,6 +85,19 @@ def test_anonymous_work_merges_into_an_account_without_loss_or_copies(tmp_path: 
     assert visitors.merge(anon, user) == 0  # nothing left to move
 
 
+def test_a_private_duplicate_can_turn_public_mode_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config.limits import public_mode
+
+    monkeypatch.setenv("SPACE_ID", "me/my-copy")
+    monkeypatch.delenv("STUDIO_PUBLIC", raising=False)
+    assert public_mode()
+    monkeypatch.setenv("STUDIO_PUBLIC", "0")
+    assert not public_mode()
+    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.setenv("STUDIO_PUBLIC", "1")
+    assert public_mode()
+
+
 def test_a_gpu_raises_the_limits_that_exist_for_cpu_speed(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in Limits.ENV.values():
         monkeypatch.delenv(var, raising=False)

@@ -1,7 +1,8 @@
 """Public mode and its limits, in one place: a shared Space serves strangers, so each bounds what one visitor may
 ask of the server. Every limit has a default here and an environment variable to override it.
 
-Public mode is on when `SPACE_ID` is set (a Hugging Face Space) or `STUDIO_PUBLIC=1`; a local studio has no limits
+Public mode is on when `SPACE_ID` is set (a Hugging Face Space) or `STUDIO_PUBLIC=1`, off with `STUDIO_PUBLIC=0`
+(a private duplicate of the Space); a local studio has no limits
 but the training queue's size (STUDIO_MAX_TRAININGS applies in both modes).
 """
 
@@ -14,6 +15,7 @@ from core.config.rules import loss_kind
 from core.config.schema import ConfigError
 
 TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
 
 
 def env_flag(name: str) -> bool:
@@ -21,6 +23,10 @@ def env_flag(name: str) -> bool:
 
 
 def public_mode() -> bool:
+    """On a Space or with STUDIO_PUBLIC=1; an explicit STUDIO_PUBLIC=0 turns it off even on a Space (a private
+    duplicate: its owner alone uses it, without the public limits)."""
+    if os.environ.get("STUDIO_PUBLIC", "").strip().lower() in FALSE:
+        return False
     return bool(os.environ.get("SPACE_ID")) or env_flag("STUDIO_PUBLIC")
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from gradio_client import Client, handle_file
 
@@ -120,20 +121,22 @@ def test_the_space_start_path(tmp_path: Path) -> None:
         )
     try:
         wait_for_server(log_path, server)
+        listening = psutil.Process(server.pid).net_connections(kind="inet")
+        assert ("0.0.0.0", port) in {(c.laddr.ip, c.laddr.port) for c in listening if c.status == psutil.CONN_LISTEN}
         url = f"http://127.0.0.1:{port}/"
         config = httpx.get(url + "config", timeout=30).json()
-        types = {c.get("type") for c in config["components"]}
+        buttons = {c["props"].get("value") for c in config["components"] if c.get("type") == "button"}
         texts = " ".join(str(c.get("props", {}).get("value", "")) for c in config["components"])
         assert "**Public mode**" in texts and "Limits on this Space (CPU: " in texts and "cores)" in texts
         assert "lost when this Space restarts" in texts and "Duplicate this Space" in texts
-        assert "duplicatebutton" in types
+        assert "Duplicate this Space" in buttons
         if _oauth_installed():
-            assert "loginbutton" in types and "Sign-in is off" not in texts
+            assert "Sign in with Hugging Face" in buttons and "Sign-in is off" not in texts
             # the login route is Gradio's real one: it goes to the provider named by the Space, never elsewhere
             login = httpx.get(url + "login/huggingface", timeout=30)
             assert login.status_code >= 500 or "127.0.0.1" in login.headers.get("location", "")
         else:
-            assert "loginbutton" not in types and "Sign-in is off: the `gradio[oauth]` extra" in texts
+            assert "Sign in with Hugging Face" not in buttons and "Sign-in is off: the `gradio[oauth]` extra" in texts
         client = Client(url, verbose=False)
         started = client.predict(
             {"max_seq_length": 32, "batch_size": 8, "sample_size": 40, "num_epochs": 1, "mining.num_negatives": 0},
@@ -150,5 +153,5 @@ def test_the_space_start_path(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=30)
     out = log_path.read_text()
-    assert f"0.0.0.0:{port}" in out and "public mode" in out and "share=True" not in out
+    assert f":{port}/ (public mode" in out and "share=True" not in out and "public link" not in out
     assert "space-client-secret" not in out
