@@ -23,7 +23,8 @@ import gradio as gr
 from core.config.limits import Limits, public_mode
 from core.config.schema import load_config
 from core.public.visitors import Visitors
-from core.runs.queue import live_runs, queue
+from core.runs.queue import held_runs, queue
+from studio import signin, space
 from studio.context import StudioContext, resolve_dirs
 from studio.datasets import initial_dataset
 from studio.files import MAX_UPLOAD_MB, short_path
@@ -47,12 +48,16 @@ SWEEP_EVERY_S = 600  # how often a public studio looks for visitor folders past 
 log = logging.getLogger("studio")
 
 
-def launch_kwargs(public: bool | None = None) -> dict[str, Any]:
+def launch_kwargs(public: bool | None = None, workspace: Path | None = None) -> dict[str, Any]:
     """Arguments for `demo.launch` that belong to the studio rather than to where it runs (Gradio 6 takes the
-    theme at launch)."""
+    theme at launch); in public mode the upload route's disk floor (studio/space.py)."""
     public = public_mode() if public is None else public
-    upload_mb = Limits.from_env().upload_mb if public else MAX_UPLOAD_MB
-    return {"theme": gr.themes.Soft(), "max_file_size": f"{upload_mb:g}mb", "css": STUDIO_CSS}
+    limits = Limits.from_env()
+    upload_mb = limits.upload_mb if public else MAX_UPLOAD_MB
+    kwargs = {"theme": gr.themes.Soft(), "max_file_size": f"{upload_mb:g}mb", "css": STUDIO_CSS}
+    if public:
+        kwargs["app_kwargs"] = {"middleware": [space.upload_floor(limits, workspace)]}
+    return kwargs
 
 
 def initial_config(public: bool = False) -> dict[str, Any]:
@@ -64,21 +69,12 @@ def initial_config(public: bool = False) -> dict[str, Any]:
     return cfg
 
 
-def header(ctx: StudioContext) -> str:
-    if not ctx.public:
-        return "*Local mode: one trusted user; every path on this machine can be used.*"
-    return (
-        "**Public mode** — your files, runs and models are yours alone and live in a folder only you can "
-        f"reach. Limits: {ctx.limits.describe()}."
-    )
-
-
 def _sweeper(ctx: StudioContext) -> None:
     """Delete visitors' folders a while after their last visit (public mode only; never a live or queued run's)."""
     ttl = ctx.limits.visitor_ttl_hours * 3600
     while True:
         try:
-            removed = ctx.visitors.sweep(ttl, busy=set(live_runs()))
+            removed = ctx.visitors.sweep(ttl, busy=set(held_runs()))
             if removed:
                 log.info("removed %d idle visitor folders", len(removed))
         except Exception:  # the sweeper must outlive one unreadable folder
@@ -93,7 +89,7 @@ def create_app(
     ./workspace, `runs_dir` to $STUDIO_RUNS_DIR or ./runs. `public` defaults to public_mode()."""
     ws, rd = resolve_dirs(workspace, runs_dir)
     public = public_mode() if public is None else public
-    limits = Limits.from_env()
+    limits = Limits.from_env(gpu=space.hardware()[0])  # a GPU trains faster: larger time and size limits
     queue(rd / ".locks")  # adopts a training child that outlived a restarted server
     config = initial_config(public)
     config["runs_dir"] = "runs" if public else short_path(rd)  # public: inside each visitor's own folder
@@ -112,12 +108,12 @@ def create_app(
             run_ended=gr.State(None),
             public=public,
             limits=limits,
-            visitors=Visitors(ws) if public else None,
+            visitors=Visitors(ws, limits.new_visitors_per_min) if public else None,
         )
-        gr.Markdown(header(ctx))
+        who = _space_bar(ctx)
         stored_id = gr.BrowserState(None, storage_key="embedding-studio-visitor") if public else None
         _add_tabs(ctx)
-        load = _page_load(demo, ctx, stored_id)
+        load = _page_load(demo, ctx, stored_id, who)
         train_tab.attach(load, ctx)
     demo.studio_context = ctx  # for tests and embedding apps: the same handles the tabs were built with
     return demo
@@ -139,18 +135,38 @@ def _add_tabs(ctx: StudioContext) -> None:
             redraw_plots_on_select(tab)  # plots drawn while hidden take the full width when shown
 
 
-def _page_load(demo: gr.Blocks, ctx: StudioContext, stored_id: Any) -> Any:
-    """The page's load event. In public mode it binds the browser's session to its visitor (and unbinds it when the
-    page goes), and the sweeper of idle visitors' folders starts."""
+def _space_bar(ctx: StudioContext) -> gr.Markdown | None:
+    """The header (mode, hardware, limits, storage) beside Sign in and Duplicate this Space where they apply; returns
+    the line saying who the visitor is (public mode with sign-in on), filled in by the page's load event."""
+    signin_on, why_off = signin.availability() if ctx.public else (False, "")
+    who = None
+    with gr.Row(equal_height=True):
+        with gr.Column(scale=4):
+            gr.Markdown(space.header(ctx, why_off), elem_id="studio-header")
+            if signin_on:
+                who = gr.Markdown(elem_id="studio-who")
+        if signin_on or space.on_space():
+            with gr.Column(scale=1, min_width=240):
+                if signin_on:
+                    signin.login_button()
+                space.duplicate_button()
+    return who
+
+
+def _page_load(demo: gr.Blocks, ctx: StudioContext, stored_id: Any, who: gr.Markdown | None) -> Any:
+    """The page's load event. In public mode it binds the browser's session to its visitor, a signed-in one to their
+    user folder (and unbinds it when the page goes), and the sweeper of idle visitors' folders starts."""
     if ctx.public:
 
-        def on_load(stored: Any, request: gr.Request) -> str:
-            # An id from the browser is used only when this server issued it (format, signature, folder).
-            vid = ctx.visitors.check(stored) or ctx.visitors.issue()
-            ctx.bind(request, vid)
-            return vid
+        def on_load(stored: Any, request: gr.Request, profile: gr.OAuthProfile | None):
+            # An id from the browser is used only when this server issued it (format, signature).
+            anon, line = signin.page_visitor(ctx, stored, profile, request)
+            return (anon, line) if who is not None else anon
 
-        load = demo.load(on_load, [stored_id], [stored_id], api_visibility="private", show_progress="hidden")
+        outputs = [stored_id, who] if who is not None else [stored_id]
+        load = demo.load(
+            on_load, [stored_id], outputs, api_name="page_visitor", api_visibility="private", show_progress="hidden"
+        )
 
         def on_unload(request: gr.Request) -> None:
             ctx.unbind(request)

@@ -25,11 +25,11 @@ import gradio as gr
 
 from core.config.limits import Limits, downloads_allowed
 from core.config.schema import EmbedConfig
+from core.config.storage import default_dirs
 from core.public.sandbox import PathRefused, Sandbox
-from core.public.visitors import Visitors, disk_usage
+from core.public.visitors import TooManyNewVisitors, Visitors, disk_usage
+from studio.signin import session_user
 
-DEFAULT_WORKSPACE = Path("workspace")
-DEFAULT_RUNS_DIR = Path("runs")
 # session -> visitor entries kept in memory (~200 bytes each); the least recently used go first. A page re-binds on
 # reload from its browser store; an API client whose entry went would become a new visitor, so keep many.
 MAX_SESSIONS = 200_000
@@ -92,7 +92,8 @@ class Visitor:
         (public mode)."""
         if self.sandbox is None or self.limits is None:
             return
-        free = shutil.disk_usage(self.root).free / 1e6
+        existing = next(p for p in (self.root, *self.root.parents) if p.exists())  # made on its first write
+        free = shutil.disk_usage(existing).free / 1e6
         if free < self.limits.min_free_disk_mb:
             raise PathRefused(
                 "disk",
@@ -154,17 +155,32 @@ class StudioContext:
             self._sessions.pop(getattr(request, "session_hash", None) or "", None)
 
     def visitor_id(self, request: gr.Request | None) -> str:
-        """This session's visitor id; a session seen for the first time (an API client) becomes a new visitor."""
+        """This session's visitor id: a signed-in user's (from Gradio's signed session cookie), else the one bound to
+        the session; a session seen for the first time (an API client) becomes a new anonymous visitor."""
+        has_cookie, user = session_user(request) if self.visitors is not None else (False, None)
+        if user:
+            return self.visitors.user(user)
         session = getattr(request, "session_hash", None) or ""
         with self._lock:
             known = self._sessions.get(session)
             if known:  # least recently *used* goes first: new sessions cannot push out visitors still at work
                 self._sessions.move_to_end(session)
-        if known and (self.visitors is None or self.visitors.check(known)):
+        if known and self.visitors is not None and self.visitors.is_user(known) and has_cookie:
+            known = None  # signed out (or a borrowed session hash): a user's folder needs their sign-in
+        if known and (self.visitors is None or self.visitors.valid(known)):
             return known
-        new = self.visitors.issue() if self.visitors is not None else secrets.token_urlsafe(12)
+        new = self.visitor_id_new()
         self.bind(request, new)
         return new
+
+    def visitor_id_new(self) -> str:
+        """A new anonymous visitor id, or the page's error when too many arrive this minute."""
+        if self.visitors is None:
+            return secrets.token_urlsafe(12)
+        try:
+            return self.visitors.issue()
+        except TooManyNewVisitors as exc:
+            raise gr.Error(str(exc)) from None
 
     def visitor(self, request: gr.Request | None) -> Visitor:
         vid = self.visitor_id(request)
@@ -191,9 +207,11 @@ class StudioContext:
 
 
 def resolve_dirs(workspace: str | Path | None = None, runs_dir: str | Path | None = None) -> tuple[Path, Path]:
-    """Workspace and runs directories: explicit argument, then env var, then the default; both created."""
-    ws = Path(workspace or os.environ.get("STUDIO_WORKSPACE") or DEFAULT_WORKSPACE).resolve()
-    rd = Path(runs_dir or os.environ.get("STUDIO_RUNS_DIR") or DEFAULT_RUNS_DIR).resolve()
+    """Workspace and runs directories: explicit argument, then env var, then persistent storage (STUDIO_DATA_DIR, or
+    /data on a Space) or ./workspace and ./runs; both created."""
+    default_ws, default_rd = default_dirs()
+    ws = Path(workspace or os.environ.get("STUDIO_WORKSPACE") or default_ws).resolve()
+    rd = Path(runs_dir or os.environ.get("STUDIO_RUNS_DIR") or default_rd).resolve()
     ws.mkdir(parents=True, exist_ok=True)
     rd.mkdir(parents=True, exist_ok=True)
     return ws, rd

@@ -13,6 +13,8 @@ log = logging.getLogger("studio")
 
 def message(exc: BaseException, where: str) -> str:
     """The user's paragraph for exc; a traceback in the log when it is a bug rather than bad input."""
+    if isinstance(exc, gr.Error):  # already the page's message (e.g. too many new visitors this minute)
+        return exc.message
     if not expected(exc):
         log.exception(where)
     return user_message(exc)

@@ -1,7 +1,8 @@
 """Public mode and its limits, in one place: a shared Space serves strangers, so each bounds what one visitor may
 ask of the server. Every limit has a default here and an environment variable to override it.
 
-Public mode is on when `SPACE_ID` is set (a Hugging Face Space) or `STUDIO_PUBLIC=1`; a local studio has no limits
+Public mode is on when `SPACE_ID` is set (a Hugging Face Space) or `STUDIO_PUBLIC=1`, off with `STUDIO_PUBLIC=0`
+(a private duplicate of the Space); a local studio has no limits
 but the training queue's size (STUDIO_MAX_TRAININGS applies in both modes).
 """
 
@@ -14,6 +15,7 @@ from core.config.rules import loss_kind
 from core.config.schema import ConfigError
 
 TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
 
 
 def env_flag(name: str) -> bool:
@@ -21,6 +23,10 @@ def env_flag(name: str) -> bool:
 
 
 def public_mode() -> bool:
+    """On a Space or with STUDIO_PUBLIC=1; an explicit STUDIO_PUBLIC=0 turns it off even on a Space (a private
+    duplicate: its owner alone uses it, without the public limits)."""
+    if os.environ.get("STUDIO_PUBLIC", "").strip().lower() in FALSE:
+        return False
     return bool(os.environ.get("SPACE_ID")) or env_flag("STUDIO_PUBLIC")
 
 
@@ -51,6 +57,9 @@ class Limits:
     batch_size: int = 64
     max_seq_length: int = 512
     max_queued: int = 10  # STUDIO_MAX_QUEUED: trainings waiting at once; each visitor has one running or waiting
+    # STUDIO_MAX_NEW_VISITORS_PER_MIN: new anonymous visitors (sessions without an id yet) per minute, server-wide;
+    # visitors who already have an id, and signed-in users, are never refused by it.
+    new_visitors_per_min: float = 60
 
     ENV = {
         "max_trainings": "STUDIO_MAX_TRAININGS",
@@ -67,11 +76,15 @@ class Limits:
         "batch_size": "STUDIO_MAX_BATCH",
         "max_seq_length": "STUDIO_MAX_SEQ_LENGTH",
         "max_queued": "STUDIO_MAX_QUEUED",
+        "new_visitors_per_min": "STUDIO_MAX_NEW_VISITORS_PER_MIN",
     }
+    # On a GPU the limits that exist only because a CPU trains slowly are larger (each still its variable).
+    GPU = {"num_epochs": 10, "train_minutes": 60, "dataset_rows": 200_000, "corpus_docs": 200_000, "mine_rows": 50_000}
 
     @classmethod
-    def from_env(cls) -> Limits:
-        values = {}
+    def from_env(cls, gpu: bool = False) -> Limits:
+        """The limits in force: each variable that is set, else the default (the GPU default with `gpu`)."""
+        values: dict = dict(cls.GPU) if gpu else {}
         for f in fields(cls):
             raw = os.environ.get(cls.ENV[f.name], "").strip()
             if raw:

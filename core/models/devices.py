@@ -4,6 +4,7 @@ spread its encoding over. The lowest layer every encode (mining, evaluations, in
 from __future__ import annotations
 
 import os
+import platform
 
 
 def world_size() -> int:
@@ -42,3 +43,23 @@ def max_processes(allow_cpu: bool = False) -> int:
     if torch.cuda.is_available():
         return max(1, torch.cuda.device_count())
     return 2 if allow_cpu else 1
+
+
+def hardware() -> tuple[bool, str]:
+    """(whether trainings get a GPU, the hardware in words): the GPUs' name and memory, or the CPU's model and the
+    cores this process may use."""
+    import torch
+
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        props = torch.cuda.get_device_properties(0)
+        gpu = f"{props.name}, {props.total_memory / 2**30:.0f} GB"
+        return True, f"GPU: {n} × {gpu}" if n > 1 else f"GPU: {gpu}"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    name = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return False, f"CPU: {name or platform.processor() or platform.machine()}, {cores} cores"

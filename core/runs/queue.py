@@ -283,6 +283,17 @@ def live_runs(within: str | Path | None = None) -> list[Path]:
     return [p for p in _queue.live() if root is None or p.resolve().is_relative_to(root)]
 
 
+def held_runs(within: str | Path | None = None) -> list[Path]:
+    """Run folders a training process still holds: running, exiting after its last event, or waiting. What must not
+    be moved or deleted (a child writes by path until it exits)."""
+    if _queue is None:
+        return []
+    root = Path(within).resolve() if within else None
+    with _queue._lock:
+        held = [j.run_dir for j in _queue.running if j.alive()] + [j.run_dir for j in _queue.waiting]
+    return [p for p in held if root is None or p.resolve().is_relative_to(root)]
+
+
 def stop_training(run_dir: str | Path | None = None, wait_s: float = 0.0) -> Path | None:
     """Ask a running training to stop at its next step (it keeps the best model so far), or take a waiting one out
     of the queue. No `run_dir` = every live run. With `wait_s`, wait that long and kill what is still there."""

@@ -17,7 +17,7 @@ from core.models.load import is_model_dir
 from core.models.onnx_export import export_onnx
 from core.retrieval import compare as cmp
 from core.runs.folders import CONFIG_FILE, runs_frame
-from studio import errors
+from studio import errors, signin
 from studio.model_picker import own_output_dir, run_or_output_model
 from studio.plots import format_size
 from studio.run_view import restore_run_data
@@ -138,7 +138,10 @@ def _model_layout(ctx: Any) -> SimpleNamespace:
     with gr.Accordion("Push to the Hugging Face Hub", open=False):
         with gr.Row():
             ui.repo_id = gr.Textbox(label="Repo id", placeholder="your-name/my-embedding-model")
-            ui.token = gr.Textbox(label="Access token (write)", type="password")
+            signed = ctx.public and signin.availability()[0]
+            ui.token = gr.Textbox(
+                label="Access token (write)" + ("; not needed when signed in" if signed else ""), type="password"
+            )
             ui.private = gr.Checkbox(label="Private", value=True)
         ui.push_btn = gr.Button("Push")
         ui.push_status = gr.Markdown()
@@ -203,9 +206,21 @@ def _wire_export(ctx: Any, ui: SimpleNamespace) -> None:
 def _wire_model(ctx: Any, ui: SimpleNamespace) -> None:
     """The model card of the picked folder, re-listing the models, and `hub_push`."""
 
-    def on_push(model_dir: str, repo_id: str, token: str, private: bool, request: gr.Request) -> str:
+    def on_push(
+        model_dir: str,
+        repo_id: str,
+        token: str,
+        private: bool,
+        request: gr.Request,
+        profile: gr.OAuthProfile | None = None,
+        oauth_token: gr.OAuthToken | None = None,
+    ) -> str:
         try:
             folder = str(ctx.visitor(request).path(model_dir, "model folder")) if model_dir else model_dir
+            # a signed-in visitor's own token and namespace unless they typed others; never the server's token
+            token, repo_id = signin.push_credentials(token, repo_id, folder, profile, oauth_token)
+            if not token:
+                raise export.HubError(signin.no_token_message())
             return hub_push(folder, repo_id, token, private)
         except Exception as exc:
             return _fail(exc)
