@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config.limits import max_trainings
 from core.config.schema import EmbedConfig
 from core.runs.events import TERMINAL, EventWriter, read_events
-from core.config.limits import max_trainings
-from core.runs.progress import current_phase, phase_label, phase_times
 from core.runs.folders import CONFIG_FILE, EVENTS_FILE, new_run_dir, pid_alive, request_stop, run_state
 from core.runs.process import PROCESS_LOG, child_env, mark_ended, start_time, train_command
+from core.runs.progress import current_phase, phase_label, phase_times
 
 WAITING_FILE = "waiting.json"  # the queue's order, so waiting runs survive a server restart
 POLL_S = 1.0
