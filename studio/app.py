@@ -141,7 +141,7 @@ def create_app(
 def _add_tabs(ctx: StudioContext) -> dict[str, Any]:
     """Every tab, and the components they return (by name), for what spans tabs (the visitor's saved state)."""
     parts: dict[str, Any] = {}
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):  # every tab in view on a phone, none behind a "⋯" menu
         for tab_id, label, create in [
             ("data", "1 · Data", create_data_tab),
             ("config", "2 · Config", create_config_tab),

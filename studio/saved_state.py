@@ -136,7 +136,7 @@ def wire(load: Any, ctx: StudioContext, kept: dict[str, Any], data_status: Any) 
         v = ctx.visitor(request)
         saved = read_state(v)
         if not saved:
-            return {}
+            return {data_status: gr.skip()}  # (an empty dict would read as one output value)
         new_ds, new_cfg, notes = restore(v, saved, dataset, config)
         out: dict[Any, Any] = {}
         if new_ds is not dataset:
@@ -147,8 +147,7 @@ def wire(load: Any, ctx: StudioContext, kept: dict[str, Any], data_status: Any) 
         for name, comp, value in zip(names, comps, values, strict=True):
             if name in inputs and inputs[name] != value:
                 out[comp] = _checked_input(v, name, inputs[name])
-        if notes:
-            out[data_status] = "\n\n".join(f"⚠️ {n}" for n in notes)
+        out[data_status] = "\n\n".join(f"⚠️ {n}" for n in notes) if notes else gr.skip()
         return out
 
     triggers = [ctx.dataset.change, ctx.config.change]

@@ -308,8 +308,8 @@ HUGE_CELL_CHARS = 100_000  # a text this long is a whole document in one cell: r
 def huge_cell_warnings(df: pd.DataFrame, names: dict[str, str]) -> list[Issue]:
     """One warning per text field holding texts over HUGE_CELL_CHARS, naming the longest one's line."""
     out = []
-    for col in df.columns:
-        if col.startswith("_") or df[col].dtype != object:
+    for col in names:
+        if col == "similarity" or col not in df:
             continue
         lengths = df[col].astype(str).str.len()
         huge = lengths > HUGE_CELL_CHARS

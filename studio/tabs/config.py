@@ -210,6 +210,7 @@ def _edit_layout(ctx: StudioContext) -> SimpleNamespace:
             )
             ui.apply_yaml = gr.Button("Apply YAML")
             ui.yaml_errors = gr.Markdown()  # beside the editor: a YAML error is read where it was typed
+            ui.last_form = gr.State(None)  # the form's last refused config: the same refusal is not warned twice
             ui.last_yaml = gr.State(None)  # Apply's click also blurs the editor: one text is checked (and warned) once
     return ui
 
@@ -254,8 +255,12 @@ def _validated(
 def _wire_edits(ctx: StudioContext, ui: SimpleNamespace) -> None:
     """The form, Apply YAML and Apply preset: each edit becomes ctx.config when it is valid."""
 
-    def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> dict:
-        return _validated(ctx, form_to_config(config, list(values)), ui.errors, request)
+    def on_form(request: gr.Request, config: dict[str, Any], refused: dict | None, *values: Any) -> dict:
+        candidate = form_to_config(config, list(values))
+        if candidate == refused:  # Enter, then leaving the field: one refusal, said once (its errors stay shown)
+            return gr.skip()
+        out = _validated(ctx, candidate, ui.errors, request)
+        return out | {ui.last_form: None if ctx.config in out else candidate}
 
     def on_yaml(text: str, last: str | None, request: gr.Request) -> dict:
         if text == last:
@@ -273,8 +278,8 @@ def _wire_edits(ctx: StudioContext, ui: SimpleNamespace) -> None:
     gr.on(
         triggers,
         on_form,
-        [ctx.config, *fields],
-        [ctx.config, ui.errors],
+        [ctx.config, ui.last_form, *fields],
+        [ctx.config, ui.errors, ui.last_form],
         api_visibility="private",
         trigger_mode="always_last",
     )

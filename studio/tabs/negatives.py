@@ -24,7 +24,7 @@ from studio.style import nothing_yet
 MAX_ROWS = 500  # shown at once: a browser table of thousands of long texts is slow; the filter narrows it
 SHOWN = ["exclude", "query", "positive", "negative", "rank", "positive_score", "negative_score", "gap", "suspected"]
 # exclude, query, positive, negative, 4 scores, suspected: the three texts share the width, all columns in view
-WIDTHS = ["6%", "16%", "24%", "24%", "6%", "6%", "6%", "6%", "6%"]
+WIDTHS = ["6%", "14%", "20%", "20%", "6%", "10%", "10%", "6%", "8%"]  # scores wide enough for their headers
 DTYPES = ["bool", "str", "str", "str", "number", "number", "number", "number", "bool"]
 MINING_DEFAULT = EmbedConfig().mining.num_negatives
 EMPTY: dict[str, Any] = {"run": None, "rows": None, "stats": {}, "config": None, "preview": False}
@@ -240,6 +240,7 @@ def _table_layout(ctx: Any) -> SimpleNamespace:
         wrap=True,
         max_height=520,
         label="Mined negatives (tick 'exclude')",
+        elem_id="negatives-table",
         column_widths=WIDTHS,
     )
     with gr.Row():
