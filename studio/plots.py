@@ -106,7 +106,13 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
         shown = True if i < SHOWN_CURVES else "legendonly"
         _add_metric_traces(fig, name, COLORS[i % len(COLORS)], during, baseline, final, max_step, shown)
     _add_best_marker(fig, best_step(events), metrics[0], during)
-    fig.update_layout(title="Evaluation (dashed: before training)", xaxis_title="step", yaxis_title="score", **_LAYOUT)
+    # taller than the others: its legend (a row per metric or two on a phone) must leave a plot above it
+    fig.update_layout(
+        title="Evaluation (dashed: before training)",
+        xaxis_title="step",
+        yaxis_title="score",
+        **_LAYOUT | {"height": 460},
+    )
     fig.update_xaxes(range=[-0.02 * max_step, max_step * 1.02])
     values = [v for e in evals for k, v in e["metrics"].items() if k in metrics and v is not None]
     if values:  # scores live in [0, 1] (Spearman in [-1, 1]): a fixed scale makes runs comparable at a glance

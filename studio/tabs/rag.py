@@ -233,7 +233,19 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
         except Exception as exc:
             return {ui.search_line: _fail(exc, ctx.public)}
 
+    def on_collection(cid, line, request: gr.Request):
+        """A collection back from the visitor's saved state: say what it holds (its indexes are still there)."""
+        if not cid or not (line or "").startswith("No documents"):
+            return gr.skip()
+        try:
+            docs = collection_dir(ctx.visitor(request).root, cid) / "docs"
+            files = len({d.source for d in read_documents(docs)[0]})
+        except (OSError, ValueError):
+            return gr.skip()
+        return f"{files} usable files in your collection, as you left it."
+
     collection = ui.collection
+    collection.change(on_collection, [collection, ui.docs_line], ui.docs_line, api_visibility="private")
     ui.upload.upload(on_upload, [ui.upload, collection], [collection, ui.docs_line], api_name="rag_add_documents")
     ui.build_btn.click(on_build, [collection, ui.model_a, ui.model_b], ui.build_line, api_name="rag_build")
     gr.on(

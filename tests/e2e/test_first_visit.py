@@ -300,3 +300,19 @@ def test_the_download_link_policy_is_stated(browser: Any, site: Any) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "**Download links.**" in readme and "whoever holds the link" in readme
     assert not [t for t in toasts(page) if t["type"] == "error"]
+
+
+def test_a_refused_edit_is_said_once(browser: Any, site: Any) -> None:
+    """Finding 7's doubled toasts: Enter then leaving the field refuses one edit once, its reason on the panel."""
+    from playwright.sync_api import expect
+
+    page = visit(browser, site)
+    open_tab(page, "Config")
+    epochs = form_field(page, "num_epochs")
+    epochs.fill("50")
+    epochs.press("Enter")
+    expect(page.get_by_text(re.compile(r"num_epochs: 50 is over this server's limit"))).to_be_visible()
+    epochs.press("Tab")
+    page.wait_for_timeout(3000)
+    said = [t["text"] for t in toasts(page) if t["type"] == "warning"]
+    assert len(said) == 1 and "(2)" not in said[0], said
