@@ -311,7 +311,7 @@ def test_a_refused_edit_is_said_once(browser: Any, site: Any) -> None:
     epochs = form_field(page, "num_epochs")
     epochs.fill("50")
     epochs.press("Enter")
-    expect(page.get_by_text(re.compile(r"num_epochs: 50 is over this server's limit"))).to_be_visible()
+    expect(page.locator("code").filter(has_text="num_epochs: 50 is over this server's limit")).to_be_visible()
     epochs.press("Tab")
     page.wait_for_timeout(3000)
     said = [t["text"] for t in toasts(page) if t["type"] == "warning"]
