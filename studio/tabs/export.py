@@ -61,9 +61,10 @@ def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> tuple[str, 
     result = export_onnx(model_dir, out, quantize="int8" if int8 else None)
     target = export.zip_tree(out, out.with_suffix(".zip"))
     rows = ["| copy | file | cosine to torch (min) | size | texts/s (torch) |", "|---|---|---:|---:|---:|"]
+    files = {"fp32": "model.onnx", "int8": "int8/model_int8.onnx"}
     for c in result.checks:
         rows.append(
-            f"| {c['variant']} | `{Path(c['path']).relative_to(out).as_posix() if Path(c['path']).is_relative_to(out) else Path(c['path']).name}`"
+            f"| {c['variant']} | `{files.get(c['variant'], c['variant'])}`"
             f" | {c['min_cosine']:.4f} {'ok' if c['passed'] else '**FAILED**'} | {c['size_mb']:.0f} MB"
             f" | {c['texts_per_s']:.0f} ({c['torch_texts_per_s']:.0f}) |"
         )
