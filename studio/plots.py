@@ -213,7 +213,7 @@ def token_length_figure(
     if not fields:
         return _empty("Token lengths", note)
     fig = make_subplots(rows=1, cols=len(fields), subplot_titles=[f for f, _ in fields], horizontal_spacing=0.08)
-    cap = 2 * max_seq_length if max_seq_length else None
+    cap = 4 * max_seq_length if max_seq_length else None
     clipped = 0
     for i, (field, values) in enumerate(fields):
         if cap and max(values) > cap:  # one huge text must not stretch the axis: counted in the last bin instead
@@ -233,10 +233,18 @@ def token_length_figure(
             )
         fig.update_xaxes(title_text="tokens", row=1, col=i + 1)
     fig.update_yaxes(title_text="texts", row=1, col=1)
-    title = "Token lengths per field"
+    fig.update_layout(title="Token lengths per field", showlegend=False, **_LAYOUT)
     if clipped:
-        title += f" ({clipped} text{'s' * (clipped != 1)} over {cap} tokens counted at {cap})"
-    fig.update_layout(title=title, showlegend=False, **_LAYOUT)
+        fig.add_annotation(
+            text=f"{clipped} text{'s' * (clipped != 1)} over {cap} tokens counted at {cap}",
+            showarrow=False,
+            x=1,
+            y=1.12,
+            xref="paper",
+            yref="paper",
+            xanchor="right",
+            font={"color": "#6b7280", "size": 11},
+        )
     fig.update_xaxes(rangemode="nonnegative")  # counts start at 0: no axis running into negative lengths
     return fig
 
