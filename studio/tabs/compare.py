@@ -388,10 +388,19 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
     gr.on([ctx.config.change, ctx.dataset.change], on_data, [ctx.config, ctx.dataset], ui.picks, **hidden)
     ui.picks.input(lambda q: q or gr.skip(), ui.picks, ui.query, **hidden)
 
-    def on_search_page(*args: Any) -> dict:
+    def on_search_page(
+        query: str,
+        k: float,
+        model_a: str,
+        model_b: str,
+        corpus_file: str | None,
+        config: Any,
+        dataset: Any,
+        request: gr.Request,
+    ) -> dict:
         """The page's button: both hit lists, or the refusal written on the panel."""
         try:
-            result = on_search(*args)
+            result = on_search(query, k, model_a, model_b, corpus_file, config, dataset, request)
         except gr.Error as exc:
             empty = {ui.search_json: None, ui.hits_a: None, ui.hits_b: None}
             return empty | {ui.search_line: f"⚠️ {hide_paths(exc.message, ctx.public)}"}

@@ -168,6 +168,10 @@ def test_pickers_offer_only_usable_models_and_errors_stay_on_the_panel(browser: 
     expect(refusal).to_be_visible(timeout=LOAD_MS)
     page.wait_for_timeout(6000)  # a toast would be gone by now: the panel still says it
     expect(refusal).to_be_visible()
+    page.get_by_role("tab", name="Search", exact=True).click()
+    page.get_by_role("textbox", name="Query", exact=True).fill("my laptop will not start")
+    page.get_by_role("button", name="Search with both models").click()
+    expect(page.get_by_text(re.compile(r"⚠️ .*no model at 'outputs/embedding_model' yet")).nth(1)).to_be_visible()
     assert "not cached" not in all_text(page)
 
 
