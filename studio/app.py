@@ -24,10 +24,10 @@ from core.config.limits import Limits, public_mode
 from core.config.schema import load_config
 from core.public.visitors import Visitors
 from core.runs.queue import held_runs, queue
-from studio import signin, space
+from studio import saved_state, signin, space
 from studio.context import StudioContext, resolve_dirs
 from studio.datasets import initial_dataset
-from studio.files import MAX_UPLOAD_MB, short_path
+from studio.files import MAX_UPLOAD_MB, short_path, transfer_limit_mb
 from studio.style import STUDIO_CSS, redraw_plots_on_select
 from studio.tabs import train as train_tab
 from studio.tabs.compare import create_compare_tab
@@ -44,6 +44,19 @@ INTRO = (
     "negatives. **Data → Config → Train**, then inspect the hard negatives, compare "
     "before/after and export."
 )
+# The inputs a reload, a second tab or the next day's visit shows as the visitor left them (with dataset and config)
+KEPT_INPUTS = [
+    "compare_model_a",
+    "compare_model_b",
+    "compare_text_a",
+    "compare_text_b",
+    "compare_query",
+    "compare_corpus_file",
+    "rag_model_a",
+    "rag_model_b",
+    "rag_query",
+    "rag_collection",
+]
 SWEEP_EVERY_S = 600  # how often a public studio looks for visitor folders past their time to live
 log = logging.getLogger("studio")
 
@@ -54,7 +67,7 @@ def launch_kwargs(public: bool | None = None, workspace: Path | None = None) -> 
     public = public_mode() if public is None else public
     limits = Limits.from_env()
     upload_mb = limits.upload_mb if public else MAX_UPLOAD_MB
-    kwargs = {"theme": gr.themes.Soft(), "max_file_size": f"{upload_mb:g}mb", "css": STUDIO_CSS}
+    kwargs = {"theme": gr.themes.Soft(), "max_file_size": f"{transfer_limit_mb(upload_mb):g}mb", "css": STUDIO_CSS}
     if public:
         kwargs["app_kwargs"] = {"middleware": [space.upload_floor(limits, workspace)]}
     return kwargs
@@ -112,15 +125,19 @@ def create_app(
         )
         who = _space_bar(ctx)
         stored_id = gr.BrowserState(None, storage_key="embedding-studio-visitor") if public else None
-        _add_tabs(ctx)
+        parts = _add_tabs(ctx)
         load = _page_load(demo, ctx, stored_id, who)
-        train_tab.attach(load, ctx)
+        kept = {name: parts[name] for name in KEPT_INPUTS if name in parts}
+        restored = saved_state.wire(load, ctx, kept, parts["status"])  # the visitor's own work first
+        train_tab.attach(restored, ctx)
     demo.studio_context = ctx  # for tests and embedding apps: the same handles the tabs were built with
     return demo
 
 
-def _add_tabs(ctx: StudioContext) -> None:
-    with gr.Tabs():
+def _add_tabs(ctx: StudioContext) -> dict[str, Any]:
+    """Every tab, and the components they return (by name), for what spans tabs (the visitor's saved state)."""
+    parts: dict[str, Any] = {}
+    with gr.Tabs(overflow_behavior="wrap"):  # every tab in view on a phone, none behind a "⋯" menu
         for tab_id, label, create in [
             ("data", "1 · Data", create_data_tab),
             ("config", "2 · Config", create_config_tab),
@@ -131,8 +148,9 @@ def _add_tabs(ctx: StudioContext) -> None:
             ("rag", "7 · Search your documents", create_rag_tab),
         ]:
             with gr.Tab(label, id=tab_id) as tab:
-                create(ctx)
+                parts |= create(ctx) or {}
             redraw_plots_on_select(tab)  # plots drawn while hidden take the full width when shown
+    return parts
 
 
 def _space_bar(ctx: StudioContext) -> gr.Markdown | None:

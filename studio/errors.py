@@ -7,6 +7,7 @@ import logging
 import gradio as gr
 
 from core.errors import expected, user_message
+from studio.files import hide_paths
 
 log = logging.getLogger("studio")
 
@@ -20,13 +21,13 @@ def message(exc: BaseException, where: str) -> str:
     return user_message(exc)
 
 
-def warn(exc: BaseException, where: str) -> str:
-    """Show exc as a toast and return it as a status line."""
-    msg = message(exc, where)
+def warn(exc: BaseException, where: str, public: bool = False) -> str:
+    """Show exc as a toast and return it as a status line (public mode: without server paths)."""
+    msg = hide_paths(message(exc, where), public)
     gr.Warning(msg)
     return f"⚠️ {msg}"
 
 
-def error(exc: BaseException, where: str) -> gr.Error:
-    """exc as the gr.Error a handler raises."""
-    return gr.Error(message(exc, where))
+def error(exc: BaseException, where: str, public: bool = False) -> gr.Error:
+    """exc as the gr.Error a handler raises (public mode: without server paths)."""
+    return gr.Error(hide_paths(message(exc, where), public))

@@ -13,6 +13,9 @@ from studio.plots import format_size
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_UPLOAD_MB = 200  # bigger files belong on disk next to the server: point dataset_path at them in the config
+# Any path into a visitor's folder, absolute or relative to the server's directory, up to and including the folder
+_VISITOR_DIR = re.compile(r"[^\s`'\"(\[{<>,;=]*?visitors/[A-Za-z0-9_-]{32}(/|(?![A-Za-z0-9_-]))")
+_GRADIO_CACHE = re.compile(r"[^\s`'\"(\[{<>,;=]*?/gradio/[0-9a-f]{16,}/")
 
 
 def sanitise_name(name: str) -> str:
@@ -34,14 +37,28 @@ def short_path(path: str | Path) -> str:
         return str(path)
 
 
-def size_error(path: str | Path, limit_mb: float = MAX_UPLOAD_MB) -> str | None:
+def size_error(path: str | Path, limit_mb: float = MAX_UPLOAD_MB, public: bool = False) -> str | None:
     size = Path(path).stat().st_size
     if size > limit_mb * 1024 * 1024:
-        return (
-            f"{Path(path).name} is {format_size(size)}; uploads are limited to {limit_mb:g} MB. "
-            "Put big files on the server's disk and set dataset_path in the Config tab instead."
+        fix = (
+            "Upload a smaller file (a sample of its rows, or split it)."
+            if public
+            else "Put big files on the server's disk and set dataset_path in the Config tab instead."
         )
+        return f"{Path(path).name} is {format_size(size)}; uploads are limited to {limit_mb:g} MB. {fix}"
     return None
+
+
+def upload_limit_mb(ctx: StudioContext) -> float:
+    """The one upload limit every upload box states and every upload handler checks."""
+    return ctx.limits.upload_mb if ctx.public else MAX_UPLOAD_MB
+
+
+def transfer_limit_mb(upload_mb: float) -> float:
+    """What Gradio itself accepts (launch's max_file_size): above the studio's own limit, so that a file somewhat
+    over it reaches the handler, which refuses it with the reason on the panel (Gradio's own refusal is a toast that
+    vanishes and a bare "Error" on the box); still a hard bound on what a stranger can send."""
+    return 2 * upload_mb
 
 
 def upload_dir(v: Visitor, *sub: str) -> Path:
@@ -53,10 +70,33 @@ def upload_dir(v: Visitor, *sub: str) -> Path:
 
 def upload_problem(ctx: StudioContext, v: Visitor, path: str | Path) -> str | None:
     """Why this upload is over a limit in force (size always; disk per visitor in public mode), or None."""
-    problem = size_error(path, ctx.limits.upload_mb if v.public else MAX_UPLOAD_MB)
+    problem = size_error(path, upload_limit_mb(ctx), v.public)
     if problem is None and v.public:
         try:
             v.check_disk()
         except ConfigError as exc:
             problem = exc.errors[0]
     return problem
+
+
+def hide_paths(text: str, public: bool = True) -> str:
+    """`text` as a public visitor may read it: paths inside their folder relative to it ("runs/…/model"), shipped
+    files relative to the project ("assets/samples/…"), Gradio's upload cache gone; unchanged locally."""
+    if not public or not isinstance(text, str):
+        return text
+    text = _VISITOR_DIR.sub(lambda m: "" if m.group(1) == "/" else "your folder", text)
+    text = _GRADIO_CACHE.sub("", text)
+    return text.replace(str(ROOT) + "/", "").replace(str(Path.cwd()) + "/", "")
+
+
+def shown_path(value: str | None, v: Visitor) -> str | None:
+    """A path as this visitor sees it (and may give back: relative paths are theirs in public mode)."""
+    if not value or not v.public:
+        return value
+    path = Path(value)
+    resolved = path.resolve() if path.is_absolute() or (Path.cwd() / path).exists() else None
+    if resolved is not None:
+        for base in (Path(v.root).resolve(), ROOT):
+            if resolved.is_relative_to(base):
+                return str(resolved.relative_to(base)) or "."
+    return hide_paths(str(value))

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from core.config.schema import DEFAULT_MODEL
+from core.models.choices import model_choices as all_model_choices
+from core.models.load import is_model_dir
 from core.public.sandbox import PathRefused
 from core.retrieval import compare as cmp
+from studio.files import hide_paths, shown_path
 
 
 def run_or_output_model(run_dir: str | None, config: dict[str, Any] | None) -> str:
@@ -20,12 +24,35 @@ def run_or_output_model(run_dir: str | None, config: dict[str, Any] | None) -> s
 def choices(visitor: Any, config: dict[str, Any] | None, *keep: str) -> list[tuple[str, str]]:
     """(label, value) pairs: base, bundled, fine-tuned, cached and suggested models, plus the current picks.
     `visitor` None (before a public visitor is known): the base model and the picks only. A public visitor's runs
-    and output_dir are looked up in their own folder, never the server's."""
+    and output_dir are looked up in their own folder, never the server's; they are offered only models this server
+    will load for them (no "needs download" without downloads), named relative to their folder, and a pick that
+    cannot be used says why in its label."""
     cfg = config or {}
     base = cfg.get("model_name") or DEFAULT_MODEL
     if visitor is None:
-        return [(v, v) for v in dict.fromkeys([base, *keep]) if v]
-    return cmp.model_choice_pairs(visitor.runs_dir, base, own_output_dir(visitor, cfg), list(keep))
+        return [(_unavailable(v, None) or v, v) for v in dict.fromkeys([base, *keep]) if v]
+    found = all_model_choices(visitor.runs_dir, base, own_output_dir(visitor, cfg))
+    if visitor.public and not visitor.sandbox.allow_downloads:
+        found = [c for c in found if c["cached"]]
+    pairs = [(hide_paths(c["label"], visitor.public), shown_path(c["value"], visitor)) for c in found]
+    listed = {v for _, v in pairs}
+    for value in dict.fromkeys(shown_path(k, visitor) for k in keep if k):
+        if value not in listed:
+            pairs.append((_unavailable(value, visitor) or value, value))
+    return pairs
+
+
+def _unavailable(value: str, visitor: Any) -> str | None:
+    """A label saying why a pick cannot be used as it stands (a model not trained yet, a refused one), or None."""
+    try:
+        name = visitor.model(value) if visitor is not None else value
+    except PathRefused as exc:
+        why = str(exc).split(": ", 1)[-1]
+        return f"[not trained yet] {value}" if "yet" in why else f"[unavailable: {why[:90]}] {value}"
+    first = str(name).split("/")[0]
+    if (first in ("outputs", "runs") or Path(str(name)).is_absolute()) and not is_model_dir(name):
+        return f"[not trained yet] {value}"
+    return None
 
 
 def own_output_dir(visitor: Any, config: dict[str, Any] | None) -> str | None:
@@ -62,14 +89,15 @@ def model_pair(ctx: Any, follow_run: bool = False, scale: int | None = None) -> 
         return model_a, model_b
 
     def on_refresh(config, a, b, request: gr.Request):
-        opts = choices(ctx.visitor(request), config, a, b)
-        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
+        v = ctx.visitor(request)
+        opts = choices(v, config, a, b)
+        return gr.update(choices=opts, value=shown_path(a, v)), gr.update(choices=opts, value=shown_path(b, v))
 
     def on_run(run_dir, config, a, request: gr.Request):
         v = ctx.visitor(request)
         b = run_or_output_model(run_dir if v.owns(run_dir) else None, config)
         opts = choices(v, config, a, b)
-        return gr.update(choices=opts, value=a), gr.update(choices=opts, value=b)
+        return gr.update(choices=opts, value=shown_path(a, v)), gr.update(choices=opts, value=shown_path(b, v))
 
     hidden = {"api_visibility": "private"}
     refresh.click(on_refresh, [ctx.config, model_a, model_b], [model_a, model_b], **hidden)

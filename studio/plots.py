@@ -17,7 +17,8 @@ from core.runs.progress import format_eta
 
 IR_CURVES = ["ndcg@10", "mrr@10", "accuracy@1"]  # what the Train tab plots for pairs and triplets
 SCORED_CURVES = ["spearman"]  # and for scored pairs (CoSENT)
-COLORS = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#db2777"]
+COLORS = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#db2777", "#0891b2", "#65a30d"]
+SHOWN_CURVES = 3  # metrics drawn by default: the primary and the next two; the rest are a legend click away
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
     "height": 360,
@@ -66,8 +67,9 @@ def curve_metrics(events: Sequence[dict[str, Any]]) -> list[str]:
     selected = (((started or {}).get("config") or {}).get("evaluation") or {}).get("metrics")
     if selected and seen:
         chosen = [m for m in selected if m in seen]
-        if chosen:
-            return chosen
+        if chosen:  # the primary metric first: it is the one the run is judged by, drawn by default
+            primary = "spearman" if "spearman" in chosen and not set(chosen) & set(IR_CURVES) else "ndcg@10"
+            return sorted(chosen, key=lambda m: (m != primary, m not in IR_CURVES))
     if "spearman" in seen and not seen & set(IR_CURVES):
         return SCORED_CURVES
     return [m for m in IR_CURVES if m in seen] or IR_CURVES
@@ -99,9 +101,18 @@ def metrics_figure(events: Sequence[dict[str, Any]], metrics: list[str] | None =
     max_step = _last_step(events)
     fig = go.Figure()
     for i, name in enumerate(metrics):
-        _add_metric_traces(fig, name, COLORS[i % len(COLORS)], during, baseline, final, max_step)
+        # one legend entry per metric (its curve, baseline and final toggle together); beyond the first three the
+        # metric is listed but hidden, one click away: seven metrics at once make the plot unreadable
+        shown = True if i < SHOWN_CURVES else "legendonly"
+        _add_metric_traces(fig, name, COLORS[i % len(COLORS)], during, baseline, final, max_step, shown)
     _add_best_marker(fig, best_step(events), metrics[0], during)
-    fig.update_layout(title="Evaluation (dashed: before training)", xaxis_title="step", yaxis_title="score", **_LAYOUT)
+    # taller than the others: its legend (a row per metric or two on a phone) must leave a plot above it
+    fig.update_layout(
+        title="Evaluation (dashed: before training)",
+        xaxis_title="step",
+        yaxis_title="score",
+        **_LAYOUT | {"height": 460},
+    )
     fig.update_xaxes(range=[-0.02 * max_step, max_step * 1.02])
     values = [v for e in evals for k, v in e["metrics"].items() if k in metrics and v is not None]
     if values:  # scores live in [0, 1] (Spearman in [-1, 1]): a fixed scale makes runs comparable at a glance
@@ -118,15 +129,20 @@ def _last_step(events: list[dict[str, Any]]) -> int:
     return max_step
 
 
-def _curve(fig: go.Figure, points: list[tuple[int, float]], name: str, color: str) -> None:
+def _curve(fig: go.Figure, points: list[tuple[int, float]], name: str, color: str, **trace: Any) -> None:
     fig.add_trace(
         go.Scatter(
-            x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=name, line={"color": color}
+            x=[p[0] for p in points],
+            y=[p[1] for p in points],
+            mode="lines+markers",
+            name=name,
+            line={"color": color},
+            **trace,
         )
     )
 
 
-def _baseline(fig: go.Figure, value: float, end: int, name: str, color: str) -> None:
+def _baseline(fig: go.Figure, value: float, end: int, name: str, color: str, **trace: Any) -> None:
     """A dashed horizontal line from step 0 to `end`: the score before training."""
     fig.add_trace(
         go.Scatter(
@@ -136,6 +152,7 @@ def _baseline(fig: go.Figure, value: float, end: int, name: str, color: str) -> 
             name=name,
             line={"color": color, "dash": "dash", "width": 1},
             hoverinfo="name+y",
+            **trace,
         )
     )
 
@@ -148,15 +165,19 @@ def _add_metric_traces(
     baseline: dict[str, Any] | None,
     final: dict[str, Any] | None,
     max_step: int,
+    visible: bool | str = True,
 ) -> None:
-    """One metric's traces: its curve (reaching the final evaluation), its dashed baseline and its final marker."""
+    """One metric's traces: its curve (reaching the final evaluation), its dashed baseline and its final marker, in
+    one legend group with a single legend entry."""
+    group = {"legendgroup": name, "visible": visible}
+    first = len(fig.data)
     points = [(e["step"], e["metrics"][name]) for e in during if e["metrics"].get(name) is not None]
     if final and final["metrics"].get(name) is not None and (not points or final["step"] > points[-1][0]):
         points.append((final["step"], final["metrics"][name]))  # the curve reaches the last step
     if points:
-        _curve(fig, points, name, color)
+        _curve(fig, points, name, color, **group)
     if baseline and baseline["metrics"].get(name) is not None:
-        _baseline(fig, baseline["metrics"][name], max_step, f"{name} baseline", color)
+        _baseline(fig, baseline["metrics"][name], max_step, f"{name} baseline", color, **group)
     if final and final["metrics"].get(name) is not None:
         fig.add_trace(
             go.Scatter(
@@ -165,8 +186,11 @@ def _add_metric_traces(
                 mode="markers",
                 name=f"{name} final",
                 marker={"color": color, "symbol": "diamond", "size": 10},
+                **group,
             )
         )
+    for i, t in enumerate(fig.data[first:]):
+        t.showlegend = i == 0
 
 
 def _add_best_marker(fig: go.Figure, best: int | None, primary: str, during: list[dict[str, Any]]) -> None:
@@ -222,7 +246,12 @@ def token_length_figure(
     if not fields:
         return _empty("Token lengths", note)
     fig = make_subplots(rows=1, cols=len(fields), subplot_titles=[f for f, _ in fields], horizontal_spacing=0.08)
+    cap = 4 * max_seq_length if max_seq_length else None
+    clipped = 0
     for i, (field, values) in enumerate(fields):
+        if cap and max(values) > cap:  # one huge text must not stretch the axis: counted in the last bin instead
+            clipped += sum(v > cap for v in values)
+            values = [min(v, cap) for v in values]
         fig.add_trace(
             go.Histogram(x=values, name=field, marker={"color": COLORS[i % len(COLORS)]}, nbinsx=30), row=1, col=i + 1
         )
@@ -238,6 +267,18 @@ def token_length_figure(
         fig.update_xaxes(title_text="tokens", row=1, col=i + 1)
     fig.update_yaxes(title_text="texts", row=1, col=1)
     fig.update_layout(title="Token lengths per field", showlegend=False, **_LAYOUT)
+    if clipped:
+        fig.add_annotation(
+            text=f"{clipped} text{'s' * (clipped != 1)} over {cap} tokens counted at {cap}",
+            showarrow=False,
+            x=1,
+            y=1.12,
+            xref="paper",
+            yref="paper",
+            xanchor="right",
+            font={"color": "#6b7280", "size": 11},
+        )
+    fig.update_xaxes(rangemode="nonnegative")  # counts start at 0: no axis running into negative lengths
     return fig
 
 
@@ -298,10 +339,11 @@ def progress_html(status: dict[str, Any]) -> str:
     if state == "queued":
         eta = status.get("estimated_start_s")
         when = f"starts in about {format_eta(eta)}" if eta is not None else "starts when the runs ahead finish"
+        ahead = int(status.get("ahead") or 0)
+        line = "next in line" if ahead == 0 else f"{ahead} training{'s' * (ahead != 1)} ahead of it"
         return (
-            f"<div><b>queued</b> · {html.escape(str(status.get('run_id', '')))}: position "
-            f"{status.get('position')} ({status.get('ahead', 0)} ahead) · {when}. It starts by itself, even if "
-            "you close this page; Stop cancels it.</div>"
+            f"<div><b>queued</b> · {html.escape(str(status.get('run_id', '')))}: {line} · {when}. It starts by "
+            "itself, even if you close this page; Stop cancels it.</div>"
         )
     step, max_steps = status.get("step") or 0, status.get("max_steps")
     frac = min(1.0, step / max_steps) if max_steps else 0.0

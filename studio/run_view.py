@@ -12,6 +12,7 @@ from core.config.schema import load_config
 from core.evaluation.advice import before_start
 from core.runs.progress import LABELS, PHASES, format_eta, phase_times
 from studio.datasets import dataset_entry, validate
+from studio.files import hide_paths
 
 SHOWN_METRICS = ("ndcg@10", "mrr@10", "accuracy@1", "spearman", "triplet_accuracy")
 
@@ -127,7 +128,7 @@ def data_line(
     parts.append(f"**model:** `{model or config.get('model_name')}`")
     if run:
         parts.append(f"**run:** `{Path(run).name}`")
-    return " · ".join(parts)
+    return hide_paths(" · ".join(parts))  # a model folder reads relative to the visitor's folder or the project
 
 
 def train_info(dataset: dict[str, Any] | None, config: dict[str, Any] | None, run: str | None) -> str:

@@ -16,6 +16,11 @@ STUDIO_CSS = """
 #copy-command pre, #copy-command .cm-content, #copy-command .cm-line { white-space: pre-wrap !important;
   word-break: break-all; }
 .js-plotly-plot, .js-plotly-plot .plot-container, .js-plotly-plot .svg-container { width: 100% !important; }
+@media (max-width: 640px) {  /* a phone: tables keep readable columns and scroll sideways instead of clipping */
+  .gradio-container .table-container { overflow-x: auto !important; }
+  .gradio-container .table-wrap { min-width: 720px; }
+  #negatives-table .table-wrap { min-width: 1200px; }
+}
 """
 
 # A plot drawn inside a hidden tab gets the hidden width; a resize event makes plotly measure again once shown.

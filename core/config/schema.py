@@ -57,15 +57,14 @@ class MiningConfig(_Block):
         ge=0,
         le=50,
         description="Hard negatives mined per query and added to its training row (each costs about as much as the "
-        "row's positive). 2 gained more NDCG than 1 on MedQuAD, 3 no more than 2 (BENCHMARKS.md). 0 = train on the "
-        "pairs with in-batch negatives only: faster, lower NDCG. Mining to inspect (Negatives tab, `python -m core "
-        "mine`) takes at least 1.",
+        "row's positive). 2 retrieves better than 1; 3 rarely better than 2, at more cost. 0 = train on the pairs "
+        "with in-batch negatives only: faster, less accurate. Inspecting mined negatives needs at least 1.",
     )
     batch_size: int = Field(
         16,
         ge=1,
         le=MAX_BATCH,
-        description="Encoding batch size of the mining model (on a CPU 16 encoded ~15% faster than 64, BENCHMARKS.md; "
+        description="Encoding batch size of the mining model (16 suits a CPU, where bigger batches encode slower; "
         "raise it on a GPU).",
     )
     margin: float | None = Field(
@@ -73,9 +72,9 @@ class MiningConfig(_Block):
         ge=0,
         description="Skip candidates too close to the positive: a candidate is dropped when its score > "
         "positive_score - margin (absolute) or > positive_score * (1 - margin) (relative). None = no margin: the "
-        "candidates the model ranks above the positive are the ones it most needs to learn from (+0.007 NDCG on "
-        "MedQuAD, BENCHMARKS.md). Set 0.05 (relative) when the corpus holds unlabelled positives (e.g. several "
-        "chunks that answer one question). Near-duplicates of the positive's text are never negatives.",
+        "candidates the model ranks above the positive are the ones it most needs to learn from. Set 0.05 "
+        "(relative) when the corpus holds unlabelled positives (e.g. several chunks that answer one question). "
+        "Near-duplicates of the positive's text are never negatives.",
     )
     margin_type: Literal["relative", "absolute"] = Field("relative", description="How `margin` is measured.")
     range_min: int = Field(0, ge=0, description="Skip the `range_min` most similar candidates (rank 0 = most similar).")
@@ -92,8 +91,8 @@ class MiningConfig(_Block):
         "triplet",
         description="How a query's negatives become training rows (the library's names): triplet = one (query, "
         "positive, negative) row per negative, so each pair is trained once per negative; n-tuple = one row (query, "
-        "positive, negative_1..n). triplet took 2 negatives from 1.28x to 1.33x the plain recipe's NDCG gain on "
-        "MedQuAD for ~1.3x the training time (BENCHMARKS.md).",
+        "positive, negative_1..n). triplet learns a little more from the same negatives, for about 1.3x the "
+        "training time.",
     )
     exclude_path: str | None = Field(
         None, description="JSONL of {query, negative} rows never to use as negatives (written by the Negatives tab)."
@@ -186,7 +185,7 @@ class EmbedConfig(_Block):
         0.0,
         ge=0,
         le=1,
-        description="Fraction of steps with a linear warm-up. None by default: a one-epoch fine-tune of a trained "
+        description="Fraction of steps with a linear warm-up. 0 by default: a one-epoch fine-tune of a trained "
         "model at 2e-5 needs none, and warm-up steps are a real share of a short run.",
     )
     lr_scheduler: Literal["constant_with_warmup", "linear", "cosine"] = Field(
@@ -204,7 +203,7 @@ class EmbedConfig(_Block):
         ge=0,
         le=0.5,
         description="Dropout on attention probabilities while training (None = the model's own, 0.1 for MiniLM). At 0 "
-        "torch's fused attention runs: half the memory of a step on 256-token documents, same NDCG (BENCHMARKS.md).",
+        "torch's fused attention runs: half the memory of a step on 256-token documents, same accuracy.",
     )
     gather_across_devices: bool = Field(
         True, description="With several processes (--nproc), in-batch negatives come from every process's batch."

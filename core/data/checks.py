@@ -310,12 +310,41 @@ def row_warnings(frame: pd.DataFrame, fmt: str, row_based: bool, total: int | No
     return out
 
 
+MAX_TOKENIZED_CHARS = 50_000  # far past any max_seq_length (8192 tokens at most): longer texts count as this
+HUGE_CELL_CHARS = 100_000  # a text this long is a whole document in one cell: reported, it is almost all unread
+
+
+def huge_cell_warnings(df: pd.DataFrame, names: dict[str, str]) -> list[Issue]:
+    """One warning per text field holding texts over HUGE_CELL_CHARS, naming the longest one's line."""
+    out = []
+    for col in names:
+        if col == "similarity" or col not in df:
+            continue
+        lengths = df[col].astype(str).str.len()
+        huge = lengths > HUGE_CELL_CHARS
+        if not huge.any():
+            continue
+        longest = lengths.idxmax()
+        line = df["_line"].get(longest) if "_line" in df else None
+        out.append(
+            Issue(
+                f"{int(huge.sum())} text{'s' * (int(huge.sum()) != 1)} over {HUGE_CELL_CHARS:,} characters (the "
+                f"longest, here, has {int(lengths.max()):,}): a model reads only the "
+                "first max_seq_length tokens of a text, so nearly all of it is ignored; split long documents into "
+                "passages of a few paragraphs",
+                line=int(line) if line is not None else None,
+                field=names.get(col, col),
+            )
+        )
+    return out
+
+
 def token_lengths(df: pd.DataFrame, tokenizer: Any, field: str, limit: int | None = TOKEN_SAMPLE) -> list[int]:
     """Token counts (with special tokens) of a seeded sample of at most `limit` texts of one column."""
     texts = df[field]
     if limit is not None and len(texts) > limit:
         texts = texts.sample(n=limit, random_state=0)
-    texts = [str(t) for t in texts]
+    texts = [str(t)[:MAX_TOKENIZED_CHARS] for t in texts]  # past this every model truncates: no need to count on
     out: list[int] = []
     for start in range(0, len(texts), 512):  # batches keep memory flat on big files
         batch = texts[start : start + 512]

@@ -30,6 +30,19 @@ class Source:
     from_text: bool = False  # CSV/TSV: every cell is a string, so numbers arrive as text
 
 
+def encoding_hint(data: bytes) -> str:
+    """How to fix a file that is not UTF-8: most such files are Windows/Latin-1 exports (cp1252), e.g. from Excel."""
+    try:
+        data.decode("cp1252")
+        guess = "It looks like Windows-1252 (cp1252, Latin-1), as Excel and older Windows tools save it. "
+    except UnicodeDecodeError:
+        guess = ""
+    return (
+        guess + "Save it as UTF-8: in Excel 'Save As' → 'CSV UTF-8'; in LibreOffice tick 'Edit filter settings' and "
+        "pick Unicode (UTF-8); or run `iconv -f cp1252 -t utf-8 in.csv > out.csv`."
+    )
+
+
 def _decode(path: Path, errors: IssueList) -> str | None:
     """UTF-8 (BOM optional) text, or None after reporting why not. Lines are counted on the raw bytes."""
     try:
@@ -47,7 +60,10 @@ def _decode(path: Path, errors: IssueList) -> str | None:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        errors.add(f"not valid UTF-8 text (byte 0x{data[exc.start]:02x})", data.count(b"\n", 0, exc.start) + 1)
+        errors.add(
+            f"not valid UTF-8 text (byte 0x{data[exc.start]:02x}). {encoding_hint(data)}",
+            data.count(b"\n", 0, exc.start) + 1,
+        )
         return None
     if not text.strip():
         errors.add("the file is empty")

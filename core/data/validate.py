@@ -22,6 +22,7 @@ from core.data.checks import (
     IssueList,
     check_records,
     compute_stats,
+    huge_cell_warnings,
     length_warnings,
     positive_column,
     row_warnings,
@@ -156,6 +157,7 @@ def validate_file(
                 report.stats = compute_stats(frame, fmt, tokenizer, max_seq_length)
                 report.warnings = warnings + row_warnings(frame, fmt, errors.row_based, report.rows)
                 report.warnings += length_warnings(report.stats, len(frame), names)
+                report.warnings += huge_cell_warnings(frame, names)
                 if not len(errors):
                     report.data = frame
     report.errors = errors.finish()

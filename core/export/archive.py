@@ -50,6 +50,20 @@ def export_zip(
     return target
 
 
+def zip_tree(folder: str | Path, target: str | Path) -> Path:
+    """Zip any folder (an ONNX copy, say) under one top-level folder of its name; written beside and renamed, so a
+    half-written zip is never served."""
+    folder, target = Path(folder), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                zf.write(f, f"{folder.name}/{f.relative_to(folder).as_posix()}")
+    tmp.replace(target)
+    return target
+
+
 def zip_folder(path: str | Path) -> str:
     """The one top-level folder of a zip written by export_zip."""
     with zipfile.ZipFile(path) as zf:

@@ -159,6 +159,13 @@ def _write_folder(folder: Path, model, onnx_file: str, config: dict) -> None:
     (folder / "onnx_config.json").write_text(json.dumps({**config, "file": onnx_file}, indent=2), encoding="utf-8")
 
 
+def _model_label(path: str) -> str:
+    folder = Path(path)
+    if not folder.is_dir():
+        return path  # a hub id
+    return f"{folder.parent.name}/{folder.name}" if folder.name == "model" else folder.name
+
+
 def export_onnx(
     model: str | Path, out: str | Path, quantize: str | None = None, texts: list[str] | None = None
 ) -> ExportResult:
@@ -176,7 +183,7 @@ def export_onnx(
     names = _export_graph(st, out / "model.onnx")
     texts = texts or SAMPLES
     config = {
-        "source_model": path,
+        "source_model": _model_label(path),  # a name, not a path: the folder travels to other machines
         "source_fingerprint": model_fingerprint(path),
         "inputs": names,
         "dimension": int(st.encode(["x"]).shape[-1]),

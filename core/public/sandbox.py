@@ -19,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_ROOT = ASSETS
 READ_KEYS = ("dataset_path", "corpus_path")
 WRITE_KEYS = ("output_dir", "runs_dir", "cache_dir")
+OWN_FOLDERS = ("outputs", "runs")  # where a visitor's models are saved (output_dir and runs_dir by default)
 
 
 class PathRefused(ConfigError):
@@ -81,6 +82,9 @@ class Sandbox:
             return str(path)
         if is_cached_hub_id(name) or self.allow_downloads:
             return name
+        first = name.split("/")[0]
+        if first in OWN_FOLDERS or (self.root / first).is_dir():  # a folder of theirs not made yet, not a hub id
+            raise PathRefused(key, f"no model at {_shown(name)} yet: train a model first, or pick another")
         raise PathRefused(
             key,
             f"{_shown(name)} is not cached on this server, and public mode downloads no models. "

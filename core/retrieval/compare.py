@@ -66,12 +66,48 @@ def compare_similarity(text_a: str, others: str | list[str], model_a: str, model
     """
     if not (text_a or "").strip():
         raise CompareError("Enter the first text.")
-    lines = split_lines(others)
+    text_a = text_a[:MAX_SIMILARITY_CHARS]  # a model reads far less; a pasted book costs no more than this
+    lines = [line[:MAX_SIMILARITY_CHARS] for line in split_lines(others)[:MAX_SIMILARITY_LINES]]
     if not lines:
         raise CompareError("Enter a second text (or several, one per line).")
     a = similarity(check_model(model_a, "model A"), text_a.strip(), lines)
     b = similarity(check_model(model_b, "model B"), text_a.strip(), lines)
     return {"texts": lines, "model_a": a, "model_b": b, "delta": [y - x for x, y in zip(a, b, strict=True)]}
+
+
+MAX_SIMILARITY_CHARS = 50_000  # of one text: far past what any model reads (max_seq_length ≤ 8192 tokens)
+MAX_SIMILARITY_LINES = 200  # texts B compared at once
+
+
+def unread_notes(text_a: str, others: str | list[str], model_names: list[str]) -> list[str]:
+    """Which texts of a similarity comparison the models read only in part: a model reads its first max_seq_length
+    tokens and ignores the rest, which a reader of the scores should know. Only a prefix is tokenised (cheap)."""
+    lines = split_lines(others)
+    notes: list[str] = []
+    if len(lines) > MAX_SIMILARITY_LINES:
+        notes.append(f"Text B has {len(lines):,} lines: the first {MAX_SIMILARITY_LINES} were compared.")
+        lines = lines[:MAX_SIMILARITY_LINES]
+    models = [shared_model(check_model(name)) for name in dict.fromkeys(model_names) if name]
+    limits = {int(m.max_seq_length or 0) for m in models if m.max_seq_length}
+    if not models or not limits:
+        return notes
+    model, limit = models[0], min(limits)
+    for label, text in [("Text A", text_a or ""), *((f"line {i + 1} of text B", t) for i, t in enumerate(lines))]:
+        if len(text) <= limit:
+            continue  # fewer characters than tokens read: whole
+        cut = text[: limit * 12]
+        tokens = len(model.tokenizer(cut, add_special_tokens=False)["input_ids"])
+        if tokens > limit:
+            longer = (
+                "" if len(text) <= MAX_SIMILARITY_CHARS else f", of which the first {MAX_SIMILARITY_CHARS:,} are kept"
+            )
+            notes.append(
+                f"{label} has {len(text):,} characters{longer}: the models read only its first {limit} tokens "
+                "(max_seq_length), so the rest of it was not scored."
+            )
+        if len(notes) >= 5:
+            break
+    return notes
 
 
 # ---- evaluation data: the same split and corpus as training (prepare.load_and_split), without a run folder ----

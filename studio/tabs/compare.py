@@ -17,7 +17,7 @@ from core.errors import user_message
 from core.retrieval import compare as cmp
 from core.retrieval.negatives import effective_config
 from studio import errors
-from studio.files import sanitise_name, upload_dir, upload_problem
+from studio.files import hide_paths, sanitise_name, upload_dir, upload_limit_mb, upload_problem
 from studio.model_picker import model_pair
 from studio.run_view import data_line
 from studio.style import nothing_yet
@@ -168,7 +168,7 @@ def compare_line(dataset: dict | None, config: dict | None, a: str | None, b: st
 def create_compare_tab(ctx: Any) -> dict[str, Any]:
     ui = _models_layout(ctx)
     _similarity_layout(ui)
-    _search_layout(ui)
+    _search_layout(ui, upload_limit_mb(ctx))
     _test_split_layout(ui)
     _wire_similarity(ctx, ui)
     _wire_corpus(ctx, ui)
@@ -180,6 +180,10 @@ def create_compare_tab(ctx: Any) -> dict[str, Any]:
         "compare_similarity_json": ui.sim_json,
         "compare_search_json": ui.search_json,
         "compare_test_queries": ui.picks,
+        "compare_text_a": ui.text_a,
+        "compare_text_b": ui.text_b,
+        "compare_query": ui.query,
+        "compare_corpus_file": ui.corpus_file,
     }
 
 
@@ -187,10 +191,14 @@ def _models_layout(ctx: Any) -> SimpleNamespace:
     """The two models and the line saying which data and models are compared (kept current)."""
     cfg0 = ctx.config.value if isinstance(ctx.config.value, dict) else {}
     model_a, model_b = model_pair(ctx, follow_run=True, scale=3)
-    info = gr.Markdown(compare_line(ctx.dataset.value, cfg0, model_a.value, model_b.value))
+    info = gr.Markdown(hide_paths(compare_line(ctx.dataset.value, cfg0, model_a.value, model_b.value), ctx.public))
+
+    def line(dataset: dict | None, config: dict | None, a: str | None, b: str | None) -> str:
+        return hide_paths(compare_line(dataset, config, a, b), ctx.public)
+
     gr.on(
         [ctx.dataset.change, ctx.config.change, model_a.change, model_b.change],
-        compare_line,
+        line,
         [ctx.dataset, ctx.config, model_a, model_b],
         [info],
         api_visibility="private",
@@ -209,18 +217,19 @@ def _similarity_layout(ui: SimpleNamespace) -> None:
                 value="Steps to change a forgotten login password\nThe printer on floor 2 is jammed",
             )
         ui.sim_btn = gr.Button("Compare similarity", variant="primary")
+        ui.sim_line = gr.Markdown()  # what went wrong, or what the models did not read: stays on the panel
         ui.sim_table = gr.Dataframe(label="Cosine similarity", interactive=False)
         nothing_yet(ui.sim_table, "Nothing compared yet: enter two texts and press Compare similarity.")
         with gr.Accordion("JSON", open=False):
             ui.sim_json = gr.JSON()
 
 
-def _search_layout(ui: SimpleNamespace) -> None:
+def _search_layout(ui: SimpleNamespace, limit_mb: float) -> None:
     with gr.Tab("Search"):
         ui.corpus_file = gr.State(None)
         with gr.Row():
             ui.upload = gr.File(
-                label="Corpus file (optional; default: the dataset's documents)",
+                label=f"Corpus file (optional; default: the dataset's documents; max {limit_mb:g} MB)",
                 scale=2,
                 file_types=[".txt", ".jsonl", ".json", ".csv", ".tsv", ".parquet"],
             )
@@ -294,14 +303,27 @@ def _wire_similarity(ctx: Any, ui: SimpleNamespace) -> None:
         except Exception as exc:
             raise _error(exc) from None
 
-    sim_evt = gr.on(
+    def on_similarity_page(text_a: str, text_b: str, model_a: str, model_b: str, request: gr.Request) -> dict:
+        """The page's button: the result, or the refusal written on the panel (a toast alone vanishes)."""
+        try:
+            result = on_similarity(text_a, text_b, model_a, model_b, request)
+            (a, b), _ = _checked(ctx, request, None, None, (model_a, "model A"), (model_b, "model B"))
+            notes = cmp.unread_notes(text_a, text_b, [a, b])
+        except gr.Error as exc:
+            return {ui.sim_json: None, ui.sim_table: None, ui.sim_line: f"⚠️ {hide_paths(exc.message, ctx.public)}"}
+        line = "\n\n".join(f"ℹ️ {n}" for n in notes)
+        return {ui.sim_json: result, ui.sim_table: similarity_table(result), ui.sim_line: line}
+
+    gr.on(
         [ui.sim_btn.click, ui.text_a.submit],
-        on_similarity,
+        on_similarity_page,
         [ui.text_a, ui.text_b, ui.model_a, ui.model_b],
-        ui.sim_json,
-        api_name="compare_similarity",
+        [ui.sim_json, ui.sim_table, ui.sim_line],
+        api_visibility="private",
     )
-    sim_evt.success(similarity_table, ui.sim_json, ui.sim_table, api_visibility="private")
+    with gr.Column(visible=False):  # the endpoint for scripts: errors as gr.Error, as before
+        api_btn, api_out = gr.Button(), gr.JSON()
+    api_btn.click(on_similarity, [ui.text_a, ui.text_b, ui.model_a, ui.model_b], api_out, api_name="compare_similarity")
 
 
 def _wire_corpus(ctx: Any, ui: SimpleNamespace) -> None:
@@ -365,14 +387,37 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
     hidden = {"api_visibility": "private"}
     gr.on([ctx.config.change, ctx.dataset.change], on_data, [ctx.config, ctx.dataset], ui.picks, **hidden)
     ui.picks.input(lambda q: q or gr.skip(), ui.picks, ui.query, **hidden)
-    search_evt = gr.on(
+
+    def on_search_page(
+        query: str,
+        k: float,
+        model_a: str,
+        model_b: str,
+        corpus_file: str | None,
+        config: Any,
+        dataset: Any,
+        request: gr.Request,
+    ) -> dict:
+        """The page's button: both hit lists, or the refusal written on the panel."""
+        try:
+            result = on_search(query, k, model_a, model_b, corpus_file, config, dataset, request)
+        except gr.Error as exc:
+            empty = {ui.search_json: None, ui.hits_a: None, ui.hits_b: None}
+            return empty | {ui.search_line: f"⚠️ {hide_paths(exc.message, ctx.public)}"}
+        hits_a, hits_b, line = search_tables(result)
+        return {ui.search_json: result, ui.hits_a: hits_a, ui.hits_b: hits_b, ui.search_line: line}
+
+    inputs = [ui.query, ui.k, ui.model_a, ui.model_b, ui.corpus_file, ctx.config, ctx.dataset]
+    gr.on(
         [ui.search_btn.click, ui.query.submit],
-        on_search,
-        [ui.query, ui.k, ui.model_a, ui.model_b, ui.corpus_file, ctx.config, ctx.dataset],
-        ui.search_json,
-        api_name="compare_search",
+        on_search_page,
+        inputs,
+        [ui.search_json, ui.hits_a, ui.hits_b, ui.search_line],
+        **hidden,
     )
-    search_evt.success(search_tables, ui.search_json, [ui.hits_a, ui.hits_b, ui.search_line], **hidden)
+    with gr.Column(visible=False):  # the endpoint for scripts: errors as gr.Error, as before
+        api_btn, api_out = gr.Button(), gr.JSON()
+    api_btn.click(on_search, inputs, api_out, api_name="compare_search")
 
 
 def _wire_test_split(ctx: Any, ui: SimpleNamespace) -> None:
@@ -385,9 +430,8 @@ def _wire_test_split(ctx: Any, ui: SimpleNamespace) -> None:
             with ctx.heavy(request):
                 return test_summary(a, b, n, cfg, None if cfg is not config else dataset)
         except Exception as exc:
-            msg = user_message(exc)
-            gr.Warning(msg)
-            return {ui.sum_line: f"⚠️ {msg}"}
+            msg = hide_paths(user_message(exc), ctx.public)
+            return {ui.sum_line: f"⚠️ {msg}"}  # on the panel, where it stays (no toast: it would say it twice)
 
     ui.sum_btn.click(
         on_summary,

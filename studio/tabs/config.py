@@ -34,7 +34,7 @@ from core.config.schema import (
     yaml_value,
 )
 from studio.context import StudioContext
-from studio.files import ROOT, sanitise_name
+from studio.files import ROOT, hide_paths, sanitise_name
 from studio.model_picker import choices as model_choices
 
 FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
@@ -57,6 +57,25 @@ FORM_KEYS = [  # the keys people change; everything else is in the YAML editor
     "prompts.document",
 ]
 _SPECS = {s["key"]: s for s in field_specs()}
+LABELS = {  # what the form calls each key; the key itself is in the field's help, for the YAML and the CLI
+    "model_name": "Base model",
+    "mining_model_name": "Mining model",
+    "num_epochs": "Epochs",
+    "batch_size": "Batch size",
+    "mini_batch_size": "Mini-batch size",
+    "learning_rate": "Learning rate",
+    "warmup_ratio": "Warm-up share",
+    "max_seq_length": "Max tokens per text",
+    "mining.num_negatives": "Hard negatives per query",
+    "mining.margin": "Margin to the positive",
+    "mining.range_min": "Skip the top candidates",
+    "mining.range_max": "Candidates considered",
+    "mining.sampling_strategy": "How negatives are picked",
+    "evaluation.eval_steps": "Evaluate every N steps",
+    "evaluation.early_stopping_patience": "Early-stopping patience",
+    "prompts.query": "Query prompt",
+    "prompts.document": "Document prompt",
+}
 
 
 def _component(
@@ -65,16 +84,17 @@ def _component(
     """One form field from its schema spec's kind: Dropdown for a choice, Number for a number, Textbox for text;
     model_name picks from `models` ((label, value) pairs from core.models.choices.model_choices) or takes any name."""
     key, kind, optional = spec["key"], spec["kind"], spec["optional"]
-    info = spec["help"] + (" Leave empty for none." if optional and kind != "choice" else "")
+    info = f"{spec['help']}{' Leave empty for none.' if optional and kind != 'choice' else ''} (config key: {key})"
+    label = LABELS.get(key, key)
     if kind == "choice":
-        return gr.Dropdown(spec["choices"], value=value, label=key, info=info, interactive=True)
+        return gr.Dropdown(spec["choices"], value=value, label=label, info=info, interactive=True)
     if key == "model_name":
-        return gr.Dropdown(models or [DEFAULT_MODEL], value=value, label=key, info=info, allow_custom_value=True)
+        return gr.Dropdown(models or [DEFAULT_MODEL], value=value, label=label, info=info, allow_custom_value=True)
     if optional:  # gr.Number shows and sends 0 for None: an optional number is text, empty meaning none
-        return gr.Textbox(value="" if value is None else yaml_value(value), label=key, info=info, placeholder="none")
+        return gr.Textbox(value="" if value is None else yaml_value(value), label=label, info=info, placeholder="none")
     if kind in ("int", "float"):
-        return gr.Number(value=value, label=key, info=info, precision=0 if kind == "int" else None)
-    return gr.Textbox(value=value or "", label=key, info=info)
+        return gr.Number(value=value, label=label, info=info, precision=0 if kind == "int" else None)
+    return gr.Textbox(value=value or "", label=label, info=info)
 
 
 def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
@@ -88,6 +108,14 @@ def form_to_config(config: dict[str, Any], values: list[Any]) -> dict[str, Any]:
             value = None if value.strip().lower() in ("", "none", "null") else kept
         out = set_key(out, key, value)
     return out
+
+
+def visitor_command(config: dict[str, Any], name: str = "my_config") -> str:
+    """Public mode: the command for the visitor's own machine, from a saved (downloaded) config; the server's folders
+    are nobody's business, and a visitor cannot run anything on the server."""
+    data = Path(str(config.get("dataset_path") or "your_data.jsonl")).name
+    stem = Path(sanitise_name(name or "my_config")).stem
+    return f"make train-embed EMBED_CONFIG={stem}.yaml dataset_path={shlex.quote(data)}"
 
 
 def copy_command(config: dict[str, Any], base: str | Path = DEFAULT_CONFIG) -> str:
@@ -127,6 +155,10 @@ def absolute_paths(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _shown(value: Any, public: bool) -> Any:
+    return hide_paths(value, public) if isinstance(value, str) else value
+
+
 def errors_md(errors: list[str]) -> str:
     return "**Not applied: the last valid config is kept.**\n\n" + "\n".join(f"- `{e}`" for e in errors)
 
@@ -161,7 +193,7 @@ def _edit_layout(ctx: StudioContext) -> SimpleNamespace:
             value="balanced",
             label="Preset",
             scale=3,
-            info="balanced = the defaults; fast, quality and memory change epochs/batch/LR",
+            info="balanced = the defaults; fast, quality and memory change epochs, batch size and learning rate",
         )
         ui.apply_preset_btn = gr.Button("Apply preset", scale=1)
     with gr.Row():
@@ -169,11 +201,11 @@ def _edit_layout(ctx: StudioContext) -> SimpleNamespace:
             with gr.Group():
                 # Public: the base model only until the visitor is known (_wire_models lists theirs).
                 models = model_choices(None if ctx.public else ctx.visitor(None), cfg0, cfg0.get("model_name"))
-                ui.fields = [_component(_SPECS[k], get_key(cfg0, k), models) for k in FORM_KEYS]
+                ui.fields = [_component(_SPECS[k], _shown(get_key(cfg0, k), ctx.public), models) for k in FORM_KEYS]
             ui.errors = gr.Markdown()
         with gr.Column(scale=2):
             ui.editor = gr.Code(
-                EmbedConfig(**cfg0).to_yaml(),
+                hide_paths(EmbedConfig(**cfg0).to_yaml(), ctx.public),
                 language="yaml",
                 label="config.yaml (every key)",
                 interactive=True,
@@ -182,19 +214,25 @@ def _edit_layout(ctx: StudioContext) -> SimpleNamespace:
             )
             ui.apply_yaml = gr.Button("Apply YAML")
             ui.yaml_errors = gr.Markdown()  # beside the editor: a YAML error is read where it was typed
+            ui.last_form = gr.State(None)  # the form's last refused config: the same refusal is not warned twice
             ui.last_yaml = gr.State(None)  # Apply's click also blurs the editor: one text is checked (and warned) once
     return ui
 
 
 def _files_layout(ctx: StudioContext, ui: SimpleNamespace) -> None:
     """Copy as command, save and load."""
+    label = (
+        "Copy as command, for your own machine (Save config below, download it, put your data file beside it)"
+        if ctx.public
+        else f"Copy as command (reproduces this config; run it in {ROOT})"
+    )
     ui.command = gr.Code(
-        copy_command(ctx.config.value),
+        visitor_command(ctx.config.value) if ctx.public else copy_command(ctx.config.value),
         language="shell",
         interactive=False,
         lines=2,
         wrap_lines=True,
-        label=f"Copy as command (reproduces this config; run it in {ROOT})",
+        label=label,
         elem_id="copy-command",
     )
     with gr.Row():
@@ -221,8 +259,12 @@ def _validated(
 def _wire_edits(ctx: StudioContext, ui: SimpleNamespace) -> None:
     """The form, Apply YAML and Apply preset: each edit becomes ctx.config when it is valid."""
 
-    def on_form(request: gr.Request, config: dict[str, Any], *values: Any) -> dict:
-        return _validated(ctx, form_to_config(config, list(values)), ui.errors, request)
+    def on_form(request: gr.Request, config: dict[str, Any], refused: dict | None, *values: Any) -> dict:
+        candidate = form_to_config(config, list(values))
+        if candidate == refused:  # Enter, then leaving the field: one refusal, said once (its errors stay shown)
+            return gr.skip()
+        out = _validated(ctx, candidate, ui.errors, request)
+        return out | {ui.last_form: None if ctx.config in out else candidate}
 
     def on_yaml(text: str, last: str | None, request: gr.Request) -> dict:
         if text == last:
@@ -240,8 +282,8 @@ def _wire_edits(ctx: StudioContext, ui: SimpleNamespace) -> None:
     gr.on(
         triggers,
         on_form,
-        [ctx.config, *fields],
-        [ctx.config, ui.errors],
+        [ctx.config, ui.last_form, *fields],
+        [ctx.config, ui.errors, ui.last_form],
         api_visibility="private",
         trigger_mode="always_last",
     )
@@ -255,20 +297,20 @@ def _wire_redraw(ctx: StudioContext, ui: SimpleNamespace) -> None:
     """Form, YAML and command redrawn from ctx.config, whoever changed it."""
     fields = ui.fields
 
-    def redraw(config: dict[str, Any], base_path: str) -> list[Any]:
-        values = [get_key(config, k) for k in FORM_KEYS]
+    def redraw(config: dict[str, Any], base_path: str, name: str) -> list[Any]:
+        values = [_shown(get_key(config, k), ctx.public) for k in FORM_KEYS]
         return [
             *(
                 ("" if v is None else v if isinstance(v, str) else yaml_value(v)) if isinstance(f, gr.Textbox) else v
                 for v, f in zip(values, fields, strict=True)
             ),
-            EmbedConfig(**config).to_yaml(),
-            copy_command(config, base_path),
+            hide_paths(EmbedConfig(**config).to_yaml(), ctx.public),
+            visitor_command(config, name) if ctx.public else copy_command(config, base_path),
         ]
 
     ctx.config.change(
         redraw,
-        [ctx.config, ui.base],
+        [ctx.config, ui.base, ui.name],
         [*fields, ui.editor, ui.command],
         api_visibility="private",
         show_progress="hidden",
@@ -293,6 +335,10 @@ def _wire_files(ctx: StudioContext, ui: SimpleNamespace) -> None:
 
     def on_save(config: dict[str, Any], file_name: str, request: gr.Request) -> tuple[str, str, str]:
         path = ctx.visitor(request).root / "configs" / (Path(sanitise_name(file_name or "config")).stem + ".yaml")
+        if ctx.public:  # the copy a visitor downloads names their files, never the server's folders
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(hide_paths(EmbedConfig(**config).to_yaml()), encoding="utf-8")
+            return str(path), str(path), visitor_command(config, path.stem)
         EmbedConfig(**config).save(path)
         gr.Info(f"Saved {path.name}")
         return str(path), str(path), copy_command(config, path)
@@ -315,7 +361,7 @@ def _wire_files(ctx: StudioContext, ui: SimpleNamespace) -> None:
             ctx.config: cfg.to_dict(),
             ui.errors: "",
             ui.base: str(path),
-            ui.command: copy_command(cfg.to_dict(), path),
+            ui.command: visitor_command(cfg.to_dict(), path.stem) if ctx.public else copy_command(cfg.to_dict(), path),
         }
 
     ui.save.click(on_save, [ctx.config, ui.name], [ui.download, ui.base, ui.command], api_visibility="private")

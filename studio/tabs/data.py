@@ -23,7 +23,7 @@ from studio.datasets import (
     select_dataset,
     validate,
 )
-from studio.files import MAX_UPLOAD_MB, sanitise_name, short_path, upload_dir, upload_problem
+from studio.files import sanitise_name, short_path, upload_dir, upload_limit_mb, upload_problem
 from studio.plots import similarity_figure, token_length_figure
 
 DATA_TYPES = [".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"]
@@ -127,7 +127,7 @@ def _sample_choices() -> list[str]:
 
 def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     """The Data tab. Also registers the `validate_dataset` and `current_dataset` API endpoints."""
-    ui = _inputs_layout()
+    ui = _inputs_layout(upload_limit_mb(ctx))
     _report_layout(ctx, ui)
     _wire_dataset(ctx, ui)
     _wire_selected_elsewhere(ctx, ui)
@@ -146,7 +146,7 @@ def create_data_tab(ctx: StudioContext) -> dict[str, Any]:
     }
 
 
-def _inputs_layout() -> SimpleNamespace:
+def _inputs_layout(limit_mb: float) -> SimpleNamespace:
     """The dataset upload, the bundled samples, the format and the optional corpus."""
     gr.Markdown(
         "Upload training data (JSONL, JSON, CSV, TSV or Parquet) or start from a bundled sample. "
@@ -155,7 +155,7 @@ def _inputs_layout() -> SimpleNamespace:
     )
     with gr.Row():
         with gr.Column(scale=2):
-            upload = gr.File(label=f"Dataset file (max {MAX_UPLOAD_MB} MB)", file_types=DATA_TYPES, type="filepath")
+            upload = gr.File(label=f"Dataset file (max {limit_mb:g} MB)", file_types=DATA_TYPES, type="filepath")
         with gr.Column(scale=1):
             sample = gr.Dropdown(_sample_choices(), value=DEFAULT_SAMPLE.name, label="Bundled sample")
             use_sample = gr.Button("Use sample")
@@ -167,7 +167,7 @@ def _inputs_layout() -> SimpleNamespace:
             )
         with gr.Column(scale=1):
             corpus = gr.File(
-                label="Optional corpus (extra documents for mining and evaluation)",
+                label=f"Optional corpus (extra documents for mining and evaluation; max {limit_mb:g} MB)",
                 file_types=DATA_TYPES + [".txt"],
                 type="filepath",
             )
@@ -255,14 +255,21 @@ def _wire_dataset(ctx: StudioContext, ui: SimpleNamespace) -> None:
             return gr.skip()
         if new_ds is dataset:
             gr.Warning(f"{Path(path).name} was refused: see the errors below. The previous dataset stays selected.")
-            # Its errors, and nothing else of it: the statistics, preview and plots stay the selected dataset's,
-            # and the upload box is emptied so that it does not look selected either.
+            # Its errors, and nothing else: the previous dataset's statistics, preview and plots are cleared (under
+            # this file's errors they would read as its own), and the upload box is emptied so that it does not look
+            # selected either. Use sample or a reload draws the selected dataset again.
             errors_df = _issues_frame(report)
             return {
                 ui.status: msg,
                 ui.errors: gr.update(
                     value=errors_df, visible=bool(len(errors_df)), label=f"Errors in {Path(path).name}"
                 ),
+                ui.warnings: "",
+                ui.stats: "",
+                ui.preview: gr.update(value=None, visible=False),
+                ui.tok_plot: token_length_figure({}, None, f"{Path(path).name} was refused: nothing to draw"),
+                ui.sim_plot: gr.update(value=None, visible=False),
+                shown: None,
                 ctx.dataset: new_ds,
                 ctx.config: new_cfg,
                 ui.upload: None,
@@ -294,10 +301,8 @@ def _wire_selected_elsewhere(ctx: StudioContext, ui: SimpleNamespace) -> None:
         if not dataset or dataset["path"] == shown_path:
             return gr.skip()
         report, tok = validate(dataset["path"], config, dataset.get("format"))
-        msg = (
-            f"✅ **`{Path(dataset['path']).name}`** selected: {report.format}, {report.rows} rows (the data of the "
-            "run shown in the Train tab)."
-        )
+        why = "as you left it" if dataset.get("origin") == "restored" else "the data of the run shown in the Train tab"
+        msg = f"✅ **`{Path(dataset['path']).name}`** selected: {report.format}, {report.rows} rows ({why})."
         return dict(zip(view, render(report, tok, config.get("max_seq_length"), msg), strict=True)) | {
             shown: dataset["path"]
         }
@@ -351,6 +356,14 @@ def _wire_corpus(ctx: StudioContext, ui: SimpleNamespace) -> None:
     def on_corpus_cleared(config: dict, request: gr.Request) -> dict:
         return on_corpus(None, config, request)
 
+    def on_config(config: dict, line: str) -> Any:
+        """A corpus set elsewhere (the visitor's saved state, an opened run) is named here too."""
+        name = Path(str(config.get("corpus_path") or "")).name
+        return f"✅ Corpus `{name}`." if name and f"`{name}`" not in (line or "") else gr.skip()
+
+    ctx.config.change(
+        on_config, [ctx.config, corpus_status], [corpus_status], api_visibility="private", show_progress="hidden"
+    )
     # upload and clear, not change: emptying a refused file's box must not drop the corpus that stays selected
     corpus.upload(on_corpus, [corpus, ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")
     corpus.clear(on_corpus_cleared, [ctx.config], [corpus_status, ctx.config, corpus], api_visibility="private")

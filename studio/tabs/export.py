@@ -18,6 +18,7 @@ from core.models.onnx_export import export_onnx
 from core.retrieval import compare as cmp
 from core.runs.folders import CONFIG_FILE, runs_frame
 from studio import errors, signin
+from studio.files import hide_paths, shown_path
 from studio.model_picker import own_output_dir, run_or_output_model
 from studio.plots import format_size
 from studio.run_view import restore_run_data
@@ -25,6 +26,10 @@ from studio.style import nothing_yet
 from studio.tabs.runs_compare import create_runs_compare
 
 NO_MODEL = "*No model here yet: train a model first or pick a model directory.*"
+LINK_POLICY = (  # README, "Download links": the policy for a public Space
+    "*Download links are private to you as long as you keep them so: anyone holding a link can download its file "
+    "until it expires, an hour at most (build the file again for a new link).*"
+)
 
 
 def model_card(model_dir: str | None) -> str:
@@ -49,12 +54,29 @@ def build_zip(model_dir: str, workspace: str | Path, index_dir: str | None = Non
     )
 
 
-def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> str:
-    """An ONNX copy (and int8/) under workspace/exports, checked against torch; the check's figures as text."""
-
+def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> tuple[str, str]:
+    """(a zip to download, what was checked): an ONNX copy (and int8/) under workspace/exports, checked against
+    torch, zipped with its tokenizer so it runs anywhere onnxruntime does."""
     name = Path(model_dir).parent.name if Path(model_dir).name == "model" else Path(model_dir).name
-    result = export_onnx(model_dir, Path(workspace) / "exports" / f"{name}_onnx", quantize="int8" if int8 else None)
-    return ("" if result.ok else "⚠️ ") + result.to_text().replace("\n", "  \n")
+    out = Path(workspace) / "exports" / f"{name}_onnx"
+    result = export_onnx(model_dir, out, quantize="int8" if int8 else None)
+    target = export.zip_tree(out, out.with_suffix(".zip"))
+    rows = ["| copy | file | cosine to torch (min) | size | texts/s (torch) |", "|---|---|---:|---:|---:|"]
+    files = {"fp32": "model.onnx", "int8": "int8/model_int8.onnx"}
+    for c in result.checks:
+        rows.append(
+            f"| {c['variant']} | `{files.get(c['variant'], c['variant'])}`"
+            f" | {c['min_cosine']:.4f} {'ok' if c['passed'] else '**FAILED**'} | {c['size_mb']:.0f} MB"
+            f" | {c['texts_per_s']:.0f} ({c['torch_texts_per_s']:.0f}) |"
+        )
+    head = "" if result.ok else "⚠️ A copy differs from the torch model: do not use it.\n\n"
+    return str(target), (
+        head
+        + f"`{target.name}` ({format_size(target.stat().st_size)}): unzip it to get `{out.name}/` with `model.onnx`"
+        + (", `int8/model_int8.onnx`" if int8 else "")
+        + " and the tokenizer files; load it with onnxruntime (inputs: input_ids, attention_mask, mean pooling, "
+        "normalised).\n\n" + "\n".join(rows)
+    )
 
 
 def hub_push(model_dir: str, repo_id: str, token: str, private: bool) -> str:
@@ -126,12 +148,14 @@ def _model_layout(ctx: Any) -> SimpleNamespace:
     with gr.Row():
         ui.zip_btn = gr.Button("Build zip", variant="primary")
         ui.zip_file = gr.File(label="Download", interactive=False)
+    gr.Markdown(LINK_POLICY)
     ui.index_dir = gr.Textbox(label="Include a document index (optional: an index folder built with this model)")
     ui.export_status = gr.Markdown()
     with gr.Accordion("ONNX copy for CPU serving", open=False):
         with gr.Row():
             ui.onnx_int8 = gr.Checkbox(label="also int8 (quantised)", value=True)
             ui.onnx_btn = gr.Button("Export ONNX")
+        ui.onnx_file = gr.File(label="Download the ONNX copy", interactive=False)
         ui.onnx_status = gr.Markdown()
     with gr.Accordion("Model card (README.md)", open=False):
         ui.card = gr.Markdown(model_card(start))
@@ -164,8 +188,8 @@ def _history_layout(ctx: Any, ui: SimpleNamespace) -> None:
     ui.compare_pick = create_runs_compare(ctx, list(runs0["run"]))["runs"]
 
 
-def _fail(exc: Exception) -> str:
-    return errors.warn(exc, "export tab")
+def _fail(exc: Exception, public: bool = False) -> str:
+    return errors.warn(exc, "export tab", public)
 
 
 def _wire_export(ctx: Any, ui: SimpleNamespace) -> None:
@@ -184,9 +208,10 @@ def _wire_export(ctx: Any, ui: SimpleNamespace) -> None:
             index = str(v.path(index, "index folder")) if (index or "").strip() else ""
             v.check_disk()
             with ctx.heavy(request):
-                return build_zip(folder, v.root, index)
+                path, text = build_zip(folder, v.root, index)
+                return path, hide_paths(text, ctx.public)
         except Exception as exc:
-            return None, _fail(exc)
+            return None, _fail(exc, ctx.public)
 
     def on_onnx(model_dir: str, int8: bool, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         progress(0.2, desc="Exporting and checking against torch")
@@ -195,12 +220,13 @@ def _wire_export(ctx: Any, ui: SimpleNamespace) -> None:
             folder = str(v.path(model_dir, "model folder")) if model_dir else model_dir
             v.check_disk()
             with ctx.heavy(request):
-                return build_onnx(folder, v.root, int8)
+                path, text = build_onnx(folder, v.root, int8)
+                return path, hide_paths(text, ctx.public)
         except Exception as exc:
-            return _fail(exc)
+            return None, _fail(exc, ctx.public)
 
     ui.zip_btn.click(on_zip, [ui.model_dir, ui.index_dir], [ui.zip_file, ui.export_status], api_name="export_zip")
-    ui.onnx_btn.click(on_onnx, [ui.model_dir, ui.onnx_int8], ui.onnx_status, api_name="export_onnx")
+    ui.onnx_btn.click(on_onnx, [ui.model_dir, ui.onnx_int8], [ui.onnx_file, ui.onnx_status], api_name="export_onnx")
 
 
 def _wire_model(ctx: Any, ui: SimpleNamespace) -> None:
@@ -221,19 +247,20 @@ def _wire_model(ctx: Any, ui: SimpleNamespace) -> None:
             token, repo_id = signin.push_credentials(token, repo_id, folder, profile, oauth_token)
             if not token:
                 raise export.HubError(signin.no_token_message())
-            return hub_push(folder, repo_id, token, private)
+            return hide_paths(hub_push(folder, repo_id, token, private), ctx.public)
         except Exception as exc:
-            return _fail(exc)
+            return _fail(exc, ctx.public)
 
     def on_refresh_models(cur: str, config: dict[str, Any] | None, request: gr.Request):
         v = ctx.visitor(request)
-        return gr.update(choices=cmp.model_choices(v.runs_dir, cur, own_output_dir(v, config)))
+        opts = cmp.model_choices(v.runs_dir, cur, own_output_dir(v, config))
+        return gr.update(choices=list(dict.fromkeys(shown_path(o, v) for o in opts)))
 
     def on_model(model_dir: str | None, request: gr.Request) -> str:
         try:
             return model_card(str(ctx.visitor(request).path(model_dir, "model folder")) if model_dir else None)
         except Exception as exc:
-            return _fail(exc)
+            return _fail(exc, ctx.public)
 
     hidden = {"api_visibility": "private"}
     ui.model_dir.change(on_model, ui.model_dir, ui.card, **hidden)
@@ -253,11 +280,11 @@ def _wire_history(ctx: Any, ui: SimpleNamespace) -> None:
         try:
             run_dir, config, line = open_run(str(v.run(run) or ""), v.runs_dir)
         except Exception as exc:
-            return {ui.runs_status: _fail(exc)}
+            return {ui.runs_status: _fail(exc, ctx.public)}
         new_ds, _ = restore_run_data(run_dir, dataset, config or {})  # its data too, for Negatives and Compare
         if new_ds is not dataset and new_ds:
             line += f" Its dataset `{Path(new_ds['path']).name}` is selected again."
-        out = {ctx.run: run_dir, ui.runs_status: line}
+        out = {ctx.run: run_dir, ui.runs_status: hide_paths(line, ctx.public)}
         if config is not None:
             out[ctx.config] = config
         if new_ds is not dataset:
@@ -274,8 +301,9 @@ def _wire_history(ctx: Any, ui: SimpleNamespace) -> None:
         opts = cmp.model_choices(v.runs_dir, target, own_output_dir(v, config))
         df = history(v.runs_dir)  # a new training shows up in the history as soon as it starts
         pick = Path(run_dir).name if run_dir else None
+        shown = [shown_path(o, v) for o in [*opts, current]]
         return (
-            gr.update(choices=list(dict.fromkeys([*opts, current])), value=target),
+            gr.update(choices=list(dict.fromkeys(shown)), value=shown_path(target, v)),
             df,
             gr.update(choices=list(df["run"]), value=pick),
             gr.update(choices=list(df["run"])),

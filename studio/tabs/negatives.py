@@ -12,19 +12,21 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.config.schema import build_config, load_config
+from core.config.schema import EmbedConfig, build_config, load_config
 from core.errors import user_message
 from core.retrieval import negatives as ins
 from core.runs.folders import CONFIG_FILE
 from studio import errors
+from studio.files import hide_paths
 from studio.run_view import data_line
 from studio.style import nothing_yet
 
 MAX_ROWS = 500  # shown at once: a browser table of thousands of long texts is slow; the filter narrows it
 SHOWN = ["exclude", "query", "positive", "negative", "rank", "positive_score", "negative_score", "gap", "suspected"]
 # exclude, query, positive, negative, 4 scores, suspected: the three texts share the width, all columns in view
-WIDTHS = ["6%", "16%", "24%", "24%", "6%", "6%", "6%", "6%", "6%"]
+WIDTHS = ["6%", "14%", "20%", "20%", "6%", "10%", "10%", "6%", "8%"]  # scores wide enough for their headers
 DTYPES = ["bool", "str", "str", "str", "number", "number", "number", "number", "bool"]
+MINING_DEFAULT = EmbedConfig().mining.num_negatives
 EMPTY: dict[str, Any] = {"run": None, "rows": None, "stats": {}, "config": None, "preview": False}
 
 
@@ -184,8 +186,8 @@ def confined(v: Any, config: dict[str, Any], dataset: dict[str, Any] | None) -> 
     return cfg.to_dict()
 
 
-def _warn(exc: Exception) -> str:
-    return errors.warn(exc, "negatives tab")
+def _warn(exc: Exception, public: bool = False) -> str:
+    return errors.warn(exc, "negatives tab", public)
 
 
 def create_negatives_tab(ctx: Any) -> dict[str, Any]:
@@ -208,8 +210,9 @@ def _table_layout(ctx: Any) -> SimpleNamespace:
     ui = SimpleNamespace(state=gr.State(dict(EMPTY)))
     gr.Markdown(
         "Hard negatives mined for the run shown (or mined now without training): the documents the model "
-        "confuses with the right one, and likely false negatives in your data. Training adds `mining.num_negatives` of them "
-        "(default 1) to each row; 0 trains on your pairs with in-batch negatives only. Tick rows to keep them out of training; try other thresholds below."
+        "confuses with the right one, and likely false negatives in your data. Training adds some of them to each "
+        f"row (Hard negatives per query in the Config tab, {MINING_DEFAULT} by default); 0 trains on your pairs with "
+        "in-batch negatives only. Tick rows to keep them out of training; try other thresholds below."
     )
     info = gr.Markdown(data_line(ctx.dataset.value, ctx.config.value, run=ctx.run.value))
     gr.on(
@@ -233,10 +236,11 @@ def _table_layout(ctx: Any) -> SimpleNamespace:
         datatype=DTYPES,
         interactive=True,
         static_columns=list(range(1, 9)),
-        max_chars=160,
+        max_chars=2000,  # whole texts, or nearly: a false negative is judged by reading it
         wrap=True,
         max_height=520,
         label="Mined negatives (tick 'exclude')",
+        elem_id="negatives-table",
         column_widths=WIDTHS,
     )
     with gr.Row():
@@ -255,11 +259,13 @@ def _thresholds_layout(ctx: Any, ui: SimpleNamespace) -> None:
     with gr.Accordion("Re-mine with other thresholds (uses the cached embeddings)", open=False):
         m = build_config(ctx.config.value if isinstance(ctx.config.value, dict) else {}).mining
         with gr.Row():
-            margin = gr.Number(m.margin, label="margin (empty = none)", minimum=0)
-            margin_type = gr.Radio(["relative", "absolute"], value=m.margin_type, label="margin type")
-            range_min = gr.Number(m.range_min, label="range_min", precision=0, minimum=0)
-            range_max = gr.Number(m.range_max, label="range_max", precision=0, minimum=1)
-            num_neg = gr.Number(max(1, m.num_negatives), label="num_negatives", precision=0, minimum=0, maximum=50)
+            margin = gr.Number(m.margin, label="Margin to the positive (empty = none)", minimum=0)
+            margin_type = gr.Radio(["relative", "absolute"], value=m.margin_type, label="Margin measured as")
+            range_min = gr.Number(m.range_min, label="Skip the top candidates", precision=0, minimum=0)
+            range_max = gr.Number(m.range_max, label="Candidates considered", precision=0, minimum=1)
+            num_neg = gr.Number(
+                max(1, m.num_negatives), label="Hard negatives per query", precision=0, minimum=0, maximum=50
+            )
         with gr.Row():
             ui.preview_btn = gr.Button("Preview", variant="primary", size="sm")
             ui.use_btn = gr.Button("Use these thresholds for training", size="sm")
@@ -304,8 +310,10 @@ def _wire_loading(ctx: Any, ui: SimpleNamespace) -> None:
             with ctx.heavy(request):
                 new = mine_now(config, None if v.public else dataset, v.runs_dir)
         except Exception as exc:
-            return {ui.status: _warn(exc)}
-        return _loaded(ui, new, search, suspects_only, sort_by, config) | {ui.status: f"Mined into `{new['run']}`."}
+            return {ui.status: _warn(exc, ctx.public)}
+        return _loaded(ui, new, search, suspects_only, sort_by, config) | {
+            ui.status: f"Mined into `{Path(new['run']).name}`."
+        }
 
     hidden = {"api_visibility": "private"}
     loaded = [ui.state, ui.table, ui.summary, ui.plot, ui.status]
@@ -325,15 +333,16 @@ def _wire_table(ctx: Any, ui: SimpleNamespace) -> None:
         try:
             return view(st, text, sus, sort, own_exclusions(ctx.visitor(request), config))
         except Exception as exc:
-            return {ui.summary: _warn(exc)}
+            return {ui.summary: _warn(exc, ctx.public)}
 
     def on_save(table: pd.DataFrame, config: dict[str, Any], request: gr.Request):
         try:
             v = ctx.visitor(request)
             v.check_disk()
-            return save_exclusions(table, own_exclusions(v, config), v.root)
+            new, line = save_exclusions(table, own_exclusions(v, config), v.root)
+            return new, hide_paths(line, ctx.public)
         except Exception as exc:
-            return {ui.status: _warn(exc)}
+            return {ui.status: _warn(exc, ctx.public)}
 
     def tick(tbl: pd.DataFrame, value: bool) -> pd.DataFrame:
         return tbl.assign(exclude=value) if tbl is not None and not tbl.empty else tbl
@@ -387,7 +396,7 @@ def _wire_thresholds(ctx: Any, ui: SimpleNamespace) -> None:
                     thresholds(margin, margin_type, range_min, range_max, num_negatives),
                 )
         except Exception as exc:
-            return {ui.status: _warn(exc)}
+            return {ui.status: _warn(exc, ctx.public)}
         return _loaded(ui, new, text, sus, sort, config) | {
             ui.preview_stats: stats,
             ui.status: "Preview only: press 'Use these thresholds' to train with them.",
@@ -397,7 +406,7 @@ def _wire_thresholds(ctx: Any, ui: SimpleNamespace) -> None:
         try:
             return use_thresholds(config, thresholds(*vals))
         except Exception as exc:
-            return {ui.status: _warn(exc)}
+            return {ui.status: _warn(exc, ctx.public)}
 
     ui.preview_btn.click(
         on_preview,

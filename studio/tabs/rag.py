@@ -22,7 +22,7 @@ from core.public.visitors import disk_usage
 from core.retrieval.doc_index import build_index, load_index, zip_index
 from core.retrieval.rag import FORMATS, derived_questions, metrics_line, read_questions, write_dataset
 from studio import errors
-from studio.files import upload_problem
+from studio.files import hide_paths, upload_limit_mb, upload_problem
 from studio.model_picker import model_pair
 
 MAX_COLLECTION_MB = 500.0  # all uploads of one collection together
@@ -140,7 +140,12 @@ def create_rag_tab(ctx: Any) -> dict[str, Any]:
     ui = _layout(ctx)
     _wire_search(ctx, ui)
     _wire_downloads(ctx, ui)
-    return {"rag_model_a": ui.model_a, "rag_model_b": ui.model_b, "rag_query": ui.query}
+    return {
+        "rag_model_a": ui.model_a,
+        "rag_model_b": ui.model_b,
+        "rag_query": ui.query,
+        "rag_collection": ui.collection,
+    }
 
 
 def _layout(ctx: Any) -> SimpleNamespace:
@@ -152,7 +157,10 @@ def _layout(ctx: Any) -> SimpleNamespace:
     )
     with gr.Row():
         ui.upload = gr.File(
-            label="Documents or a zip", file_count="multiple", file_types=[*DOC_SUFFIXES, ".zip"], scale=2
+            label=f"Documents or a zip (max {upload_limit_mb(ctx):g} MB each)",
+            file_count="multiple",
+            file_types=[*DOC_SUFFIXES, ".zip"],
+            scale=2,
         )
         ui.docs_line = gr.Markdown("No documents yet.")
     ui.model_a, ui.model_b = model_pair(ctx)
@@ -184,8 +192,8 @@ def _layout(ctx: Any) -> SimpleNamespace:
     return ui
 
 
-def _fail(exc: Exception) -> str:
-    return errors.warn(exc, "rag tab")
+def _fail(exc: Exception, public: bool = False) -> str:
+    return errors.warn(exc, "rag tab", public)
 
 
 def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
@@ -205,7 +213,7 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
             with ctx.heavy(request):
                 return add_documents([str(p) for p in (files or [])], v.root, cid, min(MAX_COLLECTION_MB, room))
         except Exception as exc:
-            return cid, _fail(exc)
+            return cid, _fail(exc, ctx.public)
 
     def on_build(cid, model_a, model_b, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
         try:
@@ -213,18 +221,31 @@ def _wire_search(ctx: Any, ui: SimpleNamespace) -> None:
             a, b = v.model(model_a, "model A"), v.model(model_b, "model B")
             v.check_disk()
             with ctx.heavy(request):
-                return build_both(cid, a, b, v.root, progress, v.limits.corpus_docs if v.public else None)
+                lines = build_both(cid, a, b, v.root, progress, v.limits.corpus_docs if v.public else None)
+                return hide_paths(lines, ctx.public)
         except Exception as exc:
-            return _fail(exc)
+            return _fail(exc, ctx.public)
 
     def on_search(cid, query, k, request: gr.Request):
         try:
             with ctx.heavy(request):
                 return search_both(cid, query, k, ctx.visitor(request).root)
         except Exception as exc:
-            return {ui.search_line: _fail(exc)}
+            return {ui.search_line: _fail(exc, ctx.public)}
+
+    def on_collection(cid, line, request: gr.Request):
+        """A collection back from the visitor's saved state: say what it holds (its indexes are still there)."""
+        if not cid or not (line or "").startswith("No documents"):
+            return gr.skip()
+        try:
+            docs = collection_dir(ctx.visitor(request).root, cid) / "docs"
+            files = len({d.source for d in read_documents(docs)[0]})
+        except (OSError, ValueError):
+            return gr.skip()
+        return f"{files} usable files in your collection, as you left it."
 
     collection = ui.collection
+    collection.change(on_collection, [collection, ui.docs_line], ui.docs_line, api_visibility="private")
     ui.upload.upload(on_upload, [ui.upload, collection], [collection, ui.docs_line], api_name="rag_add_documents")
     ui.build_btn.click(on_build, [collection, ui.model_a, ui.model_b], ui.build_line, api_name="rag_build")
     gr.on(
@@ -244,14 +265,14 @@ def _wire_downloads(ctx: Any, ui: SimpleNamespace) -> None:
             path = download_index(cid, model, ctx.visitor(request).root)
             return path, f"Index of model {model}: unzip it and `load_index(folder).search(question, k)`."
         except Exception as exc:
-            return None, _fail(exc)
+            return None, _fail(exc, ctx.public)
 
     def on_rag(cid, model, questions, k, output_format, request: gr.Request):
         try:
             with ctx.heavy(request):
                 return rag_dataset(cid, model, questions, k, output_format, ctx.visitor(request).root)
         except Exception as exc:
-            return None, _fail(exc)
+            return None, _fail(exc, ctx.public)
 
     collection, out = ui.collection, [ui.files, ui.dl_line]
     ui.zip_btn.click(on_zip, [collection, ui.side], out, api_name="rag_index_zip")

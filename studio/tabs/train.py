@@ -17,6 +17,7 @@ import gradio as gr
 from core.config.schema import ConfigError
 from core.runs.queue import stop_training
 from studio.context import StudioContext
+from studio.files import hide_paths
 from studio.plots import loss_figure, metrics_figure, progress_html
 from studio.run_view import estimate_vs_actual, log_lines, restore_run_data, train_info
 from studio.tabs.train_runs import (
@@ -74,10 +75,13 @@ def _layout(ctx: StudioContext) -> SimpleNamespace:
             value=1,
             label="Processes",
             interactive=len(choices) > 1,
+            visible=len(choices) > 1,  # a choice of one is no choice (a CPU-only server trains in one process)
             scale=1,
-            info="data-parallel, one per GPU; global batch = batch_size x processes",
+            info="one training process per GPU, each with its own batch: the global batch is batch size × processes",
         )
         ui.message = gr.Markdown(scale=4)
+    # A refused Start, full width (its reason is a sentence); cleared by the next Start or when the run it names ends.
+    ui.refusal = gr.Markdown()
     ui.estimate_md = gr.Markdown()
     ui.progress = gr.HTML(progress_html({"state": "idle"}))
     ui.timing = gr.Markdown()
@@ -90,6 +94,7 @@ def _layout(ctx: StudioContext) -> SimpleNamespace:
     )
     ui.timer = gr.Timer(POLL_S, active=False)
     ui.view = [ui.progress, ui.loss_plot, ui.metrics_plot, ui.table, ui.log, ui.timer, ctx.run_ended, ui.timing]
+    ui.view.append(ui.refusal)
     ui.drawn = gr.State(None)
     return ui
 
@@ -104,15 +109,13 @@ def _wire_controls(ctx: StudioContext, ui: SimpleNamespace) -> None:
         except Exception as exc:  # a config or data problem: the same words Start would use
             return f"⚠️ No estimate: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
-    def on_start(
-        config: dict[str, Any], dataset: dict | None, run: str | None, n: int, request: gr.Request
-    ) -> tuple[str | None, str]:
+    def on_start(config: dict[str, Any], dataset: dict | None, run: str | None, n: int, request: gr.Request) -> dict:
         try:
             run_dir, queued = launch(ctx, ctx.visitor(request), config, dataset, nproc=int(n or 1))
         except (ConfigError, ValueError) as exc:
-            gr.Warning("Not started: see below")
-            return run, f"⚠️ Not started:\n```\n{exc}\n```"
-        return str(run_dir), started_message(run_dir, queued, int(n or 1))
+            # on the page where it stays (a toast vanishes, and one toast plus this line said it twice)
+            return {ui.refusal: f"⚠️ **Not started:** {hide_paths(str(exc), ctx.public)}"}
+        return {ctx.run: str(run_dir), ui.message: started_message(run_dir, queued, int(n or 1)), ui.refusal: ""}
 
     def on_stop(run: str | None, request: gr.Request) -> str:
         return stop_message(stop_target(ctx.visitor(request), run))
@@ -127,7 +130,10 @@ def _wire_controls(ctx: StudioContext, ui: SimpleNamespace) -> None:
         show_progress="hidden",
     )
     ui.start.click(
-        on_start, [ctx.config, ctx.dataset, ctx.run, ui.nproc], [ctx.run, ui.message], api_visibility="private"
+        on_start,
+        [ctx.config, ctx.dataset, ctx.run, ui.nproc],
+        [ctx.run, ui.message, ui.refusal],
+        api_visibility="private",
     )
     ui.stop.click(on_stop, [ctx.run], [ui.message], concurrency_limit=None, api_visibility="private")
 
@@ -139,20 +145,22 @@ def _wire_run_view(ctx: StudioContext, ui: SimpleNamespace) -> None:
     def redraw(run_dir: str | None, plotted: list | None = None) -> dict:
         if not run_dir:
             idle = (progress_html({"state": "idle"}), loss_figure([]), metrics_figure([]), "", "")
-            return dict(zip([*view, drawn], (*idle, gr.Timer(active=False), None, "", None), strict=True))
+            return dict(zip([*view, drawn], (*idle, gr.Timer(active=False), None, "", gr.skip(), None), strict=True))
         status = status_of(run_dir)
         events = run_events(run_dir)
         live = status["state"] in ("running", "queued")  # a queued run is polled until it has run
         mark = [run_dir, len(events)]
         out = {
             ui.progress: progress_html(status),
-            ui.table: final_table(status),
-            ui.log: log_lines(events, LOG_LINES) or log_tail(run_dir),
+            ui.table: hide_paths(final_table(status), ctx.public),
+            ui.log: hide_paths(log_lines(events, LOG_LINES) or log_tail(run_dir), ctx.public),
             ui.timer: gr.Timer(active=live),
             ctx.run_ended: None if live else run_dir,
             ui.timing: estimate_vs_actual(events),
             drawn: mark,
         }
+        if not live:  # a refusal naming this run ("still running") is stale once it has ended
+            out[ui.refusal] = ""
         if plotted is None or list(plotted) != mark:  # new events: the figures are rebuilt, else left as they are
             out |= {ui.loss_plot: loss_figure(events), ui.metrics_plot: metrics_figure(events)}
         return out
@@ -248,13 +256,18 @@ def _wire_api_status(ctx: StudioContext, api: SimpleNamespace) -> None:
 
 
 def attach(load: Any, ctx: StudioContext) -> None:
-    """After the page's load event (which binds the visitor) show their live run (re-attaching its timer through
-    ctx.run's change) or their newest one, with the dataset and corpus it trained on restored into the session."""
+    """After the page's load event (which binds the visitor) and the restore of their saved state, show their live
+    run (re-attaching its timer through ctx.run's change) or their newest one; with no saved state of their own, the
+    dataset and corpus it trained on are restored into the session."""
+
+    start = (ctx.dataset.value, ctx.config.value)
 
     def on_load(run: str | None, dataset: dict | None, config: dict[str, Any], request: gr.Request) -> dict:
         target = default_run(ctx.visitor(request), run)
-        new_ds, new_cfg = restore_run_data(target, dataset, config)  # the run's data, not the start-up sample
         out: dict[Any, Any] = {ctx.run: target}
+        if (dataset, config) != start:  # the visitor's own saved work (studio/saved_state.py) wins over the run's
+            return out
+        new_ds, new_cfg = restore_run_data(target, dataset, config)  # the run's data, not the start-up sample
         if new_ds is not dataset:
             out[ctx.dataset] = new_ds
         if new_cfg != config:

@@ -16,6 +16,7 @@ import pytest
 
 from core.config.schema import build_config
 from studio.app import initial_config
+from studio.tabs.config import LABELS
 from tests.conftest import SAMPLES, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.e2e
@@ -60,10 +61,11 @@ def block(page: Any, label: str) -> Any:
 
 
 def form_field(page: Any, key: str) -> Any:
-    """A Config-form field by its key: a number box (spinbutton) or, for optional keys, a text box whose name is
-    the key followed by its help text."""
-    return page.get_by_role("spinbutton", name=key, exact=True).or_(
-        page.get_by_role("textbox", name=re.compile(rf"^{re.escape(key)}(\s|$)"))
+    """A Config-form field by its key, found by its label in words (studio.tabs.config.LABELS): a number box
+    (spinbutton) or, for optional keys, a text box whose name is the label followed by its help text."""
+    label = LABELS.get(key, key)
+    return page.get_by_role("spinbutton", name=label, exact=True).or_(
+        page.get_by_role("textbox", name=re.compile(rf"^{re.escape(label)}(\s|$)"))
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from studio.tabs.config import LABELS
 from tests.conftest import SAMPLES, read_jsonl
 from tests.e2e.test_browser import TRAIN_TIMEOUT_MS, assert_no_errors, block, open_tab, shot, tab, tiny_yaml
 
@@ -60,6 +61,9 @@ def _upload(page: Any, path: Path) -> None:
     box.locator("input[type=file]").set_input_files(str(path))
 
 
+AGAIN = "(as you left it|the data of the run)"  # restored from the visitor's saved work, or from the run
+
+
 def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screenshots: Path) -> None:
     from playwright.sync_api import expect
 
@@ -74,14 +78,14 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     expect(page.get_by_text(re.compile(rf"my_questions\.csv.*selected: pairs, {ROWS} rows"))).to_be_visible(
         timeout=60_000
     )
-    stats = page.get_by_text("Statistics", exact=True).locator("xpath=ancestor::div[contains(@class,'prose')][1]")
-    before = stats.inner_text()
+    expect(page.get_by_text("Statistics", exact=True)).to_be_visible()
     shot(page, screenshots, "firsthour_1_data_selected")
     _upload(page, broken)
     expect(page.get_by_text(re.compile(r"Refused broken\.csv.*my_questions\.csv.*stays selected"))).to_be_visible(
         timeout=60_000
     )
-    assert stats.inner_text() == before  # the selected dataset's statistics, not the refused file's
+    # under the refused file's errors the selected dataset's statistics would read as its own: they are cleared
+    expect(page.get_by_text("Statistics", exact=True)).to_be_hidden()
     expect(block(page, "Dataset file")).not_to_contain_text("broken.csv")
     shot(page, screenshots, "firsthour_2_data_refused")
 
@@ -109,10 +113,10 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
 
     page.reload()
     expect(tab(page, "Data")).to_be_visible(timeout=60_000)
-    # The Data tab draws the run's dataset again, not the start-up sample.
-    expect(
-        page.get_by_text(re.compile(rf"my_questions\.csv selected: pairs, {ROWS} rows \(the data of the run"))
-    ).to_be_visible(timeout=60_000)
+    # The Data tab draws the visitor's dataset again (their saved work, the run's data), not the start-up sample.
+    expect(page.get_by_text(re.compile(rf"my_questions\.csv selected: pairs, {ROWS} rows \({AGAIN}"))).to_be_visible(
+        timeout=60_000
+    )
     open_tab(page, "Train")
     expect(_visible_text(page, rf"my_questions\.csv \(pairs, {ROWS} rows\)")).to_be_visible(timeout=30_000)
     open_tab(page, "Compare")
@@ -126,7 +130,7 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     shot(page, screenshots, "firsthour_5_train_finished")
     # The run's model joins the Config tab's model list once the run has ended, without a reload.
     open_tab(page, "Config")
-    page.get_by_role("combobox", name="model_name").click()
+    page.get_by_role("combobox", name=LABELS["model_name"]).click()
     option = page.get_by_role("option", name=re.compile(rf"fine-tuned.*{re.escape(run_id)}"))
     expect(option.first).to_be_visible(timeout=30_000)
     page.keyboard.press("Escape")
@@ -137,9 +141,7 @@ def test_reload_mid_run_open_run_and_a_refusal(page: Any, studio: Any, screensho
     expect(tab(page, "Data")).to_be_visible(timeout=60_000)
     # The page first draws the start-up sample, then its re-attach draws the last run's data: wait for that, so the
     # sample shown next is Use sample's (a click queued behind the re-attach would otherwise land after Open run).
-    expect(page.get_by_text(re.compile(r"my_questions\.csv selected: pairs.*\(the data of the run"))).to_be_visible(
-        timeout=60_000
-    )
+    expect(page.get_by_text(re.compile(rf"my_questions\.csv selected: pairs.*\({AGAIN}"))).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Use sample").click()
     expect(page.get_by_text(re.compile(r"it_helpdesk_pairs\.jsonl.*selected"))).to_be_visible(timeout=60_000)
     open_tab(page, "Export")

@@ -78,7 +78,7 @@ def test_two_visitors_see_only_their_own_run(browser: Any, public_url: str, scre
     a.keyboard.press("Delete")
     a.keyboard.insert_text(tiny_yaml())
     a.get_by_role("button", name="Apply YAML").click()
-    expect(block(a, "Copy as command")).to_contain_text("max_seq_length=32", timeout=15_000)
+    expect(block(a, "config.yaml")).to_contain_text("max_seq_length: 32", timeout=15_000)
     open_tab(a, "Train")
     a.get_by_role("button", name="Start training").click()
     started = a.get_by_text(re.compile(r"^Started \S+\.$"))

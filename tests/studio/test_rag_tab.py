@@ -105,8 +105,9 @@ def test_export_tab_zips_a_model_with_its_index_and_exports_onnx(tmp_path):
         names = zf.namelist()
         top = names[0].split("/")[0]  # one top-level folder named after the model
         assert f"{top}/index/chunks.parquet" in names and f"{top}/modules.json" in names
-    text = export_tab.build_onnx(model, tmp_path / "ws", int8=False)
+    zipped, text = export_tab.build_onnx(model, tmp_path / "ws", int8=False)
     assert "fp32" in text and "ok" in text and not text.startswith("⚠️")
+    assert zipped.endswith("_onnx.zip") and any(n.endswith("/model.onnx") for n in zipfile.ZipFile(zipped).namelist())
     assert (tmp_path / "ws" / "exports").is_dir()
 
 
