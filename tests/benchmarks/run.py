@@ -163,10 +163,13 @@ def targets_md(res: dict[str, Any]) -> list[str]:
             add("peak RSS vs plain", name, m, "≤ 1.0", m is not None and m <= 1.0)
     tr = res.get("transfer")
     if tr:
-        g = transfer.gains(tr)
-        d, r = g["default_minus_base"], g["ratio"]
-        add("transfer protocol: NDCG@10 gain vs plain's gain", "default", r, "≥ 1.3", r is not None and r >= 1.3)
-        add("transfer protocol: default − base (NDCG@10)", "default", d, "> 0", d is not None and d > 0)
+        for key, label in [("written", "hand-written questions"), ("overall", "derived styles")]:
+            g = transfer.gains(tr, key)
+            d, r = g["default_minus_base"], g["ratio"]
+            if d is None:
+                continue
+            add(f"transfer ({label}): NDCG@10 gain vs plain's", "default", r, "≥ 1.3", r is not None and r >= 1.3)
+            add(f"transfer ({label}): default − base (NDCG@10)", "default", d, "> 0", d > 0)
     cp = res.get("corpus")
     if cp:
         g, w, m = corpus.gains(cp)
