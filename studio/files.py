@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from core.config.assets import ASSETS
 from core.config.schema import ConfigError
 from studio.context import StudioContext, Visitor
 from studio.plots import format_size
@@ -81,12 +82,15 @@ def upload_problem(ctx: StudioContext, v: Visitor, path: str | Path) -> str | No
 
 def hide_paths(text: str, public: bool = True) -> str:
     """`text` as a public visitor may read it: paths inside their folder relative to it ("runs/…/model"), shipped
-    files relative to the project ("assets/samples/…"), Gradio's upload cache gone; unchanged locally."""
+    files relative to the project ("assets/samples/…"; the project's folder itself "."), Gradio's upload cache gone;
+    unchanged locally."""
     if not public or not isinstance(text, str):
         return text
     text = _VISITOR_DIR.sub(lambda m: "" if m.group(1) == "/" else "your folder", text)
     text = _GRADIO_CACHE.sub("", text)
-    return text.replace(str(ROOT) + "/", "").replace(str(Path.cwd()) + "/", "")
+    for base in sorted({str(ROOT), str(Path.cwd())} - {"/"}, key=len, reverse=True):  # the server's own folders
+        text = re.sub(re.escape(base) + r"(?:/|(?![\w.-]))", lambda m: "" if m.group(0).endswith("/") else ".", text)
+    return text
 
 
 def shown_path(value: str | None, v: Visitor) -> str | None:
@@ -96,7 +100,8 @@ def shown_path(value: str | None, v: Visitor) -> str | None:
     path = Path(value)
     resolved = path.resolve() if path.is_absolute() or (Path.cwd() / path).exists() else None
     if resolved is not None:
-        for base in (Path(v.root).resolve(), ROOT):
+        # shipped files as `assets/…` (the name README uses; the sandbox finds it checkout or installed)
+        for base, prefix in ((Path(v.root).resolve(), ""), (ASSETS, "assets/"), (ROOT, "")):
             if resolved.is_relative_to(base):
-                return str(resolved.relative_to(base)) or "."
+                return (prefix + str(resolved.relative_to(base))) if resolved != base else prefix or "."
     return hide_paths(str(value))

@@ -20,6 +20,7 @@ from core.config.schema import (
     load_config,
 )
 from core.evaluation.evaluators import metrics_table
+from core.models.choices import model_choices
 from tests import guide_text
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
@@ -207,3 +208,15 @@ def test_fewer_than_5_queries_evaluate_on_the_training_pairs(tmp_path, sample_pa
     assert (info["train_rows"], info["test_rows"]) == (4, 4)
     assert any("evaluating on the training pairs" in w for w in info["warnings"])
     assert not any("overlap" in w for w in info["warnings"]) and "ndcg@10" in r.after
+
+
+def test_the_pickers_offer_every_model_the_guide_names_with_its_role():
+    offered = {c["value"]: c for c in model_choices(None, None, None)}
+    for name in ("model_selection.yaml", "domain_specific_models.yaml"):
+        for part in alternatives(GUIDE / name):
+            comment = part.strip().splitlines()[0].lstrip("# ")  # "Fast training (smaller model)", "Legal domain"
+            model = yaml.safe_load(part)["model_name"]
+            label = offered[model]["label"]
+            role = label.split("guide: ", 1)[1].split(" ·")[0].split("]")[0]
+            assert role.split()[0].lower() in comment.lower(), (model, label, comment)
+            assert ("needs download" in label) == (not offered[model]["cached"])

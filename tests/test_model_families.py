@@ -140,14 +140,16 @@ def test_model_choices_list_bundled_runs_and_suggestions(tmp_path):
     by_value = {c["value"]: c for c in choices}
     bundled = by_value["sentence-transformers/all-MiniLM-L6-v2"]
     assert bundled["source"] == "bundled" and bundled["dim"] == 384 and bundled["size_mb"] > 50
-    for name in (
-        "sentence-transformers/all-mpnet-base-v2",
-        "BAAI/bge-small-en-v1.5",
-        "sentence-transformers/static-retrieval-mrl-en-v1",
+    assert "guide: fast" in bundled["label"]
+    for name, role in (  # every model the guide names, with its role there
+        ("sentence-transformers/static-retrieval-mrl-en-v1", "balanced"),
+        ("sentence-transformers/stsb-roberta-large", "high quality"),
+        ("sentence-transformers/allenai-specter", "biomedical"),
+        ("sentence-transformers/legal-roberta-base", "legal"),
+        ("sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2", "multilingual"),
     ):
-        assert name in by_value
-        if not by_value[name]["cached"]:
-            assert "needs download" in by_value[name]["label"]
+        assert f"guide: {role}" in by_value[name]["label"]
+        assert ("needs download" in by_value[name]["label"]) == (not by_value[name]["cached"])
     pairs = cmp.model_choice_pairs(tmp_path / "runs", "sentence-transformers/all-MiniLM-L6-v2", keep=["my/model"])
     assert pairs[-1] == ("my/model", "my/model") and "384-d" in pairs[0][0]
 

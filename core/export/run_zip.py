@@ -5,6 +5,7 @@ weights only when asked: they are hundreds of MB, and the config rebuilds them."
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from core.models.load import is_model_dir
@@ -23,6 +24,7 @@ from core.runs.record import RECORD_FILE
 
 RUN_FILES = (CONFIG_FILE, RECORD_FILE, EVENTS_FILE, METRICS_FILE, DATA_FILE, MINED_FILE, MINING_STATS_FILE, LOG_FILE)
 MODEL_CARD = "model_card.md"
+TEXT_SUFFIXES = {".yaml", ".json", ".jsonl", ".log", ".md"}  # what `rewrite` sees (mined.parquet is binary)
 
 
 class RunExportError(ValueError):
@@ -43,10 +45,16 @@ def run_model_dir(run_dir: str | Path) -> Path | None:
     return path if is_model_dir(path) else None
 
 
-def export_run(run_dir: str | Path, dest_dir: str | Path, include_weights: bool = False) -> Path:
+def export_run(
+    run_dir: str | Path,
+    dest_dir: str | Path,
+    include_weights: bool = False,
+    rewrite: Callable[[str], str] | None = None,
+) -> Path:
     """`<dest_dir>/<run id>.zip` holding `<run id>/` with the run's files (those it has), `model_card.md` (the saved
-    model's README.md) and, with `include_weights`, the saved model under `<run id>/model/`. Raises RunExportError
-    when `run_dir` is no run folder, or when weights are asked for and the run saved no model."""
+    model's README.md) and, with `include_weights`, the saved model under `<run id>/model/`. `rewrite`, when given,
+    rewrites the text of the run's files and the model card (a public server hides its own paths with it). Raises
+    RunExportError when `run_dir` is no run folder, or when weights are asked for and the run saved no model."""
     run_dir = Path(run_dir)
     if not (run_dir / EVENTS_FILE).is_file() and not (run_dir / CONFIG_FILE).is_file():
         raise RunExportError(f"'{run_dir}' is not a run folder (a run folder holds {CONFIG_FILE} and {EVENTS_FILE}).")
@@ -58,12 +66,17 @@ def export_run(run_dir: str | Path, dest_dir: str | Path, include_weights: bool 
     top = run_dir.resolve().name
     target = dest_dir / f"{top}{'-with-model' if include_weights else ''}.zip"
     partial = target.with_suffix(".zip.partial")
+    texts = [(run_dir / name, name) for name in RUN_FILES]
+    if model_dir is not None:
+        texts.append((model_dir / "README.md", MODEL_CARD))
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in RUN_FILES:
-            if (run_dir / name).is_file():
-                zf.write(run_dir / name, f"{top}/{name}")
-        if model_dir is not None and (model_dir / "README.md").is_file():
-            zf.write(model_dir / "README.md", f"{top}/{MODEL_CARD}")
+        for src, name in texts:
+            if not src.is_file():
+                continue
+            if rewrite is None or src.suffix not in TEXT_SUFFIXES:
+                zf.write(src, f"{top}/{name}")
+            else:
+                zf.writestr(f"{top}/{name}", rewrite(src.read_text(encoding="utf-8", errors="replace")))
         if include_weights:
             for f in sorted(model_dir.rglob("*")):
                 if f.is_file():

@@ -10,13 +10,15 @@ from typing import Any
 from core.models.load import BUNDLED_NAMES, ModelError, bundled_model_path, is_model_dir
 from core.runs.folders import list_runs
 
-# The models the seed guide suggests, with what their model cards state, for pickers before they are downloaded.
+# The models the guide names ("Model Selection", "Domain-Specific Models"), with the role it gives each and the
+# dimension and size (MB) of their weights, for pickers before they are downloaded.
 SUGGESTED_MODELS = {
-    "sentence-transformers/all-MiniLM-L6-v2": (384, 91),
-    "sentence-transformers/all-mpnet-base-v2": (768, 438),
-    "BAAI/bge-small-en-v1.5": (384, 134),
-    "sentence-transformers/static-retrieval-mrl-en-v1": (1024, 125),
-    "intfloat/e5-base-v2": (768, 438),
+    "sentence-transformers/all-MiniLM-L6-v2": ("fast", 384, 87),
+    "sentence-transformers/static-retrieval-mrl-en-v1": ("balanced", 1024, 120),
+    "sentence-transformers/stsb-roberta-large": ("high quality", 1024, 1355),
+    "sentence-transformers/allenai-specter": ("biomedical", 768, 420),
+    "sentence-transformers/legal-roberta-base": ("legal", 768, 476),
+    "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2": ("multilingual", 384, 449),
 }
 
 
@@ -72,8 +74,8 @@ def model_choices(
 ) -> list[dict[str, Any]]:
     """Models worth offering in a picker, each {value, label, source, dim, size_mb, cached}: the base model, the
     bundled MiniLM, output_dir and every run's model (newest first), every sentence-transformers model in the
-    local Hugging Face cache (`hf_cache`, default the usual one), then the guide's suggestions (label says "needs
-    download" when not cached)."""
+    local Hugging Face cache (`hf_cache`, default the usual one), then the models the guide names (the label gives
+    the guide's role for each, and says "needs download" when not cached)."""
 
     cached = _cached_models(hf_cache)
     found: list[tuple[str, str, Path | None]] = []
@@ -107,11 +109,11 @@ def _describe(value: str, source: str, path: Path | None, cached: dict[str, Path
         path, source = cached[value], "cached" if source == "suggested" else source
     if path is None and Path(value).is_dir():
         path = Path(value)
-    known = SUGGESTED_MODELS.get(value, (None, None))
-    dim = (model_dim(path) if path else None) or known[0]
-    size = _size_mb(path) if path else known[1]
+    role, known_dim, known_size = SUGGESTED_MODELS.get(value, (None, None, None))
+    dim = (model_dim(path) if path else None) or known_dim
+    size = _size_mb(path) if path else known_size
     needs = path is None
-    parts = [source + (", needs download" if needs else "")]
+    parts = [source + (", needs download" if needs else "")] + ([f"guide: {role}"] if role else [])
     parts += [f"{dim}-d"] if dim else []
     parts += [f"{size} MB"] if size else []
     # The name last: a picker shows the label, and a path reads best whole at the end.

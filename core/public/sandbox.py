@@ -59,7 +59,8 @@ class Sandbox:
         else:
             # the visitor's folder first; then the server's working directory and the project (the studio stores
             # upload paths relative to where it runs, and samples as `assets/...`), each still checked below
-            candidates = [self.root / raw, Path.cwd() / raw] + ([] if write else [PROJECT_ROOT / raw])
+            shipped = [PROJECT_ROOT / raw, ASSETS.parent / raw]  # `assets/…` in a checkout or an installed package
+            candidates = [self.root / raw, Path.cwd() / raw] + ([] if write else shipped)
         allowed = [self.root] + ([] if write else self.read_roots)
         inside = [c.resolve() for c in candidates]
         inside = [r for r in inside if any(r.is_relative_to(a) for a in allowed)]

@@ -13,6 +13,7 @@ import pandas as pd
 from core.config.schema import load_config
 from core.errors import user_message
 from core.export import archive as export
+from core.export.run_zip import export_run
 from core.models.load import is_model_dir
 from core.models.onnx_export import export_onnx
 from core.retrieval import compare as cmp
@@ -76,6 +77,18 @@ def build_onnx(model_dir: str, workspace: str | Path, int8: bool) -> tuple[str, 
         + (", `int8/model_int8.onnx`" if int8 else "")
         + " and the tokenizer files; load it with onnxruntime (inputs: input_ids, attention_mask, mean pooling, "
         "normalised).\n\n" + "\n".join(rows)
+    )
+
+
+def build_run_zip(run_dir: str | Path, workspace: str | Path, weights: bool, public: bool) -> tuple[str, str]:
+    """(the zip, a line saying what is in it) of one run, without its weights unless asked. A public visitor's copy
+    names no server path: its texts pass through hide_paths (config, record, events, log, model card)."""
+    rewrite = hide_paths if public else None
+    path = export_run(run_dir, Path(workspace) / "exports", include_weights=weights, rewrite=rewrite)
+    what = "the model's weights" if weights else "no weights (the config rebuilds them)"
+    return str(path), (
+        f"Zipped run `{Path(run_dir).name}` → `{path.name}` ({format_size(path.stat().st_size)}): its config, "
+        f"record (command, versions, machine), events, metrics, mined negatives, log and model card; {what}."
     )
 
 
@@ -185,6 +198,12 @@ def _history_layout(ctx: Any, ui: SimpleNamespace) -> None:
     )
     nothing_yet(ui.runs_table, "No runs yet: start a training in the Train tab.")
     ui.runs_status = gr.Markdown()
+    with gr.Accordion("Download run (to share or reproduce it)", open=False):
+        with gr.Row():
+            ui.run_weights = gr.Checkbox(label="include the model's weights", value=False)
+            ui.run_zip_btn = gr.Button("Download run")
+        ui.run_zip = gr.File(label="The run's zip", interactive=False)
+        ui.run_zip_status = gr.Markdown()
     ui.compare_pick = create_runs_compare(ctx, list(runs0["run"]))["runs"]
 
 
@@ -309,7 +328,25 @@ def _wire_history(ctx: Any, ui: SimpleNamespace) -> None:
             gr.update(choices=list(df["run"])),
         )
 
+    def on_run_zip(run: str, weights: bool, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """API `/download_run`. Input: `run`, a run id of this visitor; `weights`, include the saved model.
+        Output: (the zip, a line saying what it holds) or (None, why not)."""
+        progress(0.2, desc="Zipping the run")
+        try:
+            v = ctx.visitor(request)
+            if not (run or "").strip():
+                raise cmp.CompareError("Pick a run first (Run, above).")
+            v.check_disk()
+            with ctx.heavy(request):
+                path, text = build_run_zip(v.run(run), v.root, bool(weights), ctx.public)
+                return path, hide_paths(text, ctx.public)
+        except Exception as exc:
+            return None, _fail(exc, ctx.public)
+
     hidden = {"api_visibility": "private"}
+    ui.run_zip_btn.click(
+        on_run_zip, [ui.run_pick, ui.run_weights], [ui.run_zip, ui.run_zip_status], api_name="download_run"
+    )
     opened = [ctx.run, ctx.config, ui.runs_status, ctx.dataset]
     ui.refresh_runs.click(on_refresh_runs, None, [ui.runs_table, ui.run_pick, ui.compare_pick], api_name="run_history")
     ui.open_btn.click(on_open, [ui.run_pick, ctx.dataset], opened, api_name="open_run")

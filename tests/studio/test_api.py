@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,15 @@ def test_train_until_finished(client, pairs40: Path, studio_dirs: Path, tmp_path
 
     model = SentenceTransformer(status["model_dir"], device="cpu")
     assert model.encode(["my laptop will not boot"]).shape == (1, 384)
+    # the run downloads with its weights when asked; locally its record keeps the real command and folder
+    zipped, line = client.predict(started["run_id"], True, api_name="/download_run")
+    assert "the model's weights" in line
+    with zipfile.ZipFile(zipped) as zf:
+        names = zf.namelist()
+        record = json.loads(zf.read(f"{started['run_id']}/record.json"))
+    assert any(n.endswith("/model/model.safetensors") for n in names)
+    assert record["command"]["via"] == "studio" and record["versions"]["sentence-transformers"]
+    assert client.predict("", False, api_name="/download_run")[1].startswith("⚠️ Pick a run first")
 
 
 @pytest.mark.slow

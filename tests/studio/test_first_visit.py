@@ -28,6 +28,7 @@ BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
 def visitor(tmp_path: Path) -> Visitor:
     visitors = Visitors(tmp_path / "workspace")
     root = visitors.folder(visitors.issue())
+    root.mkdir(parents=True)  # a visitor folder exists once its visitor first writes (here: as at work)
     return Visitor("v", root, root / "runs", root / "uploads", Sandbox(root), Limits())
 
 

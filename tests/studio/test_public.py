@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +20,8 @@ from tests.studio.conftest import _free_port
 
 CANARY = "canary-7f3a9c secret server text"
 BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
-SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "it_helpdesk_pairs.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "assets" / "samples" / "it_helpdesk_pairs.jsonl"
 
 
 def tiny(**extra) -> dict:
@@ -344,3 +346,14 @@ def test_two_visitors_are_isolated_and_queued_fifo(a, b, server) -> None:
     metrics = (Path(second["run_dir"]) / "metrics.json").read_text("utf-8")
     for text in (card, metrics):  # a model card and metrics travel: no server paths, no visitor folder
         assert str(server["tmp"]) not in text and "visitors" not in text
+    # a run downloads without its weights and without any server path; another visitor's run is refused
+    zipped, line = b.predict(Path(second["run_dir"]).name, False, api_name="/download_run")
+    assert "no weights" in line and str(server["tmp"]) not in line
+    with zipfile.ZipFile(zipped) as zf:
+        names = {n.split("/", 1)[1] for n in zf.namelist()}
+        assert {"config.yaml", "record.json", "events.jsonl", "model_card.md"} <= names and "model/" not in str(names)
+        for name in names - {"mined.parquet"}:
+            text = zf.read(f"{Path(second['run_dir']).name}/{name}").decode("utf-8")
+            assert str(server["tmp"]) not in text and str(ROOT) not in text and "visitors/" not in text, name
+    refused, why = b.predict(first["run_dir"], False, api_name="/download_run")
+    assert refused is None and "Refused" in why
