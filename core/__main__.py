@@ -47,7 +47,7 @@ def _silence_tqdm() -> None:
         kwargs["disable"] = True
         init(self, *args, **kwargs)
 
-    quiet.silenced = True
+    quiet.silenced, quiet.original = True, init
     tqdm.std.tqdm.__init__ = quiet
 
 

@@ -18,10 +18,10 @@ import gradio as gr
 
 from core.config.schema import ConfigError, build_config
 from core.data.validate import ValidationReport
+from core.public.visitors import STATE_FILE
 from studio.context import StudioContext, Visitor
 from studio.datasets import dataset_entry, validate
 
-STATE_FILE = "studio_state.json"
 MAX_TEXT = 20_000  # characters kept of one text input: what was typed, not a pasted book
 MAX_STATE_BYTES = 512 * 1024
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ import gradio as gr
 import gradio.oauth as gradio_oauth
 from gradio.utils import get_space
 
-from core.public.visitors import VisitorBusy
+from core.public.visitors import SEEN_FILE, STATE_FILE, VisitorBusy
 from core.runs.queue import held_runs
 
 OAUTH_VARS = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
@@ -111,7 +112,7 @@ def page_visitor(ctx: Any, stored: Any, profile: gr.OAuthProfile | None, request
     if anon:
         try:
             with _merging:
-                moved = ctx.visitors.merge(anon, user_id, busy=set(held_runs()))
+                moved = _move_work(ctx, anon, user_id)
             if moved:
                 files = f"{moved} file" + ("s" if moved != 1 else "")
                 note = f" The work of this browser from before you signed in ({files}) is now in your account."
@@ -126,6 +127,24 @@ def page_visitor(ctx: Any, stored: Any, profile: gr.OAuthProfile | None, request
         f"and Push to Hub uses your account.{note}"
     )
     return anon, line
+
+
+def _move_work(ctx: Any, anon: str, user_id: str) -> int:
+    """Move this browser's anonymous work into the account; returns the number of files of work moved. The page's
+    own state (what was selected and typed) goes with the work, replacing the account's, since this browser is where
+    the user just worked; a browser with no work keeps the account's state (its anonymous folder is dropped)."""
+    src = ctx.visitors.folder(anon)
+    page = {STATE_FILE, SEEN_FILE}
+    if not src.is_dir() or not any(p.name not in page for p in src.iterdir()):
+        shutil.rmtree(src, ignore_errors=True)  # nothing but the page's state: the account's state is shown
+        return 0
+    busy = set(held_runs())
+    if any(Path(b).resolve().is_relative_to(src.resolve()) for b in busy):
+        raise VisitorBusy("a training started before you signed in is still running or queued")  # nothing moved
+    had_state = (src / STATE_FILE).is_file()
+    if had_state:
+        (ctx.visitors.folder(user_id) / STATE_FILE).unlink(missing_ok=True)
+    return ctx.visitors.merge(anon, user_id, busy=busy) - had_state
 
 
 def push_credentials(

@@ -166,7 +166,8 @@ def test_leakage_is_reported_for_shared_positives_and_repeated_queries(tmp_path)
 def test_library_bars_are_off_where_the_project_prints_progress_or_logs(monkeypatch):
     import tqdm.std
 
-    monkeypatch.setattr(tqdm.std.tqdm, "__init__", tqdm.std.tqdm.__init__)  # restored after the test
+    # tqdm as it is before any silencing (an earlier CLI call in this process may have silenced it); restored after
+    monkeypatch.setattr(tqdm.std.tqdm, "__init__", getattr(tqdm.std.tqdm.__init__, "original", tqdm.std.tqdm.__init__))
     for name in LIBRARY_BARS_OFF:
         monkeypatch.delenv(name, raising=False)
     one_progress_display("config", terminal=True)

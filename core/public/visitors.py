@@ -25,6 +25,7 @@ from pathlib import Path
 ID_RE = re.compile(r"[A-Za-z0-9_-]{32}\.[0-9a-f]{32}")
 USER_RE = re.compile(r"@[0-9a-f]{32}\.[0-9a-f]{32}")
 SEEN_FILE = ".last_seen"
+STATE_FILE = "studio_state.json"  # the page's saved state (what was selected and typed), kept by the studio
 TOUCH_EVERY_S = 60  # a visitor's activity is recorded at most this often (one tiny write)
 REWRITE_SUFFIXES = {".json", ".jsonl", ".yaml", ".yml", ".txt", ".md"}  # run files that record absolute paths
 REWRITE_MAX_BYTES = 20_000_000

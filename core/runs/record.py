@@ -89,14 +89,26 @@ def _is_core(argv: list[str]) -> bool:
     return ("core" in argv[1:3] and "-m" in argv[1:3]) or any(Path(a).name == "embedding-studio" for a in argv[:2])
 
 
+def _launching_make(above: list[list[str]]) -> list[str] | None:
+    """The make that started the command: its parent, or its grandparent through the shell make runs a recipe in.
+    A make further up (a test suite run by `make test`, say) did not start it."""
+    for line in above[:2]:
+        name = Path(line[0]).name if line else ""
+        if name in ("make", "gmake"):
+            return line
+        if name not in ("sh", "bash", "dash"):
+            return None
+    return None
+
+
 def command(run_dir: str | Path) -> dict[str, Any]:
     """How this run was started and how to rebuild it. `argv` is the outermost `python -m core` (or
     `embedding-studio`) command among this process and its parents (a torchrun worker's launcher, not the worker);
     `make` the make command line above it, if any; `via` one of studio, make, cli."""
     chain = _ancestors()
-    core_lines = [c for c in chain if c and _is_core(c)]
-    argv = core_lines[-1] if core_lines else [sys.executable, *sys.argv]
-    make = next((c for c in chain if c and Path(c[0]).name in ("make", "gmake")), None)
+    outer = max((i for i, c in enumerate(chain) if c and _is_core(c)), default=None)
+    argv = chain[outer] if outer is not None else [sys.executable, *sys.argv]
+    make = _launching_make(chain[(outer or 0) + 1 :])
     launcher = os.environ.get(LAUNCHER_ENV)
     config = Path(run_dir).resolve() / "config.yaml"
     return {

@@ -78,7 +78,7 @@ def load(app: dict, stored: str | None, request: gr.Request, user: str | None) -
 
 
 def runs_of(app: dict, request: gr.Request) -> list[str]:
-    df, _ = app["fn"]["run_history"](request)
+    df, *_ = app["fn"]["run_history"](request)
     return list(df["run"])
 
 
