@@ -58,6 +58,8 @@ def event_line(e: dict[str, Any]) -> str | None:
                 f"per token in bf16, {e.get('fp32_us_per_token')} in fp32"
             )
         return f"training in {e.get('precision')} ({e.get('reason')})"
+    if t == "merged":
+        return e.get("message")
     if t == "train_step":
         return (
             f"step {e['step']}/{e.get('max_steps')} · epoch {e.get('epoch', 0):.2f} · loss {e.get('loss') or 0:.4f}"

@@ -193,6 +193,13 @@ class EmbedConfig(_Block):
         description="Learning rate after warm-up. Constant suits short fine-tunes: a decaying rate spends half the run "
         "at a fraction of learning_rate.",
     )
+    merge_with_base: float | None = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="WiSE-FT: keep this share of what training changed (base + share x (trained - base)); None or 1 = "
+        "the trained weights. 0.5 trades a little in-domain gain for questions worded unlike the training data.",
+    )
     loss: Literal["auto", "mnrl", "cached_mnrl", "cosent"] = Field(
         "auto", description="auto = MNRL for pairs/triplets (cached when mini_batch_size is set), CoSENT for scores."
     )

@@ -28,6 +28,7 @@ EventType = Literal[
     "train_step",
     "eval",
     "checkpoint",
+    "merged",
     "warning",
     "finished",
     "stopped",

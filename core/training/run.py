@@ -56,6 +56,7 @@ from core.training import ranks
 from core.training.callback import EventCallback
 from core.training.estimate import start_phases
 from core.training.losses import build_loss
+from core.training.merge import merge_with_base, merged_message
 from core.training.model_card import examples_of, write_model_card
 from core.training.precision import run_precision
 from core.training.prepare import TRAIN_TABLE, build_table, load_and_split
@@ -187,6 +188,9 @@ def _train(
         trainer.train(resume_from_checkpoint=resume_ckpt)
     finally:
         os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+    if merge_with_base(model, cfg):
+        callback.evals.clear()  # evaluations during training measured the weights before the merge: measure again
+        writer.emit("merged", share=cfg.merge_with_base, message=merged_message(cfg.merge_with_base))
     times["trained"] = time.time()
     phases.end("training", total=trainer.state.max_steps)
     phases.start("final_evaluation")
