@@ -70,6 +70,8 @@ def _event_text(e: dict, run_dir: Path, selected: list[str] | None) -> str | Non
         )
     if t == "warning":
         return f"warning: {e.get('message')}"
+    if t == "merged":  # the final evaluation below measures other weights than the last step's
+        return f"merged: {e.get('message')}"
     if t in ("finished", "stopped"):
         return f"{t}: model saved to {e.get('model_dir')}" + (f"\nnote: {e['message']}" if e.get("message") else "")
     if t == "failed":

@@ -194,11 +194,11 @@ class EmbedConfig(_Block):
         "at a fraction of learning_rate.",
     )
     merge_with_base: float | None = Field(
-        0.5,
+        0.6,
         gt=0,
         le=1,
         description="WiSE-FT: keep this share of what training changed (base + share x (trained - base)); None or 1 = "
-        "the trained weights. 0.5 trades a little in-domain gain for questions worded unlike the training data.",
+        "the trained weights. 0.6 trades a little in-domain gain for questions worded unlike the training data.",
     )
     loss: Literal["auto", "mnrl", "cached_mnrl", "cosent"] = Field(
         "auto", description="auto = MNRL for pairs/triplets (cached when mini_batch_size is set), CoSENT for scores."

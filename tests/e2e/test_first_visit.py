@@ -89,7 +89,7 @@ def test_reload_second_tab_and_next_visit_keep_the_visitors_work(browser: Any, s
     epochs = form_field(page, "num_epochs")
     epochs.fill("2")
     epochs.press("Tab")
-    expect(block(page, "config.yaml")).to_contain_text("num_epochs: 2")
+    expect(block(page, "config.yaml")).to_contain_text("num_epochs: 2", timeout=LOAD_MS)  # a busy server is slow
     open_tab(page, "Compare")
     text_a = page.get_by_label("Text A", exact=True)
     text_a.fill("Is hail damage to my roof covered?")
