@@ -293,6 +293,9 @@ def test_the_default_keeps_the_final_weights_not_the_best_evaluated_checkpoint(t
     events = read_events(r.run_dir / "events.jsonl")[0]
     last = max(e["step"] for e in events if e["type"] == "checkpoint")
     assert last == [e for e in events if e["type"] == "train_step"][-1]["max_steps"]
+    # evaluated every step but the last: the merge follows it, and the final evaluation measures the merged weights
+    during = [e["step"] for e in events if e["type"] == "eval" and e.get("partial")]
+    assert during == list(range(1, last)) and events[-2]["type"] == "eval" and events[-2]["final"]
     # what is kept is the final step's weights, of which the default (merge_with_base 0.6) keeps 0.6 of the change
     final = SentenceTransformer(str(r.run_dir / "checkpoints" / f"checkpoint-{last}"), device="cpu").state_dict()
     kept = SentenceTransformer(r.model_dir, device="cpu").state_dict()

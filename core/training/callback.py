@@ -30,6 +30,9 @@ class EventCallback(TrainerCallback):
         self.step0 = 0
         self.evals: dict[int, dict[str, float]] = {}  # step -> metrics, to reuse instead of evaluating twice
         self.phases: PhaseTracker | None = None
+        # Set by the run when the last step's evaluation could not be reused as the final metrics (the weights are
+        # merged afterwards, or the corpus is bounded during training): the final evaluation measures the end anyway.
+        self.skip_last_eval = False
 
     def on_train_begin(self, args, state, control, **kw):
         self.t0, self.step0 = time.time(), state.global_step
@@ -39,6 +42,8 @@ class EventCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kw):
         if state.global_step >= state.max_steps:
             control.should_log = True  # the loss curve reaches the last step, whatever logging_steps is
+            if self.skip_last_eval:
+                control.should_evaluate = False
         # Every rank asks, and they agree, so that all of them stop at the same step.
         if ranks.agree(self.stop_event.is_set() or stop_requested(self.run_dir), args.device):
             self.stopped = True

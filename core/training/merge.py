@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 def merge_with_base(model, cfg: EmbedConfig) -> bool:
     """In place: every floating-point weight becomes base + alpha x (trained - base), alpha = cfg.merge_with_base,
     the base being cfg.model_name's weights. False (nothing done) when alpha is None or 1."""
-    alpha = cfg.merge_with_base
-    if alpha is None or alpha >= 1:
+    if not merges(cfg):
         return False
+    alpha = cfg.merge_with_base
     base = load_model(cfg.model_name, max_seq_length=cfg.max_seq_length, device="cpu").state_dict()
     with torch.no_grad():
         for name, w in model.state_dict().items():
@@ -28,6 +28,10 @@ def merge_with_base(model, cfg: EmbedConfig) -> bool:
                 w.lerp_(base[name].to(device=w.device, dtype=w.dtype), 1 - float(alpha))  # w + (1-a)(base - w)
     log.info("weights merged with the base model's: %.2f x the change training made", alpha)
     return True
+
+
+def merges(cfg: EmbedConfig) -> bool:
+    return cfg.merge_with_base is not None and cfg.merge_with_base < 1
 
 
 def merged_message(share: float) -> str:

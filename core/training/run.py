@@ -52,7 +52,7 @@ from core.runs.folders import (
 )
 from core.runs.progress import PhaseTracker
 from core.runs.record import RECORD_FILE, run_record
-from core.training import ranks
+from core.training import ranks, run_evals
 from core.training.callback import EventCallback
 from core.training.estimate import start_phases
 from core.training.losses import build_loss
@@ -218,6 +218,7 @@ def _build_trainer(
     steps_per_epoch = max(1, len(train_ds) // (cfg.batch_size * world))  # each step takes one batch per rank
     eval_steps = schedule.eval_steps(cfg, steps_per_epoch, len(train_ds.column_names), schedule.eval_texts(step_eval))
     has_eval = step_eval is not None and eval_steps is not None
+    callback.skip_last_eval = run_evals.last_eval_wasted(cfg, prep)  # the final evaluation measures the end
     # Without evaluations, checkpoints are still written now and then so that an interrupted run can resume.
     save_steps = eval_steps or schedule.every(schedule.total_steps(cfg, steps_per_epoch), schedule.EVALS_PER_RUN)
     precision, decided = run_precision(cfg, prep.fmt, prep.table, model, schedule.total_steps(cfg, steps_per_epoch))

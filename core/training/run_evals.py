@@ -11,11 +11,13 @@ from typing import Any
 
 from core.config.schema import EmbedConfig
 from core.evaluation.evaluators import build_evaluator, evaluate
+from core.evaluation.schedule import loads_best
 from core.models.load import load_model, resolve_miner, resolve_model, set_prompts
 from core.runs.events import read_events
 from core.runs.folders import EVENTS_FILE
 from core.training import ranks
 from core.training.callback import EventCallback
+from core.training.merge import merges
 
 
 def evaluators(cfg: EmbedConfig, prep, prompts: dict[str, str]) -> tuple[Any, Any]:
@@ -58,6 +60,17 @@ def _last_metrics(run_dir: Path) -> dict[str, float]:
     return evals[-1]["metrics"] if evals else {}
 
 
+def _bounded(cfg: EmbedConfig, prep) -> bool:
+    """Whether evaluations during training see only part of the corpus (not comparable with the baseline's)."""
+    return bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
+
+
+def last_eval_wasted(cfg: EmbedConfig, prep) -> bool:
+    """Whether an evaluation of the last step would go unused: the final evaluation cannot reuse it (the weights are
+    merged afterwards, or it saw a bounded corpus) and no best checkpoint is chosen among the evaluations."""
+    return not loads_best(cfg) and (merges(cfg) or _bounded(cfg, prep))
+
+
 def final_metrics(
     cfg: EmbedConfig, prep, trainer, callback: EventCallback, model, final_eval, run_dir: Path, state: str
 ) -> tuple[dict[str, float], bool]:
@@ -68,7 +81,7 @@ def final_metrics(
     # model holds the weights of the step it stopped at, which no evaluation has measured yet. Evaluations during
     # training on a bounded corpus are not comparable with the baseline's, so those runs are always measured.
     loaded_best = trainer.args.load_best_model_at_end
-    bounded = bool(cfg.evaluation.max_corpus_size) and len(prep.corpus) > cfg.evaluation.max_corpus_size
+    bounded = _bounded(cfg, prep)
     after = None if bounded else _known_final_metrics(trainer.state, callback, loaded_best)
     measured = after is None and (state == "finished" or bounded or not callback.evals or not loaded_best)
     if measured:  # a run stopped before any evaluation is measured too
