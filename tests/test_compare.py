@@ -184,3 +184,19 @@ def test_model_choices_and_runs_frame(env, tmp_path):
     df = runs_frame(tmp_path / "runs")
     assert df.iloc[0]["run"] == run.name and df.iloc[0]["state"] == "finished"
     assert (df.iloc[0]["before"], df.iloc[0]["after"]) == (0.5, 0.7)
+
+
+def test_queries_reuse_their_index_encoder(env, monkeypatch):
+    """Each query encodes with the encoder its index was built with: a fresh bf16 copy per query (a deep copy of the
+    model, ~100 ms) made the Compare tab's search 5x slower than its target."""
+    from core.models import encoding
+
+    copies = []
+    real = encoding._bf16_copy
+    monkeypatch.setattr(encoding, "_bf16_copy", lambda model: copies.append(model) or real(model))
+    corpus = env.data.corpus[:-1]  # indexes not built yet
+    for query in ("sore throat for a week", "how do I reset my password", "fever in a child"):
+        out = cmp.search_both(query, 3, DEFAULT_MODEL, env.short, corpus)
+        assert len(out["model_a"]) == len(out["model_b"]) == 3
+    bf16 = [cmp.get_index(m, corpus).precision == "bf16" for m in (DEFAULT_MODEL, env.short)]
+    assert len(copies) == sum(bf16)  # one per index, made when it was built

@@ -66,6 +66,7 @@ class SearchIndex:
         self.prompts = model_prompts(self.model, prompts)
         # One encoder for documents and queries, the one evaluations use: bf16 where this machine measured it faster.
         self.precision = encode_precision(self.model)
+        self.encoder = inference_model(self.model)  # once: a bf16 copy per query cost ~100 ms (a deep copy)
         self.corpus = list(corpus)
         emb = None
         cache_file = None
@@ -77,7 +78,7 @@ class SearchIndex:
             if cache_file.exists():
                 emb = np.load(cache_file)
         if emb is None:  # encode() sorts by length itself; bf16 where faster here (core/models/encoding.py)
-            emb = inference_model(self.model).encode(
+            emb = self.encoder.encode(
                 self.corpus,
                 batch_size=batch_size,
                 prompt=self.prompts["document"],
@@ -102,11 +103,9 @@ class SearchIndex:
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         """Normalised query embeddings, with the index's query prompt, from the encoder the documents had (and the
         run's evaluation has): the Compare summary and the evaluator must rank with the same numbers."""
-        return (
-            inference_model(self.model)
-            .encode(queries, prompt=self.prompts["query"], normalize_embeddings=True, convert_to_numpy=True)
-            .astype(np.float32)
-        )
+        return self.encoder.encode(
+            queries, prompt=self.prompts["query"], normalize_embeddings=True, convert_to_numpy=True
+        ).astype(np.float32)
 
     def _scores(self, query: str) -> np.ndarray:
         import torch
