@@ -132,7 +132,7 @@ def markdown(r: dict[str, Any]) -> list[str]:
     c, p = r["contenders"], r["protocol"]
     base = c["base"]["metrics"]["ndcg@10"]
     out = [
-        "## 1b. Retrieval with a corpus — MedQuAD pairs + a corpus of long documents",
+        "## 1c. Retrieval with a corpus — MedQuAD pairs + a corpus of long documents",
         "",
         f"Protocol: {p['train_pairs']} seeded MedQuAD train pairs; {p['test_queries']} seeded dev queries against "
         f"a corpus of {p['corpus']} MedQuAD answers (their dev answers plus train answers, the training positives "

@@ -65,6 +65,9 @@ def run(tuned_dir: str, n_docs: int = 10_000, n_queries: int = 100, log=print) -
         "p50_ms_sequential": float(np.percentile(seq, 50)),
         "p95_ms_sequential": float(np.percentile(seq, 95)),
         "index_build_s": round(build_s, 1),
+        "query_encoder": "onnxruntime fp32"
+        if indexes[0].query_encoder is not None
+        else f"torch {indexes[0].precision}",
     }
     log(f"  latency: {out}")
     return out
