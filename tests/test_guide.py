@@ -136,7 +136,7 @@ def test_metric_families_select_their_keys():
 
 def test_preset_precedence(tmp_path):
     restating = tmp_path / "restating.yaml"  # a file that restates defaults does not cancel a command-line preset
-    restating.write_text("num_epochs: 1\nbatch_size: 32\nlearning_rate: 2e-5\nseed: 7\n", encoding="utf-8")
+    restating.write_text("num_epochs: 1\nbatch_size: 32\nlearning_rate: 4e-5\nseed: 7\n", encoding="utf-8")
     cfg = load_config(restating, ["preset=fast"])
     assert (cfg.num_epochs, cfg.batch_size, cfg.learning_rate, cfg.seed) == (2, 64, 3e-5, 7)
     chosen = tmp_path / "chosen.yaml"  # a value the file chose beats the preset; an override beats both

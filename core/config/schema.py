@@ -349,7 +349,7 @@ def _without_restated_defaults(data: dict[str, Any], preset: dict[str, Any]) -> 
 
     def restated(key: str, value: Any) -> bool:
         default = fields[key].get_default(call_default_factory=True)
-        try:  # `learning_rate: 2e-5` is the text "2e-5" to YAML 1.1, and still the default
+        try:  # `learning_rate: 4e-5` is the text "4e-5" to YAML 1.1, and still the default
             return value == default or (isinstance(default, float) and float(value) == default)
         except (TypeError, ValueError):
             return False

@@ -79,8 +79,15 @@ def default_recipe() -> str:
     )
     margin = "no margin" if cfg.mining.margin is None else f"a {cfg.mining.margin_type} margin of {cfg.mining.margin}"
     return (
-        f"{rows} with {margin}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate (warm-up ratio "
-        f"{cfg.warmup_ratio:g}, so {'no' if cfg.warmup_ratio == 0 else 'a'} warm-up), the {'best evaluated' if cfg.evaluation.save_best_model else 'final'} weights kept, "
+        f"{rows} with {margin}, a {cfg.lr_scheduler.replace('_', ' ')} learning rate of {cfg.learning_rate:g} "
+        f"(warm-up ratio {cfg.warmup_ratio:g}, so {'no' if cfg.warmup_ratio == 0 else 'a'} warm-up), the "
+        f"{'best evaluated' if cfg.evaluation.save_best_model else 'final'} weights kept"
+        + (
+            f" and merged with the base model's (WiSE-FT, {cfg.merge_with_base:g} of the change)"
+            if cfg.merge_with_base
+            else ""
+        )
+        + ", "
         "batches embedded in "
         f"length-sorted chunks on the CPU (core/training/losses.py), attention dropout {cfg.attention_dropout}, training "
         f"precision {cfg.precision} (bf16 autocast where core/models/encoding.py measured it faster on this machine), "

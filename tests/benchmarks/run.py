@@ -77,8 +77,8 @@ def medquad_md(r: dict[str, Any]) -> list[str]:
         "",
         f"Protocol: {p['train_pairs']} seeded train pairs; {p['dev_queries']} dev queries against a corpus of "
         f"{p['corpus']} documents ({p['corpus'] - p['distractors']} dev + {p['distractors']} seeded train "
-        f"distractors); {p['relevant_pairs']} relevant (query, document) pairs. 1 epoch, batch 32, lr 2e-5, "
-        "bundled all-MiniLM-L6-v2. The plain recipe trains (query, positive, mined negative) rows on every pair "
+        f"distractors); {p['relevant_pairs']} relevant (query, document) pairs. 1 epoch, batch 32, "
+        "bundled all-MiniLM-L6-v2. The plain recipe trains (query, positive, mined negative) rows on every pair at 2e-5 "
         "with the library's linear decay; the default pipeline is `python -m core train` with the schema defaults: "
         f"{medquad.default_recipe()}. A training sample is one row of either kind. "
         "Every model is evaluated by one shared InformationRetrievalEvaluator. "
@@ -283,7 +283,7 @@ def rewrite(a: argparse.Namespace) -> int:
         if c.get("cpu_s") is None and name != "base":
             c["cpu_s"] = parse_time_file(tf)[1]
     meta = saved["meta"]
-    if meta.get("load_end") and not meta.get("reruns"):  # by today's rule (main's): the loads the run recorded
+    if meta.get("load_end"):  # by today's rule: the loads the (first) run recorded
         meta["shared"] = _busy(meta["load_start"], meta["load_end"])
     write_md(a, saved["results"], meta)
     print(f"rewrote {a.output}")
