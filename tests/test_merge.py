@@ -3,12 +3,15 @@ exactly that share of what training changed, and the key's None/1 leave them as 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from core.config.schema import ConfigError, build_config
 from core.models.load import load_model
 from core.training.merge import merge_with_base
+from core.training.run_evals import last_eval_wasted
 
 
 def _trained_copy(cfg):
@@ -48,3 +51,19 @@ def test_none_or_one_keeps_the_trained_weights(alpha):
 def test_a_share_outside_0_to_1_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match="merge_with_base"):
         build_config({"dataset_name": "toy_embedding_dataset", "merge_with_base": bad})
+
+
+def test_the_last_step_is_evaluated_only_where_something_uses_it():
+    """With the automatic schedule, an evaluation of the last step is skipped when the merge follows it or it saw a
+    bounded corpus (the final evaluation measures the end anyway); kept when asked for, or when the best checkpoint
+    is chosen among the evaluations."""
+    small, large = SimpleNamespace(corpus=["d"] * 10), SimpleNamespace(corpus=["d"] * 5000)
+
+    def cfg(**over):
+        return build_config({"dataset_name": "toy_embedding_dataset", **over})
+
+    assert last_eval_wasted(cfg(), small)  # the default merges
+    assert not last_eval_wasted(cfg(merge_with_base=None), small)  # reused as the final metrics
+    assert last_eval_wasted(cfg(merge_with_base=None), large)  # bounded during training (max_corpus_size 1000)
+    assert not last_eval_wasted(cfg(evaluation={"eval_steps": 5}), small)  # asked for
+    assert not last_eval_wasted(cfg(evaluation={"save_best_model": True}), small)  # a candidate for the best

@@ -67,8 +67,10 @@ def _bounded(cfg: EmbedConfig, prep) -> bool:
 
 def last_eval_wasted(cfg: EmbedConfig, prep) -> bool:
     """Whether an evaluation of the last step would go unused: the final evaluation cannot reuse it (the weights are
-    merged afterwards, or it saw a bounded corpus) and no best checkpoint is chosen among the evaluations."""
-    return not loads_best(cfg) and (merges(cfg) or _bounded(cfg, prep))
+    merged afterwards, or it saw a bounded corpus) and no best checkpoint is chosen among the evaluations. An
+    `eval_steps` the user set is kept as asked (its evaluations also reach TensorBoard)."""
+    auto = cfg.evaluation.eval_steps is None
+    return auto and not loads_best(cfg) and (merges(cfg) or _bounded(cfg, prep))
 
 
 def final_metrics(
