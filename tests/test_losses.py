@@ -71,3 +71,24 @@ def test_a_loss_that_cannot_read_the_data_is_refused(overrides, fmt, says):
     with pytest.raises(ValueError, match=says):
         check_loss(build_config(overrides), fmt)
     check_loss(build_config({}), fmt)  # auto always fits
+
+
+def test_the_symmetric_loss_also_ranks_the_queries_for_each_document(model):
+    """loss: symmetric_mnrl = the mean of MNRL's query->document loss and the document->query loss over the batch's
+    queries (the library's MNRL with both directions, each its own softmax), through the length-chunked forward."""
+    rows = read_jsonl(SAMPLES / "it_helpdesk_pairs.jsonl")[:8]
+    features = [model.preprocess([r[c] for r in rows]) for c in ("query", "document")]
+    model.eval()
+    labels = torch.arange(len(rows))
+    symmetric = build_loss(build_config({"loss": "symmetric_mnrl"}), "pairs", model)
+    assert type(symmetric).forward.__module__ == "core.training.losses"  # still chunked on the CPU
+    with torch.no_grad():
+        q, d = (torch.nn.functional.normalize(embed_by_length(model, dict(f)), dim=-1) for f in features)
+        scores = 20 * q @ d.T
+        by_hand = (
+            torch.nn.functional.cross_entropy(scores, labels) + torch.nn.functional.cross_entropy(scores.T, labels)
+        ) / 2
+        got = symmetric([dict(f) for f in features], None)
+        one_way = build_loss(build_config({}), "pairs", model)([dict(f) for f in features], None)
+    assert torch.allclose(got, by_hand, atol=1e-5)
+    assert not torch.allclose(got, one_way, atol=1e-3)

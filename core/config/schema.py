@@ -200,8 +200,8 @@ class EmbedConfig(_Block):
         description="WiSE-FT: keep this share of what training changed (base + share x (trained - base)); None or 1 = "
         "the trained weights. 0.5 trades a little in-domain gain for questions worded unlike the training data.",
     )
-    loss: Literal["auto", "mnrl", "cached_mnrl", "cosent"] = Field(
-        "auto", description="auto = MNRL for pairs/triplets (cached when mini_batch_size is set), CoSENT for scores."
+    loss: Literal["auto", "mnrl", "symmetric_mnrl", "cached_mnrl", "cosent"] = Field(
+        "auto", description="auto = MNRL (cached with mini_batch_size), CoSENT for scores; symmetric_mnrl: q->d + d->q."
     )
     matryoshka_dims: list[int] | None = Field(None, description="Wrap the loss in MatryoshkaLoss with these dims.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")

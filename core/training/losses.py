@@ -78,6 +78,8 @@ def build_loss(cfg, fmt: str, model):
         loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=cfg.mini_batch_size or 32, **gather)
     else:
         mnrl = _chunked(losses.MultipleNegativesRankingLoss) if chunk else losses.MultipleNegativesRankingLoss
+        if kind == "symmetric_mnrl":  # the library's symmetric form: q->d and d->q, each its own softmax
+            gather.update(directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction")
         loss = mnrl(model, **gather)
     if cfg.matryoshka_dims:
         loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims)

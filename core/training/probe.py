@@ -55,7 +55,7 @@ def _chunked(cfg: EmbedConfig, device: str) -> bool:
         device == "cpu"
         and not cfg.matryoshka_dims
         and not cfg.mini_batch_size
-        and cfg.loss in ("auto", "mnrl", "cosent")
+        and cfg.loss in ("auto", "mnrl", "symmetric_mnrl", "cosent")
     )
 
 

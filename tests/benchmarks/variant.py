@@ -9,10 +9,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
+import re
 from pathlib import Path
 
 from . import medquad
 from .common import core_train
+
+
+def augment_queries(src: Path, dst: Path, share: float, seed: int = 0) -> Path:
+    """The query-augmentation lever (LEVERS.md): a seeded `share` of the training queries lower-cased, punctuation
+    dropped, and each word dropped with probability 0.25 (at least two kept), so that short template questions are
+    not all the model sees. Same rows, same count: the run's steps do not change."""
+    rng = random.Random(seed)
+    rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:
+        if rng.random() < share:
+            words = re.sub(r"[^\w\s'-]", " ", row["query"].lower()).split()
+            kept = [w for w in words if rng.random() >= 0.25]
+            row["query"] = " ".join(kept if len(kept) >= 2 else words)
+    dst.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return dst
 
 
 def main() -> None:
@@ -26,7 +43,8 @@ def main() -> None:
     ap.add_argument("--eval-only", help="evaluate this saved model dir instead of training")
     ap.add_argument("--max-seq-length", type=int, help="with --eval-only: evaluate at this length")
     ap.add_argument("--work", default="test-artifacts/bench")
-    a = ap.parse_args()
+    ap.add_argument("--augment-queries", type=float, default=0.0, help="share of training queries rewritten (lever)")
+    a = ap.parse_intermixed_args()
     if a.quick:
         a.train_size, a.dev_queries, a.distractors = 200, 80, 150
     work = Path(a.work).resolve()
@@ -36,9 +54,12 @@ def main() -> None:
         model_dir = a.eval_only
     else:
         slug = a.name.replace(" ", "_").replace("/", "_")
+        train_file = work / "medquad_train_sample.jsonl"
+        if a.augment_queries:
+            train_file = augment_queries(train_file, work / f"train_{slug}.jsonl", a.augment_queries)
         res = core_train(
             [
-                f"dataset_path={work / 'medquad_train_sample.jsonl'}",
+                f"dataset_path={train_file}",
                 f"corpus_path={work / 'medquad_distractors.jsonl'}",
                 "dataset_name=medquad_bench",
                 f"output_dir={work / ('v_' + slug + '_model')}",
