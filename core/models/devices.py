@@ -3,6 +3,8 @@ spread its encoding over. The lowest layer every encode (mining, evaluations, in
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import platform
 
@@ -63,3 +65,24 @@ def hardware() -> tuple[bool, str]:
     except OSError:
         pass
     return False, f"CPU: {name or platform.processor() or platform.machine()}, {cores} cores"
+
+
+def release_freed_memory() -> int:
+    """Hand the memory Python and torch have freed back to the system; returns the process's RSS in MB after.
+
+    A CPU training step allocates gigabytes of activations in tensors of a few MB; glibc keeps what they free in its
+    heaps (fragmented, so it is not returned on its own), and the next phase allocates anew beside it. Measured on
+    the MedQuAD bench: after mining, the baseline evaluation and the precision probe the process held 3.5 GB, of
+    which 2.8 GB was free heap; training then grew on top of it. `malloc_trim(0)` returns those pages (a no-op off
+    glibc). Called between the run's phases; no library does this for a CPU training run."""
+    gc.collect()
+    if platform.system() == "Linux":
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+            pass
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (OSError, ValueError, IndexError):
+        return 0

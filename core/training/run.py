@@ -223,6 +223,7 @@ def _build_trainer(
     save_steps = eval_steps or schedule.every(schedule.total_steps(cfg, steps_per_epoch), schedule.EVALS_PER_RUN)
     precision, decided = run_precision(cfg, prep.fmt, prep.table, model, schedule.total_steps(cfg, steps_per_epoch))
     writer.emit("precision", **decided)
+    devices.release_freed_memory()  # what mining, the baseline evaluation and the probe freed: not kept beside training
     set_attention_dropout(model, cfg.attention_dropout)
     args = _training_args(cfg, run_dir, prep, train_ds, prompts, step_eval, (eval_steps, save_steps), precision)
     callbacks: list[Any] = [callback]
