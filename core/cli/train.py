@@ -175,6 +175,8 @@ def cmd_train(a) -> int:
     def work():
         try:
             result_box["r"] = train(cfg, run_dir, ckpt, stop_event=stop)
+        except BaseException as exc:  # raised again below, where the CLI's error handling sees it
+            result_box["error"] = exc
         finally:
             done.set()
 
@@ -187,6 +189,8 @@ def cmd_train(a) -> int:
         worker.join()
         if tb:
             tb.terminate()
+    if "error" in result_box:
+        raise result_box["error"]
     r = result_box["r"]
     if r.state != "failed":
         print("\n" + metrics_table(r.before, r.after, cfg.evaluation.metrics))
