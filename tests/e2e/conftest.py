@@ -116,16 +116,31 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
         demo.close()
 
 
+_LAUNCHED: list[Any] = []  # the session's browser, once a test has asked for it
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     executable = ensure_chromium()
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        _LAUNCHED.append(browser)
         try:
             yield browser
         finally:
+            _LAUNCHED.clear()
             browser.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_the_modules_pages() -> Iterator[None]:
+    """Every page a module's tests opened (a visitor each) closes with the module. Left open, each one's renderer
+    kept polling a studio that had shut down: 15 of them took a core from the rest of the suite on a 2-core CI."""
+    yield
+    for browser in _LAUNCHED:
+        for context in list(browser.contexts):
+            context.close()
 
 
 @pytest.fixture(scope="session")
