@@ -19,6 +19,8 @@ from core.runs.progress import LABELS, format_eta
 from core.training.launch import Launch, launch_and_follow
 from core.training.run import plan_run, train
 
+TB_RELOAD_S = 1  # TensorBoard reads new events every second, not every 5: a short run's scalars show while it runs
+
 
 def _bar(done: int, total: int, width: int = 30) -> str:
     filled = int(width * done / max(1, total))
@@ -126,14 +128,20 @@ def _start_tensorboard(run_dir: Path, port: int):
     logdir = run_dir / "tensorboard"
     logdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        # reloaded every second, not every 5: a short run's scalars appear while it runs, before TensorBoard stops
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)]
-        + ["--reload_interval", "1"],
+        + ["--reload_interval", str(TB_RELOAD_S)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     print(f"TensorBoard on http://127.0.0.1:{port} (pid {proc.pid}); it stops when training ends.")
     return proc
+
+
+def _stop_tensorboard(proc) -> None:
+    """Stop it after two more reloads: a run's last evaluation is written as it ends, and would otherwise never show."""
+
+    time.sleep(TB_RELOAD_S * 2 + 0.5)
+    proc.terminate()
 
 
 def cmd_train(a) -> int:
@@ -188,7 +196,7 @@ def cmd_train(a) -> int:
     finally:
         worker.join()
         if tb:
-            tb.terminate()
+            _stop_tensorboard(tb)
     if "error" in result_box:
         raise result_box["error"]
     r = result_box["r"]
@@ -214,7 +222,7 @@ def _train_distributed(cfg, run_dir: Path, ckpt: str | None, launch, a) -> int:
         code = launch_and_follow(launch, run_dir, ckpt, _follow)
     finally:
         if tb:
-            tb.terminate()
+            _stop_tensorboard(tb)
     if launch.node_rank != 0:
         return 0 if code == 0 else 1
     state, end = run_state(run_dir)
