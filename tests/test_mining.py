@@ -1,14 +1,20 @@
-"""Mining around the library: its skip statistics parsed while the wording holds, its embedding cache per length."""
+"""Mining around the library: its skip statistics parsed while the wording holds, its embedding cache per length,
+the training rows it leaves out as too easy."""
 
 from __future__ import annotations
 
 import logging
 
+import pandas as pd
 import pytest
 
 from core.config.schema import load_config
 from core.retrieval.negatives import remine
-from core.training.mining import _skip_counts, training_table
+from core.runs.events import EventWriter
+from core.runs.folders import MINED_FILE
+from core.training.mining import _skip_counts, easiest_rows, training_table
+from core.training.prepare import build_table, split_data
+from core.training.probe import trained_pairs
 from tests.conftest import tiny_overrides, write_jsonl
 
 
@@ -66,3 +72,25 @@ def test_exclusions_file_errors_name_the_file_and_line(tmp_path):
     assert load_exclusions(str(tmp_path / "nope.jsonl"), missing_ok=True) == set()
     with pytest.raises(ValueError, match="is not a file"):
         read_exclusions(tmp_path)
+
+
+def test_easiest_rows_are_the_largest_gaps_and_unmined_rows_are_not_judged():
+    assert easiest_rows([0.1, None, 0.5, 0.3, 0.2], 0.5) == {2, 3}
+    assert easiest_rows([0.1, 0.2], 0.0) == set() and easiest_rows([None, None, None], 0.9) == set()
+
+
+def test_skip_easiest_leaves_out_the_pairs_whose_mined_negative_is_furthest_below(tmp_path, sample_pairs):
+    """The real bundled model mines; the training table then lacks the quarter of pairs with the largest gap between
+    the positive's score and the hardest negative's, mined.parquet still shows them, and the estimate counts as many."""
+    data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:40])
+    cfg = load_config(None, tiny_overrides(tmp_path, data, **{"mining.skip_easiest": 0.25}))
+    prep = split_data(cfg)
+    run_dir = tmp_path / "run"
+    build_table(prep, cfg, run_dir, EventWriter(run_dir / "events.jsonl"))
+    hardest = pd.read_parquet(run_dir / MINED_FILE).query("rank == 0")
+    n_skip = int(len(hardest) * 0.25)
+    easy = {(r.query, r.positive) for r in hardest.nlargest(n_skip, "gap").itertuples()}
+    trained = {(r.query, r.positive) for r in prep.table.itertuples()}
+    assert prep.mining.stats["skipped_easiest_rows"] == n_skip == len(easy) > 0
+    assert len(prep.table) == len(prep.train) - n_skip == trained_pairs(cfg, "pairs", len(prep.train))
+    assert not easy & trained and len(hardest) == len(prep.train)  # every pair was mined; the skipped stay visible

@@ -46,6 +46,7 @@ from core.training.probe import (  # noqa: F401 (cached_probe is part of this mo
     rows_per_pair,
     run_probe,
     store_probe,
+    trained_pairs,
 )
 
 PHASES = ["loading", "mining", "baseline", "training", "final_evaluation", "saving"]
@@ -154,7 +155,7 @@ def estimate_for(cfg: EmbedConfig, prep, split_s: float = 0.0, cached_only: bool
     plan["checkpoints"] = plan["steps"] // save_every
     # Batches cost by their rows: a last partial batch of a few rows costs a few rows (on a 3-step run, charging it
     # as a full step and one more for set-up doubled the estimate; make bench, memory preset).
-    train_rows = len(prep.train) * rows_per_pair(cfg, fmt)  # one per mined negative in the triplet format
+    train_rows = trained_pairs(cfg, fmt, len(prep.train)) * rows_per_pair(cfg, fmt)  # a row per mined negative
     full_batches = train_rows * cfg.num_epochs / cfg.batch_size
     phases["training"] = (
         full_batches * step_s + plan["evaluations"] * eval_s + plan["checkpoints"] * 3 * probe["save_s"]
@@ -225,7 +226,7 @@ def _test_queries(prep) -> int:
 def _training_plan(cfg: EmbedConfig, prep, columns: int, lengths, device: str) -> dict[str, Any]:
     """Steps, evaluations during training and the mean tokens of one batch, as training.py will see them."""
 
-    rows = len(prep.train) * rows_per_pair(cfg, prep.fmt)
+    rows = trained_pairs(cfg, prep.fmt, len(prep.train)) * rows_per_pair(cfg, prep.fmt)
     steps_per_epoch = max(1, rows // cfg.batch_size)  # what training.py plans its evaluations with...
     steps = max(
         1, math.ceil(math.ceil(rows / cfg.batch_size) * cfg.num_epochs)

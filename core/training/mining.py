@@ -46,6 +46,7 @@ class MiningResult:
     stats: dict[str, Any]
     negatives: list[list[str]] = field(default_factory=list)  # per input row, the kept negatives, hardest first
     corpus_embeddings: dict[str, np.ndarray] | None = None  # text -> normalised embedding by the mining model
+    gaps: list[float | None] = field(default_factory=list)  # per input row, positive - hardest negative score
 
 
 def _cached_corpus_embeddings(
@@ -226,25 +227,24 @@ def mine(
     if progress:
         progress("mined", 1.0)
 
-    table, negatives, n_excluded, n_copies = _kept_rows(mined, queries, positives, exclusions, cfg)
+    table, negatives, n_excluded, n_copies, gaps = _kept_rows(mined, queries, positives, exclusions, cfg)
     stats = _stats(table, queries, positives, negatives, log, cfg, n_excluded, len(extra))
     if n_copies:
         stats["skipped"]["near_duplicate"] = n_copies
     library_corpus = list(dict.fromkeys(extra + list(positives)))  # the order mine_hard_negatives encodes in
-    return MiningResult(
-        table, stats, negatives, _cached_corpus_embeddings(cache_dir, model, library_corpus, corpus_prompt)
-    )
+    embeddings = _cached_corpus_embeddings(cache_dir, model, library_corpus, corpus_prompt)
+    return MiningResult(table, stats, negatives, embeddings, gaps)
 
 
 def _kept_rows(mined, queries: list[str], positives: list[str], exclusions: set[tuple[str, str]], cfg: MiningConfig):
     """(one row per kept negative with its scores, the kept negatives per input row, negatives excluded, candidates
-    skipped as near-copies of the positive): the library's labeled-list output (positive = [positive, neg_1, ...],
+    skipped as near-copies of the positive, each row's gap to its hardest negative): the library's labeled-list output (positive = [positive, neg_1, ...],
     scores = [pos_score, neg_1_score, ...]) in input order, without excluded (query, negative) pairs, at most
     `cfg.num_negatives` per row."""
     found: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
     for q, texts, scores in zip(mined["query"], mined["positive"], mined["scores"]):
         found.setdefault((q, texts[0]), [(n, scores[0], s) for n, s in zip(texts[1:], scores[1:])])
-    rows, negatives, n_excluded, n_copies = [], [], 0, 0
+    rows, negatives, gaps, n_excluded, n_copies = [], [], [], 0, 0
     for q, p in zip(queries, positives):
         candidates = found.get((q, p), [])
         # A near-copy of the positive is no negative whatever its score (overlapping chunks, boilerplate answers).
@@ -255,10 +255,19 @@ def _kept_rows(mined, queries: list[str], positives: list[str], exclusions: set[
         n_copies += len(copies)
         n_excluded += sum((q, n) in exclusions for n, _, _ in candidates)
         negatives.append([n for n, _, _ in kept])
+        gaps.append(kept[0][1] - kept[0][2] if kept else None)
         for rank, (n, ps, ns) in enumerate(kept):
             suspect = is_within_margin(ps, ns, cfg)
             rows.append((q, p, n, rank, ps, ns, ps - ns, suspect))
-    return pd.DataFrame(rows, columns=MINED_COLUMNS), negatives, n_excluded, n_copies
+    return pd.DataFrame(rows, columns=MINED_COLUMNS), negatives, n_excluded, n_copies, gaps
+
+
+def easiest_rows(gaps: list[float | None], share: float) -> set[int]:
+    """The rows `mining.skip_easiest` leaves out: the `share` of mined rows whose hardest negative is furthest below
+    the positive, where the loss and its gradient are already small. Rows without a mined negative are not judged."""
+    judged = sorted((g, i) for i, g in enumerate(gaps) if g is not None)
+    n = int(len(judged) * share)
+    return {i for _, i in judged[len(judged) - n :]} if n else set()
 
 
 def _summary(values: pd.Series) -> dict[str, float]:

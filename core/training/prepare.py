@@ -23,7 +23,14 @@ from core.models.encoding import counting, inference_model
 from core.models.load import hub_offline, load_model, model_prompts, resolve_miner, resolve_model
 from core.runs.events import EventWriter
 from core.runs.folders import DATA_FILE, MINED_FILE, MINING_STATS_FILE, write_json
-from core.training.mining import MiningResult, mine, model_cache_dir, read_exclusions, training_table
+from core.training.mining import (
+    MiningResult,
+    easiest_rows,
+    mine,
+    model_cache_dir,
+    read_exclusions,
+    training_table,
+)
 
 log = logging.getLogger("core")
 TRAIN_TABLE = "train_table.parquet"
@@ -189,19 +196,23 @@ def build_table(
                 progress=progress,
                 prompts=model_prompts(mining_model, cfg.prompts),
             )
+        # A triplet row's own negative is not scored, so only pairs are judged easy.
+        skip = easiest_rows(mining_result.gaps, mcfg.skip_easiest) if fmt == "pairs" else set()
+        mining_result.stats["skipped_easiest_rows"] = len(skip)
         mining_result.rows.to_parquet(run_dir / MINED_FILE, index=False)
         write_json(run_dir / MINING_STATS_FILE, mining_result.stats)
         writer.emit("mining_done", stats=mining_result.stats)
         pool = [d for d in corpus if d not in set(test[pos_col])] or corpus
         given = list(train["negative"]) if fmt == "triplets" else None
+        kept = [i for i in range(len(train)) if i not in skip]
         table = training_table(
-            list(train["query"]),
-            list(train[pos_col]),
-            mining_result.negatives,
+            [train["query"].iloc[i] for i in kept],
+            [train[pos_col].iloc[i] for i in kept],
+            [mining_result.negatives[i] for i in kept],
             mcfg.num_negatives,
             pool,
             cfg.seed,
-            given=given,
+            given=[given[i] for i in kept] if given is not None else None,
             output_format=mcfg.output_format,
         )
     elif fmt == "pairs":

@@ -38,6 +38,11 @@ def _negatives(cfg: EmbedConfig, fmt: str) -> int:
     return 0 if fmt == "scored" else (fmt == "triplets") + (cfg.mining.num_negatives if mined(cfg, fmt) else 0)
 
 
+def trained_pairs(cfg: EmbedConfig, fmt: str, pairs: int) -> int:
+    """Pairs the training table keeps: `mining.skip_easiest` leaves out a share of the mined pairs."""
+    return pairs - int(pairs * cfg.mining.skip_easiest) if fmt == "pairs" and mined(cfg, fmt) else pairs
+
+
 def rows_per_pair(cfg: EmbedConfig, fmt: str) -> int:
     """Training rows per pair: one per negative in the triplet output format, else one."""
     n = _negatives(cfg, fmt)
