@@ -85,8 +85,8 @@ class MiningConfig(_Block):
         ge=0,
         lt=1,
         description="Pairs: leave out this share of the rows whose mined negative is furthest below the positive "
-        "(their loss and gradient are already small), for fewer steps. 0.25 lost no NDCG@10 on two seeds in "
-        "3/4 of the steps (tests/benchmarks/LEVERS.md).",
+        "(their loss and gradient are already small), for fewer steps. 0.25: 3/4 of the steps, NDCG@10 within "
+        "the seed spread on two seeds (tests/benchmarks/LEVERS.md).",
     )
     augment_triplets: bool = Field(False, description="Triplet data: also mine num_negatives more (its own are kept).")
     output_format: Literal["triplet", "n-tuple"] = Field(
