@@ -86,7 +86,7 @@ class MiningConfig(_Block):
         lt=1,
         description="Pairs: leave out this share of the rows whose mined negative is furthest below the positive "
         "(their loss and gradient are already small), for fewer steps. 0.25: 3/4 of the steps, NDCG@10 within "
-        "the seed spread on two seeds (BENCHMARKS.md, levers).",
+        "the seed spread on two seeds.",
     )
     augment_triplets: bool = Field(False, description="Triplet data: also mine num_negatives more (its own are kept).")
     output_format: Literal["triplet", "n-tuple"] = Field(
