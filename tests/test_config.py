@@ -13,6 +13,7 @@ from core.config.schema import (
     config_diff,
     config_from_yaml_text,
     field_specs,
+    get_key,
     load_config,
     parse_overrides,
 )
@@ -63,9 +64,10 @@ def test_overrides_nested_and_coerced(tmp_path):
 
 def test_override_beats_file_beats_preset(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("preset: fast\nbatch_size: 48\n")
+    path.write_text("preset: quality\nbatch_size: 48\n")
     cfg = load_config(path, ["learning_rate=1e-4"])
-    assert cfg.num_epochs == PRESETS["fast"]["num_epochs"]  # from the preset
+    assert cfg.num_epochs == PRESETS["quality"]["num_epochs"]  # from the preset
+    assert cfg.mining.num_negatives == PRESETS["quality"]["mining.num_negatives"]  # a nested key too
     assert cfg.batch_size == 48  # the file wins over the preset
     assert cfg.learning_rate == 1e-4  # the override wins over both
 
@@ -117,7 +119,7 @@ def test_malformed_override_and_unknown_preset():
 def test_presets(name):
     cfg = build_config({"preset": name})
     for key, value in PRESETS[name].items():
-        assert getattr(cfg, key) == value
+        assert get_key(cfg.to_dict(), key) == value
     if name == "memory":
         assert cfg.gradient_checkpointing and cfg.mini_batch_size  # cached loss: big batch, small memory
 

@@ -21,6 +21,7 @@ from core.config.schema import (
 )
 from core.evaluation.evaluators import metrics_table
 from core.models.choices import model_choices
+from core.runs.folders import MINED_FILE
 from tests import guide_text
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
@@ -136,23 +137,40 @@ def test_metric_families_select_their_keys():
 
 def test_preset_precedence(tmp_path):
     restating = tmp_path / "restating.yaml"  # a file that restates defaults does not cancel a command-line preset
-    restating.write_text("num_epochs: 1\nbatch_size: 32\nlearning_rate: 4e-5\nseed: 7\n", encoding="utf-8")
-    cfg = load_config(restating, ["preset=fast"])
-    assert (cfg.num_epochs, cfg.batch_size, cfg.learning_rate, cfg.seed) == (2, 64, 3e-5, 7)
+    restating.write_text(
+        "num_epochs: 1\nbatch_size: 32\nlearning_rate: 4e-5\nseed: 7\nmining:\n  num_negatives: 1\n", encoding="utf-8"
+    )
+    cfg = load_config(restating, ["preset=quality"])
+    assert (cfg.num_epochs, cfg.batch_size, cfg.learning_rate, cfg.mining.num_negatives, cfg.seed) == (
+        8,
+        16,
+        1e-5,
+        2,
+        7,
+    )
+    assert load_config(restating, ["preset=fast"]).mining.num_negatives == 0  # a nested key of a preset too
     chosen = tmp_path / "chosen.yaml"  # a value the file chose beats the preset; an override beats both
-    chosen.write_text("preset: quality\nnum_epochs: 3\n", encoding="utf-8")
+    chosen.write_text("preset: quality\nnum_epochs: 3\nmining:\n  num_negatives: 3\n", encoding="utf-8")
     cfg = load_config(chosen, ["batch_size=4"])
     assert (cfg.num_epochs, cfg.batch_size, cfg.learning_rate) == (3, 4, PRESETS["quality"]["learning_rate"])
-    assert load_config(chosen, ["preset=fast"]).num_epochs == 3
-    default = load_config(ROOT / "assets" / "configs" / "default.yaml", ["preset=fast"])
-    assert (default.num_epochs, default.batch_size, default.learning_rate) == (2, 64, 3e-5)
+    assert (cfg.mining.num_negatives, load_config(chosen, ["preset=fast"]).mining.num_negatives) == (3, 3)
+    default = load_config(ROOT / "assets" / "configs" / "default.yaml", ["preset=quality"])
+    assert (default.num_epochs, default.batch_size, default.learning_rate, default.mining.num_negatives) == (
+        8,
+        16,
+        1e-5,
+        2,
+    )
     r = core_cli("config", "--config", "assets/configs/default.yaml", "preset=fast")
     out = yaml.safe_load(r.stdout)
-    assert r.returncode == 0 and (out["num_epochs"], out["batch_size"], out["learning_rate"]) == (2, 64, 3e-5)
+    assert r.returncode == 0 and out["mining"]["num_negatives"] == 0 and out["mining"]["batch_size"] == 16, r.stderr
     # The studio applies a preset to its form by the same rule: values the form chose stay.
     form = EmbedConfig(num_epochs=5).to_dict()
     applied = apply_preset(apply_preset(form, "fast"), "quality")
     assert (applied["num_epochs"], applied["batch_size"], applied["learning_rate"]) == (5, 16, 1e-5)
+    assert applied["mining"] == {**form["mining"], "num_negatives": 2}  # the rest of the block is kept
+    assert apply_preset(applied, "balanced")["mining"]["num_negatives"] == 1
+    assert apply_preset(EmbedConfig(mining={"num_negatives": 4}).to_dict(), "fast")["mining"]["num_negatives"] == 4
     assert apply_preset(EmbedConfig().to_dict(), "memory")["mini_batch_size"] == 8
 
 
@@ -166,10 +184,8 @@ def test_default_yaml_sets_only_keys_that_differ_from_the_schema():
 def test_make_train_embed_preset_fast_trains_with_the_fast_values(tmp_path, sample_pairs):
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:16])
     venv = Path(sys.executable).parents[1]
-    # batch_size, num_epochs and learning_rate are left to the preset; the rest keeps the run tiny.
-    overrides = [
-        o for o in tiny_overrides(tmp_path, data, **{"mining.num_negatives": 0}) if not o.startswith("batch_size=")
-    ]
+    # mining.num_negatives is left to the preset; the rest keeps the run tiny.
+    overrides = [o for o in tiny_overrides(tmp_path, data) if not o.startswith("mining.num_negatives=")]
     # -o: the venv running this test is installed already; make must not reinstall it.
     proc = subprocess.run(
         [
@@ -191,11 +207,8 @@ def test_make_train_embed_preset_fast_trains_with_the_fast_values(tmp_path, samp
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = next((tmp_path / "runs").iterdir())
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    assert (cfg["num_epochs"], cfg["batch_size"], cfg["learning_rate"]) == (
-        FAST["num_epochs"],
-        FAST["batch_size"],
-        FAST["learning_rate"],
-    )
+    assert cfg["mining"]["num_negatives"] == FAST["mining.num_negatives"] == 0
+    assert not (run_dir / MINED_FILE).exists()  # nothing mined: the preset's time saving
 
 
 def test_fewer_than_5_queries_evaluate_on_the_training_pairs(tmp_path, sample_pairs):

@@ -55,8 +55,8 @@ class MiningConfig(_Block):
         ge=0,
         le=50,
         description="Hard negatives mined per query, one training row each (a row costs about as much again). 1 at "
-        "learning_rate 4e-5 gains what 2 at 2e-5 do in half the steps; 2 gains a little more on questions like the "
-        "training data's (the quality preset). 0 = the pairs with in-batch negatives only: faster, less accurate.",
+        "learning_rate 4e-5 gains what 2 at 2e-5 do in half the steps; 2 a little more on questions like the training "
+        "data's (quality preset). 0 = in-batch negatives only: faster, less accurate (fast preset).",
     )
     batch_size: int = Field(
         16,
@@ -266,11 +266,12 @@ class EmbedConfig(_Block):
         return path
 
 
+# {dotted key: value}. fast: no mining, half a row's compute (LEVERS.md: 0.87x the gain in ~0.5x the time); memory:
+# effective batch 32 (in-batch negatives) in mini-batches of 8, big-batch quality in little memory.
 PRESETS: dict[str, dict[str, Any]] = {
     "balanced": {},  # the schema defaults are the balanced recipe
-    "fast": {"num_epochs": 2, "batch_size": 64, "learning_rate": 3e-5},
-    "quality": {"num_epochs": 8, "batch_size": 16, "learning_rate": 1e-5},
-    # Effective batch 32 (in-batch negatives) computed in mini-batches of 8: big-batch quality in little memory.
+    "fast": {"mining.num_negatives": 0},
+    "quality": {"num_epochs": 8, "batch_size": 16, "learning_rate": 1e-5, "mining.num_negatives": 2},
     "memory": {"batch_size": 32, "mini_batch_size": 8, "gradient_checkpointing": True},
 }
 
@@ -335,7 +336,7 @@ def build_config(
         # `dataset_name=FILE`, a hub id or the toy name on the command line names the data: the file's dataset_path
         # must not silently replace it.
         merged["dataset_path"] = None
-    merged = merge(PRESETS[preset], merged)
+    merged = merge(nest(PRESETS[preset]), merged)
     try:
         return EmbedConfig(**merged)
     except ValidationError as exc:
@@ -343,18 +344,16 @@ def build_config(
 
 
 def _without_restated_defaults(data: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
-    """`data` less the keys the preset sets whose value merely restates the schema default: such a file line
-    ("num_epochs: 1") states no choice, so it does not cancel the preset. A value that differs still wins."""
-    fields = EmbedConfig.model_fields
+    """`data` less the preset's keys whose value restates the default ("num_epochs: 1" states no choice)."""
+    defaults = flatten(EmbedConfig().to_dict())
 
     def restated(key: str, value: Any) -> bool:
-        default = fields[key].get_default(call_default_factory=True)
         try:  # `learning_rate: 4e-5` is the text "4e-5" to YAML 1.1, and still the default
-            return value == default or (isinstance(default, float) and float(value) == default)
+            return value == defaults[key] or (isinstance(defaults[key], float) and float(value) == defaults[key])
         except (TypeError, ValueError):
             return False
 
-    return {k: v for k, v in data.items() if not (k in preset and k in fields and restated(k, v))}
+    return nest({k: v for k, v in flatten(data).items() if not (k in preset and k in defaults and restated(k, v))})
 
 
 def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -362,12 +361,13 @@ def apply_preset(config: dict[str, Any], name: str) -> dict[str, Any]:
     take its value unless the config chose another one (a value that is neither the default nor any preset's)."""
     if name not in PRESETS:
         raise ConfigError([f"preset: unknown preset {name!r}; allowed: {sorted(PRESETS)}"])
-    defaults = EmbedConfig().to_dict()
+    defaults = flatten(EmbedConfig().to_dict())
     out = dict(config)
     for key in {k for p in PRESETS.values() for k in p}:
         unchosen = [defaults.get(key)] + [p[key] for p in PRESETS.values() if key in p]
-        if out.get(key, defaults.get(key)) in unchosen:
-            out[key] = PRESETS[name].get(key, defaults.get(key))
+        current = get_key(out, key)
+        if (defaults.get(key) if current is None else current) in unchosen:
+            out = set_key(out, key, PRESETS[name].get(key, defaults.get(key)))
     return out
 
 

@@ -58,8 +58,9 @@ def test_set_config_applies_a_mapping_and_refuses_bad_values(fresh) -> None:
     assert any(e.startswith("batch_size") for e in refused["errors"])
     assert any(e.startswith("mining.margin") for e in refused["errors"])
     assert fresh.predict(api_name="/current_config") == as_text["config"]  # a refusal changes nothing
-    preset = fresh.predict({"preset": "fast"}, api_name="/set_config")
+    preset = fresh.predict({"preset": "quality"}, api_name="/set_config")
     assert preset["ok"] and preset["config"]["num_epochs"] == 2  # chosen by the session: the preset keeps it
+    assert (preset["config"]["learning_rate"], preset["config"]["mining"]["num_negatives"]) == (1e-5, 2)
 
 
 def test_load_config_takes_a_whole_yaml_with_defaults_for_the_rest(fresh) -> None:

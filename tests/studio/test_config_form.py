@@ -19,10 +19,12 @@ def test_prompt_fields_keep_their_spaces_and_empty_means_the_models_own():
 
 def test_apply_preset_keeps_values_the_form_chose():
     config = EmbedConfig(learning_rate=5e-5).to_dict()
-    fast = apply_preset(config, "fast")
-    assert (fast["num_epochs"], fast["batch_size"], fast["learning_rate"]) == (2, 64, 5e-5)
-    back = apply_preset(fast, "balanced")
+    quality = apply_preset(config, "quality")
+    assert (quality["num_epochs"], quality["batch_size"], quality["learning_rate"]) == (8, 16, 5e-5)
+    assert quality["mining"]["num_negatives"] == 2
+    back = apply_preset(quality, "balanced")
     assert (back["num_epochs"], back["batch_size"], back["learning_rate"]) == (1, 32, 5e-5)
+    assert back["mining"]["num_negatives"] == 1
 
 
 def test_numbers_typed_as_text_become_the_fields_numbers():
