@@ -266,7 +266,7 @@ class EmbedConfig(_Block):
         return path
 
 
-# {dotted key: value}. fast: no mining, half a row's compute (LEVERS.md: 0.87x the gain in ~0.5x the time); memory:
+# {dotted key: value}. fast: no mining, half a row's compute (LEVERS.md: 0.6x the time, 0.72x the gain); memory:
 # effective batch 32 (in-batch negatives) in mini-batches of 8, big-batch quality in little memory.
 PRESETS: dict[str, dict[str, Any]] = {
     "balanced": {},  # the schema defaults are the balanced recipe

@@ -197,7 +197,7 @@ def _edit_layout(ctx: StudioContext) -> SimpleNamespace:
             value="balanced",
             label="Preset",
             scale=3,
-            info="balanced = the defaults; fast = no mined negatives (about half the time, less gain); quality = 8 "
+            info="balanced = the defaults; fast = no mined negatives (0.6x the time, less gain); quality = 8 "
             "epochs at a lower learning rate with two mined negatives; memory = a big batch computed in small pieces",
         )
         ui.apply_preset_btn = gr.Button("Apply preset", scale=1)
