@@ -238,9 +238,9 @@ def mine(
 
 def _kept_rows(mined, queries: list[str], positives: list[str], exclusions: set[tuple[str, str]], cfg: MiningConfig):
     """(one row per kept negative with its scores, the kept negatives per input row, negatives excluded, candidates
-    skipped as near-copies of the positive, each row's gap to its hardest negative): the library's labeled-list output (positive = [positive, neg_1, ...],
-    scores = [pos_score, neg_1_score, ...]) in input order, without excluded (query, negative) pairs, at most
-    `cfg.num_negatives` per row."""
+    skipped as near-copies of the positive, each row's gap to its hardest negative): the library's labeled-list
+    output (positive = [positive, neg_1, ...], scores = [pos_score, neg_1_score, ...]) in input order, without
+    excluded (query, negative) pairs, at most `cfg.num_negatives` per row."""
     found: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
     for q, texts, scores in zip(mined["query"], mined["positive"], mined["scores"]):
         found.setdefault((q, texts[0]), [(n, scores[0], s) for n, s in zip(texts[1:], scores[1:])])

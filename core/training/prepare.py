@@ -203,16 +203,16 @@ def build_table(
         write_json(run_dir / MINING_STATS_FILE, mining_result.stats)
         writer.emit("mining_done", stats=mining_result.stats)
         pool = [d for d in corpus if d not in set(test[pos_col])] or corpus
-        given = list(train["negative"]) if fmt == "triplets" else None
         kept = [i for i in range(len(train)) if i not in skip]
+        rows = train.iloc[kept]
         table = training_table(
-            [train["query"].iloc[i] for i in kept],
-            [train[pos_col].iloc[i] for i in kept],
+            list(rows["query"]),
+            list(rows[pos_col]),
             [mining_result.negatives[i] for i in kept],
             mcfg.num_negatives,
             pool,
             cfg.seed,
-            given=[given[i] for i in kept] if given is not None else None,
+            given=list(rows["negative"]) if fmt == "triplets" else None,
             output_format=mcfg.output_format,
         )
     elif fmt == "pairs":
