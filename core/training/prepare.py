@@ -202,7 +202,8 @@ def build_table(
         mining_result.rows.to_parquet(run_dir / MINED_FILE, index=False)
         write_json(run_dir / MINING_STATS_FILE, mining_result.stats)
         writer.emit("mining_done", stats=mining_result.stats)
-        pool = [d for d in corpus if d not in set(test[pos_col])] or corpus
+        held_out = set(test[pos_col])
+        pool = [d for d in corpus if d not in held_out] or corpus
         kept = [i for i in range(len(train)) if i not in skip]
         rows = train.iloc[kept]
         table = training_table(

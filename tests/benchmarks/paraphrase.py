@@ -54,11 +54,10 @@ def build(work: Path = WORK) -> tuple[Path, Path]:
     return write_jsonl(work / "train.jsonl", train), pfile
 
 
-def evaluate(name: str, model_dir: str, work: Path = WORK) -> dict:
+def evaluate(name: str, model_dir: str, pfile: Path, work: Path = WORK) -> dict:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    _, pfile = build(work)
     p = json.loads(pfile.read_text(encoding="utf-8"))
     ev = InformationRetrievalEvaluator(
         p["queries"], p["corpus"], {k: set(v) for k, v in p["relevant"].items()}, name="para", batch_size=64
@@ -86,14 +85,14 @@ def main() -> None:
     train_file, pfile = build()
     slug = a.name.replace(" ", "_")
     if a.what == "base":
-        print(evaluate("base", bundled_model()))
+        print(evaluate("base", bundled_model(), pfile))
     elif a.what == "eval":
-        print(evaluate(a.name, a.rest[0]))
+        print(evaluate(a.name, a.rest[0], pfile))
     elif a.what == "plain":
         out = WORK / f"plain_{slug}"
         cmd = [PY, "-m", "tests.benchmarks.plain_recipe", "--train", str(train_file), "--protocol", str(pfile)]
         subprocess.run([*cmd, "--output", str(out), "--result", str(out) + ".json"], cwd=ROOT, check=True)
-        print(evaluate(a.name, str(out)))
+        print(evaluate(a.name, str(out), pfile))
     else:
         run_dir = WORK / "runs" / slug
         res = core_train(
@@ -109,7 +108,7 @@ def main() -> None:
             WORK / f"{slug}.log",
         )
         print(json.dumps({k: res[k] for k in ("wall_s", "peak_rss_mb", "cpu_s")}))
-        print(evaluate(a.name, str(run_dir / "model")))
+        print(evaluate(a.name, str(run_dir / "model"), pfile))
 
 
 if __name__ == "__main__":
