@@ -21,7 +21,7 @@ NPROC ?= 1
 # typed (MAKEOVERRIDES escapes spaces and `$`, and make's functions split words at the escaped spaces). Make strips
 # the spaces right after `=`, as for any make variable.
 MAKE_VARS := PYTHON VENV TORCH_SPEC EMBED_CONFIG MODEL DATA TB_PORT PORT NPROC NNODES NODE_RANK MASTER_ADDR \
-	MASTER_PORT RUN_DIR QUERY TEXT_A TEXT_B CORPUS PYTEST_ARGS BENCH_ARGS DOCS INDEX RAG_OUTPUT QUESTIONS RAG_K RAG_FORMAT
+	MASTER_PORT RUN_DIR QUERY TEXT_A TEXT_B CORPUS PYTEST_ARGS TEST_WORKERS BENCH_ARGS DOCS INDEX RAG_OUTPUT QUESTIONS RAG_K RAG_FORMAT
 CLI_VARS := $(sort $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
 OVERRIDES = $(foreach v,$(filter-out $(MAKE_VARS),$(CLI_VARS)),'$(v)=$(subst ','\'',$(value $(v)))')
 
@@ -45,8 +45,14 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.dev-installed
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), one test file per worker, each with its share of the
+# cores (tests/conftest.py); tests that start several training processes themselves (torchrun) run afterwards,
+# alone with every core. Exit code 5 = "no test selected", e.g. by PYTEST_ARGS naming a file of only one kind.
+TEST_WORKERS ?= 2
+
 test: dev lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -m alone $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-fast: dev
 	$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)

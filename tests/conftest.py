@@ -12,6 +12,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub; resolution must work offline
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under pytest-xdist each worker gets its share of the cores (set before torch loads and reads it): two workers at
+# the machine's full thread count would each run at half speed and thrash the caches.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    _share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
 # Gradio copies every upload and served file (model zips among them) into GRADIO_TEMP_DIR, /tmp/gradio by default,
 # and nothing removes them after the session: a run of the suite would leave gigabytes behind.
 _GRADIO_TMP = None

@@ -24,6 +24,8 @@ from core.training.run import train
 from tests.conftest import ROOT, copy_bundled, tiny_overrides, write_jsonl
 
 TIMEOUT = 600
+# Two training processes each (torchrun, gloo): `make test` runs this file after the parallel pass, with every core.
+pytestmark = pytest.mark.alone
 
 
 def _events(run_dir: Path) -> list[dict]:
