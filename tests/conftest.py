@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -47,6 +48,25 @@ def read_jsonl(path: Path) -> list[dict]:
 @pytest.fixture(scope="session")
 def sample_pairs() -> list[dict]:
     return read_jsonl(SAMPLES / "it_helpdesk_pairs.jsonl")
+
+
+@pytest.fixture()
+def own_queue(tmp_path: Path):
+    """A training queue of this test's own, with its lock folder in tmp_path. The engine keeps one queue per process
+    and its first caller picks the lock folder: without this, a test would use the queue of whichever test ran first
+    in the process (under pytest-xdist that order varies), whose folder may already be deleted."""
+    with own_training_queue(tmp_path / "locks") as q:
+        yield q
+
+
+@contextlib.contextmanager
+def own_training_queue(locks_dir: Path):
+    """The engine's queue replaced by a new one for the duration (module-scoped fixtures use this directly)."""
+    from core.runs import queue as queue_mod
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(queue_mod, "_queue", None)
+        yield queue_mod.queue(locks_dir)
 
 
 def copy_bundled(dest: Path) -> Path:

@@ -18,10 +18,10 @@ from sentence_transformers import SentenceTransformer
 from core.config.schema import load_config
 from core.runs.events import read_events
 from core.runs.folders import load_run
-from core.runs.queue import live_runs, queue, start_training, stop_training
+from core.runs.queue import live_runs, start_training, stop_training
 from core.training.launch import Launch, torchrun_command
 from core.training.run import train
-from tests.conftest import ROOT, copy_bundled, tiny_overrides, write_jsonl
+from tests.conftest import ROOT, copy_bundled, own_training_queue, tiny_overrides, write_jsonl
 
 TIMEOUT = 600
 # Two training processes each (torchrun, gloo): `make test` runs this file after the parallel pass, with every core.
@@ -152,14 +152,14 @@ def stopped(tmp_path_factory, sample_pairs):
         num_epochs=4,
         **{"evaluation.eval_steps": 3, "evaluation.save_best_model": True},
     )
-    queue(tmp / "locks")
-    run_dir, _ = start_training(load_config("assets/configs/default.yaml", overrides), nproc=2)
-    job = next(j for j in queue().running if j.run_dir == run_dir)
-    _wait_for(run_dir, "checkpoint")
-    seen = _wait_for(run_dir, "train_step")["step"]
-    asked = time.time()
-    stop_training(run_dir)
-    job.process.wait(timeout=TIMEOUT)
+    with own_training_queue(tmp / "locks") as q:
+        run_dir, _ = start_training(load_config("assets/configs/default.yaml", overrides), nproc=2)
+        job = next(j for j in q.running if j.run_dir == run_dir)
+        _wait_for(run_dir, "checkpoint")
+        seen = _wait_for(run_dir, "train_step")["step"]
+        asked = time.time()
+        stop_training(run_dir)
+        job.process.wait(timeout=TIMEOUT)
     return overrides, run_dir, (seen, asked), job
 
 

@@ -4,6 +4,8 @@ the log that exists."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import time
@@ -33,7 +35,7 @@ def _wait(run_dir: Path, timeout: float = 300) -> dict:
 
 
 @pytest.mark.slow
-def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sample_pairs):
+def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sample_pairs, own_queue):
     # A foreign `core` first on the caller's PYTHONPATH and a working directory without the project: the child
     # must still import the server's own `core`.
     shadow = tmp_path / "shadow" / "core"
@@ -45,12 +47,23 @@ def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sa
     monkeypatch.chdir(elsewhere)
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:24])
     cfg = load_config(ROOT / "assets" / "configs" / "default.yaml", tiny_overrides(tmp_path, data, num_epochs=1))
-    jobs.queue(tmp_path / "locks")
     run_dir, _ = start_training(cfg)
     status = _wait(run_dir)
     log = (run_dir / PROCESS_LOG).read_text(errors="replace")
     assert status["state"] == "finished", (status, log[-2000:])
     assert Path(status["model_dir"], "modules.json").exists()
+
+
+def test_a_start_after_the_lock_folder_was_deleted(tmp_path, own_queue):
+    # Someone removes the runs folder (and the queue's locks in it) under a running server: the next Start still
+    # starts, its child is tracked and its lock written again, and its failure (the data went too) is reported.
+    shutil.rmtree(own_queue.locks_dir)
+    cfg = load_config(None, tiny_overrides(tmp_path, tmp_path / "gone.jsonl"))
+    run_dir, started = start_training(cfg)
+    assert started["state"] == "running" and run_dir in jobs.live_runs()
+    assert json.loads((own_queue.locks_dir / f"{run_dir.name}.lock").read_text())["run_dir"] == str(run_dir)
+    status = _wait(run_dir, timeout=120)
+    assert status["state"] == "failed" and "gone.jsonl" in status["message"], status
 
 
 def test_dead_child_reports_its_error_and_the_log_that_exists(tmp_path):

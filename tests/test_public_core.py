@@ -16,6 +16,7 @@ from core.data.validate import read_texts, validate_file
 from core.models.load import check_output_dir
 from core.public.sandbox import PathRefused, Sandbox
 from core.public.visitors import SEEN_FILE, Visitors, disk_usage
+from core.runs.queue import run_status, start_training
 from tests.conftest import SAMPLES, tiny_overrides, write_jsonl
 
 
@@ -166,10 +167,7 @@ def test_training_refuses_a_folder_of_other_files_before_it_starts(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_training_over_its_time_limit_stops_and_says_why(tmp_path: Path, sample_pairs) -> None:
-    from core.runs.queue import queue, run_status, start_training
-
-    queue(tmp_path / "locks")
+def test_a_training_over_its_time_limit_stops_and_says_why(tmp_path: Path, sample_pairs, own_queue) -> None:
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:40])
     cfg = load_config(None, tiny_overrides(tmp_path, data, num_epochs=30, **{"mining.num_negatives": 0}))
     run_dir, started = start_training(cfg, time_limit_s=1)

@@ -14,6 +14,7 @@ studio is one caller of this module.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import threading
@@ -29,6 +30,7 @@ from core.runs.folders import CONFIG_FILE, EVENTS_FILE, new_run_dir, pid_alive, 
 from core.runs.process import PROCESS_LOG, child_env, mark_ended, start_time, train_command
 from core.runs.progress import current_phase, phase_label, phase_times
 
+log = logging.getLogger("core")
 WAITING_FILE = "waiting.json"  # the queue's order, so waiting runs survive a server restart
 POLL_S = 1.0
 
@@ -117,9 +119,19 @@ class TrainingQueue:
         if text == self._saved:  # the watcher pumps every second; write only what changed
             return
         self._saved = text
-        tmp = self.locks_dir / (WAITING_FILE + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(self.locks_dir / WAITING_FILE)
+        self._write(WAITING_FILE, text)
+
+    def _write(self, name: str, text: str) -> None:
+        """Replace one state file of the lock folder, which is made again if something removed it meanwhile (a
+        runs folder deleted under a running server): a Start must not fail, nor a started child go untracked, over
+        the folder that only serves a later restart."""
+        try:
+            self.locks_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.locks_dir / (name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(self.locks_dir / name)
+        except OSError as e:  # a full disk: the queue still runs from memory; a restart cannot adopt this child
+            log.warning("could not write %s: %s", self.locks_dir / name, e)
 
     # ---- public operations
     def submit(self, run_dir: Path, time_limit_s: float | None = None, nproc: int = 1) -> dict[str, Any]:
@@ -214,7 +226,7 @@ class TrainingQueue:
             "started": job.started,
             "time_limit_s": job.time_limit_s,
         }
-        self._lock_path(job.run_dir).write_text(json.dumps(lock), encoding="utf-8")
+        self._write(self._lock_path(job.run_dir).name, json.dumps(lock))
 
     def _finish(self, job: Job) -> None:
         code = job.process.wait() if job.process is not None else None
