@@ -35,7 +35,8 @@ def _wait(run_dir: Path, timeout: float = 300) -> dict:
 
 
 @pytest.mark.slow
-def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sample_pairs, own_queue):
+@pytest.mark.usefixtures("own_queue")
+def test_child_runs_the_project_from_another_directory(tmp_path, monkeypatch, sample_pairs):
     # A foreign `core` first on the caller's PYTHONPATH and a working directory without the project: the child
     # must still import the server's own `core`.
     shadow = tmp_path / "shadow" / "core"

@@ -167,7 +167,8 @@ def test_training_refuses_a_folder_of_other_files_before_it_starts(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_training_over_its_time_limit_stops_and_says_why(tmp_path: Path, sample_pairs, own_queue) -> None:
+@pytest.mark.usefixtures("own_queue")
+def test_a_training_over_its_time_limit_stops_and_says_why(tmp_path: Path, sample_pairs) -> None:
     data = write_jsonl(tmp_path / "pairs.jsonl", sample_pairs[:40])
     cfg = load_config(None, tiny_overrides(tmp_path, data, num_epochs=30, **{"mining.num_negatives": 0}))
     run_dir, started = start_training(cfg, time_limit_s=1)
